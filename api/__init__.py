@@ -1,0 +1,60 @@
+"""The Flask layer: the app factory, blueprints, schemas, error handlers and the CLI."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from ledger.db import configure_engine
+
+from .extensions import db
+from .settings import defaults
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then WASTE_LEDGER_* environment variables, then ``config``."""
+    root = Path(__file__).resolve().parent.parent
+    app = Flask(__name__, template_folder=str(root / "templates"),
+                instance_path=str(root / "instance"), instance_relative_config=True)
+    app.config.update(defaults(app.instance_path))
+    app.config.from_prefixed_env("WASTE_LEDGER")
+    if config:
+        app.config.update(config)
+    _finish_config(app)
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    from . import errors, pages, runtime
+
+    runtime.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(pages.bp)
+    return app
+
+
+def _finish_config(app: Flask) -> None:
+    url = app.config["DATABASE_URL"]
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    if app.config.get("SECRET_KEY") is None:
+        app.config["SECRET_KEY"] = _instance_secret(app)
+
+
+def _instance_secret(app: Flask) -> str:
+    """A per-installation session secret kept in instance/, made on first start."""
+    path = Path(app.instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    return secret

@@ -1,0 +1,129 @@
+"""The ``waste-ledger`` command: set up, serve, export, verify, checkpoint.
+
+Commands parse their arguments, call a use case and print; they hold no rules themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from ledger import log
+from ledger.errors import LedgerError
+from ledger.notes import Signer
+
+from . import create_app, runtime
+from .extensions import db
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False,
+             load_dotenv=False)
+def main() -> None:
+    """waste-ledger: chain-of-custody ledger for hazardous and solid waste."""
+
+
+def _fail(exc: LedgerError) -> None:
+    raise click.ClickException(str(exc))
+
+
+def ensure_initialised() -> bool:
+    """Create tables, the operator key and entry 0 if they do not exist. True if it did."""
+    app = current_app
+    db.create_all()
+    config_signer = runtime.create_operator_key(app)
+    try:
+        log.log_head(db.session)
+    except LedgerError:
+        cfg = runtime.log_config(app)
+        assert cfg.operator.verifier == config_signer.verifier
+        log.init_log(db.session, cfg, app.config["OPERATOR_ORG"],
+                     {"name": app.config["OPERATOR_NAME"]})
+        return True
+    log.check_operator(db.session, runtime.log_config(app))
+    return False
+
+
+@main.command()
+def init() -> None:
+    """Create the database, the operator key and the log's first entry (idempotent)."""
+    try:
+        created = ensure_initialised()
+    except LedgerError as exc:
+        _fail(exc)
+    cfg = runtime.log_config()
+    click.echo(("initialised" if created else "already initialised") +
+               f": {current_app.config['DATABASE_URL']}")
+    click.echo(f"operator vkey: {cfg.operator.verifier.vkey}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Initialise if needed and serve the app (development server)."""
+    try:
+        ensure_initialised()
+    except LedgerError as exc:
+        _fail(exc)
+    click.echo(f"waste-ledger is serving on http://{host}:{port}/  (Ctrl+C to stop)")
+    current_app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+@main.command(with_appcontext=False)
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="private key file to write (mode 0600); default NAME.key")
+def keygen(name: str, output: Path | None) -> None:
+    """Generate an Ed25519 signing key for a device or integration; prints its vkey."""
+    try:
+        signer = Signer.generate(name)
+    except LedgerError as exc:
+        _fail(exc)
+    path = output or Path(name.replace("/", "_") + ".key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{path} exists; not overwriting a key") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(signer.private_key_text() + "\n")
+    click.echo(f"private key: {path}", err=True)
+    click.echo(signer.verifier.vkey)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def export(directory: Path) -> None:
+    """Write the log, a fresh checkpoint and the operator key for offline verification."""
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"export: {done}/{total} entries", err=True)
+
+    try:
+        result = log.export_log(db.session, runtime.log_config(), str(directory), progress)
+    except LedgerError as exc:
+        _fail(exc)
+    click.echo(f"exported {result.entries} entries to {result.directory}")
+
+
+@main.command(with_appcontext=False, context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def verify(args: tuple[str, ...]) -> None:
+    """Verify an export offline (same as python -m ledger.verify; --help for options)."""
+    from ledger.verify import main as verify_main
+
+    sys.exit(verify_main(list(args)))
+
+
+@main.command()
+def checkpoint() -> None:
+    """Issue (if the log grew) and print the latest signed checkpoint."""
+    try:
+        note = log.issue_checkpoint(db.session, runtime.log_config())
+    except LedgerError as exc:
+        _fail(exc)
+    click.echo(note.decode(), nl=False)

@@ -1,0 +1,71 @@
+"""One error body for the API, error pages for people; status codes are chosen here.
+
+Every /api/ error is ``{"code", "status", "message", "errors"}``. Domain errors carry a stable
+code; the message is shown in Chinese unless the client prefers English.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ledger import errors as le
+
+STATUS_BY_CLASS: list[tuple[type[le.LedgerError], int]] = [
+    (le.TooLarge, 413),
+    (le.InvalidInput, 422),
+    (le.Conflict, 409),
+    (le.KeyNotAuthorised, 403),
+    (le.RuleViolation, 422),
+    (le.NotFound, 404),
+    (le.PermissionDenied, 403),
+    (le.ConfigurationError, 503),
+]
+
+
+def status_for(exc: le.LedgerError) -> int:
+    for cls, status in STATUS_BY_CLASS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def error_body(code: str, status: int, message: str,
+               errors: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "status": status, "message": message, "errors": errors or {}}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def handle_ledger_error(exc: le.LedgerError):  # type: ignore[no-untyped-def]
+    status = status_for(exc)
+    errors = {exc.field: [exc.message]} if exc.field else {}
+    if _wants_json():
+        return jsonify(error_body(exc.code, status, exc.message, errors)), status
+    return render_template("errors/error.html", status=status, message=exc.message,
+                           code=exc.code), status
+
+
+def handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    status = exc.code or 500
+    if _wants_json():
+        body = error_body(_http_code(exc), status, exc.description or exc.name)
+        data = getattr(exc, "data", None)  # flask-smorest/webargs put field messages here
+        if isinstance(data, dict) and "messages" in data:
+            body["errors"] = data["messages"]
+        return jsonify(body), status
+    return render_template("errors/error.html", status=status, message=exc.description,
+                           code=_http_code(exc)), status
+
+
+def _http_code(exc: HTTPException) -> str:
+    return (exc.name or "error").lower().replace(" ", "_")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(le.LedgerError, handle_ledger_error)
+    app.register_error_handler(HTTPException, handle_http_error)

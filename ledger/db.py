@@ -1,0 +1,59 @@
+"""Database engine settings the ledger relies on, and the write transaction.
+
+SQLite: WAL with ``synchronous=FULL`` (an acknowledged append survives power loss) and
+``BEGIN IMMEDIATE`` for writes, so two appenders queue on the write lock instead of both reading
+the same log head and failing on upgrade. PostgreSQL: appends lock the log-head row
+(``SELECT ... FOR UPDATE``) in the transaction that inserts; no SEQUENCE numbers the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, scoped_session
+
+WRITE_OPTION = "waste_ledger_write"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def configure_engine(engine: Engine) -> None:
+    """Install the per-connection settings; call once per engine."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is always DEFERRED).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+        immediate = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(session: Session | scoped_session[Session]) -> Iterator[Session]:
+    """A transaction that takes the database's write lock first, commits on success and rolls
+    back on any error. Any read-only transaction the caller had open is ended first."""
+    if isinstance(session, scoped_session):
+        session = session()
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("write_transaction needs a session without pending changes")
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={WRITE_OPTION: True})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

@@ -1,0 +1,136 @@
+"""Persistence of the log: typed SQLAlchemy 2 models.
+
+The log is append-only: ``log_entries`` rows are inserted once and never updated or deleted
+(triggers on both databases refuse it), and ``note`` holds the exact bytes that were signed.
+Everything else here (``log_head``, ``merkle_nodes``, ``signing_keys``, ``checkpoints``) is
+derived from the entries and can be rebuilt from index 0.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    DDL,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every table of the project."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {int: BigInteger, bytes: LargeBinary}
+
+
+class LogHead(Base):
+    """The single row that every append locks: size, root and the right border of the tree.
+
+    ``frontier`` is the concatenation of the hashes of the perfect subtrees that make up the
+    tree, largest first (one per set bit of ``size``), so an append needs no other reads.
+    """
+
+    __tablename__ = "log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int]
+    root: Mapped[bytes]
+    frontier: Mapped[bytes]
+    operator_vkey: Mapped[str] = mapped_column(String(300))
+    operator_org: Mapped[str | None] = mapped_column(String(18))
+
+
+class LogEntry(Base):
+    """One accepted entry at its log index; ``note`` is kept byte for byte."""
+
+    __tablename__ = "log_entries"
+    __table_args__ = (UniqueConstraint("stream", "seq"),)
+
+    idx: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    stream: Mapped[str] = mapped_column(String(128))
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    org: Mapped[str] = mapped_column(String(18), index=True)
+    key_fp: Mapped[str] = mapped_column(String(64))
+    t_ms: Mapped[int]
+    received_ms: Mapped[int]
+    note: Mapped[bytes]
+
+
+class MerkleNode(Base):
+    """The hash of the perfect subtree over leaves [idx * 2**level, (idx + 1) * 2**level),
+    for level >= 1 (level 0 is ``log_entries.leaf_hash``)."""
+
+    __tablename__ = "merkle_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idx: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class SigningKey(Base):
+    """A key registered to an organisation by a ``key.registered`` entry."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (Index("ix_signing_keys_name_key_id", "name", "key_id"),)
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org: Mapped[str] = mapped_column(String(18), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[bytes] = mapped_column(LargeBinary(4))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    label: Mapped[str | None] = mapped_column(String(200))
+    registered_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    revoked_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
+
+
+class Checkpoint(Base):
+    """A checkpoint the operator signed and published."""
+
+    __tablename__ = "checkpoints"
+
+    size: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[bytes]
+    issued_ms: Mapped[int]
+
+
+# The log refuses edits at the database level too, not only in our code.
+_PG_IMMUTABLE = DDL(
+    """
+    CREATE OR REPLACE FUNCTION waste_ledger_refuse_edit() RETURNS trigger AS $$
+    BEGIN
+      RAISE EXCEPTION 'log_entries is append-only (% refused)', TG_OP;
+    END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER log_entries_append_only BEFORE UPDATE OR DELETE ON log_entries
+      FOR EACH ROW EXECUTE FUNCTION waste_ledger_refuse_edit();
+    """
+)
+_SQLITE_NO_UPDATE = DDL(
+    "CREATE TRIGGER log_entries_no_update BEFORE UPDATE ON log_entries "
+    "BEGIN SELECT RAISE(ABORT, 'log_entries is append-only (UPDATE refused)'); END"
+)
+_SQLITE_NO_DELETE = DDL(
+    "CREATE TRIGGER log_entries_no_delete BEFORE DELETE ON log_entries "
+    "BEGIN SELECT RAISE(ABORT, 'log_entries is append-only (DELETE refused)'); END"
+)
+_table = LogEntry.__table__
+event.listen(_table, "after_create", _PG_IMMUTABLE.execute_if(dialect="postgresql"))
+event.listen(_table, "after_create", _SQLITE_NO_UPDATE.execute_if(dialect="sqlite"))
+event.listen(_table, "after_create", _SQLITE_NO_DELETE.execute_if(dialect="sqlite"))

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, only where they are missing.
+# A CJK font (labels render Chinese), poppler-utils (tests rasterise PDFs).
+set -euo pipefail
+missing=()
+fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei fontconfig)
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+echo "sysdeps: installing ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null || true
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
