@@ -158,6 +158,10 @@ def _check_string(s: str, path: str) -> None:
     except UnicodeEncodeError:
         raise PayloadInvalid("string contains a lone surrogate", code="json_surrogate",
                              field=path)
+    # RFC 8785 writes DEL unescaped, and a signed note may not contain ASCII controls.
+    if "\x7f" in s:
+        raise PayloadInvalid("string contains DEL (U+007F)", code="json_control_char",
+                             field=path)
 
 
 def _reject_constant(name: str) -> Any:

@@ -116,7 +116,7 @@ _PG_IMMUTABLE = DDL(
     """
     CREATE OR REPLACE FUNCTION waste_ledger_refuse_edit() RETURNS trigger AS $$
     BEGIN
-      RAISE EXCEPTION 'log_entries is append-only (% refused)', TG_OP;
+      RAISE EXCEPTION 'log_entries is append-only (%% refused)', TG_OP;
     END $$ LANGUAGE plpgsql;
     CREATE TRIGGER log_entries_append_only BEFORE UPDATE OR DELETE ON log_entries
       FOR EACH ROW EXECUTE FUNCTION waste_ledger_refuse_edit();

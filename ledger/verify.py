@@ -269,7 +269,11 @@ def _root(frontier: list[bytes]) -> bytes:
 
 def _read_vkey(path: Path) -> VerifierKey:
     try:
-        return parse_vkey(path.read_text().strip())
+        text = path.read_text()
+        if not text.endswith("\n") or text.count("\n") != 1 or text != text.lstrip():
+            raise VerificationFailed(Failure(None, None, "operator_key_malformed",
+                                             f"{path} must hold exactly one vkey line"))
+        return parse_vkey(text[:-1])
     except (OSError, UnicodeDecodeError) as exc:
         raise VerificationFailed(Failure(None, None, "operator_key_unreadable", str(exc)))
     except LedgerError as exc:
