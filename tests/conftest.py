@@ -64,3 +64,46 @@ def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def app(database, tmp_path):
+    """A fresh app on a fresh database, initialised (tables, operator key, entry 0)."""
+    from api import create_app
+    from api.cli import ensure_initialised
+    from api.extensions import db
+
+    app = create_app({
+        "TESTING": True,
+        "DATABASE_URL": database.url,
+        "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options,
+        "OPERATOR_KEY_FILE": str(tmp_path / "operator.key"),
+        "SECRET_KEY": "test-secret",
+    })
+    with app.app_context():
+        ensure_initialised()
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app):
+    """Invoke `waste-ledger ...` against this test's app."""
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from api.cli import main
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app),
+                                  catch_exceptions=False)
+
+    return invoke
