@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask
 
+from ledger.custody import CustodySettings, custody_kinds
 from ledger.db import configure_engine
 
 from .extensions import db
@@ -32,6 +33,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from . import errors, pages, runtime
 
     runtime.init_app(app)
+    runtime.register_kinds(app, custody_kinds(CustodySettings(
+        tolerance_permille=int(app.config["MASS_TOLERANCE_PERMILLE"]),
+        permit_policy=dict(app.config["PERMIT_POLICY"]))))
     errors.init_app(app)
     app.register_blueprint(pages.bp)
     return app

@@ -41,8 +41,11 @@ def ensure_initialised() -> bool:
     except LedgerError:
         cfg = runtime.log_config(app)
         assert cfg.operator.verifier == config_signer.verifier
-        log.init_log(db.session, cfg, app.config["OPERATOR_ORG"],
-                     {"name": app.config["OPERATOR_NAME"]})
+        log.init_log(db.session, cfg, app.config["OPERATOR_ORG"], {
+            "name": app.config["OPERATOR_NAME"],
+            "region": app.config["OPERATOR_REGION"],
+            "roles": ["operator"],
+        })
         return True
     log.check_operator(db.session, runtime.log_config(app))
     return False

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ledger.uscc import make_uscc
+
 
 def defaults(instance_path: str) -> dict[str, Any]:
     inst = Path(instance_path)
@@ -13,9 +15,14 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DATABASE_URL": f"sqlite:///{inst / 'waste-ledger.db'}",
         "OPERATOR_KEY_FILE": str(inst / "operator.key"),
         "LOG_ORIGIN": "waste-ledger.local/log",
-        # The platform operator's own organisation (USCC) and name, registered at index 0.
-        "OPERATOR_ORG": "91331001MA2AXXXX0X",
-        "OPERATOR_NAME": "废物台账平台运营方",
+        # The platform operator's own organisation (USCC), name and region: entry 0.
+        "OPERATOR_ORG": make_uscc("330000", 1),
+        "OPERATOR_NAME": "浙江省固体废物全过程监管平台（运营方）",
+        "OPERATOR_REGION": "330000",
+        # Custody policy: mass tolerance at handovers, and per region what to do when a
+        # receiver's permit does not cover a batch ("refuse", or "flag" to record it).
+        "MASS_TOLERANCE_PERMILLE": 50,
+        "PERMIT_POLICY": {"*": "refuse"},
         "MAX_NOTE_BYTES": 64 * 1024,
         "MAX_SKEW_SECONDS": 300,
         "CHECKPOINT_EVERY_ENTRIES": 1000,

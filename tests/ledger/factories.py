@@ -23,7 +23,8 @@ from ledger.notes import Signer, sign_note
 from ledger.rules import org_stream
 
 OPERATOR_SEED = bytes(range(32))
-OPERATOR_ORG = "91331001MA2AXXXX0X"
+OPERATOR_ORG = "913300000000000191"
+GENESIS = {"name": "平台运营方", "region": "330000", "roles": ["operator"]}
 T0 = 1_790_000_000_000  # 2026-09-21T...Z, a fixed clock for tests
 
 
@@ -87,9 +88,10 @@ class World:
             data: dict[str, Any] | None = None) -> Receipt:
         return self.append(self.sign(self.draft(signer, org, stream, kind, data), signer))
 
-    def register_org(self, org: str, name: str = "测试单位") -> Receipt:
+    def register_org(self, org: str, name: str = "测试单位", region: str = "331002",
+                     roles: tuple[str, ...] = ("generator",)) -> Receipt:
         return self.act(self.operator, OPERATOR_ORG, org_stream(org), "org.registered",
-                        {"name": name})
+                        {"name": name, "region": region, "roles": list(roles)})
 
     def register_key(self, org: str, name: str, by: Signer | None = None,
                      by_org: str | None = None) -> Signer:
@@ -106,8 +108,8 @@ class World:
 
 def log_config_for_tests(**overrides: Any) -> LogConfig:
     """The log configuration every test process can rebuild for itself."""
-    return LogConfig(operator=operator(), kinds={"test.note": _accept}, clock=Clock(),
-                     **overrides)
+    overrides.setdefault("kinds", {"test.note": _accept})
+    return LogConfig(operator=operator(), clock=Clock(), **overrides)
 
 
 def make_world(engine, **overrides: Any) -> World:
@@ -117,7 +119,7 @@ def make_world(engine, **overrides: Any) -> World:
     config = log_config_for_tests(**overrides)
     clock = config.clock
     assert isinstance(clock, Clock)
-    init_log(session, config, OPERATOR_ORG, {"name": "平台运营方"})
+    init_log(session, config, OPERATOR_ORG, GENESIS)
     world = World(session, config, clock)
     world.heads[org_stream(OPERATOR_ORG)] = _head_of(session, org_stream(OPERATOR_ORG))
     return world
