@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only where they are missing.
-# A CJK font (labels render Chinese), poppler-utils (tests rasterise PDFs).
+# A CJK font (labels render Chinese), poppler-utils and librsvg2-bin (tests rasterise PDF
+# and SVG labels to read their QR codes back).
 set -euo pipefail
 missing=()
 fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei fontconfig)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v rsvg-convert >/dev/null 2>&1 || missing+=(librsvg2-bin)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "sysdeps: installing ${missing[*]}" >&2
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

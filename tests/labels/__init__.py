@@ -1,0 +1,1 @@
+"""Tests of the label renderer (labels/): real fonts, real QR decoding, real rasterisers."""
