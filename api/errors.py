@@ -13,7 +13,11 @@ from werkzeug.exceptions import HTTPException
 
 from ledger import errors as le
 
+from .auth import Unauthenticated
+from .messages import MESSAGES_ZH
+
 STATUS_BY_CLASS: list[tuple[type[le.LedgerError], int]] = [
+    (Unauthenticated, 401),
     (le.TooLarge, 413),
     (le.InvalidInput, 422),
     (le.Conflict, 409),
@@ -41,12 +45,26 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+def prefers_english() -> bool:
+    best = request.accept_languages.best_match(["zh", "en"], default="zh")
+    return best == "en"
+
+
+def localised(exc: le.LedgerError) -> str:
+    """The message in Chinese (the default) or English, as the client prefers."""
+    zh = MESSAGES_ZH.get(exc.code)
+    if zh is None or prefers_english():
+        return exc.message
+    return f"{zh}（{exc.message}）"
+
+
 def handle_ledger_error(exc: le.LedgerError):  # type: ignore[no-untyped-def]
     status = status_for(exc)
-    errors = {exc.field: [exc.message]} if exc.field else {}
+    message = localised(exc)
+    errors = {exc.field: [message]} if exc.field else {}
     if _wants_json():
-        return jsonify(error_body(exc.code, status, exc.message, errors)), status
-    return render_template("errors/error.html", status=status, message=exc.message,
+        return jsonify(error_body(exc.code, status, message, errors)), status
+    return render_template("errors/error.html", status=status, message=message,
                            code=exc.code), status
 
 

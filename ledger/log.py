@@ -405,3 +405,39 @@ def export_log(session: Session, config: LogConfig, directory: str,
         (out / bundle.OLD_CHECKPOINTS / str(old.size)).write_bytes(old.note)
     session.rollback()  # end the read transaction
     return ExportResult(cp.size, cp.root, str(out))
+
+
+# --- drafts for thin clients ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a client signs: the canonical payload with the right seq, prev and a fresh time."""
+
+    payload: dict[str, Any]
+    text: bytes
+
+
+def draft_entry(session: Session, config: LogConfig, *, stream: str, org: str, key: str,
+                kind: str, data: Mapping[str, Any]) -> Draft:
+    """Build the payload a client should sign next in ``stream``; checks the envelope only."""
+    from .entries import check_fields, prev_field
+
+    if kind not in config.kinds and kind not in REGISTRY_KINDS:
+        raise PayloadInvalid(f"unknown kind {kind!r}", code="kind_unknown", field="kind")
+    head = DbState(session, log_head(session), config.operator.verifier).stream_head(stream)
+    session.rollback()
+    now = config.clock()
+    payload: dict[str, Any] = {
+        "stream": stream,
+        "seq": 0 if head is None else head.seq + 1,
+        "org": org,
+        "key": key,
+        "t": format_time(max(now, head.t_ms if head else 0)),
+        "kind": kind,
+        "data": dict(data),
+    }
+    if head is not None:
+        payload["prev"] = prev_field(head.leaf_hash)
+    check_fields(payload)
+    return Draft(payload, entry_text(payload))

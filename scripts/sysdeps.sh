@@ -4,7 +4,8 @@
 # and SVG labels to read their QR codes back).
 set -euo pipefail
 missing=()
-fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei fontconfig)
+# reportlab embeds TrueType outlines only, so Noto CJK (CFF) is not enough: WenQuanYi it is.
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei fontconfig)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v rsvg-convert >/dev/null 2>&1 || missing+=(librsvg2-bin)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi

@@ -1,0 +1,51 @@
+"""Who is calling: bearer tokens for API clients (and, for pages, the logged-in session)."""
+
+from __future__ import annotations
+
+from flask import g, request, session
+
+from ledger.access import Principal, authenticate_token, principal_for
+from ledger.errors import PermissionDenied
+
+from .extensions import db
+
+
+class Unauthenticated(PermissionDenied):
+    """No or bad credentials (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
+def current_principal(required: bool = True) -> Principal | None:
+    """The principal of this request, from ``Authorization: Bearer`` or the page session."""
+    if "principal" in g:
+        return g.principal
+    principal = None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("use Authorization: Bearer <token>", field="Authorization")
+        try:
+            principal = authenticate_token(db.session, token.strip())
+        except PermissionDenied as exc:
+            raise Unauthenticated(exc.message, field="Authorization") from None
+    elif "org" in session:
+        principal = principal_for(db.session, session["org"], session.get("user"))
+    if principal is None and required:
+        raise Unauthenticated("log in or send a bearer token", field="Authorization")
+    g.principal = principal
+    return principal
+
+
+def require_principal() -> Principal:
+    p = current_principal(required=True)
+    assert p is not None
+    return p
+
+
+def require_role(*roles: str) -> Principal:
+    p = require_principal()
+    if not set(roles) & p.roles:
+        raise PermissionDenied(f"this needs the role {' or '.join(roles)}", code="role_missing")
+    return p

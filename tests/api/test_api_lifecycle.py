@@ -1,0 +1,148 @@
+"""Whole lifecycles through the HTTP API, on SQLite and PostgreSQL: a generator, a collector,
+a transfer station and a disposer, each signing with its own key."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.checkpoints import verify_tlog_proof
+from ledger.notes import parse_vkey
+
+from .lifecycle import (
+    COLLECTOR,
+    DISPOSER,
+    GENERATORS,
+    OUTSIDER,
+    REGULATOR,
+    STATION,
+    build_region,
+    code_for,
+    description,
+    manifest,
+)
+
+GEN = GENERATORS[0]
+PERMIT = f"浙危废经第{DISPOSER[-4:]}号"
+
+
+@pytest.fixture
+def region(app):
+    return build_region(app, generators=20)
+
+
+def operator_key(client):
+    cp = client.get("/api/v1/checkpoint").get_data()
+    return cp
+
+
+def test_generator_to_disposer_with_a_partial_refusal(app, client, region):
+    code = code_for(GEN, 1)
+    receipt = region[GEN].declare(code, description(120_000))
+    from api.runtime import log_config
+
+    with app.app_context():
+        operator = log_config().operator.verifier
+    note = client.get(f"/api/v1/entries?start={receipt['index']}&limit=1")
+    assert note.status_code == 401  # the raw log is for regulators
+    region[GEN].release(code, COLLECTOR, 120_000, manifest(1), vehicle="浙J·D1234")
+    region[COLLECTOR].accept(code, GEN, 119_500, manifest(1))
+    region[COLLECTOR].release(code, DISPOSER, 119_500, manifest(2))
+    region[DISPOSER].refuse(code, COLLECTOR, manifest(2), "两桶渗漏，拒收", refused_mass_g=19_500)
+    region[DISPOSER].dispose(code, "disposal", "D10", PERMIT, 100_000)
+    detail = region[GEN].batch(code)
+    assert detail["state"] == "disposed" and detail["holder"] == DISPOSER
+    assert [h["status"] for h in detail["handovers"]] == ["confirmed", "confirmed"]
+    assert detail["handovers"][1]["refused_mass_g"] == 19_500
+    assert detail["disposal"]["mass_g"] == 100_000
+    assert [e["kind"] for e in detail["history"]] == [
+        "batch.declared", "custody.released", "custody.accepted", "custody.released",
+        "custody.refused", "custody.disposed"]
+    assert all(e["verified"] for e in detail["history"])
+    raw = region[REGULATOR].request("GET", f"/api/v1/entries?start={receipt['index']}&limit=1")
+    assert verify_tlog_proof(receipt["proof"], raw["entries"][0]["note"].encode(), operator)
+
+
+def test_twenty_batches_consolidated_into_one_drum_attributed_back(region):
+    codes = []
+    for i, g in enumerate(GENERATORS[:20]):
+        code = code_for(g, 1)
+        mass = 4_000 + 250 * i
+        region[g].declare(code, description(mass))
+        region[g].release(code, COLLECTOR, mass, manifest(100 + i))
+        region[COLLECTOR].accept(code, g, mass, manifest(100 + i))
+        codes.append((code, mass))
+    total = sum(m for _, m in codes)
+    # the collector takes them to the transfer station, which pours them into one drum
+    for code, mass in codes:  # loaded at the collector's yard...
+        region[COLLECTOR].release(code, STATION, mass, manifest(200))
+    for code, mass in codes:  # ...weighed in at the station
+        region[STATION].accept(code, COLLECTOR, mass, manifest(200))
+    drum = code_for(STATION, 1)
+    region[STATION].consolidate(drum, codes, {**description(total), "name": "废活性炭（合并）"})
+    region[STATION].release(drum, DISPOSER, total, manifest(300))
+    region[DISPOSER].accept(drum, STATION, total, manifest(300))
+    region[DISPOSER].dispose(drum, "utilisation", "R4", PERMIT, total)
+    drum_detail = region[STATION].batch(drum)
+    assert len(drum_detail["parents"]) == 20
+    for (code, mass), g in zip(codes, GENERATORS[:20], strict=True):
+        mine = region[g].batch(code)
+        assert mine["state"] == "consolidated"
+        assert mine["children"] == [{"code": drum, "mass_g": mass}]
+        assert mine["attributed_disposals"] == [{"via": drum, "method": "utilisation",
+                                                 "mass_g": mass, "t": mine[
+                                                     "attributed_disposals"][0]["t"]}]
+
+
+def test_visibility_of_batches(region):
+    code = code_for(GEN, 1)
+    region[GEN].declare(code, description(1000))
+    other = code_for(GENERATORS[1], 1)
+    region[GENERATORS[1]].declare(other, description(1000))
+    assert region[GEN].batch(code)["code"] == code
+    from ledger.client import ApiError
+
+    with pytest.raises(ApiError) as err:
+        region[GEN].batch(other)  # another organisation's batch
+    assert err.value.status == 404
+    with pytest.raises(ApiError):
+        region[OUTSIDER].batch(code)
+    assert region[REGULATOR].batch(code)["code"] == code  # the district regulator sees it
+    mine = region[GEN].request("GET", "/api/v1/batches")
+    assert [b["code"] for b in mine["items"]] == [code]
+    all_ = region[REGULATOR].request("GET", "/api/v1/batches?limit=1")
+    assert len(all_["items"]) == 1 and all_["next_cursor"]
+    rest = region[REGULATOR].request("GET", f"/api/v1/batches?limit=5&cursor={all_['next_cursor']}")
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+
+
+def test_receiver_signs_first_then_holder(region):
+    code = code_for(GEN, 2)
+    region[GEN].declare(code, description(5000))
+    region[COLLECTOR].accept(code, GEN, 5000, manifest(9))
+    assert region[GEN].batch(code)["state"] == "pending"
+    region[GEN].release(code, COLLECTOR, 5000, manifest(9))
+    assert region[COLLECTOR].batch(code)["holder"] == COLLECTOR
+
+
+def test_public_registers_and_catalogue(client, region):
+    orgs = client.get("/api/v1/organisations?limit=500").json["items"]
+    assert {o["uscc"] for o in orgs} >= {GEN, COLLECTOR, DISPOSER}
+    org = client.get(f"/api/v1/organisations/{DISPOSER}").json
+    assert org["permits"][0]["activities"] == ["store", "utilise", "dispose"]
+    assert parse_vkey(org["keys"][0]["vkey"]).fingerprint == org["keys"][0]["fingerprint"]
+    found = client.get("/api/v1/catalogue?q=活性炭").json["items"]
+    assert "900-039-49" in [w["code"] for w in found]
+    assert client.get("/api/v1/catalogue/90003949").json["category_name"] == "其他废物"
+
+
+def test_manifest_closes_when_every_batch_is_answered(region):
+    a, b = code_for(GEN, 3), code_for(GEN, 4)
+    for c in (a, b):
+        region[GEN].declare(c, description(1000))
+        region[GEN].release(c, COLLECTOR, 1000, manifest(50))
+    m = region[COLLECTOR].request("GET", f"/api/v1/manifests/{manifest(50)}")
+    assert not m["closed"] and len(m["handovers"]) == 2
+    region[COLLECTOR].accept(a, GEN, 1000, manifest(50))
+    region[COLLECTOR].refuse(b, GEN, manifest(50), "包装破损")
+    assert region[GEN].request("GET", f"/api/v1/manifests/{manifest(50)}")["closed"]
+    assert region[GEN].batch(b)["state"] == "refused"
