@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from flask import g, request, session
+from flask import request, session
 
 from ledger.access import Principal, authenticate_token, principal_for
 from ledger.errors import PermissionDenied
 
 from .extensions import db
+
+
+_CACHE = "waste_ledger.principal"
+_MISSING = object()
 
 
 class Unauthenticated(PermissionDenied):
@@ -18,8 +22,13 @@ class Unauthenticated(PermissionDenied):
 
 def current_principal(required: bool = True) -> Principal | None:
     """The principal of this request, from ``Authorization: Bearer`` or the page session."""
-    if "principal" in g:
-        return g.principal
+    # Cached per request (not on g: a request made while an app context is already active,
+    # as in-process clients do, shares that context's g).
+    cached = request.environ.get(_CACHE, _MISSING)
+    if cached is not _MISSING:
+        if cached is None and required:
+            raise Unauthenticated("log in or send a bearer token", field="Authorization")
+        return cached  # type: ignore[no-any-return]
     principal = None
     header = request.headers.get("Authorization", "")
     if header:
@@ -32,9 +41,9 @@ def current_principal(required: bool = True) -> Principal | None:
             raise Unauthenticated(exc.message, field="Authorization") from None
     elif "org" in session:
         principal = principal_for(db.session, session["org"], session.get("user"))
+    request.environ[_CACHE] = principal
     if principal is None and required:
         raise Unauthenticated("log in or send a bearer token", field="Authorization")
-    g.principal = principal
     return principal
 
 

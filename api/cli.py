@@ -18,6 +18,7 @@ from ledger.errors import LedgerError
 from ledger.notes import Signer
 
 from . import create_app, runtime
+from .cli_labels import label
 from .extensions import db
 
 
@@ -48,6 +49,7 @@ def ensure_initialised() -> bool:
         })
         return True
     log.check_operator(db.session, runtime.log_config(app))
+    db.session.rollback()  # end the read, so later work sees others' commits
     return False
 
 
@@ -67,10 +69,14 @@ def init() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Initialise if needed and serve the app (development server)."""
+@click.option("--demo/--no-demo", default=True, show_default=True,
+              help="seed the demo region when the database is created")
+def serve(host: str, port: int, demo: bool) -> None:
+    """Initialise if needed (with demo data on first start) and serve the app."""
     try:
-        ensure_initialised()
+        created = ensure_initialised()
+        if created and demo:
+            _seed()
     except LedgerError as exc:
         _fail(exc)
     click.echo(f"waste-ledger is serving on http://{host}:{port}/  (Ctrl+C to stop)")
@@ -122,6 +128,52 @@ def verify(args: tuple[str, ...]) -> None:
     sys.exit(verify_main(list(args)))
 
 
+def _seed(**kw: int) -> None:
+    from .seed import seed_demo
+
+    counts = seed_demo(current_app._get_current_object(),  # type: ignore[attr-defined]
+                       progress=lambda msg: click.echo(f"seed-demo: {msg}", err=True), **kw)
+    click.echo(f"seeded {counts['organisations']} organisations, {counts['batches']} batches, "
+               f"{counts['manifests']} manifests")
+
+
+@main.command("seed-demo")
+@click.option("--enterprises", default=30, show_default=True, type=click.IntRange(1, 900))
+@click.option("--months", default=4, show_default=True, type=click.IntRange(1, 24))
+def seed_demo_command(enterprises: int, months: int) -> None:
+    """Create a demo district with a few months of signed history."""
+    try:
+        ensure_initialised()
+        _seed(enterprises=enterprises, months=months)
+    except LedgerError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="only compare; change nothing")
+def rebuild(check: bool) -> None:
+    """Recompute every projection from index 0; report (and repair) what differs."""
+    from ledger.rebuild import rebuild as rebuild_projections
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"rebuild: {done}/{total} entries", err=True)
+
+    try:
+        report = rebuild_projections(db.session, runtime.log_config(), commit=not check,
+                                     progress=progress)
+    except LedgerError as exc:
+        _fail(exc)
+    if report.identical:
+        click.echo(f"rebuild: {report.entries} entries replayed; projections identical")
+        return
+    for table, diff in report.differences.items():
+        click.echo(f"{table}: {len(diff['only_in_database'])} row(s) only in the database, "
+                   f"{len(diff['only_in_rebuild'])} only in the rebuild")
+    if check:
+        sys.exit(1)
+    click.echo("rebuild: projections replaced by the rebuild")
+
+
 @main.command()
 def checkpoint() -> None:
     """Issue (if the log grew) and print the latest signed checkpoint."""
@@ -130,3 +182,6 @@ def checkpoint() -> None:
     except LedgerError as exc:
         _fail(exc)
     click.echo(note.decode(), nl=False)
+
+
+main.add_command(label)

@@ -77,6 +77,8 @@ class DraftInSchema(Schema):
     org = fields.String(required=True)
     key = fields.String(required=True, metadata={"description": "hex SHA-256 of the public key"})
     data = fields.Dict(load_default=dict)
+    t = fields.String(metadata={"description": "the signer's own time (RFC 3339 UTC); "
+                                              "default now"})
 
 
 class DraftSchema(Schema):

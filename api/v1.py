@@ -22,6 +22,7 @@ from . import schemas as s
 from .auth import require_principal, require_role
 from .errors import error_body, localised, status_for
 from .extensions import db
+from .labels_api import register as register_labels
 from .runtime import log_config
 
 ledger_blp = Blueprint("ledger", __name__, url_prefix="/api/v1",
@@ -160,7 +161,7 @@ def post_draft(body: dict[str, Any], kind: str):  # type: ignore[no-untyped-def]
         raise PermissionDenied("you can draft only for your own organisation",
                                code="org_mismatch", field="org")
     draft = log.draft_entry(db.session, log_config(), stream=body["stream"], org=body["org"],
-                            key=body["key"], kind=kind, data=body["data"])
+                            key=body["key"], kind=kind, data=body["data"], t=body.get("t"))
     text = draft.text.decode("utf-8")
     return {"payload": draft.payload, "payload_text": text.split("\n")[1], "note_text": text}
 
@@ -350,3 +351,4 @@ def init_app(app: Flask) -> None:
     api = Api(app)
     for blp in (ledger_blp, custody_blp, catalogue_blp, auth_blp):
         api.register_blueprint(blp)
+    register_labels(api)

@@ -36,7 +36,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    org: Mapped[str] = mapped_column(ForeignKey("organisations.uscc"), index=True)
+    org: Mapped[str] = mapped_column(String(18), index=True)  # no FK: rebuild resets orgs
     display_name: Mapped[str] = mapped_column(String(100))
     created_ms: Mapped[int]
 
@@ -47,7 +47,7 @@ class ApiToken(Base):
     __tablename__ = "api_tokens"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    org: Mapped[str] = mapped_column(ForeignKey("organisations.uscc"), index=True)
+    org: Mapped[str] = mapped_column(String(18), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     label: Mapped[str] = mapped_column(String(100))
     created_ms: Mapped[int]

@@ -52,6 +52,7 @@ class Client:
     key: Signer
     token: str | None = None
     retries: int = 3
+    clock: str | None = None  # sign with this time (RFC 3339) instead of the server's
 
     def _headers(self, content_type: str = "application/json") -> dict[str, str]:
         h = {"Content-Type": content_type, "Accept": "application/json"}
@@ -69,9 +70,11 @@ class Client:
 
     def draft(self, kind: str, stream: str, data: dict[str, Any]) -> str:
         """The note text the server says to sign next in ``stream``."""
-        d = self.request("POST", f"/api/v1/drafts/{kind}", {
-            "stream": stream, "org": self.org, "key": self.key.verifier.fingerprint,
-            "data": data})
+        body = {"stream": stream, "org": self.org, "key": self.key.verifier.fingerprint,
+                "data": data}
+        if self.clock:
+            body["t"] = self.clock
+        d = self.request("POST", f"/api/v1/drafts/{kind}", body)
         return d["note_text"]
 
     def post_note(self, note: bytes) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from .catalogue import load_catalogue, normalise_waste_code
 from .codes import parse_batch_code, parse_manifest_number, validate_region
-from .entries import Entry, prev_field
+from .entries import Entry, format_time, prev_field
 from .errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
 from .log import AppendContext, KindHandler
 from .models import LogEntry
@@ -46,6 +46,8 @@ REFUSED = "refused"  # refused, with the carrier
 CONSOLIDATED = "consolidated"  # all its mass went into other batches
 DISPOSED = "disposed"
 FINAL_STATES = frozenset({CONSOLIDATED, DISPOSED})
+RECEIVING_ROLES = {"collector", "transporter", "receiver", "disposer"}
+HOLDING_ROLES = {"collector", "receiver", "disposer"}  # may consolidate or split
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,12 @@ def _tolerance_exceeded(expected: int, actual: int, settings: CustodySettings) -
     return abs(actual - expected) * 1000 > expected * settings.tolerance_permille
 
 
+CHINA_OFFSET_MS = 8 * 3600 * 1000  # permits are dated in Beijing time (UTC+8)
+
+
 def _entry_day(entry: Entry) -> str:
-    return entry.t[:10]
+    """The calendar day of the entry in China, for permit validity."""
+    return format_time(entry.t_ms + CHINA_OFFSET_MS)[:10]
 
 
 # --- projection look-ups ----------------------------------------------------------------------
@@ -142,17 +148,18 @@ def _require_role(org: Organisation, roles: set[str], field_name: str) -> None:
             code="role_missing", field=field_name)
 
 
+def _permit_covers(permit: Permit, waste_code: str, activity: str, day: str) -> bool:
+    codes = set(permit.codes.split())
+    return (permit.valid_from <= day <= permit.valid_to
+            and activity in permit.activities.split()
+            and (waste_code in codes or "HW" + waste_code[-2:] in codes))
+
+
 def covering_permit(session: Session, org: str, waste_code: str, activity: str,
                     day: str) -> Permit | None:
     """A permit of ``org`` valid on ``day`` covering the code (or its category) and activity."""
-    category = "HW" + waste_code[-2:]
     for permit in session.scalars(select(Permit).where(Permit.org == org)):
-        codes = set(permit.codes.split())
-        if (
-            permit.valid_from <= day <= permit.valid_to
-            and activity in permit.activities.split()
-            and (waste_code in codes or category in codes)
-        ):
+        if _permit_covers(permit, waste_code, activity, day):
             return permit
     return None
 
@@ -286,6 +293,9 @@ def _describe(data: Mapping[str, Any], waste_code: str, hazardous: bool) -> dict
                              code="waste_code_mismatch", field="data.waste_code")
     if hazardous:
         load_catalogue().get(waste_code)  # NotFound waste_code_unknown if absent
+    elif load_catalogue().is_hazardous(waste_code):
+        raise RuleViolation(f"{waste_code} is in the hazardous waste catalogue",
+                            code="hazardous_code_as_general", field="data.hazardous")
     if data.get("form") not in FORMS:
         raise PayloadInvalid(f"data.form must be one of {sorted(FORMS)}", code="field_invalid",
                              field="data.form")
@@ -350,13 +360,13 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
             raise PayloadInvalid("a batch cannot be released to its holder",
                                  code="field_invalid", field="data.to")
         receiver = organisation(ctx.session, to, "data.to")
-        _require_role(receiver, {"collector", "transporter", "receiver", "disposer"},
-                      "data.to")
+        _require_role(receiver, RECEIVING_ROLES, "data.to")
         mass = _mass(data)
         assert mass is not None
-        if mass > batch.mass_g and _tolerance_exceeded(batch.mass_g, mass, settings):
-            raise RuleViolation(f"release of {mass} g exceeds the {batch.mass_g} g held",
-                                code="mass_exceeds_held", field="data.mass_g")
+        if _tolerance_exceeded(batch.mass_g, mass, settings):
+            # A batch moves whole; to hand on part of it, split it first (consolidated_out).
+            raise RuleViolation(f"release of {mass} g is not the {batch.mass_g} g held",
+                                code="mass_mismatch", field="data.mass_g")
         manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
         _check_permit(ctx, settings, receiver, batch)
         _open_manifest(ctx, manifest, e.org, to, data)
@@ -372,6 +382,15 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
         ):
             ho.released_mass_g, ho.released_at, ho.released_t_ms = mass, ctx.index, e.t_ms
             _settle(ctx, settings, batch, ho)
+        elif ho.status == "awaiting_release":
+            # Someone answered before the holder released, but the holder chose another
+            # receiver or trip: the holder decides where its batch goes.
+            ho.status = "superseded"
+            ctx.session.add(Handover(
+                batch=batch.code, from_org=e.org, to_org=to, manifest=manifest,
+                status="awaiting_answer", released_mass_g=mass, released_at=ctx.index,
+                released_t_ms=e.t_ms))
+            batch.state = PENDING
         else:
             raise Conflict("this batch already has an open handover", code="handover_open",
                            field="stream")
@@ -388,6 +407,7 @@ def make_answer_handler(settings: CustodySettings, accept: bool) -> KindHandler:
         frm = _org_ref(data, "from")
         manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
         receiver = organisation(ctx.session, e.org)
+        _require_role(receiver, RECEIVING_ROLES, "org")
         ho = _open_handover(ctx.session, batch.code)
         if ho is not None and ho.status == "awaiting_answer":
             if ho.to_org != e.org:
@@ -430,6 +450,11 @@ def _record_answer(ctx: AppendContext, ho: Handover, data: Mapping[str, Any],
         return
     ho.refusal_reason = _str(data, "reason", max_len=500)
     ho.refused_mass_g = _mass(data, "refused_mass_g", required=False)
+    if ho.refused_mass_g is not None and ho.released_mass_g is not None and (
+        ho.refused_mass_g > ho.released_mass_g
+    ):
+        raise PayloadInvalid("refused_mass_g is more than was released", code="mass_invalid",
+                             field="data.refused_mass_g")
     ho.accepted_mass_g = None
 
 
@@ -467,16 +492,18 @@ def _move(batch: Batch, receiver: Organisation, mass: int) -> None:
 def _open_manifest(ctx: AppendContext, number: str, origin: str, destination: str,
                    data: Mapping[str, Any]) -> None:
     m = ctx.session.get(Manifest, number)
+    carrier = _org_ref(data, "carrier") if data.get("carrier") is not None else None
     if m is None:
         ctx.session.add(Manifest(
             number=number, origin=origin, destination=destination,
-            vehicle=_str(data, "vehicle", max_len=20, required=False),
-            carrier=data.get("carrier") if isinstance(data.get("carrier"), str) else None,
+            vehicle=_str(data, "vehicle", max_len=20, required=False), carrier=carrier,
             opened_at=ctx.index, opened_t_ms=ctx.entry.t_ms))
         ctx.session.flush()
-    elif (m.origin, m.destination) != (origin, destination) or m.closed_at is not None:
-        raise RuleViolation(f"manifest {number} is for another trip or already closed",
+    elif (m.origin, m.destination) != (origin, destination):
+        raise RuleViolation(f"manifest {number} is for another trip",
                             code="manifest_mismatch", field="data.manifest")
+    else:
+        m.closed_at = None  # another batch joins the trip: open until it too is answered
 
 
 def _close_manifest_if_done(ctx: AppendContext, number: str) -> None:
@@ -501,6 +528,7 @@ def make_handoff_handler(settings: CustodySettings) -> KindHandler:
         if batch.holder != e.org:
             raise PermissionDenied("only the holder may consolidate a batch", code="not_holder",
                                    field="org")
+        _require_role(organisation(ctx.session, e.org), HOLDING_ROLES, "org")
         if batch.state == PENDING:
             raise Conflict("the batch has an open handover", code="handover_open",
                            field="stream")
@@ -514,6 +542,9 @@ def make_handoff_handler(settings: CustodySettings) -> KindHandler:
         if mass > batch.mass_g:
             raise RuleViolation(f"cannot take {mass} g from {batch.mass_g} g",
                                 code="mass_exceeds_held", field="data.mass_g")
+        if ctx.session.get(Lineage, (batch.code, child.text)) is not None:
+            raise Conflict("this batch already went into that child", code="lineage_exists",
+                           field="data.into")
         ctx.session.add(Lineage(parent=batch.code, child=child.text, mass_g=mass,
                                 parent_entry=ctx.index))
         batch.mass_g -= mass
@@ -532,7 +563,10 @@ def make_consolidated_handler(settings: CustodySettings) -> KindHandler:
             raise RuleViolation("a consolidated batch starts with this entry",
                                 code="batch_exists", field="seq")
         hazardous = data.get("hazardous", True)
-        code = parse_batch_code(e.stream, hazardous_only=bool(hazardous))
+        if not isinstance(hazardous, bool):
+            raise PayloadInvalid("data.hazardous must be true or false", code="field_invalid",
+                                 field="data.hazardous")
+        code = parse_batch_code(e.stream, hazardous_only=hazardous)
         if code.uscc != e.org:
             raise PermissionDenied("a batch code starts with the unit's USCC",
                                    code="batch_code_not_yours", field="stream")
@@ -548,8 +582,9 @@ def make_consolidated_handler(settings: CustodySettings) -> KindHandler:
             raise RuleViolation(f"parents give {total} g, the new batch declares "
                                 f"{described['mass_g']} g", code="lineage_imbalance",
                                 field="data.mass_g")
-        _new_batch(ctx, e.stream, holder, code.waste_code, bool(hazardous), described,
-                   RECEIVED if holder.has_role("disposer") else STORED, consolidated=True)
+        child = _new_batch(ctx, e.stream, holder, code.waste_code, bool(hazardous), described,
+                           STORED, consolidated=True)
+        _move(child, holder, child.mass_g)  # the state any batch arriving there would have
         ctx.session.flush()
 
     return on_batch_consolidated
@@ -591,8 +626,10 @@ def on_disposed(ctx: AppendContext) -> None:
                              field="data.method")
     permit_no = _str(data, "permit", max_len=64)
     activity = "utilise" if method == "utilisation" else "dispose"
-    permit = covering_permit(ctx.session, e.org, batch.waste_code, activity, _entry_day(e))
-    if batch.hazardous and (permit is None or permit.number != permit_no):
+    permit = ctx.session.scalars(select(Permit).where(Permit.org == e.org,
+                                                      Permit.number == permit_no)).first()
+    if batch.hazardous and (permit is None or not _permit_covers(
+            permit, batch.waste_code, activity, _entry_day(e))):
         raise RuleViolation(f"permit {permit_no} does not cover {activity} of "
                             f"{batch.waste_code}", code="permit_not_covering",
                             field="data.permit")

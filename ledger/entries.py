@@ -41,7 +41,8 @@ ORG_RE = re.compile(r"[0-9A-Z]{18}")
 KIND_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 FINGERPRINT_RE = re.compile(r"[0-9a-f]{64}")
 # RFC 3339 in UTC with a Z; whole seconds or exactly milliseconds (what browsers produce).
-TIME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}))?Z")
+TIME_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                     r"(?:\.([0-9]{3}))?Z")
 
 
 @dataclass(frozen=True)

@@ -95,15 +95,20 @@ class Receipt:
 class DbState:
     """``rules.LedgerState`` read from the database inside the append transaction."""
 
-    def __init__(self, session: Session, head: LogHead, operator_key: VerifierKey) -> None:
+    def __init__(self, session: Session, head: LogHead, operator_key: VerifierKey,
+                 before: int | None = None) -> None:
         self.session = session
         self.operator_key = operator_key
         self.operator_org = head.operator_org
+        self.before = before  # see the log as it was before this index (rebuild replays)
 
     def stream_head(self, stream: str) -> StreamHead | None:
+        query = select(LogEntry.seq, LogEntry.leaf_hash, LogEntry.t_ms).where(
+            LogEntry.stream == stream)
+        if self.before is not None:
+            query = query.where(LogEntry.idx < self.before)
         row = self.session.execute(
-            select(LogEntry.seq, LogEntry.leaf_hash, LogEntry.t_ms)
-            .where(LogEntry.stream == stream)
+            query
             .order_by(LogEntry.seq.desc())
             .limit(1)
         ).first()
@@ -203,20 +208,30 @@ def append_entry(session: Session, raw: bytes, config: LogConfig) -> Receipt:
 
 
 def _append_checked(session: Session, head: LogHead, entry: Entry, config: LogConfig) -> bytes:
-    index = head.size
     now = config.clock()
-    state = DbState(session, head, config.operator.verifier)
+    apply_entry(session, head, entry, config, now, store=True)
+    _maybe_store_checkpoint(session, config, head, now)
+    return head.root
+
+
+def apply_entry(session: Session, head: LogHead, entry: Entry, config: LogConfig, now: int,
+                *, store: bool) -> None:
+    """Check ``entry`` as the next index and apply it: store it (``store``; a rebuild replays
+    stored entries instead), the key registry, the kind's projections and the tree."""
+    index = head.size
+    state = DbState(session, head, config.operator.verifier, before=index)
     verdict = check_entry(entry, state, index, now_ms=now, max_skew_ms=config.max_skew_ms)
     handler = config.kinds.get(entry.kind)
     if handler is None and entry.kind not in REGISTRY_KINDS:
         raise PayloadInvalid(f"unknown kind {entry.kind!r}", code="kind_unknown", field="kind")
-    session.execute(
-        insert(LogEntry).values(
-            idx=index, leaf_hash=entry.leaf_hash, stream=entry.stream, seq=entry.seq,
-            kind=entry.kind, org=entry.org, key_fp=entry.key, t_ms=entry.t_ms,
-            received_ms=now, note=entry.note.raw,
+    if store:
+        session.execute(
+            insert(LogEntry).values(
+                idx=index, leaf_hash=entry.leaf_hash, stream=entry.stream, seq=entry.seq,
+                kind=entry.kind, org=entry.org, key_fp=entry.key, t_ms=entry.t_ms,
+                received_ms=now, note=entry.note.raw,
+            )
         )
-    )
     _apply_registry(session, verdict, index, entry)
     if handler is not None:
         handler(AppendContext(session, entry, verdict, index, now, config))
@@ -231,8 +246,6 @@ def _append_checked(session: Session, head: LogHead, entry: Entry, config: LogCo
     head.root = root_of_frontier(frontier)
     if verdict.operator_org is not None:
         head.operator_org = verdict.operator_org
-    _maybe_store_checkpoint(session, config, head, now)
-    return head.root
 
 
 def _apply_registry(session: Session, verdict: Verdict, index: int, entry: Entry) -> None:
@@ -419,8 +432,10 @@ class Draft:
 
 
 def draft_entry(session: Session, config: LogConfig, *, stream: str, org: str, key: str,
-                kind: str, data: Mapping[str, Any]) -> Draft:
-    """Build the payload a client should sign next in ``stream``; checks the envelope only."""
+                kind: str, data: Mapping[str, Any], t: str | None = None) -> Draft:
+    """Build the payload a client should sign next in ``stream``; checks the envelope only.
+
+    ``t`` is the client's own time (a device that worked offline); default: now."""
     from .entries import check_fields, prev_field
 
     if kind not in config.kinds and kind not in REGISTRY_KINDS:
@@ -433,7 +448,7 @@ def draft_entry(session: Session, config: LogConfig, *, stream: str, org: str, k
         "seq": 0 if head is None else head.seq + 1,
         "org": org,
         "key": key,
-        "t": format_time(max(now, head.t_ms if head else 0)),
+        "t": t if t is not None else format_time(max(now, head.t_ms if head else 0)),
         "kind": kind,
         "data": dict(data),
     }

@@ -113,6 +113,25 @@ class VerifierKey:
         return True
 
 
+# Ed25519 points of small order (and non-canonical encodings of them): a "public key" like
+# these makes trivial signatures verify, so a party could later deny what it signed. The list
+# is the one libsodium and others refuse; the sign bit is masked before comparing.
+_P = 2**255 - 19
+_SMALL_ORDER = frozenset(bytes.fromhex(h) for h in (
+    "0100000000000000000000000000000000000000000000000000000000000000",  # identity
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # order 2
+    "0000000000000000000000000000000000000000000000000000000000000000",  # order 4
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",  # order 8
+))
+
+
+def is_weak_public_key(public_key: bytes) -> bool:
+    """True for small-order points and non-canonical encodings (y >= p)."""
+    masked = public_key[:31] + bytes([public_key[31] & 0x7F])
+    return masked in _SMALL_ORDER or int.from_bytes(masked, "little") >= _P
+
+
 @lru_cache(maxsize=4096)
 def _public_key_object(public_key: bytes) -> Ed25519PublicKey:
     # Loading a key costs about as much as a verification; verifiers see few distinct keys.
@@ -134,6 +153,9 @@ def parse_vkey(text: str) -> VerifierKey:
         Ed25519PublicKey.from_public_bytes(raw[1:])
     except ValueError:
         raise InvalidInput("not an Ed25519 public key", code="vkey_malformed", field="vkey")
+    if is_weak_public_key(raw[1:]):
+        raise InvalidInput("a small-order or non-canonical Ed25519 key cannot be used",
+                           code="vkey_weak", field="vkey")
     vk = VerifierKey(name, raw[1:])
     if hex_id != vk.key_id.hex():
         raise InvalidInput("vkey key ID does not match its name and key", code="vkey_key_id",
@@ -247,20 +269,23 @@ def _parse_signature_line(line: str) -> NoteSignature:
     if not line.startswith(SIG_PREFIX):
         raise NoteMalformed("signature line must start with an em dash and a space", field="note")
     fields = line[len(SIG_PREFIX) :].split(" ")
-    if len(fields) != 2 or not fields[0]:
+    if len(fields) != 2 or not fields[0] or "+" in fields[0]:
         raise NoteMalformed("signature line must be '— name signature'", field="note")
     name, sig_b64 = fields
     try:
         raw = unb64(sig_b64, field="signature")
     except InvalidInput as exc:
         raise NoteMalformed(exc.message, field="note")
-    if len(raw) != 4 + 64:
-        raise NoteMalformed("an Ed25519 signature line carries 4 + 64 bytes", field="note")
+    # Other signature types (e.g. witness cosignatures) are longer; only lines by a known
+    # Ed25519 key must carry exactly 64 signature bytes (checked when verifying).
+    if len(raw) < 4 + 1:
+        raise NoteMalformed("a signature line carries a key ID and a signature", field="note")
     return NoteSignature(name, raw[:4], raw[4:])
 
 
 def verify_signature(note: Note, sig: NoteSignature, key: VerifierKey) -> None:
     """Raise SignatureInvalid unless ``sig`` is ``key``'s valid signature of the note text."""
-    if sig.name != key.name or sig.key_id != key.key_id or not key.verify(note.text, sig.signature):
+    if (sig.name != key.name or sig.key_id != key.key_id or len(sig.signature) != 64
+            or not key.verify(note.text, sig.signature)):
         raise SignatureInvalid(f"signature by {sig.name} does not verify", field="note",
                                key=key.fingerprint)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .entries import Entry
+from .entries import ORG_RE, Entry
 from .errors import Conflict, KeyNotAuthorised, PayloadInvalid, RuleViolation
 from .notes import Note, NoteSignature, VerifierKey, check_key_name, parse_vkey, verify_signature
 
@@ -196,6 +196,9 @@ def _check_registry(entry: Entry, state: LedgerState, index: int, verdict: Verdi
     if not is_org_stream:
         return
     subject = stream[len(ORG_STREAM_PREFIX):]
+    if not ORG_RE.fullmatch(subject):
+        raise PayloadInvalid("an org: stream names an 18-character organisation code",
+                             code="field_invalid", field="stream")
     if entry.seq == 0 and entry.kind != KIND_ORG_REGISTERED:
         raise RuleViolation("an organisation's stream starts with org.registered",
                             code="org_not_registered", field="kind")
@@ -258,6 +261,10 @@ def _check_key_registered(
                              field="data.vkey")
     vk = parse_vkey(vkey_text)
     check_key_name(vk.name)
+    label = entry.data.get("label")
+    if label is not None and (not isinstance(label, str) or len(label) > 200):
+        raise PayloadInvalid("data.label is text of at most 200 characters",
+                             code="field_invalid", field="data.label")
     if vk.fingerprint == state.operator_key.fingerprint or state.key_by_fingerprint(
         vk.fingerprint
     ):

@@ -158,12 +158,15 @@ def _load_checkpoints(directory: Path, extra: Sequence[Path],
     def load(path: Path) -> SignedCheckpoint:
         try:
             return parse_checkpoint(path.read_bytes(), operator)
+        except OSError as exc:
+            raise VerificationFailed(Failure(None, None, "export_unreadable", str(exc)))
         except LedgerError as exc:
             raise VerificationFailed(Failure(None, None, exc.code, f"{path}: {exc.message}"))
 
     latest = load(directory / bundle.CHECKPOINT)
     older_dir = directory / bundle.OLD_CHECKPOINTS
-    paths = list(extra) + (sorted(older_dir.iterdir()) if older_dir.is_dir() else [])
+    paths = list(extra) + (sorted(p for p in older_dir.iterdir() if p.is_file())
+                           if older_dir.is_dir() else [])
     return latest, [load(p) for p in paths]
 
 
@@ -174,7 +177,14 @@ def verify_export(directory: Path, *, checkpoints: Sequence[Path] = (),
     if operator is None:
         operator = _read_vkey(directory / bundle.OPERATOR_VKEY)
     latest, older = _load_checkpoints(directory, checkpoints, operator)
-    wanted = {cp.size: cp for cp in older}
+    # Every checkpoint is checked: the export's own must never mask one the user holds.
+    wanted: dict[int, list[SignedCheckpoint]] = {}
+    for cp in older:
+        wanted.setdefault(cp.size, []).append(cp)
+    for cp in wanted.get(0, []):
+        if cp.root != EMPTY_ROOT:
+            raise VerificationFailed(Failure(None, None, "checkpoint_inconsistent",
+                                             "a size-0 checkpoint must have the empty root"))
     for cp in older:
         if cp.size > latest.size:
             raise VerificationFailed(Failure(
@@ -203,7 +213,7 @@ def verify_export(directory: Path, *, checkpoints: Sequence[Path] = (),
 
 
 def _replay(path: Path, state: MemoryState, sigs: SignatureQueue,
-            wanted: dict[int, SignedCheckpoint], quiet: bool) -> tuple[int, bytes]:
+            wanted: dict[int, list[SignedCheckpoint]], quiet: bool) -> tuple[int, bytes]:
     frontier: list[bytes] = []
     index = 0
     progress = Progress(path.stat().st_size if path.exists() else 0, quiet)
@@ -232,7 +242,7 @@ def _replay(path: Path, state: MemoryState, sigs: SignatureQueue,
             frontier = _push(frontier, index, entry.leaf_hash)
             index += 1
             done += 4 + len(raw)
-            if index in wanted and _root(frontier) != wanted[index].root:
+            if any(cp.root != _root(frontier) for cp in wanted.get(index, ())):
                 _fail_after_signatures(sigs, Failure(
                     index - 1, None, "checkpoint_inconsistent",
                     f"the first {index} entries do not have the root of the checkpoint "
@@ -295,6 +305,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.directory.is_dir():
         print(f"error: {args.directory} is not a directory", file=sys.stderr)
+        return 2
+    missing = [n for n in (bundle.ENTRIES, bundle.CHECKPOINT)
+               + (() if args.key else (bundle.OPERATOR_VKEY,))
+               if not (args.directory / n).is_file()]
+    missing += [str(p) for p in args.checkpoint if not p.is_file()]
+    if missing:
+        print(f"error: missing in {args.directory}: {', '.join(missing)}", file=sys.stderr)
         return 2
     try:
         operator = parse_vkey(args.key) if args.key else None

@@ -6,11 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.extensions import db
-from api.runtime import log_config
-from ledger import access, registry
+from api.seed import join
 from ledger.client import Client
-from ledger.notes import Signer
 from ledger.uscc import make_uscc
 
 GENERATORS = [make_uscc("331002", n) for n in range(1, 21)]
@@ -46,31 +43,9 @@ class HttpRegion:
 
     def join(self, org: str, name: str, region: str, roles: list[str],
              permit: list[str] | None = None) -> Client:
-        """Register an organisation, a device key and a token (as the operator would)."""
-        with self.app.app_context():
-            cfg = log_config()
-            registry.register_org(db.session, cfg, org, name, region, roles)
-            key = Signer.generate(f"dev-{org[-6:]}")
-            registry.register_key(db.session, cfg, org, key.verifier, "手机")
-            if permit:
-                registry.grant_permit(db.session, cfg, org, f"浙危废经第{org[-4:]}号",
-                                      "2024-01-01", "2030-12-31",
-                                      ["HW49", "HW08", "HW12", "HW48"], permit, 5000)
-            token = access.issue_token(db.session, org, "test")
-        client = Client(in_process(self.app), org, key, token)
+        client = join(self.app, org, name, region, roles, permit)
         self.clients[org] = client
         return client
-
-
-def in_process(app: Any):  # type: ignore[no-untyped-def]
-    """A transport that calls the app directly (no sockets), as the real HTTP path would."""
-    test_client = app.test_client()
-
-    def send(method: str, path: str, body: bytes | None, headers: dict[str, str]):
-        resp = test_client.open(path, method=method, data=body, headers=headers)
-        return resp.status_code, resp.get_data()
-
-    return send
 
 
 def build_region(app: Any, generators: int = 3) -> HttpRegion:

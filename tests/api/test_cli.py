@@ -46,3 +46,15 @@ def test_checkpoint_export_verify_round_trip(cli, app, tmp_path):
     (export / "entries.bin").write_bytes(b"\x00\x00\x00\x05hello")
     result = cli("verify", str(export), "--quiet")
     assert result.exit_code == 1 and result.output.startswith("FAIL")
+
+
+def test_seed_demo_builds_a_verifiable_district_and_rebuild_matches(cli, tmp_path):
+    out = cli("seed-demo", "--enterprises", "6", "--months", "2")
+    assert out.exit_code == 0, out.output
+    assert "seeded 12 organisations" in out.output
+    export = tmp_path / "export"
+    assert cli("export", str(export)).exit_code == 0
+    verified = cli("verify", str(export), "--quiet")
+    assert verified.exit_code == 0 and verified.output.startswith("OK: ")
+    check = cli("rebuild", "--check")
+    assert check.exit_code == 0 and "projections identical" in check.output

@@ -240,3 +240,32 @@ def test_disposed_batch_is_closed(region):
     refused(region, lambda: region.release(code, DISPOSER, COLLECTOR, 1,
                                            manifest="20263310000007"), RuleViolation,
             "batch_closed")
+
+
+def test_a_trip_stays_open_while_batches_join_it(region):
+    a, b = region.declare(GEN, serial=1), region.declare(GEN, serial=2)
+    region.hand_over(a, GEN, COLLECTOR, 120_000)  # answered: the manifest is settled...
+    region.hand_over(b, GEN, COLLECTOR, 120_000)  # ...and a second batch may still join it
+    s = region.world.session
+    s.rollback()
+    assert s.get(Manifest, MANIFEST).closed_at is not None
+    assert batch(region, b).holder == COLLECTOR
+
+
+def test_an_early_answer_by_someone_else_does_not_lock_the_holder(region):
+    code = region.declare(GEN)
+    region.accept(code, GEN, STATION, 120_000)  # the station answers first, unasked
+    region.hand_over(code, GEN, COLLECTOR, 120_000, manifest="20263310000008")
+    assert batch(region, code).holder == COLLECTOR
+
+
+def test_a_batch_moves_whole(region):
+    code = region.declare(GEN, mass_g=120_000)
+    refused(region, lambda: region.release(code, GEN, COLLECTOR, 60_000), RuleViolation,
+            "mass_mismatch")
+
+
+def test_catalogue_waste_cannot_be_declared_as_general(region):
+    data = {**description("900-039-49", 1000), "hazardous": False}
+    refused(region, lambda: region.act(GEN, batch_code(GEN), "batch.declared", data),
+            RuleViolation, "hazardous_code_as_general")

@@ -83,3 +83,25 @@ def test_key_file_round_trip_and_tamper_detection():
     bad = text[:-8] + ("A" if text[-8] != "A" else "B") + text[-7:]
     with pytest.raises(InvalidInput):
         Signer.from_private_key_text(bad)
+
+
+@pytest.mark.parametrize("pub_hex", [
+    "0100000000000000000000000000000000000000000000000000000000000000",  # identity
+    "0100000000000000000000000000000000000000000000000000000000000080",  # with sign bit
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # order 2
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p
+])
+def test_weak_public_keys_are_refused(pub_hex):
+    from ledger.notes import VerifierKey
+
+    vk = VerifierKey("weak", bytes.fromhex(pub_hex))
+    with pytest.raises(InvalidInput) as err:
+        parse_vkey(vk.vkey)
+    assert err.value.code in ("vkey_weak", "vkey_malformed")
+
+
+def test_unknown_longer_signature_lines_are_tolerated_as_c2sp_says():
+    """A witness cosignature (another signature type, longer) must not break parsing."""
+    note = GO_NOTE + "— witness.example " + "A" * 100 + "\n"
+    parsed = parse_note(note.encode())
+    verify_signature(parsed, parsed.signatures[0], parse_vkey(GO_VKEY))

@@ -243,3 +243,22 @@ def test_verifier_imports_neither_flask_nor_sqlalchemy(export_dir):
                           text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK: ")
+
+
+def test_export_checkpoints_cannot_mask_a_held_one_of_the_same_size(export_dir, exported,
+                                                                    tmp_path):
+    _, world, _ = exported
+    notes = records(export_dir)
+    held = tmp_path / "held-4"
+    held.write_bytes(sign_checkpoint(world.operator, 4, b"\x07" * 32))  # what the user holds
+    (export_dir / bundle.OLD_CHECKPOINTS).mkdir(exist_ok=True)
+    (export_dir / bundle.OLD_CHECKPOINTS / "4").write_bytes(
+        sign_checkpoint(world.operator, 4, root([leaf_hash(n) for n in notes[:4]])))
+    f = failure(export_dir, checkpoints=[held])
+    assert (f.index, f.rule) == (3, "checkpoint_inconsistent")
+
+
+def test_missing_files_exit_2_with_a_message(export_dir, capsys):
+    (export_dir / bundle.CHECKPOINT).unlink()
+    assert main([str(export_dir), "--quiet"]) == 2
+    assert "checkpoint" in capsys.readouterr().err
