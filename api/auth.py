@@ -9,7 +9,6 @@ from ledger.errors import PermissionDenied
 
 from .extensions import db
 
-
 _CACHE = "waste_ledger.principal"
 _MISSING = object()
 

@@ -13,10 +13,10 @@ from ledger import access, log
 from ledger.catalogue import load_catalogue
 from ledger.codes import parse_batch_code
 from ledger.errors import InvalidInput, LedgerError, NotFound, PermissionDenied
+from ledger.models import SigningKey
 from ledger.notes import VerifierKey, b64
 from ledger.projections import Handover, Manifest, Organisation, Permit
 from ledger.queries import batch_detail, batch_summary, list_batches
-from ledger.models import SigningKey
 
 from . import schemas as s
 from .auth import require_principal, require_role

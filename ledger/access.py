@@ -98,8 +98,8 @@ def authenticate_token(session: Session, token: str) -> Principal:
     row = session.get(ApiToken, _token_hash(token))
     if row is None or row.revoked:
         raise PermissionDenied("the bearer token is not valid", code="token_invalid")
-    user = session.get(User, row.user_id).username if row.user_id else None
-    return principal_for(session, row.org, user)
+    user = session.get(User, row.user_id) if row.user_id else None
+    return principal_for(session, row.org, user.username if user else None)
 
 
 def add_user(session: Session, username: str, password: str, org: str,

@@ -105,7 +105,8 @@ def parse_time(text: str, field: str = "t") -> int:
     try:
         dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
     except ValueError:
-        raise PayloadInvalid(f"{text} is not a real time", code="time_malformed", field=field)
+        raise PayloadInvalid(f"{text} is not a real time", code="time_malformed",
+                             field=field) from None
     return int(dt.timestamp()) * 1000 + int(ms or 0)
 
 
@@ -158,7 +159,7 @@ def _check_string(s: str, path: str) -> None:
         s.encode("utf-8")
     except UnicodeEncodeError:
         raise PayloadInvalid("string contains a lone surrogate", code="json_surrogate",
-                             field=path)
+                             field=path) from None
     # RFC 8785 writes DEL unescaped, and a signed note may not contain ASCII controls.
     if "\x7f" in s:
         raise PayloadInvalid("string contains DEL (U+007F)", code="json_control_char",
@@ -184,7 +185,7 @@ def load_payload(line: bytes) -> dict[str, Any]:
         raise
     except (ValueError, RecursionError) as exc:  # includes JSONDecodeError, huge int strings
         raise PayloadInvalid(f"payload is not valid JSON: {exc}", code="json_malformed",
-                             field="payload")
+                             field="payload") from None
     if not isinstance(value, dict):
         raise PayloadInvalid("payload must be a JSON object", code="json_not_object",
                              field="payload")

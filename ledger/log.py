@@ -370,7 +370,8 @@ def root_at(session: Session, size: int) -> bytes:
 # --- reading entries -----------------------------------------------------------------------------
 
 
-def entries_between(session: Session, start: int, stop: int, batch: int = 2000) -> Iterator[LogEntry]:
+def entries_between(session: Session, start: int, stop: int,
+                    batch: int = 2000) -> Iterator[LogEntry]:
     """Entries with start <= index < stop in index order, fetched in batches."""
     pos = start
     while pos < stop:

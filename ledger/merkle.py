@@ -174,7 +174,7 @@ def root_from_inclusion(
 def verify_inclusion(
     index: int, size: int, leaf: bytes, proof: Sequence[bytes], root_hash: bytes
 ) -> bool:
-    """True when ``proof`` shows ``leaf`` at ``index`` in the tree of ``size`` with ``root_hash``."""
+    """True when ``proof`` puts ``leaf`` at ``index`` in the tree of ``size`` and ``root_hash``."""
     try:
         got = root_from_inclusion(index, size, leaf, proof)
         return got is not None and _well_formed(root_hash) and got == bytes(root_hash)

@@ -9,8 +9,8 @@ derived from the entries and can be rebuilt from index 0.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     DDL,
+    BigInteger,
     ForeignKey,
     Index,
     Integer,

@@ -52,7 +52,8 @@ def unb64(text: str, *, field: str, length: int | None = None) -> bytes:
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise InvalidInput(f"{field} is not valid base64", code="base64_invalid", field=field)
+        raise InvalidInput(f"{field} is not valid base64", code="base64_invalid",
+                           field=field) from None
     if b64(raw) != text:  # reject non-canonical encodings (stray bits in the last group)
         raise InvalidInput(f"{field} is not canonical base64", code="base64_invalid", field=field)
     if length is not None and len(raw) != length:
@@ -152,7 +153,8 @@ def parse_vkey(text: str) -> VerifierKey:
     try:
         Ed25519PublicKey.from_public_bytes(raw[1:])
     except ValueError:
-        raise InvalidInput("not an Ed25519 public key", code="vkey_malformed", field="vkey")
+        raise InvalidInput("not an Ed25519 public key", code="vkey_malformed",
+                           field="vkey") from None
     if is_weak_public_key(raw[1:]):
         raise InvalidInput("a small-order or non-canonical Ed25519 key cannot be used",
                            code="vkey_weak", field="vkey")
@@ -246,7 +248,7 @@ def parse_note(raw: bytes, *, max_size: int | None = None) -> Note:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise NoteMalformed(f"note is not valid UTF-8 (byte {exc.start})", code="note_not_utf8",
-                            field="note")
+                            field="note") from None
     if _CONTROL_RE.search(decoded):
         raise NoteMalformed("note contains a control character", code="note_control_char",
                             field="note")
@@ -275,7 +277,7 @@ def _parse_signature_line(line: str) -> NoteSignature:
     try:
         raw = unb64(sig_b64, field="signature")
     except InvalidInput as exc:
-        raise NoteMalformed(exc.message, field="note")
+        raise NoteMalformed(exc.message, field="note") from None
     # Other signature types (e.g. witness cosignatures) are longer; only lines by a known
     # Ed25519 key must carry exactly 64 signature bytes (checked when verifying).
     if len(raw) < 4 + 1:

@@ -149,7 +149,7 @@ def _check_entry(session: Session, row: LogEntry, size: int, root: bytes,
 def list_batches(session: Session, principal: Principal, filters: Mapping[str, Any],
                  limit: int) -> tuple[list[Batch], str | None]:
     """A page of visible batches, ordered by code, after the cursor (the last code seen)."""
-    query: Select[tuple[Batch]] = select(Batch).order_by(Batch.code).limit(limit + 1)
+    query: Select[Batch] = select(Batch).order_by(Batch.code).limit(limit + 1)
     clause = batch_visibility(principal)
     if clause is not None:
         query = query.where(clause)

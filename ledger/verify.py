@@ -159,9 +159,10 @@ def _load_checkpoints(directory: Path, extra: Sequence[Path],
         try:
             return parse_checkpoint(path.read_bytes(), operator)
         except OSError as exc:
-            raise VerificationFailed(Failure(None, None, "export_unreadable", str(exc)))
+            raise VerificationFailed(Failure(None, None, "export_unreadable", str(exc))) from None
         except LedgerError as exc:
-            raise VerificationFailed(Failure(None, None, exc.code, f"{path}: {exc.message}"))
+            failure = Failure(None, None, exc.code, f"{path}: {exc.message}")
+            raise VerificationFailed(failure) from None
 
     latest = load(directory / bundle.CHECKPOINT)
     older_dir = directory / bundle.OLD_CHECKPOINTS
@@ -221,7 +222,7 @@ def _replay(path: Path, state: MemoryState, sigs: SignatureQueue,
     try:
         fh = path.open("rb")
     except OSError as exc:
-        raise VerificationFailed(Failure(None, None, "export_unreadable", str(exc)))
+        raise VerificationFailed(Failure(None, None, "export_unreadable", str(exc))) from None
     with fh:
         records = bundle.read_records(fh, MAX_RECORD)
         while True:
@@ -285,9 +286,9 @@ def _read_vkey(path: Path) -> VerifierKey:
                                              f"{path} must hold exactly one vkey line"))
         return parse_vkey(text[:-1])
     except (OSError, UnicodeDecodeError) as exc:
-        raise VerificationFailed(Failure(None, None, "operator_key_unreadable", str(exc)))
+        raise VerificationFailed(Failure(None, None, "operator_key_unreadable", str(exc))) from None
     except LedgerError as exc:
-        raise VerificationFailed(Failure(None, None, exc.code, exc.message))
+        raise VerificationFailed(Failure(None, None, exc.code, exc.message)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,6 @@ import multiprocessing as mp
 import threading
 
 import pytest
-
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -18,7 +17,7 @@ from ledger.log import append_entry, log_head
 from ledger.models import LogEntry
 from ledger.notes import Signer, sign_note
 
-from .factories import T0, World, make_world, log_config_for_tests
+from .factories import T0, World, log_config_for_tests, make_world
 
 ORGS = [f"91331001MA2B{i:05d}A" for i in range(4)]
 

@@ -17,7 +17,7 @@ from ledger.merkle import leaf_hash, root
 from ledger.notes import Signer, sign_note
 from ledger.verify import VerificationFailed, main, verify_export
 
-from .factories import World, make_world
+from .factories import make_world
 
 GEN = "91331001MA2B00001A"
 COL = "91331001MA2C00002B"
