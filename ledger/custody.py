@@ -164,6 +164,11 @@ def covering_permit(session: Session, org: str, waste_code: str, activity: str,
     return None
 
 
+def _is_return(batch: Batch, receiver: str) -> bool:
+    """A refused batch going back to the enterprise that made it (退回产废单位)."""
+    return batch.state in (REFUSED, PENDING) and receiver == batch.generator
+
+
 def _check_permit(ctx: AppendContext, settings: CustodySettings, receiver: Organisation,
                   batch: Batch) -> bool:
     """True when the receiver's permit covers this batch; refuse or flag when it does not.
@@ -171,6 +176,8 @@ def _check_permit(ctx: AppendContext, settings: CustodySettings, receiver: Organ
     Transporters carry under a road-transport permit, not a business permit; general
     industrial solid waste needs no hazardous waste permit."""
     if not batch.hazardous or set(receiver.roles.split()) <= {"transporter"}:
+        return True
+    if _is_return(batch, receiver.uscc):
         return True
     day = _entry_day(ctx.entry)
     activities = ["collect", "store"] if not (
@@ -360,7 +367,8 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
             raise PayloadInvalid("a batch cannot be released to its holder",
                                  code="field_invalid", field="data.to")
         receiver = organisation(ctx.session, to, "data.to")
-        _require_role(receiver, RECEIVING_ROLES, "data.to")
+        if not _is_return(batch, to):
+            _require_role(receiver, RECEIVING_ROLES, "data.to")
         mass = _mass(data)
         assert mass is not None
         if _tolerance_exceeded(batch.mass_g, mass, settings):
@@ -368,14 +376,15 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
             raise RuleViolation(f"release of {mass} g is not the {batch.mass_g} g held",
                                 code="mass_mismatch", field="data.mass_g")
         manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
-        _check_permit(ctx, settings, receiver, batch)
+        covered = _check_permit(ctx, settings, receiver, batch)
         _open_manifest(ctx, manifest, e.org, to, data)
         ho = _open_handover(ctx.session, batch.code)
         if ho is None:
-            ctx.session.add(Handover(
+            ho = Handover(
                 batch=batch.code, from_org=e.org, to_org=to, manifest=manifest,
                 status="awaiting_answer", released_mass_g=mass, released_at=ctx.index,
-                released_t_ms=e.t_ms))
+                released_t_ms=e.t_ms)
+            ctx.session.add(ho)
             batch.state = PENDING
         elif ho.status == "awaiting_release" and (ho.from_org, ho.to_org, ho.manifest) == (
             e.org, to, manifest
@@ -386,14 +395,17 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
             # Someone answered before the holder released, but the holder chose another
             # receiver or trip: the holder decides where its batch goes.
             ho.status = "superseded"
-            ctx.session.add(Handover(
+            ho = Handover(
                 batch=batch.code, from_org=e.org, to_org=to, manifest=manifest,
                 status="awaiting_answer", released_mass_g=mass, released_at=ctx.index,
-                released_t_ms=e.t_ms))
+                released_t_ms=e.t_ms)
+            ctx.session.add(ho)
             batch.state = PENDING
         else:
             raise Conflict("this batch already has an open handover", code="handover_open",
                            field="stream")
+        if not covered:
+            ho.permit_flagged = True  # the region records and flags instead of refusing
         batch.updated_at = ctx.index
 
     return on_released
@@ -407,7 +419,8 @@ def make_answer_handler(settings: CustodySettings, accept: bool) -> KindHandler:
         frm = _org_ref(data, "from")
         manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
         receiver = organisation(ctx.session, e.org)
-        _require_role(receiver, RECEIVING_ROLES, "org")
+        if not _is_return(batch, e.org):
+            _require_role(receiver, RECEIVING_ROLES, "org")
         ho = _open_handover(ctx.session, batch.code)
         if ho is not None and ho.status == "awaiting_answer":
             if ho.to_org != e.org:
@@ -430,8 +443,8 @@ def make_answer_handler(settings: CustodySettings, accept: bool) -> KindHandler:
             raise Conflict("this handover is already answered; awaiting the release",
                            code="handover_answered", field="stream")
         _record_answer(ctx, ho, data, accept)
-        if accept:
-            _check_permit(ctx, settings, receiver, batch)
+        if accept and not _check_permit(ctx, settings, receiver, batch):
+            ho.permit_flagged = True
         if ho.status == "awaiting_release":
             batch.state = PENDING
         else:
@@ -481,7 +494,9 @@ def _settle(ctx: AppendContext, settings: CustodySettings, batch: Batch, ho: Han
 def _move(batch: Batch, receiver: Organisation, mass: int) -> None:
     batch.holder = receiver.uscc
     batch.mass_g = mass
-    if receiver.has_role("disposer") or receiver.has_role("receiver"):
+    if receiver.uscc == batch.generator:
+        batch.state = DECLARED  # back where it started, to be collected again
+    elif receiver.has_role("disposer") or receiver.has_role("receiver"):
         batch.state = RECEIVED
     elif receiver.has_role("collector"):
         batch.state = STORED

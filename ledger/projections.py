@@ -90,6 +90,8 @@ class Handover(Base):
     refused_mass_g: Mapped[int | None]
     refusal_reason: Mapped[str | None] = mapped_column(String(500))
     discrepancy: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the receiver's permit did not cover it, and the region records and flags instead
+    permit_flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     released_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
     answered_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
     released_t_ms: Mapped[int | None]

@@ -69,7 +69,7 @@ def _handover(h: Handover) -> dict[str, Any]:
         "from": h.from_org, "to": h.to_org, "manifest": h.manifest, "status": h.status,
         "released_mass_g": h.released_mass_g, "accepted_mass_g": h.accepted_mass_g,
         "refused_mass_g": h.refused_mass_g, "refusal_reason": h.refusal_reason,
-        "discrepancy": h.discrepancy,
+        "discrepancy": h.discrepancy, "permit_flagged": h.permit_flagged,
         "released_t": None if h.released_t_ms is None else format_time(h.released_t_ms),
         "answered_t": None if h.answered_t_ms is None else format_time(h.answered_t_ms),
     }

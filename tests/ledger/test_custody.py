@@ -269,3 +269,29 @@ def test_catalogue_waste_cannot_be_declared_as_general(region):
     data = {**description("900-039-49", 1000), "hazardous": False}
     refused(region, lambda: region.act(GEN, batch_code(GEN), "batch.declared", data),
             RuleViolation, "hazardous_code_as_general")
+
+
+def test_refused_batch_goes_back_to_its_generator(region):
+    code = region.declare(GEN)
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    region.release(code, COLLECTOR, DISPOSER, 120_000, manifest="20263310000002")
+    region.refuse(code, COLLECTOR, DISPOSER, manifest="20263310000002")
+    region.hand_over(code, COLLECTOR, GEN, 120_000, manifest="20263310000003")  # 退回
+    b = batch(region, code)
+    assert (b.holder, b.state) == (GEN, "declared")
+    other = region.declare(GENERATORS[1])  # but a generator receives nothing else
+    refused(region, lambda: region.release(other, GENERATORS[1], GEN, 120_000,
+                                           manifest="20263310000004"), PermissionDenied,
+            "role_missing")
+
+
+def test_flag_policy_records_the_uncovered_handover(database):
+    engine = database.engine()
+    r = make_region(engine, CustodySettings(permit_policy={"331003": "flag"}))
+    code = r.declare(GEN)
+    r.hand_over(code, GEN, UNLICENSED, 120_000)
+    r.world.session.rollback()
+    ho = r.world.session.scalars(select(Handover)).one()
+    assert ho.permit_flagged and ho.status == "confirmed"
+    r.world.session.close()
+    engine.dispose()
