@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import Conflict, LedgerError
-from .notes import Signer, sign_note
+from .notes import Signer, add_signature, sign_note
 
 Transport = Callable[[str, str, bytes | None, dict[str, str]], tuple[int, bytes]]
 
@@ -136,6 +136,17 @@ class Client:
                 mass_g: int) -> dict[str, Any]:
         return self.act("custody.disposed", code, {
             "method": method, "method_code": method_code, "permit": permit, "mass_g": mass_g})
+
+    def sign_correction(self, code: str, corrects: str, mass_g: int, reason: str) -> bytes:
+        """Draft and sign a correction; a handover correction then goes to the other party
+        to co-sign (``cosign``) before it is posted."""
+        text = self.draft("custody.corrected", code,
+                          {"corrects": corrects, "mass_g": mass_g, "reason": reason})
+        return sign_note(text, self.key)
+
+    def cosign(self, note: bytes) -> bytes:
+        """Add this party's signature to a note another party signed."""
+        return add_signature(note, self.key)
 
     def batch(self, code: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v1/batches/{code}")

@@ -657,6 +657,95 @@ def on_disposed(ctx: AppendContext) -> None:
     batch.updated_at = ctx.index
 
 
+# --- corrections ------------------------------------------------------------------------------
+
+CORRECTABLE = frozenset({"batch.declared", "custody.released", "custody.accepted",
+                         "custody.refused", "custody.disposed"})
+
+
+def make_correction_handler(settings: CustodySettings) -> KindHandler:
+    def on_corrected(ctx: AppendContext) -> None:
+        """custody.corrected: fix the mass of an earlier entry of this batch (更正).
+
+        Nothing is edited: the original entry stays, this one says what it should have said.
+        A correction to a handover needs both parties' signatures on this one note."""
+        e, data = ctx.entry, ctx.entry.data
+        batch = _batch(ctx.session, e.stream)
+        target = _correction_target(ctx, data)
+        mass = _mass(data, "mass_g")
+        assert mass is not None
+        _str(data, "reason", max_len=500)
+        if target.kind == "batch.declared":
+            _correct_declared(ctx, batch, target, mass)
+        elif target.kind == "custody.disposed":
+            _correct_disposal(ctx, batch, target, mass)
+        else:
+            _correct_handover(ctx, settings, batch, target, mass)
+        batch.updated_at = ctx.index
+
+    return on_corrected
+
+
+def _correction_target(ctx: AppendContext, data: Mapping[str, Any]) -> LogEntry:
+    from .notes import unb64
+
+    ref = data.get("corrects")
+    if not isinstance(ref, str):
+        raise PayloadInvalid("data.corrects names the entry's leaf hash", code="field_missing",
+                             field="data.corrects")
+    leaf = unb64(ref, field="data.corrects", length=32)
+    target = ctx.session.scalars(select(LogEntry).where(LogEntry.leaf_hash == leaf)).first()
+    if target is None or target.stream != ctx.entry.stream:
+        raise RuleViolation("data.corrects is not an entry of this batch",
+                            code="correction_target_unknown", field="data.corrects")
+    if target.kind not in CORRECTABLE:
+        raise RuleViolation(f"{target.kind} entries cannot be corrected",
+                            code="correction_not_allowed", field="data.corrects")
+    return target
+
+
+def _require_signers(ctx: AppendContext, orgs: set[str]) -> None:
+    missing = orgs - ctx.verdict.signer_orgs
+    if missing:
+        raise PermissionDenied(
+            f"this correction needs the signature of {', '.join(sorted(missing))} too",
+            code="cosignature_missing", field="note")
+
+
+def _correct_declared(ctx: AppendContext, batch: Batch, target: LogEntry, mass: int) -> None:
+    _require_signers(ctx, {target.org})
+    batch.declared_mass_g = mass
+    if batch.holder == batch.generator and batch.state in (DECLARED, REFUSED):
+        batch.mass_g = mass
+
+
+def _correct_disposal(ctx: AppendContext, batch: Batch, target: LogEntry, mass: int) -> None:
+    _require_signers(ctx, {target.org})
+    disposal = ctx.session.get(Disposal, batch.code)
+    assert disposal is not None
+    disposal.mass_g = mass
+
+
+def _correct_handover(ctx: AppendContext, settings: CustodySettings, batch: Batch,
+                      target: LogEntry, mass: int) -> None:
+    ho = ctx.session.scalars(select(Handover).where(
+        (Handover.released_at == target.idx) | (Handover.answered_at == target.idx))).first()
+    if ho is None:
+        raise RuleViolation("no handover is recorded for that entry",
+                            code="correction_target_unknown", field="data.corrects")
+    _require_signers(ctx, {ho.from_org, ho.to_org})
+    if target.kind == "custody.released":
+        ho.released_mass_g = mass
+    elif target.kind == "custody.accepted":
+        ho.accepted_mass_g = mass
+        if batch.holder == ho.to_org and ho.status == "confirmed":
+            batch.mass_g = mass
+    else:
+        ho.refused_mass_g = mass
+    if ho.released_mass_g and ho.accepted_mass_g is not None:
+        ho.discrepancy = _tolerance_exceeded(ho.released_mass_g, ho.accepted_mass_g, settings)
+
+
 def custody_kinds(settings: CustodySettings | None = None) -> dict[str, KindHandler]:
     """The kinds this domain adds to the log, with their handlers."""
     s = settings or CustodySettings()
@@ -670,6 +759,7 @@ def custody_kinds(settings: CustodySettings | None = None) -> dict[str, KindHand
         "custody.refused": make_answer_handler(s, accept=False),
         "custody.consolidated_out": make_handoff_handler(s),
         "custody.disposed": on_disposed,
+        "custody.corrected": make_correction_handler(s),
     }
 
 

@@ -239,6 +239,12 @@ def sign_note(text: str | bytes, *signers: Signer) -> bytes:
     return body + b"\n" + "".join(s.signature_line(body) for s in signers).encode()
 
 
+def add_signature(raw: bytes, signer: Signer) -> bytes:
+    """Co-sign a note: append ``signer``'s signature line over the same text."""
+    note = parse_note(raw)
+    return raw + signer.signature_line(note.text).encode()
+
+
 def parse_note(raw: bytes, *, max_size: int | None = None) -> Note:
     """Split a signed note into text and signatures; raise NoteMalformed on any deviation."""
     if max_size is not None and len(raw) > max_size:

@@ -146,3 +146,37 @@ def test_manifest_closes_when_every_batch_is_answered(region):
     region[COLLECTOR].refuse(b, GEN, manifest(50), "包装破损")
     assert region[GEN].request("GET", f"/api/v1/manifests/{manifest(50)}")["closed"]
     assert region[GEN].batch(b)["state"] == "refused"
+
+
+def test_correction_signed_by_both_parties_on_their_own_devices(region):
+    code = code_for(GEN, 5)
+    region[GEN].declare(code, description(50_000))
+    region[GEN].release(code, COLLECTOR, 50_000, manifest(60))
+    accepted = region[COLLECTOR].accept(code, GEN, 5_000, manifest(60))  # a slipped digit
+    assert region[GEN].batch(code)["handovers"][0]["discrepancy"]
+    note = region[COLLECTOR].sign_correction(code, accepted["leaf_hash"], 50_000, "少录一个零")
+    from ledger.client import ApiError
+
+    with pytest.raises(ApiError) as err:
+        region[COLLECTOR].post_note(note)  # the generator has not agreed yet
+    assert (err.value.status, err.value.code) == (403, "cosignature_missing")
+    region[COLLECTOR].post_note(region[GEN].cosign(note))
+    detail = region[GEN].batch(code)
+    assert detail["handovers"][0]["accepted_mass_g"] == 50_000
+    assert not detail["handovers"][0]["discrepancy"]
+    assert detail["history"][-1]["kind"] == "custody.corrected"
+    assert all(e["verified"] for e in detail["history"])
+
+
+def test_split_one_batch_into_two(region):
+    code = code_for(GEN, 6)
+    region[GEN].declare(code, description(100_000))
+    region[GEN].release(code, COLLECTOR, 100_000, manifest(70))
+    region[COLLECTOR].accept(code, GEN, 100_000, manifest(70))
+    a, b = code_for(COLLECTOR, 11), code_for(COLLECTOR, 12)
+    region[COLLECTOR].consolidate(a, [(code, 60_000)], description(60_000))
+    region[COLLECTOR].consolidate(b, [(code, 40_000)], description(40_000))
+    parent = region[GEN].batch(code)
+    assert parent["state"] == "consolidated"
+    assert sorted(c["mass_g"] for c in parent["children"]) == [40_000, 60_000]
+    assert region[COLLECTOR].batch(a)["parents"] == [{"code": code, "mass_g": 60_000}]

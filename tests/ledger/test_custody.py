@@ -295,3 +295,39 @@ def test_flag_policy_records_the_uncovered_handover(database):
     assert ho.permit_flagged and ho.status == "confirmed"
     r.world.session.close()
     engine.dispose()
+
+
+def test_a_handover_correction_needs_both_signatures(region):
+    from ledger.notes import add_signature
+
+    code = region.declare(GEN)
+    region.release(code, GEN, COLLECTOR, 120_000)
+    accepted = region.accept(code, GEN, COLLECTOR, 100_000)  # mis-keyed: 100 kg, not 119.5
+    w = region.world
+    fix = w.draft(region.keys[COLLECTOR], COLLECTOR, code, "custody.corrected", {
+        "corrects": __import__("base64").b64encode(accepted.leaf_hash).decode(),
+        "mass_g": 119_500, "reason": "磅单录入错误"})
+    alone = w.sign(fix, region.keys[COLLECTOR])
+    refused(region, lambda: w.append(alone), PermissionDenied, "cosignature_missing")
+    w.append(add_signature(alone, region.keys[GEN]))  # the generator co-signs
+    ho = w.session.scalars(select(Handover)).one()
+    assert (ho.accepted_mass_g, ho.discrepancy) == (119_500, False)
+    assert batch(region, code).mass_g == 119_500
+    w.session.rollback()
+    kinds = w.session.scalars(select(LogEntry.kind).where(LogEntry.stream == code)
+                              .order_by(LogEntry.seq)).all()
+    assert kinds[-1] == "custody.corrected" and "custody.accepted" in kinds  # nothing edited
+
+
+def test_a_declaration_is_corrected_by_its_generator_alone(region):
+    code = region.declare(GEN, mass_g=120_000)
+    w = region.world
+    first = w.session.scalars(select(LogEntry).where(LogEntry.stream == code)).one()
+    region.act(GEN, code, "custody.corrected", {
+        "corrects": __import__("base64").b64encode(first.leaf_hash).decode(),
+        "mass_g": 125_000, "reason": "复磅"})
+    b = batch(region, code)
+    assert (b.declared_mass_g, b.mass_g) == (125_000, 125_000)
+    refused(region, lambda: region.act(GEN, code, "custody.corrected", {
+        "corrects": "A" * 43 + "=", "mass_g": 1, "reason": "x"}), RuleViolation,
+        "correction_target_unknown")
