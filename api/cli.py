@@ -18,6 +18,7 @@ from ledger.errors import LedgerError
 from ledger.notes import Signer
 
 from . import create_app, runtime
+from .cli_admin import COMMANDS
 from .cli_labels import label
 from .extensions import db
 
@@ -185,3 +186,5 @@ def checkpoint() -> None:
 
 
 main.add_command(label)
+for command in COMMANDS:
+    main.add_command(command)

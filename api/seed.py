@@ -50,7 +50,7 @@ def in_process(app: Flask) -> Transport:
 
 def join(app: Flask, org: str, name: str, region: str, roles: list[str],
          permit_activities: list[str] | None = None, contact: str | None = None,
-         phone: str | None = None) -> Client:
+         phone: str | None = None, vehicles: tuple[str, ...] = ()) -> Client:
     """Register an organisation, one device key, a permit if given, and an API token, as the
     operator does on enrolment; return a client acting for it."""
     with app.app_context():
@@ -62,6 +62,8 @@ def join(app: Flask, org: str, name: str, region: str, roles: list[str],
             registry.grant_permit(db.session, cfg, org, f"浙危废经第{org[-4:]}号",
                                   "2024-01-01", "2030-12-31",
                                   ["HW49", "HW08", "HW12", "HW48"], permit_activities, 5000)
+        for plate in vehicles:
+            registry.register_vehicle(db.session, cfg, org, plate, f"浙交运管许可台字{org[-6:]}号")
         token = access.issue_token(db.session, org, "demo")
     return Client(in_process(app), org, key, token)
 
@@ -129,9 +131,11 @@ def _enrol(demo: Demo, enterprises: int) -> tuple[list[str], list[str], str, lis
         gens.append(org)
     collectors = [make_uscc(DISTRICT, 2001), make_uscc(DISTRICT, 2002)]
     demo.clients[collectors[0]] = join(app, collectors[0], "台州市绿源危废收集有限公司",
-                                       DISTRICT, ["collector"], ["collect", "store"])
+                                       DISTRICT, ["collector"], ["collect", "store"],
+                                       vehicles=("浙J·D0001", "浙J·D0002"))
     demo.clients[collectors[1]] = join(app, collectors[1], "椒江区清源环保科技有限公司",
-                                       DISTRICT, ["collector"], ["collect", "store"])
+                                       DISTRICT, ["collector"], ["collect", "store"],
+                                       vehicles=("浙J·D1001",))
     station = make_uscc(DISTRICT, 2003)
     demo.clients[station] = join(app, station, "椒江区小微危废集中收集中转站", DISTRICT,
                                  ["collector"], ["collect", "store"])
@@ -170,7 +174,8 @@ def _collect_round(demo: Demo, declared: list[tuple[str, str, int, dt.datetime]]
             continue  # not yet collected this month
         collector = collectors[n % 2]
         number = demo.manifest(day.year)
-        demo.at(org, day).release(code, collector, mass, number, vehicle="浙J·" + f"D{n:04d}")
+        truck = "浙J·D0001" if collector == collectors[0] else "浙J·D1001"
+        demo.at(org, day).release(code, collector, mass, number, vehicle=truck)
         if last and n % 7 == 1:
             continue  # the driver's acceptance is still queued on a phone: pending handover
         weighed = mass - demo.rng.randint(0, mass // 50)  # scales differ a little

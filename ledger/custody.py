@@ -25,7 +25,16 @@ from .entries import Entry, format_time, prev_field
 from .errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
 from .log import AppendContext, KindHandler
 from .models import LogEntry
-from .projections import Batch, Disposal, Handover, Lineage, Manifest, Organisation, Permit
+from .projections import (
+    Batch,
+    Disposal,
+    Handover,
+    Lineage,
+    Manifest,
+    Organisation,
+    Permit,
+    Vehicle,
+)
 from .rules import ORG_STREAM_PREFIX
 from .uscc import validate_uscc
 
@@ -263,6 +272,44 @@ def _permit_codes(value: Any) -> list[str]:
     return out
 
 
+def on_vehicle_registered(ctx: AppendContext) -> None:
+    """vehicle.registered: a carrier (or the operator for it) registers a vehicle."""
+    e, data = ctx.entry, ctx.entry.data
+    holder = organisation(ctx.session, _org_subject(e), "stream")
+    signer = organisation(ctx.session, e.org)
+    if e.org != holder.uscc and not signer.has_role("operator"):
+        raise PermissionDenied("vehicles are registered by their organisation or the operator",
+                               code="registry_forbidden", field="org")
+    _require_role(holder, {"transporter", "collector", "receiver", "disposer"}, "stream")
+    plate = _plate(data)
+    if ctx.session.get(Vehicle, plate) is not None:
+        raise Conflict(f"vehicle {plate} is already registered", code="vehicle_exists",
+                       field="data.plate")
+    ctx.session.add(Vehicle(plate=plate, org=holder.uscc,
+                            transport_permit=_str(data, "transport_permit", max_len=64),
+                            registered_at=ctx.index))
+
+
+def _plate(data: Mapping[str, Any]) -> str:
+    plate = _str(data, "plate", max_len=20)
+    assert plate is not None
+    if any(c.isspace() for c in plate) or len(plate) < 5:
+        raise PayloadInvalid("data.plate is a licence plate like 浙J·D1234",
+                             code="field_invalid", field="data.plate")
+    return plate
+
+
+def _check_vehicle(ctx: AppendContext, data: Mapping[str, Any], carriers: set[str]) -> None:
+    """A named vehicle must be registered to the carrier (or, without one, the receiver)."""
+    if data.get("vehicle") is None:
+        return
+    plate = _plate({"plate": data.get("vehicle")})
+    vehicle = ctx.session.get(Vehicle, plate)
+    if vehicle is None or vehicle.org not in carriers:
+        raise RuleViolation(f"vehicle {plate} is not registered to the carrier",
+                            code="vehicle_unknown", field="data.vehicle")
+
+
 # --- batches -------------------------------------------------------------------------------
 
 
@@ -377,6 +424,11 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
                                 code="mass_mismatch", field="data.mass_g")
         manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
         covered = _check_permit(ctx, settings, receiver, batch)
+        carrier = data.get("carrier")
+        if carrier is not None:
+            _require_role(organisation(ctx.session, _org_ref(data, "carrier"), "data.carrier"),
+                          {"transporter", "collector"}, "data.carrier")
+        _check_vehicle(ctx, data, {carrier} if carrier else {to, e.org})
         _open_manifest(ctx, manifest, e.org, to, data)
         ho = _open_handover(ctx.session, batch.code)
         if ho is None:
@@ -752,6 +804,7 @@ def custody_kinds(settings: CustodySettings | None = None) -> dict[str, KindHand
     return {
         "org.registered": on_org_registered,
         "permit.granted": on_permit_granted,
+        "vehicle.registered": on_vehicle_registered,
         "batch.declared": on_batch_declared,
         "batch.consolidated": make_consolidated_handler(s),
         "custody.released": make_release_handler(s),

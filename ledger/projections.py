@@ -139,3 +139,14 @@ class Disposal(Base):
     mass_g: Mapped[int]
     entry: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
     t_ms: Mapped[int]
+
+
+class Vehicle(Base):
+    """A vehicle (车辆) registered to a carrier, with its road-transport permit."""
+
+    __tablename__ = "vehicles"
+
+    plate: Mapped[str] = mapped_column(String(20), primary_key=True)
+    org: Mapped[str] = mapped_column(ForeignKey("organisations.uscc"), index=True)
+    transport_permit: Mapped[str] = mapped_column(String(64))  # 道路运输经营许可证号
+    registered_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))

@@ -52,3 +52,9 @@ def grant_permit(session: Session, config: LogConfig, org: str, number: str, val
     return operator_act(session, config, org_stream(org), "permit.granted", {
         "number": number, "valid_from": valid_from, "valid_to": valid_to,
         "codes": list(codes), "activities": list(activities), "capacity_t": capacity_t})
+
+
+def register_vehicle(session: Session, config: LogConfig, org: str, plate: str,
+                     transport_permit: str) -> Receipt:
+    return operator_act(session, config, org_stream(org), "vehicle.registered",
+                        {"plate": plate, "transport_permit": transport_permit})

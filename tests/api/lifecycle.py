@@ -42,8 +42,8 @@ class HttpRegion:
         return self.clients[org]
 
     def join(self, org: str, name: str, region: str, roles: list[str],
-             permit: list[str] | None = None) -> Client:
-        client = join(self.app, org, name, region, roles, permit)
+             permit: list[str] | None = None, vehicles: tuple[str, ...] = ()) -> Client:
+        client = join(self.app, org, name, region, roles, permit, vehicles=vehicles)
         self.clients[org] = client
         return client
 
@@ -52,7 +52,8 @@ def build_region(app: Any, generators: int = 3) -> HttpRegion:
     r = HttpRegion(app)
     for i, g in enumerate(GENERATORS[:generators]):
         r.join(g, f"椒江小微企业{i + 1}号", "331002", ["generator"])
-    r.join(COLLECTOR, "台州市绿源环保收集有限公司", "331002", ["collector"], ["collect", "store"])
+    r.join(COLLECTOR, "台州市绿源环保收集有限公司", "331002", ["collector"], ["collect", "store"],
+           vehicles=("浙J·D1234",))
     r.join(STATION, "椒江危废中转站", "331002", ["collector"], ["collect", "store"])
     r.join(DISPOSER, "台州市德长环保处置有限公司", "331003", ["disposer"],
            ["store", "utilise", "dispose"])

@@ -58,3 +58,35 @@ def test_seed_demo_builds_a_verifiable_district_and_rebuild_matches(cli, tmp_pat
     assert verified.exit_code == 0 and verified.output.startswith("OK: ")
     check = cli("rebuild", "--check")
     assert check.exit_code == 0 and "projections identical" in check.output
+
+
+def test_operator_enrols_an_organisation_a_key_a_permit_a_vehicle_a_user(cli, client, tmp_path):
+    from ledger.uscc import make_uscc
+
+    org = make_uscc("331002", 4242)
+    out = cli("org", "add", org, "--name", "台州市某收集公司", "--region", "331002",
+              "--role", "collector", "--contact", "林工", "--phone", "0576-1234567")
+    assert out.exit_code == 0, out.output
+    bad = cli("org", "add", org[:-1] + "0", "--name", "x", "--region", "331002",
+              "--role", "collector")
+    assert bad.exit_code != 0 and "uscc" in bad.output
+    key_file = tmp_path / "k.key"
+    vkey = cli("keygen", "yard-phone", "-o", str(key_file)).output.strip().splitlines()[-1]
+    assert cli("org", "key", org, vkey, "--label", "地磅房手机").exit_code == 0
+    assert cli("org", "permit", org, "--number", "浙危废经第0042号", "--valid-from",
+               "2026-01-01", "--valid-to", "2028-12-31", "--code", "HW49", "--activity",
+               "collect", "--capacity-t", "300").exit_code == 0
+    assert cli("org", "vehicle", org, "浙J·E0042", "--transport-permit",
+               "浙交运管许可台字0042号").exit_code == 0
+    body = client.get(f"/api/v1/organisations/{org}").json
+    assert body["permits"][0]["number"] == "浙危废经第0042号"
+    assert body["keys"][0]["label"] == "地磅房手机"
+    out = cli("user", "add", "lin", "--org", org, "--name", "林工", "--password", "s3cret-pass")
+    assert out.exit_code == 0, out.output
+    token = client.post("/api/v1/auth/token", json={"username": "lin", "password": "s3cret-pass"})
+    assert token.status_code == 201 and token.json["org"] == org
+    wrong = client.post("/api/v1/auth/token", json={"username": "lin", "password": "nope-nope"})
+    assert wrong.status_code == 403 and wrong.json["code"] == "login_failed"
+    created = cli("token", "create", "--org", org).output.strip()
+    assert client.get("/api/v1/batches", headers={"Authorization": f"Bearer {created}"}
+                      ).status_code == 200

@@ -43,7 +43,8 @@ class Region:
     def release(self, code: str, frm: str, to: str, mass_g: int,
                 manifest: str = MANIFEST) -> Receipt:
         return self.act(frm, code, "custody.released",
-                        {"to": to, "mass_g": mass_g, "manifest": manifest, "vehicle": "浙J·D1234"})
+                        {"to": to, "mass_g": mass_g, "manifest": manifest,
+                         **({"vehicle": "浙J·D1234"} if COLLECTOR in (frm, to) else {})})
 
     def accept(self, code: str, frm: str, to: str, mass_g: int,
                manifest: str = MANIFEST) -> Receipt:
@@ -98,6 +99,8 @@ def make_region(engine, settings: CustodySettings | None = None) -> Region:
             "number": f"浙危废经第{org[-4:]}号", "valid_from": "2026-01-01",
             "valid_to": "2028-12-31", "codes": ["HW49", "HW08", "HW12", "321-026-48"],
             "activities": acts, "capacity_t": 5000})
+    world.act(world.operator, OPERATOR_ORG, org_stream(COLLECTOR), "vehicle.registered",
+              {"plate": "浙J·D1234", "transport_permit": "浙交运管许可台字331002号"})
     return region
 
 

@@ -331,3 +331,17 @@ def test_a_declaration_is_corrected_by_its_generator_alone(region):
     refused(region, lambda: region.act(GEN, code, "custody.corrected", {
         "corrects": "A" * 43 + "=", "mass_g": 1, "reason": "x"}), RuleViolation,
         "correction_target_unknown")
+
+
+def test_a_named_vehicle_must_be_registered_to_the_carrier(region):
+    code = region.declare(GEN)
+    refused(region, lambda: region.act(GEN, code, "custody.released", {
+        "to": COLLECTOR, "mass_g": 120_000, "manifest": MANIFEST, "vehicle": "浙J·X9999"}),
+        RuleViolation, "vehicle_unknown")
+    refused(region, lambda: region.act(GEN, code, "custody.released", {
+        "to": STATION, "mass_g": 120_000, "manifest": MANIFEST, "vehicle": "浙J·D1234"}),
+        RuleViolation, "vehicle_unknown")  # the collector's truck, not the station's
+    region.release(code, GEN, COLLECTOR, 120_000)  # with the collector's own truck
+    s = region.world.session
+    s.rollback()
+    assert s.get(Manifest, MANIFEST).vehicle == "浙J·D1234"
