@@ -40,8 +40,11 @@ class BatchResultsSchema(Schema):
     rejected = fields.Integer(required=True)
 
 
+MAX_INDEX = 2**53 - 1  # beyond any log, and within every database's integers
+
+
 class EntriesQuerySchema(Schema):
-    start = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    start = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_INDEX))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
@@ -57,13 +60,13 @@ class EntriesSchema(Schema):
 
 
 class InclusionQuerySchema(Schema):
-    index = fields.Integer(required=True, validate=validate.Range(min=0))
-    size = fields.Integer(required=True, validate=validate.Range(min=1))
+    index = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_INDEX))
+    size = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INDEX))
 
 
 class ConsistencyQuerySchema(Schema):
-    old = fields.Integer(required=True, validate=validate.Range(min=0))
-    new = fields.Integer(required=True, validate=validate.Range(min=0))
+    old = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_INDEX))
+    new = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_INDEX))
 
 
 class ProofSchema(Schema):
