@@ -1,0 +1,169 @@
+"""Gap findings, each provoked on purpose, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from ledger.custody import CustodySettings
+from ledger.gaps import DAY, HOUR, GapQuery, GapSettings, find_gaps, get_gap, working_days_after
+from ledger.log import issue_checkpoint
+
+from .custody_world import (
+    COLLECTOR,
+    DISPOSER,
+    GENERATORS,
+    UNLICENSED,
+    Region,
+    batch_code,
+    make_region,
+)
+
+GEN = GENERATORS[0]
+SETTINGS = GapSettings()
+
+
+@pytest.fixture
+def region(database):
+    engine = database.engine()
+    r = make_region(engine, CustodySettings(permit_policy={"331003": "flag"}))
+    yield r
+    r.world.session.close()
+    engine.dispose()
+
+
+def later(region: Region, ms: int) -> int:
+    region.world.clock.ms += ms
+    return region.world.clock.ms
+
+
+def gaps(r: Region, kind: str | None = None, **kw) -> list:
+    r.world.session.rollback()
+    q = GapQuery(now_ms=r.world.clock.ms, **kw)
+    found = find_gaps(r.world.session, q, SETTINGS)
+    return [g for g in found if kind is None or g.type == kind]
+
+
+def test_a_clean_lifecycle_has_no_gaps(region):
+    code = region.declare(GEN)
+    later(region, HOUR)
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    later(region, 10 * DAY)
+    region.hand_over(code, COLLECTOR, DISPOSER, 120_000, manifest="20263310000002")
+    later(region, 5 * DAY)
+    region.act(DISPOSER, code, "custody.disposed", {
+        "method": "disposal", "method_code": "D10",
+        "permit": "浙危废经第" + DISPOSER[-4:] + "号", "mass_g": 120_000})
+    later(region, 10 * DAY)
+    assert gaps(region) == []
+
+
+def test_uncollected_overdue_opens_then_resolves_with_the_collection(region):
+    code = region.declare(GEN)
+    later(region, 91 * DAY)
+    (gap,) = gaps(region, "uncollected_overdue")
+    assert (gap.status, gap.batches, gap.organisations) == ("open", (code,), (GEN,))
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    (gap,) = gaps(region, "uncollected_overdue")
+    assert gap.status == "resolved" and gap.resolved_by is not None
+    assert gaps(region, "uncollected_overdue", status="open") == []
+
+
+def test_unanswered_release_and_open_manifest(region):
+    code = region.declare(GEN)
+    region.release(code, GEN, COLLECTOR, 120_000)
+    later(region, 49 * HOUR)
+    (gap,) = gaps(region, "handover_unconfirmed")
+    assert gap.detail["missing"] == "answer" and gap.severity == "high"
+    later(region, 8 * DAY)
+    (m,) = gaps(region, "manifest_open")
+    assert m.batches == (code,)
+
+
+def test_mass_discrepancy_and_flagged_permit(region):
+    code = region.declare(GEN)
+    region.hand_over(code, GEN, COLLECTOR, 120_000, accepted=100_000)
+    other = region.declare(GEN, serial=2)
+    region.hand_over(other, GEN, UNLICENSED, 120_000, manifest="20263310000002")
+    assert [g.batches for g in gaps(region, "mass_discrepancy")] == [(code,)]
+    (p,) = gaps(region, "permit_violation")
+    assert p.batches == (other,) and p.organisations == (UNLICENSED,)
+
+
+def test_refusal_unresolved_and_undisposed(region):
+    code = region.declare(GEN)
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    region.release(code, COLLECTOR, DISPOSER, 120_000, manifest="20263310000002")
+    region.refuse(code, COLLECTOR, DISPOSER, manifest="20263310000002")
+    other = region.declare(GEN, serial=2)
+    region.hand_over(other, GEN, DISPOSER, 120_000, manifest="20263310000003")
+    later(region, 31 * DAY)
+    assert [g.batches for g in gaps(region, "refusal_unresolved")] == [(code,)]
+    assert [g.batches for g in gaps(region, "undisposed_overdue")] == [(other,)]
+
+
+def test_stored_beyond_the_permitted_period(region):
+    code = region.declare(GEN)
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    later(region, 366 * DAY)
+    (gap,) = gaps(region, "stored_overdue")
+    assert gap.organisations == (COLLECTOR,) and gap.status == "open"
+
+
+def test_hand_off_into_a_batch_never_declared(region):
+    code = region.declare(GEN)
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    region.act(COLLECTOR, code, "custody.consolidated_out",
+               {"into": batch_code(COLLECTOR, 9), "mass_g": 120_000})
+    (gap,) = gaps(region, "lineage_imbalance")
+    assert gap.batches == (code, batch_code(COLLECTOR, 9))
+
+
+def test_an_enterprise_that_stops_declaring(region):
+    for month in range(6):
+        region.declare(GEN, serial=month + 1, mass_g=100_000 + 1_000 * month)
+        later(region, 31 * DAY)
+    later(region, 40 * DAY)  # a whole month with nothing declared
+    anomalies = gaps(region, "generation_anomaly")
+    assert len(anomalies) == 1 and anomalies[0].organisations == (GEN,)
+    assert anomalies[0].detail["declared_g"] == 0
+
+
+def test_tampered_tree_is_an_integrity_gap(region):
+    region.declare(GEN)
+    s = region.world.session
+    issue_checkpoint(s, region.world.config)  # published: the tree must keep giving its root
+    assert gaps(region, "integrity") == []
+    s.execute(text("UPDATE merkle_nodes SET hash = :h"), {"h": b"\x00" * 32})
+    s.commit()
+    found = gaps(region, "integrity")
+    assert found and all(g.severity == "high" for g in found)
+
+
+def test_gaps_are_found_again_by_id_and_filtered(region):
+    code = region.declare(GEN)
+    later(region, 91 * DAY)
+    (gap,) = gaps(region, "uncollected_overdue")
+    q = GapQuery(now_ms=region.world.clock.ms)
+    assert get_gap(region.world.session, gap.id, q, SETTINGS) == gap
+    assert get_gap(region.world.session, "nonsense:x", q, SETTINGS) is None
+    assert gaps(region, "uncollected_overdue", region="330100") == []
+    assert gaps(region, "uncollected_overdue", organisation=COLLECTOR) == []
+    assert code in gaps(region, "uncollected_overdue", region="331000")[0].batches
+
+
+def test_thresholds_per_region():
+    s = GapSettings(regions={"331000": {"uncollected_days": 30}, "331002": {"stored_days": 90}})
+    assert s.for_region("331002").stored_days == 90
+    assert s.for_region("331002").uncollected_days == 90  # county override only sets storage
+    assert s.for_region("331003").uncollected_days == 30  # the city's
+    assert s.for_region("330100").uncollected_days == 90
+
+
+def test_working_days_skip_weekends():
+    import datetime as dt
+
+    friday = dt.datetime(2026, 9, 25, 4, 0, tzinfo=dt.UTC)  # 12:00 in Beijing, a Friday
+    friday_noon_beijing = int(friday.timestamp() * 1000)
+    due = working_days_after(friday_noon_beijing, 1)
+    assert due - friday_noon_beijing == 3 * DAY  # Monday
