@@ -163,7 +163,7 @@ def _first_collection(session: Session) -> dict[str, tuple[int, int]]:
     first: dict[str, tuple[int, int]] = {}
     for code, ans_t, rel_t, ans_at, rel_at in rows:
         # A confirmed handover has both sides; it was confirmed when the later one signed.
-        t, idx = max((int(ans_t), int(ans_at)), (int(rel_t), int(rel_at)))
+        t, idx = max((ans_t or 0, ans_at or 0), (rel_t or 0, rel_at or 0))
         if code not in first or t < first[code][0]:
             first[code] = (t, idx)
     return first
