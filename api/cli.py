@@ -19,6 +19,7 @@ from ledger.notes import Signer
 
 from . import create_app, runtime
 from .cli_admin import COMMANDS
+from .cli_gaps import gaps_command
 from .cli_labels import label
 from .extensions import db
 
@@ -186,5 +187,5 @@ def checkpoint() -> None:
 
 
 main.add_command(label)
-for command in COMMANDS:
+for command in (*COMMANDS, gaps_command):
     main.add_command(command)

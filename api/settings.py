@@ -23,6 +23,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # receiver's permit does not cover a batch ("refuse", or "flag" to record it).
         "MASS_TOLERANCE_PERMILLE": 50,
         "PERMIT_POLICY": {"*": "refuse"},
+        # Gap thresholds per region, e.g. {"331002": {"uncollected_days": 60}} (see ledger/gaps.py).
+        "GAP_THRESHOLDS": {},
         "MAX_NOTE_BYTES": 64 * 1024,
         "MAX_SKEW_SECONDS": 300,
         "CHECKPOINT_EVERY_ENTRIES": 1000,

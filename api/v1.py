@@ -22,6 +22,7 @@ from . import schemas as s
 from .auth import require_principal, require_role
 from .errors import error_body, localised, status_for
 from .extensions import db
+from .gaps_api import register as register_gaps
 from .labels_api import register as register_labels
 from .runtime import log_config
 
@@ -352,3 +353,4 @@ def init_app(app: Flask) -> None:
     for blp in (ledger_blp, custody_blp, catalogue_blp, auth_blp):
         api.register_blueprint(blp)
     register_labels(api)
+    register_gaps(api)
