@@ -189,3 +189,7 @@ def checkpoint() -> None:
 main.add_command(label)
 for command in (*COMMANDS, gaps_command):
     main.add_command(command)
+
+from .cli_simulate import simulate_command  # noqa: E402 - needs ensure_initialised above
+
+main.add_command(simulate_command)
