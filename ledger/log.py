@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from .db import write_transaction
 from .entries import DEFAULT_MAX_NOTE_BYTES, Entry, entry_text, format_time, parse_entry
 from .errors import ConfigurationError, Conflict, LedgerError, NotFound, PayloadInvalid
 from .merkle import EMPTY_ROOT, root_from_inclusion, verify_consistency
-from .models import Checkpoint, LogEntry, LogHead, MerkleNode, SigningKey
+from .models import Base, Checkpoint, LogEntry, LogHead, SigningKey
 from .notes import Signer, VerifierKey, parse_vkey, sign_note
 from .rules import (
     KIND_ORG_REGISTERED,
@@ -92,40 +92,89 @@ class Receipt:
     created: bool
 
 
+@dataclass
+class HeadState:
+    """The log head as the append path holds it: read once under the lock, written once.
+
+    A plain value rather than the ORM row, so an append costs no unit-of-work bookkeeping."""
+
+    size: int
+    root: bytes
+    frontier: bytes
+    operator_org: str | None
+    checkpoint_size: int | None
+    checkpoint_ms: int | None
+
+
+_HEAD = Base.metadata.tables["log_head"]
+_HEAD_ROW = select(_HEAD.c.size, _HEAD.c.root, _HEAD.c.frontier, _HEAD.c.operator_org,
+                   _HEAD.c.checkpoint_size, _HEAD.c.checkpoint_ms).where(_HEAD.c.id == HEAD_ID)
+_HEAD_ROW_LOCKED = _HEAD_ROW.with_for_update()
+_WRITE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(
+    size=bindparam("b_size"), root=bindparam("b_root"), frontier=bindparam("b_frontier"),
+    operator_org=bindparam("b_org"), checkpoint_size=bindparam("b_cp_size"),
+    checkpoint_ms=bindparam("b_cp_ms"))
+
+
+def read_head(session: Session, *, lock: bool) -> HeadState | None:
+    """The head row (locked for update when ``lock``), or None before ``init``."""
+    row = session.connection().execute(_HEAD_ROW_LOCKED if lock else _HEAD_ROW).first()
+    return None if row is None else HeadState(*row)
+
+
+def write_head(session: Session, head: HeadState) -> None:
+    session.connection().execute(_WRITE_HEAD, {
+        "b_size": head.size, "b_root": head.root, "b_frontier": head.frontier,
+        "b_org": head.operator_org, "b_cp_size": head.checkpoint_size,
+        "b_cp_ms": head.checkpoint_ms})
+
+
 class DbState:
     """``rules.LedgerState`` read from the database inside the append transaction."""
 
-    def __init__(self, session: Session, head: LogHead, operator_key: VerifierKey,
+    def __init__(self, session: Session, head: LogHead | HeadState, operator_key: VerifierKey,
                  before: int | None = None) -> None:
         self.session = session
+        self.conn = session.connection()
         self.operator_key = operator_key
         self.operator_org = head.operator_org
         self.before = before  # see the log as it was before this index (rebuild replays)
 
     def stream_head(self, stream: str) -> StreamHead | None:
-        query = select(LogEntry.seq, LogEntry.leaf_hash, LogEntry.t_ms).where(
-            LogEntry.stream == stream)
-        if self.before is not None:
-            query = query.where(LogEntry.idx < self.before)
-        row = self.session.execute(
-            query
-            .order_by(LogEntry.seq.desc())
-            .limit(1)
-        ).first()
+        row = self.conn.execute(_STREAM_HEAD, {
+            "stream": stream, "before": MAX_INDEX if self.before is None else self.before,
+        }).first()
         return None if row is None else StreamHead(row.seq, row.leaf_hash, row.t_ms)
 
     def key_by_fingerprint(self, fingerprint: str) -> KeyRecord | None:
-        row = self.session.get(SigningKey, fingerprint)
+        row = self.conn.execute(_KEY_BY_FP, {"fp": fingerprint}).first()
         return None if row is None else _key_record(row)
 
     def keys_by_id(self, name: str, key_id: bytes) -> list[KeyRecord]:
-        rows = self.session.scalars(
-            select(SigningKey).where(SigningKey.name == name, SigningKey.key_id == key_id)
-        )
+        rows = self.conn.execute(_KEYS_BY_ID, {"name": name, "key_id": key_id})
         return [_key_record(r) for r in rows]
 
 
-def _key_record(row: SigningKey) -> KeyRecord:
+# The statements of the append path, built once: building a select() costs more Python time
+# than running it (measured in bench/ledger.py).
+MAX_INDEX = 2**62
+_STREAM_HEAD = (
+    select(LogEntry.seq, LogEntry.leaf_hash, LogEntry.t_ms)
+    .where(LogEntry.stream == bindparam("stream"), LogEntry.idx < bindparam("before"))
+    .order_by(LogEntry.seq.desc()).limit(1)
+)
+_KEY_COLUMNS = (SigningKey.fingerprint, SigningKey.org, SigningKey.name, SigningKey.public_key,
+                SigningKey.registered_at, SigningKey.revoked_at)
+_KEY_BY_FP = select(*_KEY_COLUMNS).where(SigningKey.fingerprint == bindparam("fp"))
+_KEYS_BY_ID = select(*_KEY_COLUMNS).where(SigningKey.name == bindparam("name"),
+                                          SigningKey.key_id == bindparam("key_id"))
+_BY_LEAF = select(LogEntry.idx).where(LogEntry.leaf_hash == bindparam("leaf"))
+_INSERT_ENTRY = insert(Base.metadata.tables["log_entries"])
+_INSERT_NODES = insert(Base.metadata.tables["merkle_nodes"])
+_INSERT_CHECKPOINT = insert(Base.metadata.tables["checkpoints"])
+
+
+def _key_record(row: Any) -> KeyRecord:
     return KeyRecord(row.fingerprint, row.org, row.name, row.public_key, row.registered_at,
                      row.revoked_at)
 
@@ -181,19 +230,16 @@ def append_entry(session: Session, raw: bytes, config: LogConfig) -> Receipt:
     entry = parse_entry(raw, max_size=config.max_note_bytes)
     try:
         with write_transaction(session):
-            head = session.scalars(
-                select(LogHead).where(LogHead.id == HEAD_ID).with_for_update()
-            ).one_or_none()
+            head = read_head(session, lock=True)
             if head is None:
                 raise ConfigurationError("the log is not initialised", code="log_not_initialised")
-            existing = session.scalar(
-                select(LogEntry.idx).where(LogEntry.leaf_hash == entry.leaf_hash)
-            )
+            existing = session.connection().scalar(_BY_LEAF, {"leaf": entry.leaf_hash})
             if existing is not None:
                 return _receipt_for_existing(session, config, existing, entry.leaf_hash)
             old_frontier = unpack_frontier(head.frontier)
             index = head.size
             new_root = _append_checked(session, head, entry, config)
+            write_head(session, head)
     except IntegrityError as exc:
         # Unique (stream, seq) / index / leaf hash: another writer got there first.
         raise Conflict("another entry took this position; re-read, re-sign and retry",
@@ -207,14 +253,15 @@ def append_entry(session: Session, raw: bytes, config: LogConfig) -> Receipt:
     return Receipt(index, entry.leaf_hash, proof, created=True)
 
 
-def _append_checked(session: Session, head: LogHead, entry: Entry, config: LogConfig) -> bytes:
+def _append_checked(session: Session, head: HeadState, entry: Entry,
+                    config: LogConfig) -> bytes:
     now = config.clock()
     apply_entry(session, head, entry, config, now, store=True)
     _maybe_store_checkpoint(session, config, head, now)
     return head.root
 
 
-def apply_entry(session: Session, head: LogHead, entry: Entry, config: LogConfig, now: int,
+def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConfig, now: int,
                 *, store: bool) -> None:
     """Check ``entry`` as the next index and apply it: store it (``store``; a rebuild replays
     stored entries instead), the key registry, the kind's projections and the tree."""
@@ -224,23 +271,21 @@ def apply_entry(session: Session, head: LogHead, entry: Entry, config: LogConfig
     handler = config.kinds.get(entry.kind)
     if handler is None and entry.kind not in REGISTRY_KINDS:
         raise PayloadInvalid(f"unknown kind {entry.kind!r}", code="kind_unknown", field="kind")
+    conn = session.connection()
     if store:
-        session.execute(
-            insert(LogEntry).values(
-                idx=index, leaf_hash=entry.leaf_hash, stream=entry.stream, seq=entry.seq,
-                kind=entry.kind, org=entry.org, key_fp=entry.key, t_ms=entry.t_ms,
-                received_ms=now, note=entry.note.raw,
-            )
-        )
+        conn.execute(_INSERT_ENTRY, {
+            "idx": index, "leaf_hash": entry.leaf_hash, "stream": entry.stream,
+            "seq": entry.seq, "kind": entry.kind, "org": entry.org, "key_fp": entry.key,
+            "t_ms": entry.t_ms, "received_ms": now, "note": entry.note.raw,
+        })
     _apply_registry(session, verdict, index, entry)
     if handler is not None:
         handler(AppendContext(session, entry, verdict, index, now, config))
     frontier, completed = append_to_frontier(unpack_frontier(head.frontier), index,
                                              entry.leaf_hash)
     if completed:
-        session.execute(
-            insert(MerkleNode), [{"level": lv, "idx": i, "hash": h} for lv, i, h in completed]
-        )
+        conn.execute(_INSERT_NODES, [{"level": lv, "idx": i, "hash": h}
+                                     for lv, i, h in completed])
     head.size = index + 1
     head.frontier = b"".join(frontier)
     head.root = root_of_frontier(frontier)
@@ -281,44 +326,46 @@ def _latest_checkpoint(session: Session) -> Checkpoint | None:
     return session.scalars(select(Checkpoint).order_by(Checkpoint.size.desc()).limit(1)).first()
 
 
-def _maybe_store_checkpoint(session: Session, config: LogConfig, head: LogHead, now: int) -> None:
-    last = _latest_checkpoint(session)
+def _maybe_store_checkpoint(session: Session, config: LogConfig, head: HeadState,
+                            now: int) -> None:
+    size, issued = head.checkpoint_size, head.checkpoint_ms
     due = (
-        last is None
-        or head.size - last.size >= config.checkpoint_every_entries
-        or now - last.issued_ms >= config.checkpoint_every_ms
+        size is None or issued is None
+        or head.size - size >= config.checkpoint_every_entries
+        or now - issued >= config.checkpoint_every_ms
     )
-    if due and (last is None or head.size > last.size):
+    if due and (size is None or head.size > size):
+        last = None if size is None else session.get(Checkpoint, size)
         _store_checkpoint(session, config, head, last, now)
 
 
-def _store_checkpoint(session: Session, config: LogConfig, head: LogHead,
-                      last: Checkpoint | None, now: int) -> Checkpoint:
+def _store_checkpoint(session: Session, config: LogConfig, head: HeadState,
+                      last: Checkpoint | None, now: int) -> bytes:
     # Never sign a checkpoint inconsistent with the last one published: prove it first.
     if last is not None:
         proof = stored_consistency_path(session, last.size, head.size)
         if not verify_consistency(last.size, head.size, last.root, head.root, proof):
             raise LedgerError("the tree is not consistent with the last checkpoint",
                               code="log_inconsistent")
-    cp = Checkpoint(size=head.size, root=head.root,
-                    note=sign_checkpoint(config.operator, head.size, head.root), issued_ms=now)
-    session.add(cp)
-    return cp
+    note = sign_checkpoint(config.operator, head.size, head.root)
+    session.connection().execute(_INSERT_CHECKPOINT, {
+        "size": head.size, "root": head.root, "note": note, "issued_ms": now})
+    head.checkpoint_size, head.checkpoint_ms = head.size, now
+    return note
 
 
 def issue_checkpoint(session: Session, config: LogConfig) -> bytes:
     """A signed checkpoint of the whole log as it is now (stored if the log has grown)."""
     with write_transaction(session):
-        head = session.scalars(
-            select(LogHead).where(LogHead.id == HEAD_ID).with_for_update()
-        ).one_or_none()
+        head = read_head(session, lock=True)
         if head is None:
             raise ConfigurationError("the log is not initialised", code="log_not_initialised")
         last = _latest_checkpoint(session)
         if last is not None and last.size == head.size:
             return last.note
-        session.flush()
-        return _store_checkpoint(session, config, head, last, config.clock()).note
+        note = _store_checkpoint(session, config, head, last, config.clock())
+        write_head(session, head)
+        return note
 
 
 def latest_checkpoint(session: Session, config: LogConfig) -> bytes:

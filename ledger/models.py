@@ -53,6 +53,9 @@ class LogHead(Base):
     frontier: Mapped[bytes]
     operator_vkey: Mapped[str] = mapped_column(String(300))
     operator_org: Mapped[str | None] = mapped_column(String(18))
+    # the newest stored checkpoint, so an append need not look it up
+    checkpoint_size: Mapped[int | None]
+    checkpoint_ms: Mapped[int | None]
 
 
 class LogEntry(Base):

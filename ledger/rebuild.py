@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from .db import write_transaction
 from .entries import parse_entry
-from .log import HEAD_ID, LogConfig, apply_entry, entries_between
+from .log import HEAD_ID, LogConfig, apply_entry, entries_between, read_head, write_head
 from .merkle import EMPTY_ROOT
 from .models import Base, LogHead
 
@@ -65,7 +65,7 @@ def rebuild(session: Session, config: LogConfig, *, commit: bool,
         with write_transaction(session):
             before = snapshot(session)
             size = _reset(session)
-            head = session.get(LogHead, HEAD_ID)
+            head = read_head(session, lock=True)
             assert head is not None
             for row in entries_between(session, 0, size):
                 entry = parse_entry(row.note, max_size=len(row.note))
@@ -74,7 +74,9 @@ def rebuild(session: Session, config: LogConfig, *, commit: bool,
                 if progress is not None and (report.entries % 5000 == 0
                                              or report.entries == size):
                     progress(report.entries, size)
+            write_head(session, head)
             session.flush()
+            session.expire_all()
             report.differences = _diff(before, snapshot(session))
             if not commit:
                 raise _CheckOnly
@@ -91,6 +93,7 @@ def _reset(session: Session) -> int:
         session.execute(delete(table))
     session.execute(update(LogHead).where(LogHead.id == HEAD_ID).values(
         size=0, root=EMPTY_ROOT, frontier=b"", operator_org=None))
+    # stored checkpoints are kept (they were published); the head keeps pointing at the newest
     session.expire_all()
     return size
 

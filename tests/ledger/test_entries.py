@@ -145,3 +145,17 @@ def test_any_profile_payload_survives_sign_parse(data):
     e = parse_entry(sign_note(entry_text(payload), SIGNER))
     assert e.payload == payload
     assert e.payload_bytes == canonical(payload)
+
+
+@given(json_values)
+def test_fast_canonical_check_is_exactly_rfc8785_within_the_profile(value):
+    from ledger.entries import fast_canonical
+
+    assert fast_canonical(value) == rfc8785.dumps(value)
+
+
+def test_fast_canonical_escapes_control_characters_like_rfc8785():
+    from ledger.entries import fast_canonical
+
+    for value in ({"a": "\x00\x01\x1f\b\t\n\f\r\"\\/é\u2028漢"}, {"z": 1, "A": [True, None]}):
+        assert fast_canonical(value) == rfc8785.dumps(value)
