@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .catalogue import load_catalogue, normalise_waste_code
-from .codes import parse_batch_code, parse_manifest_number, validate_region
+from .codes import BatchCode, parse_batch_code, parse_manifest_number, validate_region
 from .entries import Entry, format_time, prev_field
 from .errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
 from .log import AppendContext, KindHandler
@@ -313,13 +313,13 @@ def _check_vehicle(ctx: AppendContext, data: Mapping[str, Any], carriers: set[st
 # --- batches -------------------------------------------------------------------------------
 
 
-def on_batch_declared(ctx: AppendContext) -> None:
-    """batch.declared (seq 0): a generator declares a batch under its own code."""
-    e, data = ctx.entry, ctx.entry.data
+def _new_batch_code(ctx: AppendContext) -> tuple[BatchCode, bool]:
+    """The code of a batch being created by this entry (seq 0): exact, and the signer's own."""
+    e = ctx.entry
     if e.seq != 0:
-        raise RuleViolation("a batch is declared by its first entry", code="batch_exists",
+        raise RuleViolation("a batch is created by its first entry", code="batch_exists",
                             field="seq")
-    hazardous = data.get("hazardous", True)
+    hazardous = e.data.get("hazardous", True)
     if not isinstance(hazardous, bool):
         raise PayloadInvalid("data.hazardous must be true or false", code="field_invalid",
                              field="data.hazardous")
@@ -328,8 +328,15 @@ def on_batch_declared(ctx: AppendContext) -> None:
         raise PayloadInvalid("stream must be the batch code exactly", code="field_invalid",
                              field="stream")
     if code.uscc != e.org:
-        raise PermissionDenied("a batch code starts with the declaring unit's USCC",
+        raise PermissionDenied("a batch code starts with the creating unit's USCC",
                                code="batch_code_not_yours", field="stream")
+    return code, hazardous
+
+
+def on_batch_declared(ctx: AppendContext) -> None:
+    """batch.declared (seq 0): a generator declares a batch under its own code."""
+    e, data = ctx.entry, ctx.entry.data
+    code, hazardous = _new_batch_code(ctx)
     generator = organisation(ctx.session, e.org)
     _require_role(generator, {"generator"}, "org")
     described = _describe(data, code.waste_code, hazardous)
@@ -626,17 +633,7 @@ def make_consolidated_handler(settings: CustodySettings) -> KindHandler:
     def on_batch_consolidated(ctx: AppendContext) -> None:
         """batch.consolidated (seq 0): a new batch made of parents' hand-offs, hash-linked."""
         e, data = ctx.entry, ctx.entry.data
-        if e.seq != 0:
-            raise RuleViolation("a consolidated batch starts with this entry",
-                                code="batch_exists", field="seq")
-        hazardous = data.get("hazardous", True)
-        if not isinstance(hazardous, bool):
-            raise PayloadInvalid("data.hazardous must be true or false", code="field_invalid",
-                                 field="data.hazardous")
-        code = parse_batch_code(e.stream, hazardous_only=hazardous)
-        if code.uscc != e.org:
-            raise PermissionDenied("a batch code starts with the unit's USCC",
-                                   code="batch_code_not_yours", field="stream")
+        code, hazardous = _new_batch_code(ctx)
         holder = organisation(ctx.session, e.org)
         _require_role(holder, {"collector", "receiver", "disposer"}, "org")
         parents = data.get("parents")

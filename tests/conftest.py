@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,9 +67,9 @@ def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:
         admin.dispose()
 
 
-@pytest.fixture
-def app(database, tmp_path):
-    """A fresh app on a fresh database, initialised (tables, operator key, entry 0)."""
+@contextmanager
+def initialised_app(database: Database, tmp_path, **config: Any):
+    """An app on ``database``, initialised (tables, operator key, entry 0), disposed after."""
     from api import create_app
     from api.cli import ensure_initialised
     from api.extensions import db
@@ -79,14 +80,24 @@ def app(database, tmp_path):
         "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options,
         "OPERATOR_KEY_FILE": str(tmp_path / "operator.key"),
         "SECRET_KEY": "test-secret",
+        **config,
     })
     with app.app_context():
         ensure_initialised()
         db.session.remove()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(database, tmp_path):
+    """A fresh app on a fresh database, initialised."""
+    with initialised_app(database, tmp_path) as app:
+        yield app
 
 
 @pytest.fixture

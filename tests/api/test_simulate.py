@@ -6,29 +6,19 @@ import time
 
 import pytest
 
-from api import create_app
-from api.cli import ensure_initialised
 from api.extensions import db
 from api.simulate import simulate
 from ledger.gaps import GapQuery, GapSettings, find_gaps
 
+from ..conftest import initialised_app
+
 
 @pytest.fixture
 def sim_app(database, tmp_path):
-    app = create_app({
-        "TESTING": True, "DATABASE_URL": database.url,
-        "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options,
-        "OPERATOR_KEY_FILE": str(tmp_path / "operator.key"), "SECRET_KEY": "x",
-        # the county of the unlicensed receiver records and flags instead of refusing
-        "PERMIT_POLICY": {"*": "refuse", "331081": "flag"},
-    })
-    with app.app_context():
-        ensure_initialised()
-        db.session.remove()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    # the county of the unlicensed receiver records and flags instead of refusing
+    with initialised_app(database, tmp_path,
+                         PERMIT_POLICY={"*": "refuse", "331081": "flag"}) as app:
+        yield app
 
 
 def scan(app, at_ms: int):
