@@ -21,6 +21,7 @@ from . import create_app, runtime
 from .cli_admin import COMMANDS
 from .cli_gaps import gaps_command
 from .cli_labels import label
+from .cli_reports import reconcile_command
 from .extensions import db
 
 
@@ -187,6 +188,7 @@ def checkpoint() -> None:
 
 
 main.add_command(label)
+main.add_command(reconcile_command)
 for command in (*COMMANDS, gaps_command):
     main.add_command(command)
 

@@ -57,4 +57,12 @@ MESSAGES_ZH: dict[str, str] = {
     "permission_denied": "无权进行此操作",
     "org_mismatch": "只能为本单位起草记录",
     "json_body_invalid": "请求体不是有效的 JSON",
+    "region_forbidden": "监管部门只能查看本辖区",
+    "generator_forbidden": "只能查看本单位的数据",
+    "report_race": "统计期间台账有更新，请重试",
+    "cosignature_missing": "更正交接记录需要双方共同签名",
+    "correction_target_unknown": "要更正的记录不属于该批次",
+    "vehicle_unknown": "车辆未登记在承运单位名下",
+    "mass_mismatch": "交接重量应为该批次的全部重量；如需分出部分，请先拆分",
+    "hazardous_code_as_general": "名录中的危险废物不能按一般工业固体废物申报",
 }

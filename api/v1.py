@@ -24,6 +24,7 @@ from .errors import error_body, localised, status_for
 from .extensions import db
 from .gaps_api import register as register_gaps
 from .labels_api import register as register_labels
+from .reports_api import register as register_reports
 from .runtime import log_config
 
 ledger_blp = Blueprint("ledger", __name__, url_prefix="/api/v1",
@@ -354,3 +355,4 @@ def init_app(app: Flask) -> None:
         api.register_blueprint(blp)
     register_labels(api)
     register_gaps(api)
+    register_reports(api)

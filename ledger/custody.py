@@ -553,14 +553,18 @@ def _settle(ctx: AppendContext, settings: CustodySettings, batch: Batch, ho: Han
 def _move(batch: Batch, receiver: Organisation, mass: int) -> None:
     batch.holder = receiver.uscc
     batch.mass_g = mass
-    if receiver.uscc == batch.generator:
-        batch.state = DECLARED  # back where it started, to be collected again
-    elif receiver.has_role("disposer") or receiver.has_role("receiver"):
-        batch.state = RECEIVED
-    elif receiver.has_role("collector"):
-        batch.state = STORED
-    else:
-        batch.state = IN_TRANSIT
+    batch.state = _state_at(batch, receiver)
+
+
+def _state_at(batch: Batch, receiver: Organisation) -> str:
+    """The state of a batch in the hands of ``receiver``."""
+    if receiver.uscc == batch.generator and not batch.consolidated:
+        return DECLARED  # back with the enterprise that made it, to be collected again
+    if receiver.has_role("disposer") or receiver.has_role("receiver"):
+        return RECEIVED
+    if receiver.has_role("collector"):
+        return STORED
+    return IN_TRANSIT
 
 
 def _open_manifest(ctx: AppendContext, number: str, origin: str, destination: str,

@@ -171,7 +171,7 @@ def test_twenty_small_batches_consolidated_and_disposed(region):
     links = s.scalars(select(Lineage).where(Lineage.child == drum)).all()
     assert len(links) == 20 and all(link.child_entry is not None for link in links)
     total = sum(5_000 + 100 * i for i in range(20))
-    assert batch(region, drum).mass_g == total
+    assert (batch(region, drum).mass_g, batch(region, drum).state) == (total, "stored")
     region.hand_over(drum, COLLECTOR, DISPOSER, total, manifest="20263310009999")
     region.act(DISPOSER, drum, "custody.disposed", {
         "method": "disposal", "method_code": "D10", "permit": "浙危废经第" + DISPOSER[-4:] + "号",
