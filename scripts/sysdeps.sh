@@ -8,6 +8,7 @@ missing=()
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei fontconfig)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v rsvg-convert >/dev/null 2>&1 || missing+=(librsvg2-bin)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)  # a non-CJK font, for tests
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "sysdeps: installing ${missing[*]}" >&2
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -20,6 +20,7 @@ from ledger.label_data import labels_for
 from ledger.notes import Signer
 from ledger.uscc import make_uscc
 from tests.labels.phone import decoded, pdf_pages, svg_raster
+from tests.tools import unless_ci
 
 from .lifecycle import (
     COLLECTOR,
@@ -144,7 +145,7 @@ def test_pdf_label_prints_chinese_and_decodes(client, region):
     assert decoded(pdf_pages(resp.data)[0]) == [url(code)]
 
 
-@pytest.mark.skipif(shutil.which("rsvg-convert") is None, reason="rsvg-convert is not installed")
+@unless_ci(shutil.which("rsvg-convert") is None, "rsvg-convert is not installed")
 def test_svg_label_keeps_chinese_text_and_decodes(client, region):
     code = code_for(GEN, 3, OIL)
     region[GEN].declare(code, drum(volume_l=30))

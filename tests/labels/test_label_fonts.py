@@ -10,6 +10,7 @@ from labels import CJKFontMissing, LabelSize, UnprintableText, find_cjk_font, re
 from labels.fonts import ENV_VAR, PROBE
 from ledger.errors import ConfigurationError
 from tests.labels.conftest import make_label
+from tests.tools import unless_ci
 
 WQY = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -32,7 +33,7 @@ def test_the_error_is_a_configuration_error_that_says_what_to_install(
     assert ENV_VAR in str(error.value)
 
 
-@pytest.mark.skipif(not DEJAVU.exists(), reason="DejaVu Sans not installed")
+@unless_ci(not DEJAVU.exists(), "DejaVu Sans not installed")
 def test_a_font_without_chinese_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, str(DEJAVU))
     with pytest.raises(CJKFontMissing) as error:
@@ -54,14 +55,14 @@ def test_a_missing_override_is_not_replaced_by_a_system_font(tmp_path: Path) -> 
     assert "no such file" in str(error.value)
 
 
-@pytest.mark.skipif(not WQY.exists(), reason="fonts-wqy-microhei not installed")
+@unless_ci(not WQY.exists(), "fonts-wqy-microhei not installed")
 def test_the_override_picks_a_face_of_a_collection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert find_cjk_font(f"{WQY}#1").family == "WenQuanYi Micro Hei Mono"
     monkeypatch.setenv(ENV_VAR, f"{WQY}#0")
     assert find_cjk_font().family == "WenQuanYi Micro Hei"
 
 
-@pytest.mark.skipif(not WQY.exists(), reason="fonts-wqy-microhei not installed")
+@unless_ci(not WQY.exists(), "fonts-wqy-microhei not installed")
 def test_a_directory_override_is_searched(tmp_path: Path) -> None:
     (tmp_path / "fonts").mkdir()
     (tmp_path / "fonts" / "wqy.ttc").symlink_to(WQY)

@@ -14,6 +14,7 @@ from labels.layout import GEOMETRY, HAZARDOUS
 from ledger.errors import InvalidInput
 from tests.labels.conftest import KINDS, SIZES, make_label
 from tests.labels.phone import pdf_pages, svg_raster
+from tests.tools import unless_ci
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -94,7 +95,7 @@ def test_pdf_looks_like_the_png(kind: str, rendered_png) -> None:  # type: ignor
     assert difference(png, blank) > 60  # the measure can tell a label from a blank page
 
 
-@pytest.mark.skipif(shutil.which("rsvg-convert") is None, reason="apt-get install librsvg2-bin")
+@unless_ci(shutil.which("rsvg-convert") is None, "apt-get install librsvg2-bin")
 @pytest.mark.parametrize("kind", KINDS)
 def test_svg_looks_like_the_png(kind: str, rendered_png) -> None:  # type: ignore[no-untyped-def]
     png = Image.open(io.BytesIO(rendered_png(kind, LabelSize.S100)))

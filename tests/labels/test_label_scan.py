@@ -22,6 +22,7 @@ from tests.labels.phone import (
     poppler_page,
     svg_raster,
 )
+from tests.tools import unless_ci
 
 
 @pytest.mark.parametrize("degradation", list(DEGRADATIONS))
@@ -47,7 +48,7 @@ def test_pdf_label_scans_after_pdfium_rasterises_it(kind: str, size: LabelSize) 
     assert decoded(DEGRADATIONS["300px"](page)) == [data.qr_url]
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
+@unless_ci(shutil.which("pdftoppm") is None, "poppler-utils not installed")
 @pytest.mark.parametrize("kind", KINDS)
 def test_pdf_label_scans_after_poppler_rasterises_it(kind: str) -> None:
     data = make_label(kind)
@@ -56,9 +57,9 @@ def test_pdf_label_scans_after_poppler_rasterises_it(kind: str) -> None:
     assert decoded(DEGRADATIONS["cheap-phone"](page)) == [data.qr_url]
 
 
-@pytest.mark.skipif(
+@unless_ci(
     shutil.which("rsvg-convert") is None,
-    reason="rsvg-convert missing: apt-get install librsvg2-bin",
+    "rsvg-convert missing: apt-get install librsvg2-bin",
 )
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{int(s)}mm")
 @pytest.mark.parametrize("kind", KINDS)
