@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import FlaskGroup
+from werkzeug.serving import run_simple
 
 from ledger import log
 from ledger.errors import LedgerError
@@ -83,7 +84,9 @@ def serve(host: str, port: int, demo: bool) -> None:
     except LedgerError as exc:
         _fail(exc)
     click.echo(f"waste-ledger is serving on http://{host}:{port}/  (Ctrl+C to stop)")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False)
+    # app.run() refuses to run inside a `flask`-style CLI command; serve it directly.
+    run_simple(host, port, current_app._get_current_object(),  # type: ignore[attr-defined]
+               use_reloader=False, threaded=True)
 
 
 @main.command(with_appcontext=False)
