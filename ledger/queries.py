@@ -175,3 +175,50 @@ def list_batches(session: Session, principal: Principal, filters: Mapping[str, A
 def _day_ms(day: dt.date, plus_days: int = 0) -> int:
     d = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=plus_days)
     return int(d.timestamp()) * 1000
+
+
+STAGES = ("generated", "collected", "in_transit", "received", "disposed")
+
+
+def public_trace(session: Session, code: str, operator: VerifierKey) -> dict[str, Any]:
+    """What anyone scanning a label may see: the waste, its hazards, the stages reached with
+    their dates and whether the record verifies — no masses, prices or people."""
+    b = session.get(Batch, code)
+    if b is None:
+        raise NotFound(f"no batch {code}", code="batch_not_found", field="code")
+    history = stream_history(session, code, operator)
+    declared = history[0]["data"] if history else {}
+    dates: dict[str, str] = {"generated": b.generated_on}
+    roles = _roles(session)
+    for h in session.scalars(select(Handover).where(Handover.batch == code,
+                                                    Handover.status == "confirmed")
+                             .order_by(Handover.id)):
+        day = format_time(max(h.answered_t_ms or 0, h.released_t_ms or 0))[:10]
+        to_roles = roles.get(h.to_org, set())
+        stage = ("received" if to_roles & {"disposer", "receiver"} else
+                 "in_transit" if to_roles <= {"transporter"} else "collected")
+        dates.setdefault(stage, day)
+        if stage != "in_transit":
+            dates.setdefault("collected", day)
+    disposal = session.get(Disposal, code)
+    if disposal is not None:
+        dates["disposed"] = format_time(disposal.t_ms)[:10]
+    via = attributed_disposals(session, code)
+    if via:
+        dates.setdefault("disposed", via[0]["t"][:10])
+    return {
+        "code": code, "name": b.name, "waste_code": b.waste_code, "category": b.category,
+        "hazardous": b.hazardous, "hazards": list(declared.get("hazards", [])),
+        "state": b.state, "stages": [(s, dates.get(s)) for s in STAGES],
+        "consolidated_into": sorted({v["via"] for v in via}) or [
+            link.child for link in session.scalars(select(Lineage).where(
+                Lineage.parent == code))],
+        "verified": bool(history) and all(e["verified"] for e in history),
+        "entries": len(history),
+    }
+
+
+def _roles(session: Session) -> dict[str, set[str]]:
+    from .projections import Organisation
+
+    return {o.uscc: set(o.roles.split()) for o in session.scalars(select(Organisation))}
