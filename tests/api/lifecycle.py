@@ -16,6 +16,7 @@ STATION = make_uscc("331002", 102)
 DISPOSER = make_uscc("331003", 201)
 REGULATOR = make_uscc("331002", 900)
 OUTSIDER = make_uscc("330100", 77)  # a generator in another city
+DISPOSER_PERMIT = f"浙危废经第{DISPOSER[-4:]}号"  # the permit number join() records
 TODAY = dt.datetime.now(dt.UTC).date()
 
 

@@ -11,6 +11,7 @@ from ledger.notes import parse_vkey
 from .lifecycle import (
     COLLECTOR,
     DISPOSER,
+    DISPOSER_PERMIT,
     GENERATORS,
     OUTSIDER,
     REGULATOR,
@@ -22,7 +23,7 @@ from .lifecycle import (
 )
 
 GEN = GENERATORS[0]
-PERMIT = f"浙危废经第{DISPOSER[-4:]}号"
+PERMIT = DISPOSER_PERMIT
 
 
 @pytest.fixture

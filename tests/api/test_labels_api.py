@@ -25,6 +25,7 @@ from tests.tools import unless_ci
 from .lifecycle import (
     COLLECTOR,
     DISPOSER,
+    DISPOSER_PERMIT,
     GENERATORS,
     OUTSIDER,
     REGULATOR,
@@ -38,7 +39,7 @@ BASE = "https://ledger.example.cn/zj"
 GEN = make_uscc("331002", 60)  # a generator registered with its contact person and phone
 ELSEWHERE = make_uscc("330100", 900)  # Hangzhou's regulator: not this district's
 OIL = "90024908"
-PERMIT = f"浙危废经第{DISPOSER[-4:]}号"
+PERMIT = DISPOSER_PERMIT
 PX = {100: 1181, 150: 1772, 200: 2362}  # label side at 300 dpi
 
 

@@ -26,6 +26,7 @@ from ..ledger.test_reconcile import as_figures, reference
 from .lifecycle import (
     COLLECTOR,
     DISPOSER,
+    DISPOSER_PERMIT,
     GENERATORS,
     OUTSIDER,
     REGULATOR,
@@ -38,7 +39,7 @@ from .lifecycle import (
 )
 
 GEN = GENERATORS[0]
-PERMIT = f"浙危废经第{DISPOSER[-4:]}号"
+PERMIT = DISPOSER_PERMIT
 URL = "/api/v1/reconciliation"
 # Beijing days around "today" (UTC), so the test does not depend on the hour it runs at
 AROUND_TODAY = {"from": (TODAY - dt.timedelta(days=1)).isoformat(),
