@@ -30,14 +30,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
-    from . import errors, pages, runtime, v1
+    from . import errors, runtime, v1, web
 
     runtime.init_app(app)
     runtime.register_kinds(app, custody_kinds(CustodySettings(
         tolerance_permille=int(app.config["MASS_TOLERANCE_PERMILLE"]),
         permit_policy=dict(app.config["PERMIT_POLICY"]))))
     v1.init_app(app)
-    app.register_blueprint(pages.bp)
+    web.init_app(app)
     errors.init_app(app)  # last, so our error body wins over the library's
     return app
 

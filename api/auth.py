@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request, session
 
 from ledger.access import Principal, authenticate_token, principal_for
-from ledger.errors import PermissionDenied
+from ledger.errors import LedgerError, PermissionDenied
 
 from .extensions import db
 
@@ -39,7 +39,10 @@ def current_principal(required: bool = True) -> Principal | None:
         except PermissionDenied as exc:
             raise Unauthenticated(exc.message, field="Authorization") from None
     elif "org" in session:
-        principal = principal_for(db.session, session["org"], session.get("user"))
+        try:
+            principal = principal_for(db.session, session["org"], session.get("user"))
+        except LedgerError:  # the organisation is gone (a rebuilt or replaced database)
+            session.clear()
     request.environ[_CACHE] = principal
     if principal is None and required:
         raise Unauthenticated("log in or send a bearer token", field="Authorization")
@@ -57,3 +60,8 @@ def require_role(*roles: str) -> Principal:
     if not set(roles) & p.roles:
         raise PermissionDenied(f"this needs the role {' or '.join(roles)}", code="role_missing")
     return p
+
+
+def page_principal(*roles: str) -> Principal:
+    """The logged-in person for a page (log-in redirect if none; 403 without the role)."""
+    return require_role(*roles) if roles else require_principal()

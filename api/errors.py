@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ledger import errors as le
@@ -46,6 +47,10 @@ def _wants_json() -> bool:
 
 
 def prefers_english() -> bool:
+    """The language chosen on the pages (session), else the client's Accept-Language."""
+    chosen = session.get("lang")
+    if chosen in ("zh", "en"):
+        return chosen == "en"
     best = request.accept_languages.best_match(["zh", "en"], default="zh")
     return best == "en"
 
@@ -59,6 +64,8 @@ def localised(exc: le.LedgerError) -> str:
 
 
 def handle_ledger_error(exc: le.LedgerError):  # type: ignore[no-untyped-def]
+    if isinstance(exc, Unauthenticated) and not _wants_json():
+        return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
     status = status_for(exc)
     message = localised(exc)
     errors = {exc.field: [message]} if exc.field else {}
@@ -69,6 +76,10 @@ def handle_ledger_error(exc: le.LedgerError):  # type: ignore[no-untyped-def]
 
 
 def handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    if isinstance(exc, CSRFError):
+        return handle_ledger_error(le.PermissionDenied(
+            "the form has expired or did not come from this site; reload the page and retry",
+            code="csrf_invalid"))
     status = exc.code or 500
     if _wants_json():
         body = error_body(_http_code(exc), status, exc.description or exc.name)

@@ -65,4 +65,12 @@ MESSAGES_ZH: dict[str, str] = {
     "vehicle_unknown": "车辆未登记在承运单位名下",
     "mass_mismatch": "交接重量应为该批次的全部重量；如需分出部分，请先拆分",
     "hazardous_code_as_general": "名录中的危险废物不能按一般工业固体废物申报",
+    "csrf_invalid": "页面已过期或不是从本站提交的，请刷新页面后重试",
+    "pickup_empty": "请至少选择一个批次",
+    "pickup_too_many": "每次预约最多 200 个批次",
+    "pickup_not_found": "没有这条收集预约",
+    "pickup_not_yours": "只有产废单位可以取消自己的预约",
+    "pickup_race": "联单编号被占用，请重试",
+    "batch_not_available": "该批次当前不能预约收集",
+    "manifest_exhausted": "本年度联单编号已用完",
 }

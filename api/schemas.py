@@ -152,3 +152,63 @@ class PageQuerySchema(Schema):
     org = fields.String()
     cursor = fields.String()
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class KeyInSchema(Schema):
+    vkey = fields.String(required=True, validate=validate.Length(1, 300), metadata={
+        "description": "C2SP verifier key name+hex(keyID)+base64(0x01‖pub) of a key made on "
+                       "the device; the private key never leaves it"})
+    label = fields.String(required=True, validate=validate.Length(1, 100),
+                          metadata={"description": "which device, e.g. 张师傅的手机"})
+
+
+class KeyOutSchema(Schema):
+    org = fields.String()
+    fingerprint = fields.String()
+    name = fields.String()
+    vkey = fields.String()
+    label = fields.String()
+    registered_at = fields.Integer()
+
+
+class PickupInSchema(Schema):
+    collector = fields.String(required=True, validate=validate.Length(18, 18))
+    batches = fields.List(fields.String(validate=validate.Length(1, 64)), required=True)
+    wanted_on = fields.String(load_default=None, allow_none=True)
+    note = fields.String(load_default=None, allow_none=True)
+
+
+class PickupBatchSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    waste_code = fields.String()
+    state = fields.String()
+    holder = fields.String()
+    mass_g = fields.Integer()
+    declared_mass_g = fields.Integer()
+    head_seq = fields.Integer(metadata={"description": "seq of the stream's last entry"})
+    head_leaf = fields.String(metadata={"description": "its leaf hash (the next entry's prev)"})
+    head_t = fields.String(metadata={"description": "its time (the next entry's t is ≥ it)"})
+
+
+class PickupSchema(Schema):
+    id = fields.Integer()
+    generator = fields.String()
+    generator_name = fields.String()
+    collector = fields.String()
+    collector_name = fields.String()
+    manifest = fields.String(metadata={"description": "the transfer manifest number reserved"})
+    wanted_on = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    status = fields.String()
+    created_ms = fields.Integer()
+    batches = fields.List(fields.Nested(PickupBatchSchema))
+
+
+class PickupListSchema(Schema):
+    items = fields.List(fields.Nested(PickupSchema))
+
+
+class PickupQuerySchema(Schema):
+    status = fields.String(load_default="open",
+                           validate=validate.OneOf(["open", "cancelled", "all"]))

@@ -24,6 +24,7 @@ from .extensions import db
 from .runtime import log_config
 
 DISTRICT = "331002"  # 台州市椒江区
+REGULATOR_SERIAL = 9001
 WASTES = [  # code, name, form, container, typical monthly grams (small enterprises)
     ("900-039-49", "废活性炭", "solid", "吨袋", 60_000),
     ("321-026-48", "铝灰渣", "solid", "铁桶", 150_000),
@@ -115,8 +116,45 @@ def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int =
             _station_round(demo, stored, collectors, station, disposers,
                            month0 + dt.timedelta(days=25))
         progress(f"month {m + 1}/{months}: {demo.batches} batches")
+    _demo_people(app, gens[0], collectors[0], station, disposers[0], regulator_of(demo))
+    progress(f"demo log-ins: {', '.join(u for u, _, _ in DEMO_USERS)} (password {DEMO_PASSWORD})")
     return {"organisations": len(demo.clients), "batches": demo.batches,
             "manifests": demo.manifests}
+
+
+# Log-ins for trying the pages: username, what it is (shown on the log-in page), role slot.
+DEMO_PASSWORD = "demo-2026"
+DEMO_USERS = [
+    ("generator", "产废单位（小微企业）", "generator"),
+    ("driver", "收集单位司机", "collector"),
+    ("station", "集中收集中转站", "station"),
+    ("disposer", "利用处置单位", "disposer"),
+    ("regulator", "生态环境主管部门", "regulator"),
+]
+
+
+def regulator_of(demo: Demo) -> str:
+    return make_uscc(DISTRICT, REGULATOR_SERIAL)
+
+
+def _demo_people(app: Flask, generator: str, collector: str, station: str, disposer: str,
+                 regulator: str) -> None:
+    orgs = {"generator": generator, "collector": collector, "station": station,
+            "disposer": disposer, "regulator": regulator}
+    with app.app_context():
+        for username, what, slot in DEMO_USERS:
+            access.add_user(db.session, username, DEMO_PASSWORD, orgs[slot], what)
+
+
+def demo_logins(app: Flask) -> list[tuple[str, str]]:
+    """The demo log-ins present in this database (none outside a demo)."""
+    from sqlalchemy import select
+
+    names = [u for u, _, _ in DEMO_USERS]
+    rows = db.session.execute(select(access.User.username, access.User.display_name)
+                              .where(access.User.username.in_(names))).all()
+    order = {u: i for i, u in enumerate(names)}
+    return sorted(rows, key=lambda r: order[r[0]])
 
 
 def _enrol(demo: Demo, enterprises: int) -> tuple[list[str], list[str], str, list[str]]:
@@ -144,7 +182,7 @@ def _enrol(demo: Demo, enterprises: int) -> tuple[list[str], list[str], str, lis
                                       ["disposer"], ["store", "utilise", "dispose"])
     demo.clients[disposers[1]] = join(app, disposers[1], "台州市路桥区再生资源利用有限公司",
                                       "331004", ["disposer"], ["store", "utilise", "dispose"])
-    regulator = make_uscc(DISTRICT, 9001)
+    regulator = make_uscc(DISTRICT, REGULATOR_SERIAL)
     demo.clients[regulator] = join(app, regulator, "台州市生态环境局椒江分局", DISTRICT,
                                    ["regulator"])
     return gens, collectors, station, disposers

@@ -24,6 +24,7 @@ from .errors import error_body, localised, status_for
 from .extensions import db
 from .gaps_api import register as register_gaps
 from .labels_api import register as register_labels
+from .pickups_api import register as register_pickups
 from .reports_api import register as register_reports
 from .runtime import log_config
 
@@ -356,3 +357,4 @@ def init_app(app: Flask) -> None:
     register_labels(api)
     register_gaps(api)
     register_reports(api)
+    register_pickups(api)

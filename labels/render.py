@@ -162,6 +162,16 @@ def svg_document(drawn: Layout) -> str:
     return "\n".join(parts)
 
 
+def pictogram_svg(letter: str) -> bytes:
+    """One hazard pictogram (T, C, I, R, In) as a standalone SVG, for web pages."""
+    from labels.pictograms import pictogram
+
+    shapes = [s for s in pictogram(letter) if not isinstance(s, TextRun)]
+    body = "".join(_svg_shape(shape, None) for shape in shapes)  # type: ignore[arg-type]
+    return ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1" width="64" height="64">'
+            f"{body}</svg>\n").encode()
+
+
 def _hex(color: Color) -> str:
     return "#{:02x}{:02x}{:02x}".format(*color)
 

@@ -22,6 +22,7 @@ from sqlalchemy.sql import ColumnElement
 
 from .errors import Conflict, NotFound, PermissionDenied
 from .models import Base
+from .pickups import batches_requested_of
 from .projections import Batch, Handover, Organisation
 
 TOKEN_PREFIX = "wl_"
@@ -139,7 +140,7 @@ def batch_visibility(principal: Principal) -> ColumnElement[bool] | None:
     handled = select(Handover.batch).where(
         or_(Handover.from_org == principal.org, Handover.to_org == principal.org))
     return or_(Batch.generator == principal.org, Batch.holder == principal.org,
-               Batch.code.in_(handled))
+               Batch.code.in_(handled), Batch.code.in_(batches_requested_of(principal.org)))
 
 
 def region_clause(region: str) -> ColumnElement[bool]:

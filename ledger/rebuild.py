@@ -22,7 +22,8 @@ from .merkle import EMPTY_ROOT
 from .models import Base, LogHead
 
 # Evidence and access control are not projections of the log.
-PRESERVED = frozenset({"log_entries", "checkpoints", "log_head", "users", "api_tokens"})
+PRESERVED = frozenset({"log_entries", "checkpoints", "log_head", "users", "api_tokens",
+                       "pickup_requests", "pickup_items"})
 SURROGATE_KEYS = frozenset({"id"})  # autoincrement ids differ after a replay
 
 

@@ -1,0 +1,79 @@
+"""What every page response carries: CSRF protection on forms and session-authenticated API
+calls, and security headers (a strict Content-Security-Policy: no inline script or style).
+
+The headers are a handful of fixed strings, so they are set here rather than through an
+extension whose defaults (forced HTTPS redirects, secure-only cookies) break plain-HTTP use on
+127.0.0.1; production sets SESSION_COOKIE_SECURE and serves behind TLS (README).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, request, session
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+csrf = CSRFProtect()
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+CSP = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob:",
+    "connect-src 'self'",
+    "worker-src 'self'",
+    "manifest-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+# The OpenAPI viewer (swagger-ui, served by flask-smorest) needs its own inline bootstrap.
+DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; " \
+           "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+
+
+def needs_csrf() -> bool:
+    """Forms always; the JSON API only when the caller is authenticated by the page session
+    (a bearer token or a signed note is not ambient authority a foreign site could borrow)."""
+    if request.method not in UNSAFE:
+        return False
+    if not request.path.startswith("/api/"):
+        return True
+    return "Authorization" not in request.headers and "org" in session
+
+
+def protect() -> None:
+    if needs_csrf():
+        csrf.protect()
+
+
+def add_headers(response):  # type: ignore[no-untyped-def]
+    h = response.headers
+    docs = request.path.startswith("/api/v1/docs")
+    h.setdefault("Content-Security-Policy", DOCS_CSP if docs else CSP)
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Referrer-Policy", "same-origin")
+    h.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+    h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.is_secure:
+        h.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if "org" in session or request.path.startswith("/api/"):
+        # Pages of a logged-in person and API answers are not for shared caches.
+        h.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked by protect() instead
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's lifetime
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    csrf.init_app(app)
+    app.before_request(protect)
+    app.after_request(add_headers)
+
+
+__all__ = ["CSRFError", "csrf", "init_app"]
