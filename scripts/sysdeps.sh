@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only where they are missing.
 # A CJK font (labels render Chinese), poppler-utils and librsvg2-bin (tests rasterise PDF
-# and SVG labels to read their QR codes back).
+# and SVG labels to read their QR codes back), Chromium (the browser tests in tests/browser/ drive
+# Debian's build at /usr/bin/chromium; Playwright's own browser download needs the internet).
 set -euo pipefail
 missing=()
 # reportlab embeds TrueType outlines only, so Noto CJK (CFF) is not enough: WenQuanYi it is.
@@ -9,6 +10,7 @@ missing=()
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v rsvg-convert >/dev/null 2>&1 || missing+=(librsvg2-bin)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)  # a non-CJK font, for tests
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "sysdeps: installing ${missing[*]}" >&2
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
