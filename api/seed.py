@@ -122,14 +122,19 @@ def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int =
             "manifests": demo.manifests}
 
 
+def N_(text: str) -> str:
+    """Marks a string for translation where it is defined; translated where it is shown."""
+    return text
+
+
 # Log-ins for trying the pages: username, what it is (shown on the log-in page), role slot.
 DEMO_PASSWORD = "demo-2026"
 DEMO_USERS = [
-    ("generator", "产废单位（小微企业）", "generator"),
-    ("driver", "收集单位司机", "collector"),
-    ("station", "集中收集中转站", "station"),
-    ("disposer", "利用处置单位", "disposer"),
-    ("regulator", "生态环境主管部门", "regulator"),
+    ("generator", N_("产废单位（小微企业）"), "generator"),
+    ("driver", N_("收集单位司机"), "collector"),
+    ("station", N_("集中收集中转站"), "station"),
+    ("disposer", N_("利用处置单位"), "disposer"),
+    ("regulator", N_("生态环境主管部门"), "regulator"),
 ]
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, func, select
+from sqlalchemy import ForeignKey, Integer, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -37,7 +37,8 @@ class PickupRequest(Base):
 
     __tablename__ = "pickup_requests"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    # Integer, not the BigInteger default: SQLite autoincrements only INTEGER PRIMARY KEY.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     generator: Mapped[str] = mapped_column(String(18), index=True)
     collector: Mapped[str] = mapped_column(String(18), index=True)
     manifest: Mapped[str] = mapped_column(String(14), unique=True)
@@ -53,7 +54,8 @@ class PickupItem(Base):
 
     __tablename__ = "pickup_items"
 
-    request_id: Mapped[int] = mapped_column(ForeignKey("pickup_requests.id"), primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("pickup_requests.id"),
+                                            primary_key=True)
     batch: Mapped[str] = mapped_column(String(37), primary_key=True, index=True)
 
 
@@ -153,7 +155,7 @@ def pickups_for(session: Session, principal: Principal, status: str | None = "op
         (PickupRequest.generator == principal.org) | (PickupRequest.collector == principal.org))
     if status:
         query = query.where(PickupRequest.status == status)
-    rows = session.scalars(query.order_by(PickupRequest.id.desc()).limit(limit))
+    rows = session.scalars(query.order_by(PickupRequest.id.desc()).limit(limit)).all()
     return [_pickup(session, r) for r in rows]
 
 
@@ -173,9 +175,10 @@ def _visible_row(session: Session, principal: Principal, pickup_id: int) -> Pick
 def _pickup(session: Session, row: PickupRequest) -> Pickup:
     codes = session.scalars(select(PickupItem.batch).where(PickupItem.request_id == row.id))
     batches = session.scalars(select(Batch).where(Batch.code.in_(list(codes)))
-                              .order_by(Batch.code))
-    names = dict(session.execute(select(Organisation.uscc, Organisation.name).where(
-        Organisation.uscc.in_([row.generator, row.collector]))))
+                              .order_by(Batch.code)).all()
+    names = {uscc: name for uscc, name in session.execute(
+        select(Organisation.uscc, Organisation.name)
+        .where(Organisation.uscc.in_([row.generator, row.collector])))}
     return Pickup(
         id=row.id, generator=row.generator, generator_name=names.get(row.generator, ""),
         collector=row.collector, collector_name=names.get(row.collector, ""),

@@ -1,0 +1,129 @@
+"""Pickup requests (预约收集) and registering a device's own key, over the API."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.notes import Signer
+
+from .lifecycle import COLLECTOR, DISPOSER, GENERATORS, OUTSIDER, build_region, code_for, \
+    description
+
+GEN, OTHER = GENERATORS[0], GENERATORS[1]
+
+
+def bearer(client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.token}"}
+
+
+@pytest.fixture
+def region(app):
+    r = build_region(app, generators=2)
+    for serial in (1, 2, 3):
+        r[GEN].declare(code_for(GEN, serial), description(10_000 * serial))
+    r[OTHER].declare(code_for(OTHER, 1), description(5_000))
+    return r
+
+
+def test_a_request_reserves_a_manifest_and_carries_each_batch_head(app, client, region):
+    codes = [code_for(GEN, 1), code_for(GEN, 2)]
+    resp = client.post("/api/v1/pickups", headers=bearer(region[GEN]), json={
+        "collector": COLLECTOR, "batches": codes, "wanted_on": "2026-12-01", "note": "下午来"})
+    assert resp.status_code == 201, resp.json
+    body = resp.json
+    assert body["status"] == "open" and body["collector"] == COLLECTOR
+    assert len(body["manifest"]) == 14 and body["manifest"][4:8] == "3310"
+    assert [b["code"] for b in body["batches"]] == codes
+    first = body["batches"][0]
+    history = client.get(f"/api/v1/batches/{codes[0]}", headers=bearer(region[GEN])).json
+    assert first["head_seq"] == 0 and first["head_leaf"] == history["history"][-1]["leaf_hash"]
+    # The reserved number is the one both sides then sign: release and acceptance settle.
+    region[GEN].release(codes[0], COLLECTOR, 10_000, body["manifest"])
+    region[COLLECTOR].accept(codes[0], GEN, 10_000, body["manifest"])
+    again = client.post("/api/v1/pickups", headers=bearer(region[GEN]),
+                        json={"collector": COLLECTOR, "batches": [code_for(GEN, 3)]}).json
+    assert again["manifest"] > body["manifest"]  # never the same number twice
+
+
+def test_the_collector_sees_requests_addressed_to_it_and_nobody_else_does(client, region):
+    client.post("/api/v1/pickups", headers=bearer(region[GEN]),
+                json={"collector": COLLECTOR, "batches": [code_for(GEN, 1)]})
+    mine = client.get("/api/v1/pickups", headers=bearer(region[COLLECTOR])).json["items"]
+    assert [p["generator"] for p in mine] == [GEN]
+    assert client.get("/api/v1/pickups", headers=bearer(region[DISPOSER])).json["items"] == []
+    assert client.get("/api/v1/pickups", headers=bearer(region[OTHER])).json["items"] == []
+    pid = mine[0]["id"]
+    resp = client.get(f"/api/v1/pickups/{pid}", headers=bearer(region[OTHER]))
+    assert resp.status_code == 404 and resp.json["code"] == "pickup_not_found"
+    # The collector may now see the requested batch (to show the driver what to fetch).
+    resp = client.get(f"/api/v1/batches/{code_for(GEN, 1)}", headers=bearer(region[COLLECTOR]))
+    assert resp.status_code == 200
+
+
+@pytest.mark.parametrize("body, code, field", [
+    ({"collector": COLLECTOR, "batches": []}, "pickup_empty", "batches"),
+    ({"collector": COLLECTOR, "batches": ["x" * 37]}, "batch_not_found", "batches"),
+    ({"collector": COLLECTOR, "batches": [code_for(OTHER, 1)]}, "batch_not_found", "batches"),
+    ({"collector": OUTSIDER, "batches": [code_for(GEN, 1)]}, "role_missing", "collector"),
+    ({"collector": "9" * 18, "batches": [code_for(GEN, 1)]}, "org_unknown", "collector"),
+    ({"collector": COLLECTOR, "batches": [code_for(GEN, 1)], "wanted_on": "2026-13-01"},
+     "date_invalid", "wanted_on"),
+    ({"collector": COLLECTOR, "batches": [code_for(GEN, 1)], "note": "长" * 201},
+     "field_invalid", "note"),
+    ({"collector": COLLECTOR, "batches": ["a"] * 201}, "pickup_too_many", "batches"),
+])
+def test_bad_requests_say_what_is_wrong_and_change_nothing(client, region, body, code, field):
+    resp = client.post("/api/v1/pickups", headers=bearer(region[GEN]), json=body)
+    assert resp.status_code in (403, 404, 409, 422)
+    assert resp.json["code"] == code and field in resp.json["errors"]
+    assert client.get("/api/v1/pickups?status=all",
+                      headers=bearer(region[GEN])).json["items"] == []
+
+
+def test_a_batch_in_a_handover_cannot_be_requested(client, region):
+    region[GEN].release(code_for(GEN, 1), COLLECTOR, 10_000, "20263310000009")
+    resp = client.post("/api/v1/pickups", headers=bearer(region[GEN]),
+                       json={"collector": COLLECTOR, "batches": [code_for(GEN, 1)]})
+    assert resp.status_code == 409 and resp.json["code"] == "batch_not_available"
+
+
+def test_only_the_generator_cancels(client, region):
+    pid = client.post("/api/v1/pickups", headers=bearer(region[GEN]),
+                      json={"collector": COLLECTOR, "batches": [code_for(GEN, 1)]}).json["id"]
+    resp = client.post(f"/api/v1/pickups/{pid}/cancel", headers=bearer(region[COLLECTOR]))
+    assert resp.status_code == 403 and resp.json["code"] == "pickup_not_yours"
+    resp = client.post(f"/api/v1/pickups/{pid}/cancel", headers=bearer(region[GEN]))
+    assert resp.json["status"] == "cancelled"
+    assert client.get("/api/v1/pickups", headers=bearer(region[COLLECTOR])).json["items"] == []
+
+
+def test_a_device_key_registered_over_the_api_signs_for_its_organisation(app, client, region):
+    device = Signer.generate("web-gen-phone")
+    resp = client.post("/api/v1/keys", headers=bearer(region[GEN]),
+                       json={"vkey": device.verifier.vkey, "label": "王师傅的手机"})
+    assert resp.status_code == 201, resp.json
+    assert resp.json["fingerprint"] == device.verifier.fingerprint
+    assert resp.json["org"] == GEN and resp.json["label"] == "王师傅的手机"
+    # The key is now in the log, registered to GEN: an entry it signs is accepted.
+    region[GEN].key = device
+    region[GEN].declare(code_for(GEN, 7), description(1_000))
+    again = client.post("/api/v1/keys", headers=bearer(region[GEN]),
+                        json={"vkey": device.verifier.vkey, "label": "again"})
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("vkey, code", [
+    ("not-a-vkey", "vkey_malformed"),
+    ("bad name+00000000+AQ==", "key_name_invalid"),
+])
+def test_malformed_device_keys_are_refused(client, region, vkey, code):
+    resp = client.post("/api/v1/keys", headers=bearer(region[GEN]),
+                       json={"vkey": vkey, "label": "x"})
+    assert resp.status_code == 422 and resp.json["code"] == code
+    assert "vkey" in resp.json["errors"]
+
+
+def test_registering_a_key_needs_a_log_in(client, region):
+    resp = client.post("/api/v1/keys", json={"vkey": Signer.generate("x").verifier.vkey,
+                                             "label": "x"})
+    assert resp.status_code == 401
