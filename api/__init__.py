@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.custody import CustodySettings, custody_kinds
 from ledger.db import configure_engine
@@ -39,6 +40,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     v1.init_app(app)
     web.init_app(app)
     errors.init_app(app)  # last, so our error body wins over the library's
+    if int(app.config.get("PROXY_HOPS", 0)):
+        # Behind a TLS-terminating proxy: trust its X-Forwarded-* headers (that many hops),
+        # so the app knows the request was HTTPS (HSTS, secure cookies, absolute URLs).
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
+                                x_for=hops, x_proto=hops, x_host=hops)
     return app
 
 

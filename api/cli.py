@@ -24,6 +24,7 @@ from .cli_gaps import gaps_command
 from .cli_labels import label
 from .cli_reports import reconcile_command
 from .extensions import db
+from .tls import ensure_certificate
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False,
@@ -75,7 +76,10 @@ def init() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--demo/--no-demo", default=True, show_default=True,
               help="seed the demo region when the database is created")
-def serve(host: str, port: int, demo: bool) -> None:
+@click.option("--https", "https", is_flag=True,
+              help="serve HTTPS with a self-signed certificate kept in instance/tls (for phones "
+                   "on a LAN: the camera and the signing keys need a secure context)")
+def serve(host: str, port: int, demo: bool, https: bool) -> None:
     """Initialise if needed (with demo data on first start) and serve the app."""
     try:
         created = ensure_initialised()
@@ -83,10 +87,22 @@ def serve(host: str, port: int, demo: bool) -> None:
             _seed()
     except LedgerError as exc:
         _fail(exc)
-    click.echo(f"waste-ledger is serving on http://{host}:{port}/  (Ctrl+C to stop)")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    ssl_context = None
+    if https:
+        cert = ensure_certificate(Path(app.config["TLS_DIR"]))
+        ssl_context = (str(cert.cert), str(cert.key))
+        app.config["SESSION_COOKIE_SECURE"] = True
+        click.echo(f"certificate SHA-256 (compare on the phone): {cert.sha256}")
+        shown = [n for n in cert.names if host in ("0.0.0.0", "::") or n == host]
+        for name in shown or [host]:
+            click.echo(f"  https://{name}:{port}/")
+        if host == "127.0.0.1":
+            click.echo("only this computer can connect; for phones add --host 0.0.0.0")
+    scheme = "https" if https else "http"
+    click.echo(f"waste-ledger is serving on {scheme}://{host}:{port}/  (Ctrl+C to stop)")
     # app.run() refuses to run inside a `flask`-style CLI command; serve it directly.
-    run_simple(host, port, current_app._get_current_object(),  # type: ignore[attr-defined]
-               use_reloader=False, threaded=True)
+    run_simple(host, port, app, use_reloader=False, threaded=True, ssl_context=ssl_context)
 
 
 @main.command(with_appcontext=False)

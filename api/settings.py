@@ -32,4 +32,12 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "SECRET_KEY": None,
+        # Production behind a TLS-terminating proxy: PROXY_HOPS=1 and SESSION_COOKIE_SECURE=true
+        # (docs/deployment.md).
+        "PROXY_HOPS": 0,
+        "TLS_DIR": str(inst / "tls"),  # serve --https keeps its self-signed certificate here
+        "SESSION_COOKIE_SECURE": False,
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,  # a working day; then log in again
+        # List the demo log-ins on the log-in page when the demo users exist.
+        "SHOW_DEMO_LOGINS": True,
     }

@@ -45,3 +45,56 @@ def test_serve_answers_http(tmp_path: Path):
         proc.wait(timeout=30)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_serve_https_for_phones_on_a_lan(tmp_path: Path):
+    """`serve --https`: a self-signed certificate naming this machine, and the app over TLS
+    with the headers and cookie flags that HTTPS calls for."""
+    import ssl
+
+    port = free_port()
+    env = {**os.environ, "WASTE_LEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}",
+           "WASTE_LEDGER_OPERATOR_KEY_FILE": str(tmp_path / "op.key"),
+           "WASTE_LEDGER_SECRET_KEY": "x", "WASTE_LEDGER_TLS_DIR": str(tmp_path / "tls")}
+    cli = Path(sys.executable).parent / "waste-ledger"
+    proc = subprocess.Popen([str(cli), "serve", "--no-demo", "--https", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    context = ssl.create_default_context(cafile=None)
+    try:
+        for _ in range(300):
+            if (tmp_path / "tls" / "cert.pem").exists():
+                break
+            time.sleep(0.1)
+        context.load_verify_locations(cafile=str(tmp_path / "tls" / "cert.pem"))
+        resp = None
+        for _ in range(300):
+            try:
+                resp = urllib.request.urlopen(f"https://localhost:{port}/login", context=context)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        assert resp is not None, proc.stdout.read().decode() if proc.stdout else ""
+        with resp:
+            assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+            assert "Secure" in resp.headers["Set-Cookie"]  # the session cookie stays on TLS
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        if proc.stdout:
+            proc.stdout.close()
+    assert "certificate SHA-256" in out and f"https://127.0.0.1:{port}/" in out
+
+
+def test_the_certificate_names_this_machine_and_is_reused(tmp_path: Path):
+    from api.tls import ensure_certificate
+
+    first = ensure_certificate(tmp_path, ["localhost", "127.0.0.1", "192.168.1.20"])
+    assert {"localhost", "127.0.0.1", "192.168.1.20"} <= set(first.names)
+    assert (tmp_path / "key.pem").stat().st_mode & 0o777 == 0o600
+    again = ensure_certificate(tmp_path, ["localhost", "192.168.1.20"])
+    assert again.sha256 == first.sha256  # still covers them: kept, phones need not re-trust
+    moved = ensure_certificate(tmp_path, ["localhost", "10.0.0.5"])  # a new LAN address
+    assert moved.sha256 != first.sha256 and "10.0.0.5" in moved.names
