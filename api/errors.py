@@ -19,6 +19,7 @@ from .messages import MESSAGES_ZH
 
 STATUS_BY_CLASS: list[tuple[type[le.LedgerError], int]] = [
     (Unauthenticated, 401),
+    (le.TooManyAttempts, 429),
     (le.TooLarge, 413),
     (le.InvalidInput, 422),
     (le.Conflict, 409),

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from labels.render import pictogram_svg
 from ledger.access import Principal, check_password
 from ledger.codes import format_batch_code_groups, parse_batch_code
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, TooManyAttempts
 from ledger.models import LogEntry
 from ledger.queries import public_trace
 
@@ -79,13 +79,15 @@ def pictogram(letter: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():  # type: ignore[no-untyped-def]
-    error = None
+    error, status = None, 200
     username = request.form.get("username", "").strip()
     if request.method == "POST":
         try:
             user = check_password(db.session, username, request.form.get("password", ""))
+        except TooManyAttempts:
+            error, status = _("登录失败次数过多，请 15 分钟后再试"), 429
         except LedgerError:
-            error = _("用户名或密码错误")
+            error, status = _("用户名或密码错误"), 401
         else:
             lang = session.get("lang")
             session.clear()  # a fresh session at the change of privilege
@@ -97,7 +99,7 @@ def login():  # type: ignore[no-untyped-def]
             assert principal is not None
             return redirect(safe_next(request.args.get("next"), workspace_for(principal)))
     return render_template("account/login.html", error=error, username=username,
-                           **_demo_logins()), (401 if error else 200)
+                           **_demo_logins()), status
 
 
 def _demo_logins() -> dict[str, Any]:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, ForeignKey, Integer, String, or_, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, delete, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import ColumnElement
 
-from .errors import Conflict, NotFound, PermissionDenied
+from .errors import Conflict, NotFound, PermissionDenied, TooManyAttempts
 from .models import Base
 from .pickups import batches_requested_of
 from .projections import Batch, Handover, Organisation
@@ -119,15 +119,46 @@ def add_user(session: Session, username: str, password: str, org: str,
     return user
 
 
-def check_password(session: Session, username: str, password: str) -> User:
+class LoginFailure(Base):
+    """A failed log-in, kept for a while to slow down password guessing."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    at_ms: Mapped[int]
+
+
+# After this many failures within the window, a username is refused until the window passes
+# (whether or not it exists, so the refusal reveals nothing).
+MAX_FAILURES = 5
+FAILURE_WINDOW_MS = 15 * 60 * 1000
+
+
+def check_password(session: Session, username: str, password: str,
+                   now_ms: int | None = None) -> User:
     """The user if the password is right; the same error whether the user exists or not."""
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    username = username[:64]
+    recent = session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.username == username, LoginFailure.at_ms > now - FAILURE_WINDOW_MS)) or 0
+    if recent >= MAX_FAILURES:
+        session.rollback()
+        raise TooManyAttempts(f"{recent} failed log-ins for {username} in 15 minutes; "
+                              "wait and try again", code="login_throttled", field="username")
     user = session.scalar(select(User).where(User.username == username))
     try:
         if user is None:
             raise VerificationError
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
+        session.add(LoginFailure(username=username, at_ms=now))
+        session.execute(delete(LoginFailure).where(
+            LoginFailure.at_ms <= now - FAILURE_WINDOW_MS))  # forget old failures
+        session.commit()
         raise PermissionDenied("wrong username or password", code="login_failed") from None
+    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    session.commit()
     return user
 
 

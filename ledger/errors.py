@@ -95,6 +95,12 @@ class PermissionDenied(LedgerError):
     code = "permission_denied"
 
 
+class TooManyAttempts(PermissionDenied):
+    """Too many failed attempts in a short time; try again later (HTTP 429)."""
+
+    code = "too_many_attempts"
+
+
 class ConfigurationError(LedgerError):
     """The installation is missing something it needs (a key, a font, a setting)."""
 

@@ -23,7 +23,7 @@ from .models import Base, LogHead
 
 # Evidence and access control are not projections of the log.
 PRESERVED = frozenset({"log_entries", "checkpoints", "log_head", "users", "api_tokens",
-                       "pickup_requests", "pickup_items"})
+                       "pickup_requests", "pickup_items", "login_failures"})
 SURROGATE_KEYS = frozenset({"id"})  # autoincrement ids differ after a replay
 
 
