@@ -799,13 +799,25 @@ def _correct_handover(ctx: AppendContext, settings: CustodySettings, batch: Batc
         ho.discrepancy = _tolerance_exceeded(ho.released_mass_g, ho.accepted_mass_g, settings)
 
 
+def _maintaining_balances(handler: KindHandler) -> KindHandler:
+    """Run a batch kind's handler, then refresh the reconciliation summary of the original
+    batches whose mass is in the entry's batch (``ledger.reconcile.refresh_balances``), in the
+    same transaction, so a report never sees a summary older than the log head."""
+
+    def run(ctx: AppendContext) -> None:
+        from .reconcile import refresh_balances  # reconcile imports this module's constants
+
+        handler(ctx)
+        refresh_balances(ctx.session, [ctx.entry.stream])
+
+    run.__doc__ = handler.__doc__
+    return run
+
+
 def custody_kinds(settings: CustodySettings | None = None) -> dict[str, KindHandler]:
     """The kinds this domain adds to the log, with their handlers."""
     s = settings or CustodySettings()
-    return {
-        "org.registered": on_org_registered,
-        "permit.granted": on_permit_granted,
-        "vehicle.registered": on_vehicle_registered,
+    batch_kinds: dict[str, KindHandler] = {
         "batch.declared": on_batch_declared,
         "batch.consolidated": make_consolidated_handler(s),
         "custody.released": make_release_handler(s),
@@ -814,6 +826,12 @@ def custody_kinds(settings: CustodySettings | None = None) -> dict[str, KindHand
         "custody.consolidated_out": make_handoff_handler(s),
         "custody.disposed": on_disposed,
         "custody.corrected": make_correction_handler(s),
+    }
+    return {
+        "org.registered": on_org_registered,
+        "permit.granted": on_permit_granted,
+        "vehicle.registered": on_vehicle_registered,
+        **{kind: _maintaining_balances(h) for kind, h in batch_kinds.items()},
     }
 
 

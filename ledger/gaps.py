@@ -2,9 +2,16 @@
 
 Each finding names its type and severity, the batches, organisations and log entries involved,
 when it opened and — if it has been resolved — the entry that resolved it and when. Findings are
-computed from the projections (and the tree, for integrity) every time they are asked for, so
-they always reflect the log as it is; their ids are stable (type and the entry or code they
-hang on), so a finding can be looked up again and linked to.
+computed from the projections every time they are asked for, so they always reflect the log as
+it is; their ids are stable (type and the entry or code they hang on), so a finding can be
+looked up again and linked to.
+
+The work runs in the database: each type is one set-based query (joins, window functions,
+aggregates, per-region thresholds as a CASE on the region) that returns only the findings, and
+Python only turns those rows into ``Gap`` values. Integrity is verified incrementally: a
+watermark in the database records how much of the log has been re-verified, and each scan
+verifies only the entries appended since. docs/gaps.md explains every type, the indexes and the
+generation-anomaly statistics.
 
 Thresholds are configurable per region (most specific region code wins). Times are the signed
 times of the entries (``t``), compared with the clock passed in.
@@ -19,12 +26,37 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session, aliased
 
 from .custody import CHINA_OFFSET_MS, CONSOLIDATED
-from .models import Checkpoint
-from .projections import Batch, Disposal, Handover, Lineage, Manifest, Organisation, Permit
+from .db import write_transaction
+from .models import Checkpoint, IntegrityFinding, IntegrityWatermark
+from .projections import (
+    Batch,
+    BatchBalance,
+    Disposal,
+    Handover,
+    Lineage,
+    Manifest,
+    Organisation,
+    Permit,
+)
+from .tree import append_to_frontier, root_of_frontier, unpack_frontier
 
 HOUR = 3600 * 1000
 DAY = 24 * HOUR
@@ -35,6 +67,9 @@ GAP_TYPES = (
     "refusal_unresolved", "manifest_open", "integrity", "generation_anomaly",
 )
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+# Inlined, not bound, so both databases can match them to the partial indexes' predicates.
+CONFIRMED: ColumnElement[str] = literal_column("'confirmed'")
+REFUSED_HANDOVER: ColumnElement[str] = literal_column("'refused'")
 
 
 @dataclass(frozen=True)
@@ -97,6 +132,8 @@ class GapQuery:
 
 def find_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[Gap]:
     """Every gap matching the query, most severe and oldest first."""
+    if "integrity" in query.types:
+        advance_integrity(session)  # its own short write transactions, before the reads
     finders: dict[str, Callable[[Session, GapQuery, GapSettings], Iterable[Gap]]] = {
         "uncollected_overdue": _uncollected, "handover_unconfirmed": _unconfirmed,
         "mass_discrepancy": _discrepancies, "permit_violation": _permit_violations,
@@ -108,8 +145,8 @@ def find_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[
     for name, finder in finders.items():
         if name in query.types:
             gaps.extend(finder(session, query, settings))
-    if query.types & {"in_transit_overdue", "undisposed_overdue", "stored_overdue"}:
-        gaps.extend(g for g in _stays(session, query, settings) if g.type in query.types)
+    if query.types & set(STAY_TYPES):
+        gaps.extend(_stays(session, query, settings))
     gaps = [g for g in gaps if _matches(g, query)]
     return sorted(gaps, key=lambda g: (SEVERITY_ORDER[g.severity], g.opened_ms, g.id))
 
@@ -132,183 +169,264 @@ def _matches(g: Gap, q: GapQuery) -> bool:
     return not (q.severity and g.severity != q.severity)
 
 
-def _in_region(code: str, region: str) -> bool:
+def _region_prefix(region: str) -> str:
     if region.endswith("0000"):
-        return code[:2] == region[:2]
+        return region[:2]
     if region.endswith("00"):
-        return code[:4] == region[:4]
-    return code == region
+        return region[:4]
+    return region
 
 
-def _batch_scope(query: GapQuery):  # type: ignore[no-untyped-def]
-    stmt = select(Batch)
-    if query.region:
-        from .access import region_clause
+def _in_region(code: str, region: str) -> bool:
+    return code.startswith(_region_prefix(region))
 
-        stmt = stmt.where(region_clause(query.region))
-    return stmt
+
+def _region_where(column: Any, region: str | None) -> list[ColumnElement[bool]]:
+    """``column`` within ``region`` (with its sub-regions) as a range a B-tree serves."""
+    if not region:
+        return []
+    prefix = _region_prefix(region)
+    return [column >= prefix.ljust(6, "0"), column <= prefix.ljust(6, "9")]
+
+
+def _threshold(settings: GapSettings, region: Any, name: str, unit: int) -> ColumnElement[int]:
+    """``settings.for_region(region).<name> * unit`` as SQL: a CASE over the configured region
+    codes, county first, then city, then province (as ``GapSettings.for_region``)."""
+    default = int(getattr(settings.default, name)) * unit
+    if not settings.regions:
+        return _int(default)
+    whens: list[tuple[ColumnElement[bool], ColumnElement[int]]] = []
+    city = func.substr(region, 1, 4, type_=String) + "00"
+    province = func.substr(region, 1, 2, type_=String) + "0000"
+    for level in (region, city, province):
+        for key in settings.regions:
+            value = int(getattr(settings.for_region(key), name)) * unit
+            whens.append((level == key, _int(value)))
+    return case(*whens, else_=_int(default))
+
+
+def _int(value: int) -> ColumnElement[int]:
+    """An inlined integer constant, typed so that ``//`` stays integer division."""
+    return literal_column(str(int(value)), BigInteger)
+
+
+def _later(t1: Any, i1: Any, t2: Any, i2: Any) -> ColumnElement[bool]:
+    """(t1, i1) >= (t2, i2), tuples compared as Python compares them."""
+    return or_(t1 > t2, and_(t1 == t2, i1 >= i2))
+
+
+def _z(column: Any) -> ColumnElement[int]:
+    return func.coalesce(column, 0)
 
 
 # --- the finders -----------------------------------------------------------------------------
 
 
-def _first_collection(session: Session) -> dict[str, tuple[int, int]]:
-    """Per batch: (time, entry) of the first confirmed handover out of its generator."""
-    rows = session.execute(
-        select(Handover.batch, Handover.answered_t_ms, Handover.released_t_ms,
-               Handover.answered_at, Handover.released_at)
-        .join(Batch, Batch.code == Handover.batch)
-        .where(Handover.status == "confirmed", Handover.from_org == Batch.generator)
-    )
-    first: dict[str, tuple[int, int]] = {}
-    for code, ans_t, rel_t, ans_at, rel_at in rows:
-        # A confirmed handover has both sides; it was confirmed when the later one signed.
-        t, idx = max((ans_t or 0, ans_at or 0), (rel_t or 0, rel_at or 0))
-        if code not in first or t < first[code][0]:
-            first[code] = (t, idx)
-    return first
-
-
 def _uncollected(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
-    first = _first_collection(session)
-    for b in session.scalars(_batch_scope(query).where(Batch.consolidated.is_(False))):
-        limit = settings.for_region(b.region).uncollected_days * DAY
-        due = b.declared_t_ms + limit
-        collected = first.get(b.code)
-        if collected is None and query.now_ms <= due or collected and collected[0] <= due:
-            continue
-        yield Gap(f"uncollected_overdue:{b.code}", "uncollected_overdue",
-                  "high" if query.now_ms > due + limit else "medium", b.region, (b.code,),
-                  (b.generator,), (b.declared_at,), due,
-                  collected[1] if collected else None, collected[0] if collected else None,
-                  {"declared_mass_g": b.declared_mass_g, "threshold_days": limit // DAY})
-
-
-def _handover_rows(session: Session, query: GapQuery):  # type: ignore[no-untyped-def]
-    stmt = select(Handover, Batch.region).join(Batch, Batch.code == Handover.batch)
-    if query.region:
-        from .access import region_clause
-
-        stmt = stmt.where(region_clause(query.region))
-    return session.execute(stmt)
+    """Original batches not collected within N days of declaration (the first settled
+    handover out of the generator, timed when its later side was signed)."""
+    ho, b = Handover, Batch
+    a_t, r_t, a_i, r_i = (_z(ho.answered_t_ms), _z(ho.released_t_ms), _z(ho.answered_at),
+                          _z(ho.released_at))
+    answer_last = _later(a_t, a_i, r_t, r_i)
+    conf_t = case((answer_last, a_t), else_=r_t)
+    conf_at = case((answer_last, a_i), else_=r_i)
+    ranked = (select(ho.batch.label("batch"), conf_t.label("conf_t"), conf_at.label("conf_at"),
+                     func.row_number().over(partition_by=ho.batch,
+                                            order_by=(conf_t, conf_at)).label("rn"))
+              .join(b, b.code == ho.batch)
+              .where(ho.status == CONFIRMED, ho.from_org == b.generator,
+                     *_region_where(b.region, query.region))
+              .subquery("ranked"))
+    first = select(ranked.c.batch, ranked.c.conf_t, ranked.c.conf_at).where(
+        ranked.c.rn == 1).subquery(
+        "first_collection")
+    limit = _threshold(settings, b.region, "uncollected_days", DAY)
+    due = b.declared_t_ms + limit
+    now = literal(query.now_ms, BigInteger)
+    rows = session.execute(
+        select(b.code, b.region, b.generator, b.declared_at, b.declared_mass_g,
+               limit.label("limit"), due.label("due"), first.c.conf_t, first.c.conf_at)
+        .outerjoin(first, first.c.batch == b.code)
+        .where(b.consolidated == false(), *_region_where(b.region, query.region),
+               or_(and_(first.c.conf_t.is_(None), due < now), first.c.conf_t > due)))
+    for r in rows:
+        yield Gap(f"uncollected_overdue:{r.code}", "uncollected_overdue",
+                  "high" if query.now_ms > r.due + r.limit else "medium", r.region, (r.code,),
+                  (r.generator,), (r.declared_at,), r.due, r.conf_at, r.conf_t,
+                  {"declared_mass_g": r.declared_mass_g, "threshold_days": r.limit // DAY})
 
 
 def _unconfirmed(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
-    for ho, region in _handover_rows(session, query):
-        if ho.status == "superseded":
-            continue
-        limit = settings.for_region(region).handover_hours * HOUR
-        first_t, first_at = min((t, i) for t, i in ((ho.released_t_ms, ho.released_at),
-                                                    (ho.answered_t_ms, ho.answered_at))
-                                if t is not None and i is not None)
-        done = ho.released_at is not None and ho.answered_at is not None
-        last_t, last_at = (max((ho.released_t_ms, ho.released_at),
-                               (ho.answered_t_ms, ho.answered_at)) if done else (None, None))
-        due = first_t + limit
-        if (done and last_t is not None and last_t <= due) or (not done and query.now_ms <= due):
-            continue
-        yield Gap(f"handover_unconfirmed:{ho.batch}:{first_at}", "handover_unconfirmed",
-                  "high" if not done else "low", region, (ho.batch,), (ho.from_org, ho.to_org),
-                  (first_at,), due, last_at, last_t,
-                  {"manifest": ho.manifest, "missing": None if done else (
-                      "answer" if ho.answered_at is None else "release"),
-                   "threshold_hours": limit // HOUR})
+    """Handovers with one side signed and the other missing, or signed late."""
+    ho, b = Handover, Batch
+    limit = _threshold(settings, b.region, "handover_hours", HOUR)
+    both = and_(ho.released_at.is_not(None), ho.answered_at.is_not(None))
+    release_first = or_(ho.answered_at.is_(None), and_(
+        ho.released_at.is_not(None),
+        _later(ho.answered_t_ms, ho.answered_at, ho.released_t_ms, ho.released_at)))
+    first_t = case((release_first, ho.released_t_ms), else_=ho.answered_t_ms)
+    first_at = case((release_first, ho.released_at), else_=ho.answered_at)
+    last_t = case((release_first, ho.answered_t_ms), else_=ho.released_t_ms)
+    last_at = case((release_first, ho.answered_at), else_=ho.released_at)
+    inner = (select(ho.batch, ho.from_org, ho.to_org, ho.manifest, ho.answered_at,
+                    b.region, both.label("done"), limit.label("limit"),
+                    first_t.label("first_t"), first_at.label("first_at"),
+                    last_t.label("last_t"), last_at.label("last_at"))
+             .join(b, b.code == ho.batch)
+             .where(ho.status != "superseded", *_region_where(b.region, query.region))
+             .subquery("sides"))
+    due = inner.c.first_t + inner.c.limit
+    rows = session.execute(select(inner, due.label("due")).where(or_(
+        and_(inner.c.done == true(), inner.c.last_t > due),
+        and_(inner.c.done == false(), literal(query.now_ms, BigInteger) > due))))
+    for r in rows:
+        yield Gap(f"handover_unconfirmed:{r.batch}:{r.first_at}", "handover_unconfirmed",
+                  "high" if not r.done else "low", r.region, (r.batch,), (r.from_org, r.to_org),
+                  (r.first_at,), r.due, r.last_at if r.done else None,
+                  r.last_t if r.done else None,
+                  {"manifest": r.manifest, "missing": None if r.done else (
+                      "answer" if r.answered_at is None else "release"),
+                   "threshold_hours": r.limit // HOUR})
+
+
+def _flagged(session: Session, query: GapQuery, flag: ColumnElement[bool]) -> Any:
+    """Handovers carrying a flag set when they were recorded (partial index on the flags)."""
+    ho, b = Handover, Batch
+    return session.execute(
+        select(ho.batch, ho.from_org, ho.to_org, ho.manifest, ho.released_at, ho.answered_at,
+               ho.released_t_ms, ho.answered_t_ms, ho.released_mass_g, ho.accepted_mass_g,
+               b.region)
+        .join(b, b.code == ho.batch)
+        .where(or_(ho.discrepancy, ho.permit_flagged), flag,
+               *_region_where(b.region, query.region)))
 
 
 def _discrepancies(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
-    for ho, region in _handover_rows(session, query):
-        if not ho.discrepancy or ho.answered_at is None:
-            continue
-        yield Gap(f"mass_discrepancy:{ho.batch}:{ho.answered_at}", "mass_discrepancy",
-                  "high", region, (ho.batch,), (ho.from_org, ho.to_org),
-                  tuple(i for i in (ho.released_at, ho.answered_at) if i is not None),
-                  ho.answered_t_ms or 0, None, None,
-                  {"released_mass_g": ho.released_mass_g, "accepted_mass_g": ho.accepted_mass_g,
-                   "manifest": ho.manifest})
+    ho = Handover
+    for r in _flagged(session, query, and_(ho.discrepancy == true(),
+                                           ho.answered_at.is_not(None))):
+        yield Gap(f"mass_discrepancy:{r.batch}:{r.answered_at}", "mass_discrepancy",
+                  "high", r.region, (r.batch,), (r.from_org, r.to_org),
+                  tuple(i for i in (r.released_at, r.answered_at) if i is not None),
+                  r.answered_t_ms or 0, None, None,
+                  {"released_mass_g": r.released_mass_g, "accepted_mass_g": r.accepted_mass_g,
+                   "manifest": r.manifest})
 
 
 def _permit_violations(session: Session, query: GapQuery,
                        settings: GapSettings) -> Iterable[Gap]:
-    for ho, region in _handover_rows(session, query):
-        if ho.permit_flagged:
-            yield Gap(f"permit_violation:{ho.batch}:{ho.released_at or ho.answered_at}",
-                      "permit_violation", "high", region, (ho.batch,), (ho.to_org,),
-                      tuple(i for i in (ho.released_at, ho.answered_at) if i is not None),
-                      ho.released_t_ms or ho.answered_t_ms or 0, None, None,
-                      {"reason": "permit does not cover code, activity or date"})
+    for r in _flagged(session, query, Handover.permit_flagged == true()):
+        yield Gap(f"permit_violation:{r.batch}:{r.released_at or r.answered_at}",
+                  "permit_violation", "high", r.region, (r.batch,), (r.to_org,),
+                  tuple(i for i in (r.released_at, r.answered_at) if i is not None),
+                  r.released_t_ms or r.answered_t_ms or 0, None, None,
+                  {"reason": "permit does not cover code, activity or date"})
     yield from _capacity(session, query)
 
 
+def _year(t_ms: Any, dialect: str) -> ColumnElement[str]:
+    """The Beijing year (YYYY) of a time in ms."""
+    shifted = (t_ms + literal_column(str(CHINA_OFFSET_MS))) // literal_column("1000")
+    if dialect == "postgresql":
+        utc = func.timezone(literal_column("'UTC'"), func.to_timestamp(shifted))
+        return func.to_char(utc, literal_column("'YYYY'"))
+    return func.strftime(literal_column("'%Y'"), shifted, literal_column("'unixepoch'"))
+
+
 def _capacity(session: Session, query: GapQuery) -> Iterable[Gap]:
-    """Accepted mass per receiver and (Beijing) year against the permits' annual capacity."""
-    totals: dict[tuple[str, str], int] = defaultdict(int)
-    last: dict[tuple[str, str], tuple[int, int, str]] = {}
-    for ho in session.scalars(select(Handover).where(Handover.status == "confirmed")):
-        t = max(ho.answered_t_ms or 0, ho.released_t_ms or 0)
-        year = _beijing(t).strftime("%Y")
-        key = (ho.to_org, year)
-        totals[key] += ho.accepted_mass_g or 0
-        last[key] = max(last.get(key, (0, 0, "")), (t, ho.answered_at or 0, ho.batch))
-    capacity = dict(session.execute(
-        select(Permit.org, func.max(Permit.capacity_t)).group_by(Permit.org)).all())
-    for (org, year), grams in totals.items():
-        cap = capacity.get(org)
-        if cap is None or grams <= cap * 1_000_000:
-            continue
-        o = session.get(Organisation, org)
-        t, idx, code = last[(org, year)]
+    """Accepted mass per receiver and (Beijing) year against the permits' annual capacity:
+    one GROUP BY over settled handovers of receivers that hold a permit."""
+    ho = Handover
+    dialect = session.get_bind().dialect.name
+    t = case((ho.answered_t_ms >= _z(ho.released_t_ms), ho.answered_t_ms),
+             else_=_z(ho.released_t_ms))
+    caps = (select(Permit.org, func.max(Permit.capacity_t).label("cap"))
+            .group_by(Permit.org).subquery("caps"))
+    settled = (select(ho.to_org.label("org"), _year(_z(t), dialect).label("year"),
+                      _z(ho.accepted_mass_g).label("grams"))
+               .join(caps, caps.c.org == ho.to_org)
+               .where(ho.status == CONFIRMED).subquery("settled"))
+    over = session.execute(
+        select(settled.c.org, settled.c.year, func.sum(settled.c.grams).label("grams"),
+               func.max(caps.c.cap).label("cap"))
+        .join(caps, caps.c.org == settled.c.org)
+        .group_by(settled.c.org, settled.c.year)
+        .having(func.sum(settled.c.grams) > func.max(caps.c.cap) * 1_000_000)).all()
+    for org, year, grams, cap in over:
+        last = session.execute(  # the handover that took it over: only for the findings
+            select(_z(t).label("last_t"), _z(ho.answered_at).label("last_at"), ho.batch)
+            .where(ho.status == CONFIRMED, ho.to_org == org,
+                   _year(_z(t), dialect) == year)
+            .order_by(_z(t).desc(), _z(ho.answered_at).desc(), ho.batch.desc())
+            .limit(1)).one()
+        region = session.scalar(select(Organisation.region).where(Organisation.uscc == org))
         yield Gap(f"permit_violation:capacity:{org}:{year}", "permit_violation", "high",
-                  o.region if o else "", (code,), (org,), (idx,), t, None, None,
+                  region or "", (last.batch,), (org,), (last.last_at,), last.last_t, None, None,
                   {"reason": "annual capacity exceeded", "year": year,
-                   "accepted_g": grams, "capacity_t": cap})
+                   "accepted_g": int(grams), "capacity_t": cap})
 
 
 def _lineage(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
-    sums = session.execute(
-        select(Lineage.child, func.sum(Lineage.mass_g))
-        .group_by(Lineage.child))
-    for child_code, given in sums:
-        child = session.get(Batch, child_code)
-        if child is None:
-            continue  # a hand-off whose child was never declared: mass left the parent
-        tol = settings.for_region(child.region).tolerance_permille
-        if abs(child.declared_mass_g - given) * 1000 > given * tol:
-            yield Gap(f"lineage_imbalance:{child_code}", "lineage_imbalance", "high",
-                      child.region, (child_code,), (child.generator,), (child.declared_at,),
-                      child.declared_t_ms, None, None,
-                      {"parents_g": int(given), "child_g": child.declared_mass_g})
-    orphans = session.execute(select(Lineage).where(Lineage.child_entry.is_(None)))
-    for (link,) in orphans:
-        parent = session.get(Batch, link.parent)
-        if parent is None:
-            continue
-        yield Gap(f"lineage_imbalance:{link.parent}:{link.parent_entry}", "lineage_imbalance",
-                  "medium", parent.region, (link.parent, link.child), (parent.holder,),
-                  (link.parent_entry,), parent.updated_at, None, None,
+    """Consolidated batches declared off what their parents gave; hand-offs into a batch that
+    was never declared (partial index on unlinked lineage rows)."""
+    child = aliased(Batch, name="child")
+    given = (select(Lineage.child, func.sum(Lineage.mass_g).label("given"))
+             .group_by(Lineage.child).subquery("given"))
+    tol = _threshold(settings, child.region, "tolerance_permille", 1)
+    rows = session.execute(
+        select(child.code, child.region, child.generator, child.declared_at,
+               child.declared_t_ms, child.declared_mass_g, given.c.given)
+        .join(given, given.c.child == child.code)
+        .where(child.consolidated == true(), *_region_where(child.region, query.region),
+               func.abs(child.declared_mass_g - given.c.given) * 1000 > given.c.given * tol))
+    for r in rows:
+        yield Gap(f"lineage_imbalance:{r.code}", "lineage_imbalance", "high",
+                  r.region, (r.code,), (r.generator,), (r.declared_at,),
+                  r.declared_t_ms, None, None,
+                  {"parents_g": int(r.given), "child_g": r.declared_mass_g})
+    parent = aliased(Batch, name="parent")
+    orphans = session.execute(
+        select(Lineage.parent, Lineage.child, Lineage.parent_entry, Lineage.mass_g,
+               parent.region, parent.holder, parent.updated_at)
+        .join(parent, parent.code == Lineage.parent)
+        .where(Lineage.child_entry.is_(None), *_region_where(parent.region, query.region)))
+    for r in orphans:
+        yield Gap(f"lineage_imbalance:{r.parent}:{r.parent_entry}", "lineage_imbalance",
+                  "medium", r.region, (r.parent, r.child), (r.holder,),
+                  (r.parent_entry,), r.updated_at, None, None,
                   {"reason": "handed off into a batch that was never declared",
-                   "mass_g": link.mass_g})
+                   "mass_g": r.mass_g})
 
 
 def _refusals(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
-    by_batch: dict[str, list[tuple[Handover, str]]] = defaultdict(list)
-    for ho, region in _handover_rows(session, query):
-        by_batch[ho.batch].append((ho, region))
-    for code, rows in by_batch.items():
-        rows.sort(key=lambda r: r[0].released_at or r[0].answered_at or 0)
-        for i, (ho, region) in enumerate(rows):
-            if ho.status != "refused" or ho.answered_t_ms is None:
-                continue
-            limit = settings.for_region(region).refusal_days * DAY
-            due = ho.answered_t_ms + limit
-            nxt = next((h for h, _ in rows[i + 1:] if h.released_at is not None), None)
-            t_next = nxt.released_t_ms if nxt else None
-            if (t_next is not None and t_next <= due) or (t_next is None and
-                                                          query.now_ms <= due):
-                continue
-            yield Gap(f"refusal_unresolved:{code}:{ho.answered_at}", "refusal_unresolved",
-                      "medium", region, (code,), (ho.from_org, ho.to_org),
-                      (ho.answered_at or 0,), due, nxt.released_at if nxt else None, t_next,
-                      {"reason": ho.refusal_reason})
+    """Whole refusals not followed by a new release of the batch within N days."""
+    ho, b = Handover, Batch
+    nxt = aliased(Handover, name="nxt")
+    key = func.coalesce(ho.released_at, ho.answered_at, 0)
+    next_at = (select(func.min(nxt.released_at))
+               .where(nxt.batch == ho.batch, nxt.released_at > key)
+               .correlate(ho).scalar_subquery())
+    limit = _threshold(settings, b.region, "refusal_days", DAY)
+    inner = (select(ho.batch, ho.from_org, ho.to_org, ho.answered_at, ho.refusal_reason,
+                    b.region, (ho.answered_t_ms + limit).label("due"),
+                    next_at.label("next_at"))
+             .join(b, b.code == ho.batch)
+             .where(ho.status == REFUSED_HANDOVER, ho.answered_t_ms.is_not(None),
+                    *_region_where(b.region, query.region))
+             .subquery("refusals"))
+    then = aliased(Handover, name="then")
+    rows = session.execute(
+        select(inner, then.released_t_ms.label("next_t"))
+        .outerjoin(then, then.released_at == inner.c.next_at)
+        .where(or_(and_(then.released_t_ms.is_not(None), then.released_t_ms > inner.c.due),
+                   and_(then.released_t_ms.is_(None),
+                        literal(query.now_ms, BigInteger) > inner.c.due))))
+    for r in rows:
+        yield Gap(f"refusal_unresolved:{r.batch}:{r.answered_at}", "refusal_unresolved",
+                  "medium", r.region, (r.batch,), (r.from_org, r.to_org),
+                  (r.answered_at or 0,), r.due, r.next_at if r.next_t is not None else None,
+                  r.next_t, {"reason": r.refusal_reason})
 
 
 def working_days_after(start_ms: int, days: int) -> int:
@@ -322,112 +440,216 @@ def working_days_after(start_ms: int, days: int) -> int:
     return int((t - dt.timedelta(hours=8)).replace(tzinfo=dt.UTC).timestamp() * 1000)
 
 
+def _working_days_due(start_ms: Any, days: Any) -> ColumnElement[int]:
+    """``working_days_after(start_ms, days)`` as SQL arithmetic (Beijing days; 1970-01-01 was
+    a Thursday): n working days after weekday w (0 = Monday) is n + 2 * ((min(w, 4) + n) / 5)
+    − (w − min(w, 4)) calendar days, for n ≥ 1."""
+    weekday = ((start_ms + _int(CHINA_OFFSET_MS)) // _int(DAY) + _int(3)) % _int(7)
+    capped = case((weekday > _int(4), _int(4)), else_=weekday)
+    calendar_days = days + _int(2) * ((capped + days) // _int(5)) - (weekday - capped)
+    return start_ms + calendar_days * _int(DAY)
+
+
 def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """Transfer manifests not closed within N working days of being opened."""
     from .models import LogEntry
 
-    for m in session.scalars(select(Manifest)):
-        origin = session.get(Organisation, m.origin)
-        region = origin.region if origin else ""
-        if query.region and not _in_region(region, query.region):
-            continue
-        due = working_days_after(m.opened_t_ms,
-                                 settings.for_region(region).manifest_working_days)
-        closed_t = None
-        if m.closed_at is not None:
-            closed_t = session.scalar(select(LogEntry.t_ms).where(LogEntry.idx == m.closed_at))
-        if (closed_t is not None and closed_t <= due) or (closed_t is None and
-                                                          query.now_ms <= due):
-            continue
-        batches = tuple(session.scalars(select(Handover.batch).where(
-            Handover.manifest == m.number)).all())
-        yield Gap(f"manifest_open:{m.number}", "manifest_open", "medium", region, batches,
-                  (m.origin, m.destination), (m.opened_at,), due, m.closed_at, closed_t,
-                  {"manifest": m.number})
+    m, origin = Manifest, aliased(Organisation, name="origin_org")
+    region = func.coalesce(origin.region, "")
+    days = _threshold(settings, region, "manifest_working_days", 1)
+    inner = (select(m.number, m.origin, m.destination, m.opened_at, m.closed_at,
+                    region.label("region"), _working_days_due(m.opened_t_ms, days).label("due"),
+                    LogEntry.t_ms.label("closed_t"))
+             .outerjoin(origin, origin.uscc == m.origin)
+             .outerjoin(LogEntry, LogEntry.idx == m.closed_at)
+             .where(*_region_where(region, query.region))
+             .subquery("manifests"))
+    now = literal(query.now_ms, BigInteger)
+    found = session.execute(select(inner).where(or_(
+        and_(inner.c.closed_t.is_not(None), inner.c.closed_t > inner.c.due),
+        and_(inner.c.closed_t.is_(None), now > inner.c.due)))).all()
+    batches: dict[str, list[str]] = defaultdict(list)
+    numbers = [r.number for r in found]
+    for i in range(0, len(numbers), 1000):  # the batches of the findings only
+        for number, code in session.execute(
+                select(Handover.manifest, Handover.batch)
+                .where(Handover.manifest.in_(numbers[i:i + 1000])).order_by(Handover.id)):
+            batches[number].append(code)
+    for r in found:
+        yield Gap(f"manifest_open:{r.number}", "manifest_open", "medium", r.region,
+                  tuple(batches[r.number]), (r.origin, r.destination), (r.opened_at,), r.due,
+                  r.closed_at if r.closed_t is not None else None, r.closed_t,
+                  {"manifest": r.number})
+
+
+STAY_TYPES = ("in_transit_overdue", "undisposed_overdue", "stored_overdue")
 
 
 def _stays(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
     """How long each holder kept each batch: transporters (hours), collectors and stations
-    (their storage period), disposers (until disposal)."""
-    roles = {o.uscc: set(o.roles.split()) for o in session.scalars(select(Organisation))}
-    by_batch: dict[str, list[tuple[Handover, str]]] = defaultdict(list)
-    for ho, region in _handover_rows(session, query):
-        if ho.status == "confirmed":
-            by_batch[ho.batch].append((ho, region))
-    for code, rows in by_batch.items():
-        rows.sort(key=lambda r: r[0].answered_at or 0)
-        for i, (ho, region) in enumerate(rows):
-            yield from _stay_gap(session, query, settings, code, region, ho,
-                                 rows[i + 1][0] if i + 1 < len(rows) else None,
-                                 roles.get(ho.to_org, set()))
+    (their storage period), disposers (until disposal).
 
-
-def _stay_gap(session: Session, query: GapQuery, settings: GapSettings, code: str,
-              region: str, ho: Handover, nxt: Handover | None,
-              roles: set[str]) -> Iterable[Gap]:
-    th = settings.for_region(region)
-    start = max(ho.answered_t_ms or 0, ho.released_t_ms or 0)
-    if roles <= {"transporter"}:
-        kind, limit = "in_transit_overdue", th.in_transit_hours * HOUR
-    elif roles & {"disposer", "receiver"}:
-        kind, limit = "undisposed_overdue", th.undisposed_days * DAY
-    else:
-        kind, limit = "stored_overdue", th.stored_days * DAY
-    end_t, end_at = _stay_end(session, code, ho.to_org, nxt, kind)
-    due = start + limit
-    if (end_t is not None and end_t <= due) or (end_t is None and query.now_ms <= due):
-        return
-    yield Gap(f"{kind}:{code}:{ho.answered_at}", kind, "high" if end_t is None else "low",
-              region, (code,), (ho.to_org,), (ho.answered_at or 0,), due, end_at, end_t,
-              {"holder": ho.to_org})
-
-
-def _stay_end(session: Session, code: str, holder: str, nxt: Handover | None,
-              kind: str) -> tuple[int | None, int | None]:
-    if nxt is not None and nxt.from_org == holder and nxt.released_t_ms is not None:
-        return nxt.released_t_ms, nxt.released_at
-    if kind == "undisposed_overdue":
-        d = session.get(Disposal, code)
-        if d is not None:
-            return d.t_ms, d.entry
-    batch = session.get(Batch, code)
-    if batch is not None and batch.holder == holder and batch.state == CONSOLIDATED:
-        return _last_t(session, code), batch.updated_at
-    return None, None
-
-
-def _last_t(session: Session, code: str) -> int | None:
+    One pass over the settled handovers in (batch, answer) order with LEAD() for the next
+    one; a stay ends when the holder released the batch again, when a disposer disposed of
+    it, or when the holder poured all of it into other batches."""
     from .models import LogEntry
 
-    return session.scalar(select(func.max(LogEntry.t_ms)).where(LogEntry.stream == code))
+    ho, b, d, holder = Handover, Batch, Disposal, aliased(Organisation, name="holder")
+
+    def following(column: Any) -> ColumnElement[Any]:
+        return func.lead(column).over(partition_by=ho.batch, order_by=ho.answered_at)
+
+    settled = (select(ho.batch, ho.to_org, ho.answered_at,
+                      _z(ho.answered_t_ms).label("a_t"), _z(ho.released_t_ms).label("r_t"),
+                      following(ho.from_org).label("next_from"),
+                      following(ho.released_t_ms).label("next_t"),
+                      following(ho.released_at).label("next_at"))
+               .where(ho.status == CONFIRMED).subquery("settled"))
+    roles: ColumnElement[str] = " " + func.coalesce(holder.roles, "") + " "
+    kind = case((func.coalesce(holder.roles, "").in_(("", "transporter")), STAY_TYPES[0]),
+                (or_(roles.like("% disposer %"), roles.like("% receiver %")), STAY_TYPES[1]),
+                else_=STAY_TYPES[2])
+    limit = case((kind == STAY_TYPES[0],
+                  _threshold(settings, b.region, "in_transit_hours", HOUR)),
+                 (kind == STAY_TYPES[1], _threshold(settings, b.region, "undisposed_days", DAY)),
+                 else_=_threshold(settings, b.region, "stored_days", DAY))
+    handed_on = and_(settled.c.next_from == settled.c.to_org, settled.c.next_t.is_not(None))
+    disposed = and_(kind == STAY_TYPES[1], d.batch.is_not(None))
+    poured = and_(b.holder == settled.c.to_org, b.state == CONSOLIDATED)
+    last_t = (select(func.max(LogEntry.t_ms)).where(LogEntry.stream == b.code)
+              .correlate(b).scalar_subquery())
+    end_t = case((handed_on, settled.c.next_t), (disposed, d.t_ms), (poured, last_t))
+    end_at = case((handed_on, settled.c.next_at), (disposed, d.entry), (poured, b.updated_at))
+    start = case((settled.c.a_t >= settled.c.r_t, settled.c.a_t), else_=settled.c.r_t)
+    stays = (select(settled.c.batch, settled.c.to_org, settled.c.answered_at, b.region,
+                    kind.label("kind"), (start + limit).label("due"),
+                    end_t.label("end_t"), end_at.label("end_at"))
+             .join(b, b.code == settled.c.batch)
+             .outerjoin(holder, holder.uscc == settled.c.to_org)
+             .outerjoin(d, d.batch == settled.c.batch)
+             .where(*_region_where(b.region, query.region))
+             .subquery("stays"))
+    now = literal(query.now_ms, BigInteger)
+    rows = session.execute(select(stays).where(
+        stays.c.kind.in_(sorted(query.types & set(STAY_TYPES))),
+        or_(and_(stays.c.end_t.is_not(None), stays.c.end_t > stays.c.due),
+            and_(stays.c.end_t.is_(None), now > stays.c.due))))
+    for r in rows:
+        yield Gap(f"{r.kind}:{r.batch}:{r.answered_at}", r.kind,
+                  "high" if r.end_t is None else "low", r.region, (r.batch,), (r.to_org,),
+                  (r.answered_at or 0,), r.due, r.end_at, r.end_t, {"holder": r.to_org})
+
+
+# --- integrity: verified incrementally up to a watermark --------------------------------------
+
+INTEGRITY_CHUNK = 20_000  # entries verified per write transaction
+
+
+def advance_integrity(session: Session, *, chunk: int = INTEGRITY_CHUNK,
+                      progress: Callable[[int, int], None] | None = None) -> int:
+    """Re-verify the entries appended since the last scan, and advance the watermark.
+
+    Each new leaf hash is recomputed from the stored note, each tree node those leaves
+    complete is compared with the stored one, and each published checkpoint in the range
+    with the recomputed root. Findings are kept in ``integrity_findings``. Returns the
+    number of entries verified. A trigger sends the watermark back to 0 when stored nodes or
+    checkpoints are changed, so tampering after verification is found at the next scan."""
+    from .log import read_head
+
+    head = read_head(session, lock=False)
+    state = session.get(IntegrityWatermark, 1, populate_existing=True)
+    if head is None or (state is not None and state.verified_size >= head.size):
+        return 0  # up to date: no write transaction, no lock
+    done = 0
+    while True:
+        with write_transaction(session):
+            state = _lock_watermark(session)
+            head = read_head(session, lock=False)
+            size = 0 if head is None else head.size
+            start = state.verified_size
+            if start >= size:
+                return done
+            if start == 0:
+                session.execute(delete(IntegrityFinding))
+            stop = min(size, start + chunk)
+            frontier = _verify_range(session, start, stop, unpack_frontier(state.frontier))
+            state.verified_size, state.frontier = stop, b"".join(frontier)
+            done += stop - start
+        if progress is not None:
+            progress(stop, size)
+
+
+def _lock_watermark(session: Session) -> IntegrityWatermark:
+    state = session.scalars(select(IntegrityWatermark).where(IntegrityWatermark.id == 1)
+                            .with_for_update()
+                            .execution_options(populate_existing=True)).first()
+    if state is None:
+        state = IntegrityWatermark(id=1, verified_size=0, frontier=b"")
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _verify_range(session: Session, start: int, stop: int,
+                  frontier: list[bytes]) -> list[bytes]:
+    """Verify entries [start, stop) on top of ``frontier`` (the recomputed frontier at
+    ``start``); record findings; return the frontier at ``stop``."""
+    from .merkle import leaf_hash
+    from .models import LogEntry, MerkleNode
+
+    levels = range(1, max(stop, 1).bit_length() + 1)
+    stored = {(lv, i): bytes(h) for lv, i, h in session.execute(
+        select(MerkleNode.level, MerkleNode.idx, MerkleNode.hash).where(or_(*(
+            and_(MerkleNode.level == lv, MerkleNode.idx >= start >> lv,
+                 MerkleNode.idx < stop >> lv) for lv in levels))))}
+    published = {size: (bytes(root), issued) for size, root, issued in session.execute(
+        select(Checkpoint.size, Checkpoint.root, Checkpoint.issued_ms)
+        .where(Checkpoint.size >= start, Checkpoint.size <= stop))}
+    findings: list[IntegrityFinding] = []
+    if start in published and start > 0 and root_of_frontier(frontier) != published[start][0]:
+        findings.append(IntegrityFinding(key=f"checkpoint:{start}", idx=start - 1,
+                                         t_ms=published[start][1], reason=CHECKPOINT_REASON))
+    rows = session.execute(select(LogEntry.idx, LogEntry.note, LogEntry.leaf_hash,
+                                  LogEntry.received_ms)
+                           .where(LogEntry.idx >= start, LogEntry.idx < stop)
+                           .order_by(LogEntry.idx))
+    for idx, note, stored_leaf, received_ms in rows:
+        leaf = leaf_hash(note)
+        if leaf != stored_leaf:
+            findings.append(IntegrityFinding(key=f"entry:{idx}", idx=idx, t_ms=received_ms,
+                                             reason="a stored entry no longer has its leaf hash"))
+        frontier, completed = append_to_frontier(frontier, idx, leaf)
+        for level, i, h in completed:
+            if stored.get((level, i)) != h:
+                findings.append(IntegrityFinding(
+                    key=f"node:{level}:{i}", idx=idx, t_ms=received_ms,
+                    reason=f"stored tree node ({level}, {i}) is wrong"))
+        cp = published.get(idx + 1)
+        if cp is not None and root_of_frontier(frontier) != cp[0]:
+            findings.append(IntegrityFinding(key=f"checkpoint:{idx + 1}", idx=idx, t_ms=cp[1],
+                                             reason=CHECKPOINT_REASON))
+    for finding in findings:
+        session.merge(finding)
+    return frontier
+
+
+CHECKPOINT_REASON = "the log no longer matches a published checkpoint"
 
 
 def _integrity(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
-    """Recompute every leaf hash from its stored note and every stored tree node from the
-    leaves, and compare the roots with the published checkpoints (one pass over the log)."""
-    from .log import entries_between, log_head
-    from .merkle import leaf_hash
-    from .models import MerkleNode
-    from .tree import append_to_frontier, root_of_frontier
-
-    head = log_head(session)
-    published = {cp.size: cp for cp in session.scalars(select(Checkpoint))}
-    stored = {(lv, i): h for lv, i, h in session.execute(
-        select(MerkleNode.level, MerkleNode.idx, MerkleNode.hash))}
-    frontier: list[bytes] = []
-    for row in entries_between(session, 0, head.size):
-        leaf = leaf_hash(row.note)
-        if leaf != row.leaf_hash:
-            yield _integrity_gap(f"entry:{row.idx}", row.idx, row.received_ms,
-                                 "a stored entry no longer has its leaf hash")
-        frontier, completed = append_to_frontier(frontier, row.idx, leaf)
-        for level, idx, h in completed:
-            if stored.get((level, idx)) != h:
-                yield _integrity_gap(f"node:{level}:{idx}", row.idx, row.received_ms,
-                                     f"stored tree node ({level}, {idx}) is wrong")
-        cp = published.get(row.idx + 1)
-        if cp is not None and root_of_frontier(frontier) != cp.root:
-            yield _integrity_gap(f"checkpoint:{cp.size}", row.idx, cp.issued_ms,
-                                 "the log no longer matches a published checkpoint")
+    """What the incremental verification found (``advance_integrity`` ran first), and any
+    checkpoint published at exactly the watermark since (compared with the kept frontier)."""
+    for f in session.scalars(select(IntegrityFinding)):
+        yield _integrity_gap(f.key, f.idx, f.t_ms, f.reason)
+    state = session.get(IntegrityWatermark, 1)
+    if state is None or state.verified_size == 0:
+        return
+    cp = session.get(Checkpoint, state.verified_size)
+    if cp is not None and f"checkpoint:{cp.size}" not in {
+            f.key for f in session.scalars(select(IntegrityFinding))} and (
+            root_of_frontier(unpack_frontier(state.frontier)) != cp.root):
+        yield _integrity_gap(f"checkpoint:{cp.size}", cp.size - 1, cp.issued_ms,
+                             CHECKPOINT_REASON)
 
 
 def _integrity_gap(key: str, index: int, t_ms: int, reason: str) -> Gap:
@@ -454,11 +676,16 @@ def _months_between(first: str, last: str) -> list[str]:
 
 
 def monthly_generation(session: Session, query: GapQuery) -> dict[tuple[str, str], dict[str, int]]:
-    """Declared grams per (generator, waste code) per Beijing month."""
+    """Declared grams per (generator, waste code) per Beijing month: one GROUP BY over the
+    reconciliation summary (which carries each original's month)."""
+    bb = BatchBalance
     out: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    stmt = _batch_scope(query).where(Batch.consolidated.is_(False))
-    for b in session.scalars(stmt):
-        out[(b.generator, b.waste_code)][_month(b.declared_t_ms)] += b.declared_mass_g
+    rows = session.execute(
+        select(bb.generator, bb.waste_code, bb.month, func.sum(bb.declared))
+        .where(*_region_where(bb.region, query.region))
+        .group_by(bb.generator, bb.waste_code, bb.month))
+    for generator, code, month, grams in rows:  # aggregate rows, not batches
+        out[(generator, code)][month] = int(grams)
     return out
 
 
@@ -470,9 +697,9 @@ def _anomalies(session: Session, query: GapQuery, settings: GapSettings) -> Iter
     months before it; the MAD is scaled by 1.4826 to estimate a standard deviation, with a
     floor of 10 % of the median so a very regular history does not flag tiny dips."""
     now_month = _month(query.now_ms)
+    regions = dict(session.execute(select(Organisation.uscc, Organisation.region)).all())
     for (org, code), months in monthly_generation(session, query).items():
-        o = session.get(Organisation, org)
-        region = o.region if o else ""
+        region = regions.get(org, "")
         th = settings.for_region(region)
         series = _months_between(min(months), now_month)[:-1]  # complete months only
         if len(series) < th.anomaly_months + 1:

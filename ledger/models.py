@@ -114,6 +114,64 @@ class Checkpoint(Base):
     issued_ms: Mapped[int]
 
 
+class IntegrityWatermark(Base):
+    """How far the gap scan has re-verified the stored log (docs/gaps.md, "integrity").
+
+    Leaves ``[0, verified_size)`` were re-hashed from their notes and every tree node and
+    published checkpoint inside that range was compared; ``frontier`` is the recomputed
+    frontier at ``verified_size``, so the next scan verifies only what is new. Triggers reset it
+    to 0 when a stored tree node or checkpoint is changed or deleted afterwards. Verification
+    state, not a projection of the log: ``rebuild`` resets it rather than replaying it."""
+
+    __tablename__ = "integrity_watermark"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    verified_size: Mapped[int]
+    frontier: Mapped[bytes]
+
+
+class IntegrityFinding(Base):
+    """A disagreement the integrity scan found below the watermark (kept until a reset)."""
+
+    __tablename__ = "integrity_findings"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)  # entry:I, node:L:I, ...
+    idx: Mapped[int]  # the log index it was found at
+    t_ms: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(200))
+
+
+# Changing or deleting verified material (tree nodes, published checkpoints) sends the
+# integrity watermark back to 0, so the next gap scan re-verifies everything. log_entries needs
+# no such trigger: it refuses UPDATE and DELETE outright (below).
+_PG_RESET_WATERMARK = DDL(
+    """
+    CREATE OR REPLACE FUNCTION waste_ledger_integrity_reset() RETURNS trigger AS $$
+    BEGIN
+      UPDATE integrity_watermark SET verified_size = 0, frontier = ''::bytea;
+      RETURN NULL;
+    END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER %(table)s_integrity_reset AFTER UPDATE OR DELETE ON %(table)s
+      FOR EACH STATEMENT EXECUTE FUNCTION waste_ledger_integrity_reset();
+    """
+)
+
+
+def _sqlite_reset_watermark(event_name: str) -> DDL:
+    return DDL(
+        f"CREATE TRIGGER %(table)s_integrity_reset_{event_name.lower()} AFTER {event_name} "
+        "ON %(table)s BEGIN UPDATE integrity_watermark SET verified_size = 0, frontier = X''; "
+        "END"
+    )
+
+
+for _watched in (MerkleNode.__table__, Checkpoint.__table__):
+    event.listen(_watched, "after_create", _PG_RESET_WATERMARK.execute_if(dialect="postgresql"))
+    for _event_name in ("UPDATE", "DELETE"):
+        event.listen(_watched, "after_create",
+                     _sqlite_reset_watermark(_event_name).execute_if(dialect="sqlite"))
+
+
 # The log refuses edits at the database level too, not only in our code.
 _PG_IMMUTABLE = DDL(
     """

@@ -6,7 +6,16 @@ be recomputed from index 0 (``rebuild``); nothing here is evidence, the log is.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base
@@ -77,6 +86,18 @@ class Handover(Base):
     """A two-sided change of custody: the holder's release and the receiver's answer."""
 
     __tablename__ = "handovers"
+    __table_args__ = (
+        # The gap scan's rare findings, and the window over each batch's settled handovers
+        # (docs/gaps.md). Partial indexes on PostgreSQL and SQLite alike.
+        Index("ix_handovers_batch_confirmed", "batch", "answered_at",
+              postgresql_where=text("status = 'confirmed'"),
+              sqlite_where=text("status = 'confirmed'")),
+        Index("ix_handovers_refused", "batch", postgresql_where=text("status = 'refused'"),
+              sqlite_where=text("status = 'refused'")),
+        Index("ix_handovers_flagged", "batch",
+              postgresql_where=text("discrepancy OR permit_flagged"),
+              sqlite_where=text("discrepancy OR permit_flagged")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     batch: Mapped[str] = mapped_column(ForeignKey("batches.code"), index=True)
@@ -117,6 +138,10 @@ class Lineage(Base):
     """A parent batch contributing mass to a consolidated child (合并)."""
 
     __tablename__ = "lineage"
+    __table_args__ = (
+        Index("ix_lineage_unlinked", "parent", postgresql_where=text("child_entry IS NULL"),
+              sqlite_where=text("child_entry IS NULL")),
+    )
 
     parent: Mapped[str] = mapped_column(ForeignKey("batches.code"), primary_key=True)
     # No foreign key: the parent's hand-off names the child before the child's entry exists.
@@ -150,3 +175,35 @@ class Vehicle(Base):
     org: Mapped[str] = mapped_column(ForeignKey("organisations.uscc"), index=True)
     transport_permit: Mapped[str] = mapped_column(String(64))  # 道路运输经营许可证号
     registered_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+
+
+class BatchBalance(Base):
+    """The mass balance of one original batch (对账 summary), maintained in the append
+    transaction: whenever an entry changes a batch, the rows of the original batches whose mass
+    is in it are recomputed (``ledger.reconcile.refresh_balances``). A report is then one
+    GROUP BY over these rows; docs/reconciliation.md section 8."""
+
+    __tablename__ = "batch_balances"
+    __table_args__ = (
+        Index("ix_batch_balances_region_declared", "region", "declared_t_ms"),
+        Index("ix_batch_balances_generator_declared", "generator", "declared_t_ms"),
+        Index("ix_batch_balances_waste_code_declared", "waste_code", "declared_t_ms"),
+    )
+
+    origin: Mapped[str] = mapped_column(ForeignKey("batches.code"), primary_key=True)
+    generator: Mapped[str] = mapped_column(String(18))
+    region: Mapped[str] = mapped_column(String(6))
+    waste_code: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(4))
+    declared_t_ms: Mapped[int]
+    month: Mapped[str] = mapped_column(String(7))  # Beijing month of the declaration
+    declared: Mapped[int]
+    collected: Mapped[int]
+    at_generator: Mapped[int]
+    returned: Mapped[int]
+    in_transit: Mapped[int]
+    in_storage: Mapped[int]
+    received_at_disposers: Mapped[int]
+    disposed_utilisation: Mapped[int]
+    disposed_disposal: Mapped[int]
+    refused: Mapped[int]

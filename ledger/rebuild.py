@@ -19,11 +19,14 @@ from .db import write_transaction
 from .entries import parse_entry
 from .log import HEAD_ID, LogConfig, apply_entry, entries_between, read_head, write_head
 from .merkle import EMPTY_ROOT
-from .models import Base, LogHead
+from .models import Base, IntegrityFinding, IntegrityWatermark, LogHead
 
 # Evidence and access control are not projections of the log.
 PRESERVED = frozenset({"log_entries", "checkpoints", "log_head", "users", "api_tokens",
                        "pickup_requests", "pickup_items", "login_failures"})
+# Verification state of the gap scan (ledger.gaps.advance_integrity): not replayed but reset,
+# so the next scan re-verifies the rebuilt tree from index 0.
+VERIFICATION = frozenset({"integrity_watermark", "integrity_findings"})
 SURROGATE_KEYS = frozenset({"id"})  # autoincrement ids differ after a replay
 
 
@@ -42,7 +45,8 @@ class _CheckOnly(Exception):
 
 
 def projection_tables() -> list[Table]:
-    return [t for t in Base.metadata.sorted_tables if t.name not in PRESERVED]
+    return [t for t in Base.metadata.sorted_tables
+            if t.name not in PRESERVED and t.name not in VERIFICATION]
 
 
 def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
@@ -60,7 +64,11 @@ def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
 
 def rebuild(session: Session, config: LogConfig, *, commit: bool,
             progress: Callable[[int, int], None] | None = None) -> RebuildReport:
-    """Replay the log into fresh projections; report differences; keep them if ``commit``."""
+    """Replay the log into fresh projections; report differences; keep them if ``commit``.
+
+    The reconciliation summary (``batch_balances``) is a projection like the others: the
+    replay maintains it through the same custody handlers, and it is compared too. The
+    integrity watermark is reset, so the next gap scan re-verifies the rebuilt tree."""
     report = RebuildReport()
     try:
         with write_transaction(session):
@@ -94,6 +102,8 @@ def _reset(session: Session) -> int:
         session.execute(delete(table))
     session.execute(update(LogHead).where(LogHead.id == HEAD_ID).values(
         size=0, root=EMPTY_ROOT, frontier=b"", operator_org=None))
+    session.execute(delete(IntegrityFinding))
+    session.execute(update(IntegrityWatermark).values(verified_size=0, frontier=b""))
     # stored checkpoints are kept (they were published); the head keeps pointing at the newest
     session.expire_all()
     return size

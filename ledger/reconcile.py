@@ -33,9 +33,11 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    delete,
     exists,
     false,
     func,
+    insert,
     literal,
     literal_column,
     or_,
@@ -83,7 +85,7 @@ from .notes import (
     unb64,
     verify_signature,
 )
-from .projections import Batch, Disposal, Handover, Lineage, Organisation
+from .projections import Batch, BatchBalance, Disposal, Handover, Lineage, Organisation
 from .uscc import validate_uscc
 
 REPORT_FORMAT: Final = "waste-ledger/reconciliation/v1"
@@ -521,28 +523,63 @@ def _labels() -> tuple[Callable[[str], str], Callable[[str], str]]:
     return code_name, category_name
 
 
-def _grouped(session: Session, h: Subquery, dialect: str,
-             progress: ProgressFn) -> tuple[list[Any], list[Any], list[Any]]:
-    """Aggregate rows by (waste code, category), by generator and by month.
+def _balance_population(f: ReportFilters,
+                        principal: Principal | None) -> list[ColumnElement[bool]]:
+    """``_population`` on the summary rows: the same filters on ``batch_balances`` columns
+    (every original has exactly one row there), so no join back to ``batches`` is needed."""
+    bb = BatchBalance
+    where: list[ColumnElement[bool]] = []
+    if f.region:
+        lo, hi = region_bounds(f.region)
+        where += [bb.region >= lo, bb.region <= hi]
+    if f.period_from:
+        where.append(bb.declared_t_ms >= beijing_day_start_ms(f.period_from))
+    if f.period_to:
+        where.append(bb.declared_t_ms < beijing_day_start_ms(f.period_to + dt.timedelta(days=1)))
+    if f.generator:
+        where.append(bb.generator == f.generator)
+    if f.waste_code:
+        where.append(bb.waste_code == f.waste_code)
+    if f.category:
+        where.append(bb.category == f.category)
+    if principal is not None and not principal.is_operator:
+        if principal.is_regulator:
+            # batch_visibility is the regulator's region: the same range on the summary
+            lo, hi = region_bounds(principal.region)
+            where += [bb.region >= lo, bb.region <= hi]
+        else:
+            clause = batch_visibility(principal)
+            if clause is not None:
+                where.append(bb.origin.in_(select(Batch.code).where(clause)))
+    return where
 
-    PostgreSQL does it in one pass with GROUPING SETS; SQLite has none, so it runs the facts
-    once per breakdown. Either way Python only receives one row per group."""
-    month = _month(h.c.t, dialect)
-    code_cols = (h.c.waste_code, h.c.category)
-    gen_cols = (h.c.generator, Organisation.name)
+
+def _balance_sums() -> list[ColumnElement[Any]]:
+    bb = BatchBalance
+    return [*(func.sum(getattr(bb, name)).label(name) for name in SUMMED),
+            func.count().label("batches")]
+
+
+def _grouped(session: Session, where: Sequence[ColumnElement[bool]], dialect: str,
+             progress: ProgressFn) -> tuple[list[Any], list[Any], list[Any]]:
+    """Aggregate the summary rows by (waste code, category), by generator and by month.
+
+    PostgreSQL does it in one pass with GROUPING SETS; SQLite has none, so it runs one GROUP
+    BY per breakdown. Either way Python only receives one row per group."""
+    bb = BatchBalance
+    code_cols = (bb.waste_code, bb.category)
 
     def query(*cols: Any) -> Select[Any]:
-        return (select(*cols, *_sums(h)).select_from(h)
-                .outerjoin(Organisation, Organisation.uscc == h.c.generator))
+        return select(*cols, *_balance_sums()).where(*where)
 
     if dialect == "postgresql":
         progress(0, 1, "all breakdowns")
         rows = session.execute(
-            query(*code_cols, *gen_cols, month.label("month"),
-                  func.grouping(h.c.waste_code).label("g_code"),
-                  func.grouping(h.c.generator).label("g_gen"))
-            .group_by(func.grouping_sets(tuple_(*code_cols), tuple_(*gen_cols),
-                                         tuple_(month)))).all()
+            query(*code_cols, bb.generator, bb.month,
+                  func.grouping(bb.waste_code).label("g_code"),
+                  func.grouping(bb.generator).label("g_gen"))
+            .group_by(func.grouping_sets(tuple_(*code_cols), tuple_(bb.generator),
+                                         tuple_(bb.month)))).all()
         # GROUPING(x) is 0 where x is part of the row's grouping set
         progress(1, 1, "done")
         return ([r for r in rows if r.g_code == 0], [r for r in rows if r.g_gen == 0],
@@ -550,9 +587,9 @@ def _grouped(session: Session, h: Subquery, dialect: str,
     progress(0, 3, "by waste code")
     by_code = list(session.execute(query(*code_cols).group_by(*code_cols)))
     progress(1, 3, "by generator")
-    by_gen = list(session.execute(query(*gen_cols).group_by(*gen_cols)))
+    by_gen = list(session.execute(query(bb.generator).group_by(bb.generator)))
     progress(2, 3, "by month")
-    by_month = list(session.execute(query(month.label("month")).group_by(month)))
+    by_month = list(session.execute(query(bb.month).group_by(bb.month)))
     progress(3, 3, "done")
     return by_code, by_gen, by_month
 
@@ -560,8 +597,8 @@ def _grouped(session: Session, h: Subquery, dialect: str,
 def _compute(session: Session, filters: ReportFilters, principal: Principal | None,
              progress: ProgressFn) -> tuple[Figures, dict[str, tuple[Row, ...]]]:
     dialect = _prepare(session)
-    h = _Facts(_population(filters, principal), dialect).subquery()
-    by_code, by_gen, by_month = _grouped(session, h, dialect, progress)
+    by_code, by_gen, by_month = _grouped(session, _balance_population(filters, principal),
+                                         dialect, progress)
     code_name, category_name = _labels()
     waste_rows = tuple(sorted((Row(r.waste_code, code_name(r.waste_code), _figures(r))
                                for r in by_code), key=lambda r: r.key))
@@ -570,12 +607,105 @@ def _compute(session: Session, filters: ReportFilters, principal: Principal | No
         categories[r.category] = categories.get(r.category, Figures()) + _figures(r)
     category_rows = tuple(Row(k, category_name(k), v) for k, v in sorted(categories.items()))
     totals = sum((row.figures for row in category_rows), Figures())
-    generator_rows = tuple(sorted((Row(r.generator, r.name or "", _figures(r))
+    names = _generator_names(session, [r.generator for r in by_gen])
+    generator_rows = tuple(sorted((Row(r.generator, names.get(r.generator, ""), _figures(r))
                                    for r in by_gen), key=lambda r: r.key))
     month_rows = tuple(sorted((Row(r.month, r.month, _figures(r)) for r in by_month),
                               key=lambda r: r.key))
     return totals, {"by_generator": generator_rows, "by_waste_code": waste_rows,
                     "by_category": category_rows, "by_month": month_rows}
+
+
+def _generator_names(session: Session, usccs: Sequence[str]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for i in range(0, len(usccs), 1000):  # one row per generator in the report
+        chunk = list(usccs[i:i + 1000])
+        names.update(session.execute(select(Organisation.uscc, Organisation.name)
+                                     .where(Organisation.uscc.in_(chunk))).all())
+    return names
+
+
+# --- the summary: maintained in the append transaction ----------------------------------------
+
+
+def _balance_select(where: Sequence[ColumnElement[bool]], dialect: str) -> Any:
+    """One ``batch_balances`` row per original matching ``where`` (on ``Batch``), computed from
+    the projections by the reference query (the recursive CTE and the facts)."""
+    h = _Facts([Batch.consolidated == false(), *where], dialect).subquery()
+    sums = (select(h.c.origin, *_sums(h)).group_by(h.c.origin).subquery("sums"))
+    return (select(Batch.code, Batch.generator, Batch.region, Batch.waste_code, Batch.category,
+                   Batch.declared_t_ms, _month(Batch.declared_t_ms, dialect),
+                   *(cast(func.coalesce(getattr(sums.c, name), 0), BigInteger)
+                     for name in SUMMED))
+            .join(sums, sums.c.origin == Batch.code))
+
+
+_BALANCE_COLUMNS: Final = ("origin", "generator", "region", "waste_code", "category",
+                           "declared_t_ms", "month", *SUMMED)
+
+
+def origins_of(session: Session, codes: Iterable[str]) -> list[str]:
+    """The original batches whose mass is in any of ``codes`` (an original is its own)."""
+    wanted = sorted(set(codes))
+    plain: list[str] = []
+    walk: list[str] = []
+    for code in wanted:
+        known = session.get(Batch, code)  # already loaded by the handler: no query
+        (plain if known is not None and not known.consolidated else walk).append(code)
+    if not walk:
+        return plain
+    up = select(Batch.code.label("code"), literal(0).label("depth")).where(
+        Batch.code.in_(walk)).cte("up", recursive=True)
+    up = up.union_all(select(Lineage.parent, up.c.depth + 1)
+                      .join(up, Lineage.child == up.c.code)
+                      .where(up.c.depth < MAX_LINEAGE_DEPTH))
+    found = session.scalars(select(Batch.code).distinct()
+                            .join(up, up.c.code == Batch.code)
+                            .where(Batch.consolidated == false())).all()
+    return sorted(set(plain) | set(found))
+
+
+def refresh_balances(session: Session, codes: Iterable[str]) -> int:
+    """Recompute the summary rows of the originals whose mass is in ``codes``; called by the
+    custody handlers after every entry that changes a batch (in its transaction)."""
+    session.flush()
+    origins = origins_of(session, codes)
+    if not origins:
+        return 0
+    dialect = session.get_bind().dialect.name
+    conn = session.connection()
+    conn.execute(delete(BatchBalance).where(BatchBalance.origin.in_(origins)))
+    conn.execute(insert(BatchBalance).from_select(
+        _BALANCE_COLUMNS, _balance_select([Batch.code.in_(origins)], dialect)))
+    return len(origins)
+
+
+def rebuild_balances(session: Session) -> int:
+    """Recompute every summary row in one set-based statement (bulk loads, repairs)."""
+    session.flush()
+    dialect = _prepare(session)
+    conn = session.connection()
+    conn.execute(delete(BatchBalance))
+    conn.execute(insert(BatchBalance).from_select(_BALANCE_COLUMNS, _balance_select([], dialect)))
+    return int(session.scalar(select(func.count()).select_from(BatchBalance)) or 0)
+
+
+def balance_differences(session: Session) -> list[str]:
+    """Originals whose maintained summary row differs from a fresh computation (empty when
+    the summary is right): what the tests and ``rebuild --check`` rely on."""
+    dialect = _prepare(session)
+    fresh = {tuple(r) for r in session.execute(_balance_select([], dialect))}
+    cols = [getattr(BatchBalance, c) for c in _BALANCE_COLUMNS]
+    kept = {tuple(r) for r in session.execute(select(*cols))}
+    return sorted({r[0] for r in fresh ^ kept})
+
+
+def reference_figures(session: Session, filters: ReportFilters) -> Figures:
+    """The totals of a report computed without the summary (the recursive CTE over the
+    projections), to check the summary against and as the benchmark's reference."""
+    h = _Facts(_population(filters, None), _prepare(session)).subquery()
+    row = session.execute(select(*_sums(h)).select_from(h)).one()
+    return _figures(row)
 
 
 def _consistent(session: Session, work: Callable[[], Any], attempts: int = 3) -> tuple[
@@ -637,23 +767,22 @@ def batches_behind_filters(session: Session, figure: str, filters: ReportFilters
                            limit: int | None = None) -> list[str]:
     """``batches_behind`` with filters already checked."""
     Figures().figure(figure)  # InvalidInput for an unknown name
-    h = _Facts(_population(filters, principal), _prepare(session)).subquery()
-
-    def total(buckets: Iterable[str]) -> ColumnElement[Any]:
-        return func.sum(case((h.c.bucket.in_(list(buckets)), h.c.mass), else_=0))
-
-    flows = {"declared": h.c.declared, "collected": h.c.collected, "batches": h.c.n}
+    bb = BatchBalance
+    stock: ColumnElement[int] = sum((getattr(bb, name) for name in STOCK),
+                                    literal_column("0"))
+    condition: ColumnElement[bool]
     if figure == "unaccounted":
-        having = func.sum(h.c.declared) - total(STOCK) != 0
+        condition = bb.declared - stock != 0
     elif figure == "disposed":
-        having = total(["disposed_utilisation", "disposed_disposal"]) != 0
-    elif figure in flows:
-        having = func.sum(flows[figure]) != 0
+        condition = bb.disposed_utilisation + bb.disposed_disposal != 0
+    elif figure == "batches":
+        condition = true()
     else:
-        having = total([figure]) != 0
-    query = select(h.c.origin).group_by(h.c.origin).having(having).order_by(h.c.origin)
+        condition = getattr(bb, figure) != 0
+    query = (select(bb.origin).where(*_balance_population(filters, principal), condition)
+             .order_by(bb.origin))
     if after:
-        query = query.where(h.c.origin > after)
+        query = query.where(bb.origin > after)
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query))

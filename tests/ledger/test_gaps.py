@@ -6,8 +6,20 @@ import pytest
 from sqlalchemy import text
 
 from ledger.custody import CustodySettings
-from ledger.gaps import DAY, HOUR, GapQuery, GapSettings, find_gaps, get_gap, working_days_after
-from ledger.log import issue_checkpoint
+from ledger.gaps import (
+    DAY,
+    HOUR,
+    GapQuery,
+    GapSettings,
+    _working_days_due,
+    advance_integrity,
+    find_gaps,
+    get_gap,
+    working_days_after,
+)
+from ledger.log import issue_checkpoint, log_head
+from ledger.models import IntegrityWatermark
+from ledger.rebuild import rebuild
 
 from .custody_world import (
     COLLECTOR,
@@ -138,6 +150,86 @@ def test_tampered_tree_is_an_integrity_gap(region):
     s.commit()
     found = gaps(region, "integrity")
     assert found and all(g.severity == "high" for g in found)
+
+
+def watermark(r: Region) -> int:
+    r.world.session.rollback()
+    state = r.world.session.get(IntegrityWatermark, 1)
+    return 0 if state is None else state.verified_size
+
+
+def test_integrity_verifies_only_the_entries_appended_since_the_last_scan(region):
+    s = region.world.session
+    assert gaps(region, "integrity") == []
+    size = log_head(s).size
+    assert watermark(region) == size
+    s.rollback()
+    assert advance_integrity(s) == 0  # nothing new
+    region.declare(GEN, serial=2)
+    region.declare(GEN, serial=3)
+    s.rollback()
+    assert advance_integrity(s, chunk=1) == 2  # only the two new entries, one per transaction
+    assert watermark(region) == size + 2
+    issue_checkpoint(s, region.world.config)  # a checkpoint at exactly the watermark
+    assert gaps(region, "integrity") == []
+
+
+def test_a_checkpoint_changed_after_verification_is_found(region):
+    region.declare(GEN)
+    s = region.world.session
+    issue_checkpoint(s, region.world.config)
+    region.declare(GEN, serial=2)
+    assert gaps(region, "integrity") == [] and watermark(region) > 0
+    s.execute(text("UPDATE checkpoints SET root = :r"), {"r": b"\x01" * 32})
+    s.commit()
+    assert watermark(region) == 0  # the trigger sent the watermark back
+    found = gaps(region, "integrity")
+    assert found and {g.id.split(":")[1] for g in found} == {"checkpoint"}
+
+
+def test_a_tampered_node_is_found_and_a_rebuild_clears_it(region):
+    for serial in range(1, 6):
+        region.declare(GEN, serial=serial)
+    s = region.world.session
+    assert gaps(region, "integrity") == []
+    s.execute(text("UPDATE merkle_nodes SET hash = :h WHERE level = 2 AND idx = 0"),
+              {"h": b"\x00" * 32})
+    s.commit()
+    assert [g.id for g in gaps(region, "integrity")] == ["integrity:node:2:0"]
+    assert gaps(region, "integrity") != []  # kept, not lost once the watermark moved on
+    s.rollback()
+    rebuild(s, region.world.config, commit=True)
+    assert watermark(region) == 0
+    assert gaps(region, "integrity") == []
+
+
+def test_thresholds_per_region_are_applied_in_the_database(region):
+    code = region.declare(GEN)  # GEN is in 331002
+    later(region, 31 * DAY)
+    assert gaps(region, "uncollected_overdue") == []
+    city = GapSettings(regions={"331000": {"uncollected_days": 30}})
+    county = GapSettings(regions={"331000": {"uncollected_days": 30},
+                                  "331002": {"stored_days": 90}})
+    other = GapSettings(regions={"331003": {"uncollected_days": 30}})
+    q = GapQuery(now_ms=region.world.clock.ms, types=frozenset({"uncollected_overdue"}))
+    region.world.session.rollback()
+    (gap,) = find_gaps(region.world.session, q, city)
+    assert gap.batches == (code,) and gap.detail["threshold_days"] == 30
+    assert find_gaps(region.world.session, q, county) == []  # the county's own entry wins
+    assert find_gaps(region.world.session, q, other) == []
+
+
+@pytest.mark.parametrize("days", [1, 2, 4, 5, 6, 11])
+def test_working_days_in_sql_match_the_python_definition(database, days):
+    from sqlalchemy import create_engine, literal, select
+
+    engine = create_engine(database.url, **database.engine_options)
+    start = 1_788_000_000_000  # 2026-08-29, a Saturday in Beijing
+    starts = [start + k * 5 * HOUR + k for k in range(60)]  # every weekday and time of day
+    with engine.connect() as conn:
+        got = [conn.scalar(select(_working_days_due(literal(t), literal(days)))) for t in starts]
+    engine.dispose()
+    assert got == [working_days_after(t, days) for t in starts]
 
 
 def test_gaps_are_found_again_by_id_and_filtered(region):

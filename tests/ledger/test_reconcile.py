@@ -28,8 +28,11 @@ from ledger.reconcile import (
     Figures,
     Report,
     ReportFilters,
+    balance_differences,
     batches_behind,
+    rebuild_balances,
     reconcile,
+    reference_figures,
     report_bundle,
     report_note_text,
     scope_for,
@@ -570,6 +573,34 @@ def test_balance_identity_on_random_scenarios(region, seed):
         want = sorted(code for code, c in expected.items()
                       if as_figures(c).figure(figure) != 0)
         assert behind(region, figure) == want, figure
+    # the summary maintained entry by entry equals the recursive CTE computed afresh
+    assert balance_differences(session) == []
+    assert reference_figures(session, ReportFilters()) == rep.totals
+
+
+# --- the summary (batch_balances), maintained in the append transaction ------------------------
+
+
+def test_the_summary_follows_every_entry_and_a_stale_row_is_found(region):
+    from sqlalchemy import text
+
+    random_scenario(region, random.Random(7))
+    session = region.world.session
+    session.rollback()
+    assert balance_differences(session) == []
+    before = report(region).totals
+    code = session.scalars(select(Batch.code).where(Batch.consolidated.is_(False))
+                           .order_by(Batch.code)).first()
+    session.execute(text("UPDATE batch_balances SET in_storage = in_storage + 7 "
+                         "WHERE origin = :c"), {"c": code})
+    session.commit()
+    assert balance_differences(session) == [code]
+    assert report(region).totals.in_storage == before.in_storage + 7  # reports read the summary
+    assert rebuild_balances(session) == len(list(session.scalars(
+        select(Batch.code).where(Batch.consolidated.is_(False)))))
+    session.commit()
+    assert balance_differences(session) == []
+    assert report(region).totals == before
 
 
 # --- drill-down, log state, and the signed bundle ---------------------------------------------
