@@ -20,6 +20,7 @@ from ledger.queries import batch_detail, batch_summary, list_batches
 
 from . import schemas as s
 from .auth import require_principal, require_role
+from .collector_api import register as register_collector
 from .errors import error_body, localised, status_for
 from .extensions import db
 from .gaps_api import register as register_gaps
@@ -358,3 +359,4 @@ def init_app(app: Flask) -> None:
     register_gaps(api)
     register_reports(api)
     register_pickups(api)
+    register_collector(api)

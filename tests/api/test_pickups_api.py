@@ -6,8 +6,15 @@ import pytest
 
 from ledger.notes import Signer
 
-from .lifecycle import COLLECTOR, DISPOSER, GENERATORS, OUTSIDER, build_region, code_for, \
-    description
+from .lifecycle import (
+    COLLECTOR,
+    DISPOSER,
+    GENERATORS,
+    OUTSIDER,
+    build_region,
+    code_for,
+    description,
+)
 
 GEN, OTHER = GENERATORS[0], GENERATORS[1]
 

@@ -1,0 +1,340 @@
+"""The receiving party's pages in Chromium: a driver scanning a printed label through the
+phone camera and signing the acceptance on the phone, and the same pickup with no network
+(service worker, IndexedDB queue) synced when the network returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
+
+from api.extensions import db
+from ledger import access
+from ledger.models import LogEntry, SigningKey
+from tests.api.lifecycle import (
+    COLLECTOR,
+    DISPOSER,
+    DISPOSER_PERMIT,
+    GENERATORS,
+    build_region,
+    code_for,
+    description,
+)
+
+from .camera import png_to_y4m
+from .conftest import TIMEOUT_MS
+from .harness import DESKTOP, LOCALE, PHONE, LiveServer, overflow_px, screenshot
+
+G1, G2 = GENERATORS[0], GENERATORS[1]
+PASSWORD = "yard-2026"
+
+
+#: The paths the service worker keeps (its cache is named collector-<version>).
+KEPT_OFFLINE = """async () => {
+  const name = (await caches.keys()).find((n) => n.startsWith("collector-"));
+  const cache = await caches.open(name);
+  return (await cache.keys()).map((r) => new URL(r.url).pathname);
+}"""
+
+
+def log_in(page: Page, server: LiveServer, username: str) -> None:
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/collector/")
+
+
+def open_round(page: Page) -> None:
+    """The round page, downloaded to the phone and the device key registered."""
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("#round-status")).to_have_attribute("data-state", "downloaded")
+    expect(page.locator("#key-status")).to_contain_text("本机签名密钥已登记")
+
+
+def a_round(server: LiveServer) -> dict[str, object]:
+    """Two enterprises' batches on pickup requests to the collector; the first released."""
+    app = server.app
+    region = build_region(app, generators=2)
+    with app.app_context():
+        access.add_user(db.session, "driver", PASSWORD, COLLECTOR, "司机")
+        db.session.remove()
+    a, b = code_for(G1, 1), code_for(G2, 1, "90004149")
+    region[G1].declare(a, description(120_000))
+    region[G2].declare(b, description(80_500, "900-041-49", "沾染危险废物的包装物"))
+    manifests = {}
+    for org, code in ((G1, a), (G2, b)):
+        pickup = region[org].request("POST", "/api/v1/pickups",
+                                     {"collector": COLLECTOR, "batches": [code]})
+        manifests[code] = pickup["manifest"]
+    region[G1].release(a, COLLECTOR, 120_000, manifests[a])
+    return {"region": region, "a": a, "b": b, "manifests": manifests}
+
+
+def stream(server: LiveServer, code: str) -> list[LogEntry]:
+    with server.app.app_context():
+        rows = list(db.session.scalars(select(LogEntry).where(LogEntry.stream == code)
+                                       .order_by(LogEntry.seq)))
+        db.session.expunge_all()
+        db.session.remove()
+    return rows
+
+
+def browser_keys(server: LiveServer, org: str, python_key: str) -> set[str]:
+    """Fingerprints of the keys registered for ``org`` other than the Python client's."""
+    with server.app.app_context():
+        keys = set(db.session.scalars(select(SigningKey.fingerprint)
+                                      .where(SigningKey.org == org)))
+        db.session.remove()
+    return keys - {python_key}
+
+
+def verified_history(server: LiveServer, region, code: str) -> dict:
+    detail = region[COLLECTOR].batch(code)
+    assert all(e["verified"] and e["signature_valid"] for e in detail["history"]), detail
+    return detail
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[tuple[BrowserContext, Page]]:
+    context = browser.new_context(locale=LOCALE, viewport=PHONE, device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context, context.new_page()
+    context.close()
+
+
+def test_driver_scans_a_label_with_the_camera_and_signs_on_the_phone(
+        live_server: LiveServer, camera_browser, tmp_path):
+    world = a_round(live_server)
+    region, code = world["region"], world["a"]
+    png, _ = live_server.label_png(code)
+    camera = camera_browser(png_to_y4m(png, tmp_path / "label.y4m"))
+    context = camera.new_context(locale=LOCALE, viewport=PHONE, device_scale_factor=2,
+                                 is_mobile=True, has_touch=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    log_in(page, live_server, "driver")
+    open_round(page)
+    assert overflow_px(page) <= 0
+    enterprises = page.locator("article.enterprise")
+    expect(enterprises).to_have_count(2)
+    expect(enterprises.first).to_contain_text("椒江小微企业1号")
+    expect(page.locator(f"section.pickup[data-manifest='{world['manifests'][code]}']")) \
+        .to_be_visible()
+    screenshot(page, "collector-round-phone")
+
+    page.click("text=扫码接收")
+    page.wait_for_url(f"{live_server.url}/collector/scan")
+    # The camera found the label: the batch is shown, nothing was typed.
+    expect(page.locator("#batch")).to_be_visible()
+    expect(page.locator("#batch-name")).to_have_text("废活性炭")
+    expect(page.locator("#batch-manifest")).to_have_text(world["manifests"][code])
+    expect(page.locator("#batch-declared")).to_contain_text("120")
+    expect(page.locator("#batch-hazards li")).to_have_count(1)
+    assert overflow_px(page) <= 0
+    screenshot(page, "collector-scan-phone")
+    page.fill("#mass-input", "119.5")
+    page.click("#accept")
+    expect(page.locator("#result-text")).to_contain_text("已上链")
+    expect(page.locator("#queue-count")).to_have_text("0")
+
+    entries = stream(live_server, code)
+    last = entries[-1]
+    assert [e.kind for e in entries] == ["batch.declared", "custody.released",
+                                         "custody.accepted"]
+    assert last.org == COLLECTOR
+    assert last.key_fp in browser_keys(live_server, COLLECTOR,
+                                       region[COLLECTOR].key.verifier.fingerprint)
+    detail = verified_history(live_server, region, code)
+    assert detail["holder"] == COLLECTOR and detail["state"] == "stored"
+    assert detail["mass_g"] == 119_500
+    assert detail["history"][-1]["data"] == {"from": G1, "manifest": world["manifests"][code],
+                                             "mass_g": 119_500}
+
+    # The next enterprise: its label read from the typed code (with spaces), and the driver
+    # signs first, before that enterprise has signed its release.
+    page.click("#next-scan")
+    other = world["b"]
+    page.fill("#code-input", f"{other[:18]} {other[18:26]} {other[26:34]} {other[34:]}")
+    page.click("#code-form button[type=submit]")
+    expect(page.locator("#batch-name")).to_have_text("沾染危险废物的包装物")
+    page.fill("#mass-input", "80.45")
+    page.click("#accept")
+    expect(page.locator("#result-text")).to_contain_text("已上链")
+    handover = region[COLLECTOR].batch(other)["handovers"][-1]
+    assert handover["status"] == "awaiting_release" and handover["accepted_mass_g"] == 80_450
+    context.close()
+
+
+def test_the_same_pickup_offline_then_synced(live_server: LiveServer, phone):
+    context, page = phone
+    world = a_round(live_server)
+    region, a, b = world["region"], world["a"], world["b"]
+    log_in(page, live_server, "driver")
+    open_round(page)
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    assert {"/collector/", "/collector/scan", "/static/vendor/jsqr/jsQR.js",
+            "/static/js/collector/scan.js"} <= set(page.evaluate(KEPT_OFFLINE))
+
+    context.set_offline(True)
+    page.goto(f"{live_server.url}/collector/scan")  # from the service worker
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("#net-status")).to_have_text("离线")
+    for code, mass in ((a, "119.5"), (b, "80.5")):
+        page.fill("#code-input", code)
+        page.click("#code-form button[type=submit]")
+        expect(page.locator("#batch")).to_be_visible()
+        page.fill("#mass-input", mass)
+        page.click("#accept")
+        expect(page.locator("#result-text")).to_contain_text("联网后自动发送")
+        page.click("#next-scan")
+    expect(page.locator("#queue-count")).to_have_text("2")
+    screenshot(page, "collector-offline-phone")
+    # Meanwhile the second enterprise signs its release on its own device: the phone's
+    # acceptance, chained to the old head, must be re-chained when it is sent.
+    region[G2].release(b, COLLECTOR, 80_500, world["manifests"][b])
+    page.goto(f"{live_server.url}/collector/")  # also from the service worker
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("#queue-count")).to_have_text("2")
+    expect(page.locator("#round-status")).to_contain_text("离线")
+
+    context.set_offline(False)  # the `online` event sends the queue
+    expect(page.locator("#queue-count")).to_have_text("0")
+    outcomes = page.locator("#queue-list li")
+    expect(outcomes).to_have_count(2)
+    for i in range(2):
+        expect(outcomes.nth(i)).to_have_attribute("data-status", "accepted")
+        expect(outcomes.nth(i)).to_contain_text("日志序号")
+    for code, grams in ((a, 119_500), (b, 80_500)):
+        entries = stream(live_server, code)
+        assert entries[-1].kind == "custody.accepted" and entries[-1].org == COLLECTOR
+        detail = verified_history(live_server, region, code)
+        assert detail["holder"] == COLLECTOR and detail["mass_g"] == grams
+    assert [e.kind for e in stream(live_server, b)] == [
+        "batch.declared", "custody.released", "custody.accepted"]
+
+
+def test_round_page_at_desktop_width(live_server: LiveServer, page: Page):
+    world = a_round(live_server)
+    log_in(page, live_server, "driver")
+    open_round(page)
+    assert page.viewport_size == DESKTOP
+    assert overflow_px(page) <= 0
+    screenshot(page, "collector-round-desktop")
+    page.goto(f"{live_server.url}/collector/scan?code={code_for(G1, 1)}")
+    expect(page.locator("#batch-name")).to_have_text("废活性炭")
+    screenshot(page, "collector-scan-desktop")
+    # A refusal needs a reason; a partial one names the refused mass.
+    page.click("#refuse-open")
+    page.click("#refuse")
+    expect(page.locator("#result-text")).to_have_text("请填写拒收原因")
+    page.select_option("#reason-select", label="包装破损或渗漏")
+    page.fill("#reason-text", "一袋破损")
+    page.fill("#refused-mass", "12,25")
+    page.click("#refuse")
+    expect(page.locator("#result-text")).to_contain_text("已拒收")
+    detail = world["region"][COLLECTOR].batch(code_for(G1, 1))
+    assert detail["history"][-1]["kind"] == "custody.refused"
+    assert detail["history"][-1]["data"]["reason"] == "包装破损或渗漏：一袋破损"
+    assert detail["handovers"][-1]["refused_mass_g"] == 12_250
+    assert detail["holder"] == COLLECTOR and detail["mass_g"] == 120_000 - 12_250
+
+
+def test_collector_consolidates_and_hands_on_and_the_disposer_disposes(
+        live_server: LiveServer, browser: Browser):
+    """Held batches on the round page: two consolidated into a drum (hash-linked lineage),
+    the drum released to the disposer on a reserved manifest; the disposer accepts it on the
+    scanning page and records its disposal — every entry signed in a browser."""
+    world = a_round(live_server)
+    region, a, b = world["region"], world["a"], world["b"]
+    region[G2].release(b, COLLECTOR, 80_500, world["manifests"][b])
+    region[COLLECTOR].accept(a, G1, 119_500, world["manifests"][a])
+    region[COLLECTOR].accept(b, G2, 80_500, world["manifests"][b])
+    with live_server.app.app_context():
+        access.add_user(db.session, "burner", PASSWORD, DISPOSER, "处置")
+        db.session.remove()
+
+    driver = browser.new_context(locale=LOCALE, viewport=DESKTOP)
+    driver.set_default_timeout(TIMEOUT_MS)
+    page = driver.new_page()
+    log_in(page, live_server, "driver")
+    open_round(page)
+    held = page.locator("#held li.batch")
+    expect(held).to_have_count(2)
+    # a and b have different waste codes: refused, nothing signed
+    page.check(f"#held input[value='{a}']")
+    page.check(f"#held input[value='{b}']")
+    page.click("#consolidate-box summary")
+    page.click("#consolidate-go")
+    expect(page.locator("#action-message")).to_contain_text("同一废物代码")
+    page.uncheck(f"#held input[value='{b}']")
+    page.fill("#consolidate-container", "200L 铁桶")
+    page.click("#consolidate-go")
+    expect(page.locator("#action-message")).to_contain_text("已合并为")
+    drum = region[COLLECTOR].request(
+        "GET", f"/api/v1/batches?generator={COLLECTOR}")["items"][0]["code"]
+    detail = verified_history(live_server, region, drum)
+    assert detail["parents"] == [{"code": a, "mass_g": 119_500}]
+    assert detail["history"][0]["data"]["container"] == {"type": "200L 铁桶", "count": 1}
+    assert region[COLLECTOR].batch(a)["state"] == "consolidated"
+
+    expect(page.locator(f"#held input[value='{drum}']")).to_be_visible()
+    page.check(f"#held input[value='{drum}']")
+    page.click("#release-box summary")
+    page.select_option("#release-to", DISPOSER)
+    page.click("#release-go")
+    expect(page.locator("#action-message")).to_contain_text("已签名转交 1 批")
+    handover = region[COLLECTOR].batch(drum)["handovers"][-1]
+    assert handover["to"] == DISPOSER and handover["status"] == "awaiting_answer"
+    driver.close()
+
+    burner = browser.new_context(locale=LOCALE, viewport=DESKTOP)
+    burner.set_default_timeout(TIMEOUT_MS)
+    page = burner.new_page()
+    log_in(page, live_server, "burner")
+    open_round(page)
+    expect(page.locator(f"section.pickup[data-manifest='{handover['manifest']}']")) \
+        .to_contain_text("已交出，待接收")
+    page.goto(f"{live_server.url}/collector/scan?code={drum}")
+    expect(page.locator("#batch-manifest")).to_have_text(handover["manifest"])
+    page.fill("#mass-input", "119.5")
+    page.click("#accept")
+    expect(page.locator("#result-text")).to_contain_text("已上链")
+    page.goto(f"{live_server.url}/collector/")
+    open_round(page)
+    page.check(f"#held input[value='{drum}']")
+    page.click("#dispose-box summary")
+    expect(page.locator("#dispose-permit")).to_have_text(DISPOSER_PERMIT)
+    page.click("#dispose-go")
+    expect(page.locator("#action-message")).to_contain_text("已记录处置")
+    detail = verified_history(live_server, region, drum)
+    assert detail["state"] == "disposed"
+    assert detail["disposal"]["method_code"] == "D10"
+    assert [e["kind"] for e in detail["history"]] == [
+        "batch.consolidated", "custody.released", "custody.accepted", "custody.disposed"]
+    assert region[COLLECTOR].batch(a)["attributed_disposals"][0]["mass_g"] == 119_500
+    burner.close()
+
+
+def test_masses_and_codes_as_a_driver_types_or_scans_them(live_server: LiveServer, page: Page):
+    """Kilograms typed with up to three decimals become integer grams exactly (no floating
+    point on the way); a code is accepted as the QR's URL, in groups, or in lower case."""
+    page.goto(f"{live_server.url}/login")
+    code = code_for(G1, 1)
+    got = page.evaluate("""async ([code, base]) => {
+      const m = await import("/static/js/collector/common.js");
+      const kg = ["119.5", "0.001", "80,45", " 12.250 ", "123456789.999", "1.1", "0",
+                  "0.000", "1.2345", "-1", "1e3", "", "abc", "1..2", "0.1"];
+      const codes = [code, base + "/t/" + code, code.toLowerCase(),
+                     `${code.slice(0, 18)} ${code.slice(18, 26)} ${code.slice(26)}`,
+                     code.slice(1), code + "9", "https://x/t/" + code + "?s=1"];
+      return { grams: kg.map(m.parseKg), codes: codes.map(m.normaliseCode),
+               shown: [1, 999, 1000, 119500, 123456789999].map(m.kgNumber) };
+    }""", [code, live_server.url])
+    assert got["grams"] == [119_500, 1, 80_450, 12_250, 123_456_789_999, 1_100, None, None,
+                            None, None, None, None, None, None, 100]
+    assert got["codes"] == [code, code, code, code, None, None, code]
+    assert got["shown"] == ["0.001", "0.999", "1", "119.5", "123456789.999"]
