@@ -24,6 +24,7 @@ from .collector_api import register as register_collector
 from .errors import error_body, localised, status_for
 from .extensions import db
 from .gaps_api import register as register_gaps
+from .generator_api import register as register_generator
 from .labels_api import register as register_labels
 from .pickups_api import register as register_pickups
 from .reports_api import register as register_reports
@@ -360,3 +361,4 @@ def init_app(app: Flask) -> None:
     register_reports(api)
     register_pickups(api)
     register_collector(api)
+    register_generator(api)

@@ -1,0 +1,93 @@
+// 预约收集: confirm a release to the collector, signed on this device. Each batch's stream head
+// and open handover are read fresh just before signing, so a release made after the driver
+// has already signed for the batch (receiver signs first) settles that handover.
+import { ApiError, NetworkError, api, messages, signEntry, submitNote } from "../ledger.js";
+import { DEAD_KEY, renewKey, signingKey } from "./device.js";
+import { format } from "./util.js";
+
+const T = messages();
+const org = T.org;
+const keyNotice = document.getElementById("device-key");
+
+function show(li, text, ok) {
+  const outcome = li.querySelector('[data-slot="outcome"]');
+  outcome.textContent = text;
+  outcome.className = `outcome ${ok ? "ok" : "bad"}`;
+}
+
+function finish(li, statusText, status = "released") {
+  li.dataset.status = status;
+  const badge = li.querySelector('[data-slot="status"]');
+  if (statusText) { badge.textContent = statusText; badge.className = "badge ok"; }
+  li.querySelector("button.sign-one")?.remove();
+}
+
+/** Sign custody.released for one batch of the request; resolves to true when accepted, or
+ * to "dead_key" when the ledger no longer takes this device's key. */
+async function release(article, li, signingKey) {
+  const code = li.dataset.code;
+  show(li, T.signing, true);
+  try {
+    const batch = await api("GET", `/api/v1/batches/${encodeURIComponent(code)}`);
+    if (batch.holder !== org) { show(li, T.not_holder, false); finish(li, null, "done"); return false; }
+    const open = batch.handovers.filter((h) => h.status === "awaiting_answer" ||
+                                               h.status === "awaiting_release").pop();
+    if (open && open.status === "awaiting_answer") { show(li, T.already, true); finish(li, null); return true; }
+    const last = batch.history[batch.history.length - 1];
+    const { note } = await signEntry({
+      stream: code, head: { seq: last.seq, leaf: last.leaf_hash, t: last.t }, org,
+      key: signingKey, kind: "custody.released",
+      data: { to: article.dataset.collector, mass_g: batch.mass_g, manifest: article.dataset.manifest },
+    });
+    const receipt = await submitNote(note);
+    const text = format(open ? T.settled : T.accepted, { index: receipt.index });
+    show(li, text, true);
+    finish(li, text);
+    li.dataset.index = String(receipt.index);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && DEAD_KEY.has(err.code)) return "dead_key";
+    if (err instanceof NetworkError) show(li, T.network, false);
+    else if (err instanceof ApiError) show(li, `${T.failed}: ${err.message}`, false);
+    else show(li, `${T.failed}: ${err && err.message ? err.message : err}`, false);
+    return false;
+  }
+}
+
+async function run(article, items, button) {
+  if (!(window.crypto && crypto.subtle)) { keyNotice.textContent = T.no_webcrypto; keyNotice.hidden = false; return; }
+  const buttons = article.querySelectorAll("button");
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    let key = await signingKey(org, keyNotice, T);
+    for (const li of items) {
+      if (await release(article, li, key) === "dead_key") {
+        key = await renewKey(org, keyNotice, T);
+        if (await release(article, li, key) === "dead_key") show(li, T.failed, false);
+      }
+    }
+  } catch (err) {
+    keyNotice.textContent = `${T.failed}: ${err && err.message ? err.message : err}`;
+    keyNotice.hidden = false;
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+    if (button && !article.querySelector("button.sign-one")) button.remove();
+  }
+}
+
+for (const article of document.querySelectorAll("article.pickup")) {
+  article.addEventListener("click", (event) => {
+    const one = event.target.closest("button.sign-one");
+    if (one) { run(article, [one.closest("li")], null); return; }
+    const all = event.target.closest("button.sign-all");
+    if (all) {
+      const items = Array.from(article.querySelectorAll("li[data-code]"))
+        .filter((li) => li.querySelector("button.sign-one"));
+      run(article, items, all);
+    }
+  });
+  const cancel = article.querySelector("form.inline");
+  cancel?.addEventListener("submit", (event) => {
+    if (!window.confirm(T.confirm_cancel)) event.preventDefault();
+  });
+}

@@ -1,0 +1,303 @@
+"""The generator's pages (产废单位): who may open them, what they list, the next-code endpoint,
+pickup requests and label sheets from the page forms (CSRF), and bad input."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from api.extensions import db
+from api.generator_api import today_shanghai
+from ledger import access
+from ledger.pickups import PickupRequest
+
+from .lifecycle import (
+    COLLECTOR,
+    DISPOSER,
+    GENERATORS,
+    STATION,
+    build_region,
+    code_for,
+    description,
+    manifest,
+)
+
+G1, G2 = GENERATORS[0], GENERATORS[1]
+PASSWORD = "correct horse battery"
+USERS = {"boss": G1, "other": G2, "driver": COLLECTOR}
+PAGES = ("/generator/", "/generator/declare", "/generator/pickups")
+
+
+@pytest.fixture
+def region(app):
+    region = build_region(app, generators=2)
+    with app.app_context():
+        for username, org in USERS.items():
+            access.add_user(db.session, username, PASSWORD, org, username)
+        db.session.remove()
+    return region
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+def log_in(client, username: str) -> str:
+    """Log in through the form; returns the session's CSRF token."""
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    resp = client.post("/login", data={"username": username, "password": PASSWORD,
+                                       "csrf_token": token})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    return csrf_of(client.get("/login").get_data(as_text=True))
+
+
+def declare(region, org: str, serial: int, mass_g: int = 120_000) -> str:
+    code = code_for(org, serial)
+    region[org].declare(code, description(mass_g))
+    return code
+
+
+def next_code(client, waste_code: str = "900-039-49", generated_on: str | None = None):
+    day = today_shanghai().isoformat() if generated_on is None else generated_on
+    return client.get("/api/v1/batches/next-code",
+                      query_string={"waste_code": waste_code, "generated_on": day})
+
+
+# --- who may open the pages -------------------------------------------------------------------
+
+
+def test_logged_out_people_are_sent_to_log_in(region, client):
+    for path in PAGES:
+        resp = client.get(path)
+        assert resp.status_code == 302, path
+        assert resp.location == f"/login?next={path}", resp.location
+    assert next_code(client).status_code == 401
+
+
+def test_a_collector_may_not_open_the_generators_pages(region, client):
+    log_in(client, "driver")
+    for path in PAGES:
+        resp = client.get(path)
+        assert resp.status_code == 403, path
+        assert "该单位没有此项业务角色" in resp.get_data(as_text=True)
+    resp = next_code(client)
+    assert resp.status_code == 403 and resp.json["code"] == "role_missing"
+
+
+def test_pages_render_in_chinese_for_a_generator(region, client):
+    declare(region, G1, 1)
+    log_in(client, "boss")
+    texts = {"/generator/": ["我的批次", "待收集", "打印所选标签", "申报新批次"],
+             "/generator/declare": ["申报危险废物批次", "废物代码", "危险特性", "签名并申报",
+                                    "重量（千克）", "/hazard/In.svg"],
+             "/generator/pickups": ["预约收集", "收集单位", "提交预约"]}
+    for path, wanted in texts.items():
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        html = resp.get_data(as_text=True)
+        for text in wanted:
+            assert text in html, (path, text)
+        assert "<script>" not in html and "style=" not in html  # the CSP allows neither
+    declare_page = client.get("/generator/declare").get_data(as_text=True)
+    assert f'data-org="{G1}"' in declare_page
+    assert f'value="{today_shanghai().isoformat()}"' in declare_page  # Beijing's today
+
+
+# --- 我的批次 ---------------------------------------------------------------------------------
+
+
+def test_the_list_shows_own_batches_by_state_with_counts(region, client):
+    waiting = declare(region, G1, 1, mass_g=12_345)
+    released = declare(region, G1, 2, mass_g=80_000)
+    region[G1].release(released, COLLECTOR, 80_000, manifest(1))
+    foreign = declare(region, G2, 1)
+    log_in(client, "boss")
+    html = client.get("/generator/").get_data(as_text=True)
+    assert waiting in html and released in html and foreign not in html
+    assert "12.345" in html and "80" in html  # kilograms, exactly
+    assert re.search(r'data-group="declared"[^>]*>\s*待收集 <span class="count">1</span>', html)
+    assert re.search(r'data-group="pending"[^>]*>\s*交接中 <span class="count">1</span>', html)
+    assert f"/api/v1/batches/{waiting}/label.pdf" in html and f"/t/{waiting}" in html
+    pending = client.get("/generator/?state=pending").get_data(as_text=True)
+    assert released in pending and waiting not in pending
+    # An unknown filter shows everything rather than failing.
+    assert waiting in client.get("/generator/?state=nonsense").get_data(as_text=True)
+
+
+def test_the_list_shows_batches_after_they_leave(region, client):
+    code = declare(region, G1, 1)
+    region[G1].release(code, COLLECTOR, 120_000, manifest(1))
+    region[COLLECTOR].accept(code, G1, 119_000, manifest(1))
+    log_in(client, "boss")
+    html = client.get("/generator/?state=transferred").get_data(as_text=True)
+    assert code in html and "已转移" in html
+
+
+# --- the next batch code ----------------------------------------------------------------------
+
+
+def test_next_code_serials_increment_and_skip_declared_ones(region, client):
+    log_in(client, "boss")
+    day = today_shanghai()
+    first = next_code(client)
+    assert first.status_code == 200, first.json
+    assert first.json["code"] == f"{G1}90003949{day:%Y%m%d}001"
+    assert first.json["serial"] == 1 and first.json["waste_code"] == "900-039-49"
+    # A second tab asking before the first signed gets another serial.
+    assert next_code(client, "90003949").json["serial"] == 2
+    # Above the highest serial already in the ledger for that waste code and day.
+    region[G1].declare(f"{G1}90003949{day:%Y%m%d}007",
+                       {**description(1000), "generated_on": day.isoformat()})
+    assert next_code(client).json["code"].endswith("008")
+    # Another waste code or another day has its own serials.
+    assert next_code(client, "900-249-08").json["code"] == f"{G1}90024908{day:%Y%m%d}001"
+
+
+def test_next_code_is_per_organisation(region, client):
+    log_in(client, "boss")
+    assert next_code(client).json["serial"] == 1
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/generator/")
+                                                       .get_data(as_text=True))})
+    log_in(client, "other")
+    answer = next_code(client).json
+    assert answer["code"].startswith(G2) and answer["serial"] == 1
+    assert G1 not in str(answer)
+
+
+@pytest.mark.parametrize(("waste_code", "day", "field", "code"), [
+    ("", None, "waste_code", "waste_code_missing"),
+    ("900-039-4", None, "waste_code", "waste_code_malformed"),
+    ("123-456-49", None, "waste_code", "waste_code_unknown"),
+    ("900-039-49", "2026-13-01", "generated_on", "generated_on_invalid"),
+    ("900-039-49", "2026-1-1", "generated_on", "generated_on_invalid"),
+    ("900-039-49", "", "generated_on", "generated_on_invalid"),
+    ("900-039-49", "2999-01-01", "generated_on", "generated_on_future"),
+])
+def test_next_code_rejects_bad_input_naming_the_field(region, client, waste_code, day, field,
+                                                      code):
+    log_in(client, "boss")
+    resp = next_code(client, waste_code, day)
+    assert resp.status_code == 422, resp.json
+    assert resp.json["code"] == code
+    assert list(resp.json["errors"]) == [field]
+    assert re.search("[\u4e00-\u9fff]", resp.json["message"])  # said in Chinese
+
+
+# --- pickup requests --------------------------------------------------------------------------
+
+
+def test_a_pickup_request_from_the_page_form(region, app, client):
+    code = declare(region, G1, 1)
+    token = log_in(client, "boss")
+    page = client.get(f"/generator/pickups?codes={code}").get_data(as_text=True)
+    assert f'value="{code}" checked' in page  # preselected from the list page
+    # Collectors whose permit covers the waste are offered first and marked.
+    options = re.findall(r'<option value="(\w{18})"[^>]*>\s*([^<]*)</option>', page)
+    offered = [uscc for uscc, _ in options]
+    assert offered[0] in (COLLECTOR, STATION) and DISPOSER in offered
+    assert G2 not in offered and G1 not in offered  # generators cannot receive
+    assert "许可证覆盖" in dict(options)[COLLECTOR]
+    form = {"collector": COLLECTOR, "batches": [code], "wanted_on": "", "note": "下午有人",
+            "csrf_token": token}
+    without = {k: v for k, v in form.items() if k != "csrf_token"}
+    refused = client.post("/generator/pickups", data=without)
+    assert refused.status_code == 403
+    with app.app_context():
+        assert db.session.scalars(select(PickupRequest)).all() == []
+    made = client.post("/generator/pickups", data=form)
+    assert made.status_code == 302 and "#pickup-" in made.location
+    with app.app_context():
+        row = db.session.scalars(select(PickupRequest)).one()
+        assert (row.generator, row.collector, row.note) == (G1, COLLECTOR, "下午有人")
+        number, pickup_id = row.manifest, row.id
+    page = client.get("/generator/pickups").get_data(as_text=True)
+    assert number in page and "已向" in page and "签名交接" in page
+    assert f'data-collector="{COLLECTOR}"' in page and f'data-manifest="{number}"' in page
+    # The other generator sees nothing of it.
+    other = app.test_client()
+    log_in(other, "other")
+    assert number not in other.get("/generator/pickups").get_data(as_text=True)
+    # Cancelling needs the token too.
+    assert client.post(f"/generator/pickups/{pickup_id}/cancel").status_code == 403
+    done = client.post(f"/generator/pickups/{pickup_id}/cancel", data={"csrf_token": token})
+    assert done.status_code == 302
+    page = client.get("/generator/pickups").get_data(as_text=True)
+    assert "已取消预约" in page and f'data-manifest="{number}"' not in page
+
+
+@pytest.mark.parametrize(("change", "field_text"), [
+    ({"collector": ""}, "请选择收集单位"),
+    ({"collector": G2}, "该单位没有此项业务角色"),
+    ({"batches": []}, "choose at least one batch"),
+    ({"wanted_on": "下周"}, "wanted_on is a date"),
+])
+def test_a_bad_pickup_request_says_what_is_wrong(region, app, client, change, field_text):
+    code = declare(region, G1, 1)
+    token = log_in(client, "boss")
+    form = {"collector": COLLECTOR, "batches": [code], "csrf_token": token, **change}
+    resp = client.post("/generator/pickups", data=form)
+    assert resp.status_code in (403, 404, 422), resp.status_code
+    html = resp.get_data(as_text=True)
+    assert field_text in html and "新建预约" in html  # the form again, with the message
+    with app.app_context():
+        assert db.session.scalars(select(PickupRequest)).all() == []
+
+
+def test_a_pickup_cannot_take_another_organisations_batch(region, client):
+    foreign = declare(region, G2, 1)
+    token = log_in(client, "boss")
+    resp = client.post("/generator/pickups", data={"collector": COLLECTOR, "batches": [foreign],
+                                                   "csrf_token": token})
+    assert resp.status_code == 404
+    assert foreign in resp.get_data(as_text=True)  # named in the message next to the field
+
+
+def test_release_status_follows_the_handover(region, client):
+    code = declare(region, G1, 1)
+    token = log_in(client, "boss")
+    client.post("/generator/pickups", data={"collector": COLLECTOR, "batches": [code],
+                                            "csrf_token": token})
+    page = client.get("/generator/pickups").get_data(as_text=True)
+    number = re.search(r'data-manifest="(\d{14})"', page).group(1)
+    assert 'data-status="sign"' in page
+    # The driver signs first (receiver-signs-first): the generator's release settles it.
+    region[COLLECTOR].accept(code, G1, 119_500, number)
+    page = client.get("/generator/pickups").get_data(as_text=True)
+    assert 'data-status="answered"' in page and "收运方已签收" in page and "sign-one" in page
+    region[G1].release(code, COLLECTOR, 120_000, number)
+    page = client.get("/generator/pickups").get_data(as_text=True)
+    assert 'data-status="done"' in page and "sign-one" not in page
+
+
+# --- label sheets -----------------------------------------------------------------------------
+
+
+def test_a_label_sheet_of_the_selected_batches(region, client):
+    codes = [declare(region, G1, n) for n in (1, 2)]
+    token = log_in(client, "boss")
+    resp = client.post("/generator/labels", data={"codes": codes, "sheet": "a4", "size": "100",
+                                                  "csrf_token": token})
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    assert resp.data.startswith(b"%PDF")
+    assert client.post("/generator/labels", data={"codes": codes, "sheet": "a4"}).status_code \
+        == 403
+    none = client.post("/generator/labels", data={"sheet": "a4", "csrf_token": token})
+    assert none.status_code == 422 and "请先勾选" in none.get_data(as_text=True)
+    bad_size = client.post("/generator/labels", data={"codes": codes, "sheet": "a4",
+                                                      "size": "120", "csrf_token": token})
+    assert bad_size.status_code == 422 and "100、150 或 200" in bad_size.get_data(as_text=True)
+    bad_sheet = client.post("/generator/labels", data={"codes": codes, "sheet": "a3",
+                                                       "csrf_token": token})
+    assert bad_sheet.status_code == 422
+
+
+def test_a_label_sheet_never_prints_another_organisations_batch(region, client):
+    foreign = declare(region, G2, 1)
+    token = log_in(client, "boss")
+    resp = client.post("/generator/labels", data={"codes": [foreign], "sheet": "a4",
+                                                  "csrf_token": token})
+    assert resp.status_code == 404

@@ -1,0 +1,314 @@
+"""The generator's workspace in Chromium: declare a batch by searching the catalogue, sign it
+with a key made in the browser, print its label (the QR decodes), request a pickup and sign
+the release — also after the driver signed first — and every page fits a phone."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pypdfium2 as pdfium
+import zxingcpp
+from PIL import Image
+from playwright.sync_api import Page, Route, expect
+from sqlalchemy import select
+
+from api.extensions import db
+from api.runtime import log_config
+from api.seed import DEMO_PASSWORD, in_process
+from ledger import access, registry
+from ledger.client import Client
+from ledger.models import LogEntry, SigningKey
+from ledger.notes import Signer
+from ledger.pickups import PickupRequest
+from ledger.projections import Batch, Handover
+
+from .harness import LiveServer, overflow_px, screenshot
+
+DEVICE_KEY = """async (org) => {
+  const { deviceKey } = await import("/static/js/ledger.js");
+  const key = await deviceKey(org);
+  return key ? { fingerprint: key.fingerprint, name: key.name, registered: key.registered }
+             : null;
+}"""
+
+
+def log_in(page: Page, server: LiveServer, username: str = "generator") -> None:
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/generator/")
+
+
+def org_of(server: LiveServer, username: str) -> str:
+    with server.app.app_context():
+        org = db.session.scalars(select(access.User.org)
+                                 .where(access.User.username == username)).one()
+        db.session.remove()
+    return org
+
+
+def declare_in_browser(page: Page, server: LiveServer, mass: str = "12.345") -> str:
+    """Fill in the declaration form as a person does; returns the new batch code."""
+    page.goto(f"{server.url}/generator/declare")
+    page.locator("#waste-search").press_sequentially("活性炭", delay=30)
+    option = page.locator("#waste-options li[role=option]", has_text="900-039-49")
+    expect(option).to_be_visible()
+    option.click()
+    expect(page.locator("#waste-code")).to_have_value("900-039-49")
+    expect(page.locator("#name")).to_have_value("废活性炭")  # guessed from the catalogue
+    assert page.locator("input[name=hazards][value=T]").is_checked()  # from the catalogue
+    page.fill("#mass", mass)
+    page.click("#declare-submit")
+    expect(page.locator("#declared")).to_be_visible()
+    expect(page.locator("#declare-form")).to_be_hidden()
+    return page.locator('#declared [data-slot="code"]').inner_text().strip()
+
+
+def qr_texts(image: Image.Image) -> list[str]:
+    found = zxingcpp.read_barcodes(image.convert("RGB"), formats=zxingcpp.BarcodeFormat.QRCode)
+    return [r.text for r in found]
+
+
+def device_client(server: LiveServer, org: str) -> Client:
+    """Another device of ``org`` (e.g. the driver's phone) as the Python client, with a key of
+    its own registered for ``org``."""
+    with server.app.app_context():
+        key = Signer.generate(f"phone-{org[-6:]}")
+        registry.register_key(db.session, log_config(), org, key.verifier, "手机")
+        token = access.issue_token(db.session, org, "test")
+        db.session.remove()
+    return Client(in_process(server.app), org, key, token)
+
+
+def request_pickup(page: Page, server: LiveServer, code: str) -> tuple[str, str]:
+    """Ask for ``code`` to be collected by the first (covering) collector; returns the
+    collector's USCC and the reserved manifest number."""
+    page.goto(f"{server.url}/generator/pickups?codes={code}")
+    expect(page.locator(f'input[name=batches][value="{code}"]')).to_be_checked()
+    collector = page.locator("#collector option").nth(1).get_attribute("value")
+    assert collector
+    page.select_option("#collector", collector)
+    page.fill("#note", "下午两点后有人")
+    page.get_by_role("button", name="提交预约").click()
+    article = page.locator("article.pickup", has=page.locator(f'li[data-code="{code}"]'))
+    expect(article).to_be_visible()
+    manifest = article.get_attribute("data-manifest")
+    assert manifest and len(manifest) == 14
+    return collector, manifest
+
+
+def test_a_generator_declares_prints_requests_a_pickup_and_releases(demo_server: LiveServer,
+                                                                    page: Page):
+    server = demo_server
+    org = org_of(server, "generator")
+    log_in(page, server)
+    code = declare_in_browser(page, server)
+    assert len(code) == 37 and code.startswith(f"{org}90003949")
+
+    # Signed by a key this browser made and had registered for the organisation.
+    key = page.evaluate(DEVICE_KEY, org)
+    assert key and key["registered"]
+    with server.app.app_context():
+        batch = db.session.get(Batch, code)
+        assert batch is not None and batch.declared_mass_g == 12_345  # exact grams
+        assert (batch.state, batch.holder, batch.name) == ("declared", org, "废活性炭")
+        entry = db.session.scalars(select(LogEntry).where(LogEntry.stream == code)).one()
+        registered = db.session.get(SigningKey, entry.key_fp)
+        assert registered is not None and registered.fingerprint == key["fingerprint"]
+        assert (registered.org, registered.name) == (org, key["name"])
+        db.session.remove()
+    detail = page.request.get(f"{server.url}/api/v1/batches/{code}").json()
+    assert [h["verified"] for h in detail["history"]] == [True]
+    assert detail["history"][0]["key"] == key["fingerprint"]
+
+    # The label the page links to carries a QR code that opens the batch's trace page.
+    page.select_option("#declared-size", "150")
+    href = page.locator("#declared-label").get_attribute("href")
+    assert href == f"/api/v1/batches/{code}/label.pdf?size=150"
+    pdf = page.request.get(server.url + href)
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf"
+    rendered = pdfium.PdfDocument(pdf.body())[0].render(scale=300 / 72).to_pil()
+    assert qr_texts(rendered) == [f"{server.url}/t/{code}"]
+    png = page.request.get(f"{server.url}/api/v1/batches/{code}/label.png")
+    assert qr_texts(Image.open(io.BytesIO(png.body()))) == [f"{server.url}/t/{code}"]
+    screenshot(page, "generator-declared-desktop")
+
+    # The list shows it; a pickup is requested and the release signed on this device.
+    page.goto(f"{server.url}/generator/?state=declared")
+    expect(page.locator(f'tr[data-code="{code}"]')).to_be_visible()
+    collector, manifest = request_pickup(page, server, code)
+    item = page.locator(f'li[data-code="{code}"]')
+    item.get_by_role("button", name="签名交接").click()
+    expect(item.locator('[data-slot="outcome"]')).to_contain_text("已签名，记录号")
+    with server.app.app_context():
+        handover = db.session.scalars(select(Handover).where(Handover.batch == code)).one()
+        assert (handover.from_org, handover.to_org, handover.manifest) == (org, collector,
+                                                                          manifest)
+        assert (handover.status, handover.released_mass_g) == ("awaiting_answer", 12_345)
+        assert db.session.get(Batch, code).state == "pending"
+        release = db.session.scalars(select(LogEntry).where(LogEntry.stream == code,
+                                                            LogEntry.seq == 1)).one()
+        assert release.key_fp == key["fingerprint"]
+        db.session.remove()
+    history = page.request.get(f"{server.url}/api/v1/batches/{code}").json()["history"]
+    assert [(h["kind"], h["verified"]) for h in history] == [
+        ("batch.declared", True), ("custody.released", True)]
+    page.reload()
+    expect(page.locator(f'li[data-code="{code}"]')).to_have_attribute("data-status", "released")
+
+
+def test_a_release_after_the_driver_signed_first_settles_the_handover(demo_server: LiveServer,
+                                                                     page: Page):
+    server = demo_server
+    org = org_of(server, "generator")
+    log_in(page, server)
+    code = declare_in_browser(page, server, mass="7")
+    collector, manifest = request_pickup(page, server, code)
+    # The driver weighs and signs first, from the phone.
+    device_client(server, collector).accept(code, org, 6_950, manifest)
+    page.reload()
+    item = page.locator(f'li[data-code="{code}"]')
+    expect(item).to_have_attribute("data-status", "answered")
+    screenshot(page, "generator-release-desktop")
+    page.locator("article.pickup", has=item).get_by_role("button", name="全部签名交接").click()
+    expect(item.locator('[data-slot="outcome"]')).to_contain_text("交接完成")
+    with server.app.app_context():
+        batch = db.session.get(Batch, code)
+        assert (batch.state, batch.holder, batch.mass_g) == ("stored", collector, 6_950)
+        handover = db.session.scalars(select(Handover).where(Handover.batch == code)).one()
+        assert handover.status == "confirmed"
+        assert db.session.scalars(select(PickupRequest.manifest)).all().count(manifest) == 1
+        db.session.remove()
+
+
+def test_bad_input_is_explained_next_to_the_field(demo_server: LiveServer, page: Page):
+    log_in(page, demo_server)
+    page.goto(f"{demo_server.url}/generator/declare")
+    page.fill("#mass", "1.2345")
+    page.click("#declare-submit")
+    expect(page.locator("#err-waste_code")).to_contain_text("请从名录中选择废物代码")
+    expect(page.locator("#err-mass_g")).to_contain_text("最多 3 位小数")
+    # Keyboard only: type a code, arrow down, Enter.
+    page.locator("#waste-search").press_sequentially("900-249", delay=30)
+    expect(page.locator("#waste-options li[role=option]").first).to_be_visible()
+    page.locator("#waste-search").press("Enter")
+    expect(page.locator("#waste-code")).to_have_value("900-249-08")
+    with demo_server.app.app_context():
+        before = len(db.session.scalars(select(Batch.code)).all())
+        db.session.remove()
+    page.fill("#mass", "0")
+    page.click("#declare-submit")
+    expect(page.locator("#err-mass_g")).to_contain_text("应大于 0")
+    with demo_server.app.app_context():
+        assert len(db.session.scalars(select(Batch.code)).all()) == before  # nothing sent
+        db.session.remove()
+
+
+def test_a_serial_taken_meanwhile_is_asked_for_again(demo_server: LiveServer, page: Page):
+    """Another device of the same unit declares the very code this tab was given before the
+    tab signs: the ledger answers batch_exists, and the page asks again and re-signs once."""
+    server = demo_server
+    org = org_of(server, "generator")
+    other_device = device_client(server, org)
+    taken: list[str] = []
+
+    def declare_first(route: Route) -> None:
+        answer = route.fetch()
+        code = answer.json()["code"]
+        if not taken:  # only the first answer is raced
+            data = {**description(code), "generated_on": f"{code[26:30]}-{code[30:32]}-"
+                                                         f"{code[32:34]}"}
+            other_device.declare(code, data)
+            taken.append(code)
+        route.fulfill(response=answer)
+
+    page.route(re.compile(r"/api/v1/batches/next-code\?"), declare_first)
+    log_in(page, server)
+    code = declare_in_browser(page, server, mass="3.5")
+    assert taken and code != taken[0]
+    assert code[:-3] == taken[0][:-3] and int(code[-3:]) == int(taken[0][-3:]) + 1
+    with server.app.app_context():
+        assert db.session.get(Batch, code).declared_mass_g == 3_500
+        assert db.session.get(Batch, taken[0]).declared_mass_g == 1_000
+        db.session.remove()
+
+
+def test_a_revoked_device_key_is_replaced_on_the_next_signature(demo_server: LiveServer,
+                                                               page: Page):
+    """The operator revoked this browser's key (a lost phone, say): the next declaration makes
+    and registers a new key here and goes through, instead of failing for ever."""
+    server = demo_server
+    org = org_of(server, "generator")
+    log_in(page, server)
+    declare_in_browser(page, server)
+    old = page.evaluate(DEVICE_KEY, org)
+    with server.app.app_context():
+        registry.revoke_key(db.session, log_config(), org, old["fingerprint"], "设备丢失")
+        db.session.remove()
+    code = declare_in_browser(page, server, mass="2")
+    new = page.evaluate(DEVICE_KEY, org)
+    assert new["fingerprint"] != old["fingerprint"] and new["registered"]
+    with server.app.app_context():
+        entry = db.session.scalars(select(LogEntry).where(LogEntry.stream == code)).one()
+        assert entry.key_fp == new["fingerprint"]
+        assert db.session.get(SigningKey, old["fingerprint"]).revoked_at is not None
+        db.session.remove()
+    expect(page.locator("#device-key")).to_contain_text(new["name"])
+
+
+def description(code: str) -> dict[str, object]:
+    return {"waste_code": "900-039-49", "name": "废活性炭", "form": "solid", "hazards": ["T"],
+            "container": {"type": "吨袋", "count": 1}, "mass_g": 1_000}
+
+
+MASSES = {"12.345": 12_345, "\uff11\uff12\uff0e\uff15": 12_500, "1,234.5": 1_234_500,
+          "0.001": 1, " 7 ": 7_000, "1000000000": 10**12, "1.2345": "mass_format",
+          "abc": "mass_format", "-1": "mass_format", "1e3": "mass_format", "": "mass_required",
+          "0": "mass_range", "1000000000.001": "mass_range", "12.": "mass_format"}
+
+
+def test_kilograms_become_exact_grams(live_server: LiveServer, page: Page):
+    page.goto(f"{live_server.url}/login")
+    got = page.evaluate("""async (inputs) => {
+      const { parseMassKg, gramsToKg } = await import("/static/js/generator/util.js");
+      const out = {};
+      for (const text of inputs) {
+        const r = parseMassKg(text);
+        out[text] = r.error || r.grams;
+      }
+      out.back = [gramsToKg(12345), gramsToKg(1), gramsToKg(1234500), gramsToKg(7000)];
+      return out;
+    }""", list(MASSES))
+    assert got.pop("back") == ["12.345", "0.001", "1,234.5", "7"]
+    assert got == MASSES
+
+
+def _every_page(page: Page, server: LiveServer, suffix: str) -> None:
+    """Each page with something on it, at this width: no sideways scrolling, a screenshot."""
+    log_in(page, server)
+    page.goto(f"{server.url}/generator/declare")
+    page.locator("#waste-search").press_sequentially("废矿物油", delay=30)
+    expect(page.locator("#waste-options li[role=option]").first).to_be_visible()
+    assert overflow_px(page) <= 0
+    screenshot(page, f"generator-declare-search-{suffix}", full_page=False)
+    code = declare_in_browser(page, server)
+    assert overflow_px(page) <= 0
+    screenshot(page, f"generator-declared-{suffix}")
+    request_pickup(page, server, code)
+    for path, name in (("/generator/", "batches"), ("/generator/declare", "declare"),
+                       ("/generator/pickups", "pickups")):
+        page.goto(server.url + path)
+        expect(page.locator("h1")).to_be_visible()
+        assert overflow_px(page) <= 0, path
+        screenshot(page, f"generator-{name}-{suffix}")
+
+
+def test_every_page_fits_a_phone(demo_server: LiveServer, phone_page: Page):
+    _every_page(phone_page, demo_server, "phone")
+    assert phone_page.evaluate("innerWidth") == 375
+
+
+def test_every_page_on_a_desktop(demo_server: LiveServer, page: Page):
+    _every_page(page, demo_server, "desktop")
