@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import request
 from flask_smorest import Api, Blueprint
@@ -23,7 +24,8 @@ from ledger.errors import InvalidInput
 from ledger.models import LogEntry
 from ledger.notes import b64
 from ledger.pickups import RECEIVING_ROLES, PickupItem, PickupRequest
-from ledger.projections import Batch, Handover, Lineage, Organisation, Permit
+from ledger.projections import Batch, Handover, Organisation, Permit
+from ledger.serials import reserve_code
 
 from . import schemas as s
 from .auth import require_role
@@ -159,18 +161,10 @@ def get_child_code():  # type: ignore[no-untyped-def]
     if not re.fullmatch(r"[0-9]{8}", waste):
         raise InvalidInput("waste_code is 8 digits, e.g. 900-039-49", code="waste_code_malformed",
                            field="waste_code")
-    day = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+    day = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")  # the local day
     prefix = f"{principal.org}{waste}{day}"
-    taken = set(db.session.scalars(select(Batch.code).where(Batch.code.like(prefix + "%"))))
-    taken |= set(db.session.scalars(select(Lineage.child).where(  # reserved by a hand-off
-        Lineage.child.like(prefix + "%"))))
-    for serial in range(1, 1000):
-        code = f"{prefix}{serial:03d}"
-        if code not in taken:
-            parse_batch_code(code, hazardous_only=False)  # a well-formed code, or a clear error
-            return {"code": code}
-    raise InvalidInput("no free serial left today for this waste code", code="serial_exhausted",
-                       field="waste_code")
+    parse_batch_code(f"{prefix}001", hazardous_only=False)  # a well-formed code, or a clear error
+    return {"code": reserve_code(db.session, prefix, principal.org)}
 
 
 def register(api: Api) -> None:

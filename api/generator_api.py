@@ -10,20 +10,16 @@ another process is refused on append with ``batch_exists``, and the page then as
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import select
 
 from ledger.catalogue import compact_waste_code, load_catalogue
-from ledger.errors import Conflict, InvalidInput, LedgerError
-from ledger.projections import Batch
+from ledger.errors import InvalidInput, LedgerError
+from ledger.serials import reserve_code
 
 from . import schemas as s
 from .auth import require_role
@@ -85,43 +81,11 @@ def catalogue_code(value: str) -> str:
         raise InvalidInput(exc.message, code=exc.code, field="waste_code") from None
 
 
-class _Reservations:
-    """Serials recently handed out, per code prefix, so concurrent tabs get different ones."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.taken: dict[str, dict[int, float]] = {}
-
-    def next_serial(self, prefix: str, used: set[int]) -> int:
-        now = time.monotonic()
-        with self.lock:
-            held = {n: t for n, t in self.taken.get(prefix, {}).items()
-                    if now - t < RESERVE_SECONDS}
-            serial = max(used | set(held), default=0) + 1
-            if serial > MAX_SERIAL:
-                # Past 999: fill the first gap nobody holds (serials are never reused once
-                # declared, but a reservation that lapsed is free again).
-                free = sorted(set(range(1, MAX_SERIAL + 1)) - used - set(held))
-                if not free:
-                    raise Conflict(_("该废物当天的批次序号（001–999）已用完"),
-                                   code="serial_exhausted", field="generated_on")
-                serial = free[0]
-            held[serial] = now
-            self.taken[prefix] = held
-            return serial
-
-
-def _reservations() -> _Reservations:
-    return current_app.extensions.setdefault("waste_ledger.serials", _Reservations())  # type: ignore[no-any-return]
-
-
 def next_batch_code(org: str, waste_code: str, day: dt.date) -> dict[str, Any]:
     """The next free batch code for ``org``'s ``waste_code`` on ``day``, reserved briefly."""
     prefix = f"{org}{compact_waste_code(waste_code)}{day:%Y%m%d}"
-    used = {int(code[-3:]) for code in db.session.scalars(
-        select(Batch.code).where(Batch.code.like(prefix + "%")))}
-    serial = _reservations().next_serial(prefix, used)
-    return {"code": f"{prefix}{serial:03d}", "serial": serial, "waste_code": waste_code,
+    code = reserve_code(db.session, prefix, org)
+    return {"code": code, "serial": int(code[-3:]), "waste_code": waste_code,
             "generated_on": day.isoformat()}
 
 

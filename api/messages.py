@@ -66,6 +66,8 @@ MESSAGES_ZH: dict[str, str] = {
     "mass_mismatch": "交接重量应为该批次的全部重量；如需分出部分，请先拆分",
     "hazardous_code_as_general": "名录中的危险废物不能按一般工业固体废物申报",
     "login_throttled": "登录失败次数过多，请 15 分钟后再试",
+    "serial_race": "同时申请编码的设备过多，请重试",
+    "serial_exhausted": "该废物当天的批次序号（001–999）已用完",
     "csrf_invalid": "页面已过期或不是从本站提交的，请刷新页面后重试",
     "pickup_empty": "请至少选择一个批次",
     "pickup_too_many": "每次预约最多 200 个批次",

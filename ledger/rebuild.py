@@ -23,7 +23,8 @@ from .models import Base, IntegrityFinding, IntegrityWatermark, LogHead
 
 # Evidence and access control are not projections of the log.
 PRESERVED = frozenset({"log_entries", "checkpoints", "log_head", "users", "api_tokens",
-                       "pickup_requests", "pickup_items", "login_failures"})
+                       "pickup_requests", "pickup_items", "login_failures",
+                       "code_reservations"})
 # Verification state of the gap scan (ledger.gaps.advance_integrity): not replayed but reset,
 # so the next scan re-verifies the rebuilt tree from index 0.
 VERIFICATION = frozenset({"integrity_watermark", "integrity_findings"})
