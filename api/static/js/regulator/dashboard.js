@@ -1,0 +1,61 @@
+// The dashboard's charts: generated (declared) vs disposed by month, category and district.
+// Data comes from the <script type="application/json" id="chart-data"> block the view
+// renders; Chart.js is the vendored classic script (global Chart), loaded before this module.
+
+const COLOURS = { declared: "#f39800", disposed: "#1f7a3a" };
+
+function readData() {
+  const block = document.getElementById("chart-data");
+  if (!block) return null;
+  try {
+    return JSON.parse(block.textContent);
+  } catch {
+    return null;
+  }
+}
+
+function labelsFor(series) {
+  // Categories and districts read better with their names ("HW49 其他废物").
+  if (!series.names) return series.keys;
+  return series.keys.map((key, i) => (series.names[i] ? `${key} ${series.names[i]}` : key));
+}
+
+function draw(canvas, series, labels) {
+  const phone = window.matchMedia("(max-width: 40rem)").matches;
+  return new Chart(canvas, {
+    type: "bar",
+    data: {
+      labels: labelsFor(series),
+      datasets: [
+        { label: labels.declared, data: series.declared, backgroundColor: COLOURS.declared },
+        { label: labels.disposed, data: series.disposed, backgroundColor: COLOURS.disposed },
+      ],
+    },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      indexAxis: phone && series.names ? "y" : "x",
+      plugins: { legend: { position: "bottom" } },
+      scales: { x: { ticks: { autoSkip: true } }, y: { beginAtZero: true } },
+    },
+  });
+}
+
+function main() {
+  const data = readData();
+  if (!data || typeof Chart === "undefined") return;
+  for (const canvas of document.querySelectorAll("canvas[data-chart]")) {
+    const series = data[canvas.dataset.chart];
+    if (!series) continue;
+    if (series.keys.length === 0) {
+      canvas.closest("figure")?.classList.add("empty");
+      continue;
+    }
+    draw(canvas, series, data.labels);
+    canvas.dataset.drawn = "1";
+  }
+  document.body.dataset.chartsReady = "1";
+}
+
+main();

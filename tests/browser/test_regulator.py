@@ -1,0 +1,165 @@
+"""A regulator in Chromium: the dashboard's charts drawn by the vendored Chart.js, an injected
+gap found by filtering its type, and the drill-down to its batch's verified timeline; every
+page fits a 375 px phone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from api.extensions import db
+from api.runtime import log_config
+from api.seed import DEMO_PASSWORD, join
+from ledger.log import export_log
+from ledger.uscc import make_uscc
+
+from .harness import LiveServer, overflow_px, screenshot
+
+INJECTED_GENERATOR = make_uscc("331002", 4321)
+INJECTED_COLLECTOR = make_uscc("331002", 4322)
+
+
+def inject_mass_discrepancy(server: LiveServer) -> str:
+    """A batch released at 100 kg and accepted at 70 kg (a mass_discrepancy gap), signed by
+    its own parties through the API; returns its code."""
+    app = server.app
+    gen = join(app, INJECTED_GENERATOR, "椒江注入测试五金厂", "331002", ["generator"])
+    col = join(app, INJECTED_COLLECTOR, "椒江注入测试收集公司", "331002", ["collector"],
+               ["collect", "store"], vehicles=("浙J·T0001",))
+    today = dt.datetime.now(dt.UTC).date()
+    code = f"{INJECTED_GENERATOR}90003949{today:%Y%m%d}001"
+    number = f"{today.year}3310{999_001:06d}"
+    gen.declare(code, {"waste_code": "900-039-49", "name": "废活性炭", "form": "solid",
+                       "hazards": ["T"], "container": {"type": "吨袋", "count": 1},
+                       "mass_g": 100_000, "generated_on": today.isoformat(),
+                       "location": "危废仓库"})
+    gen.release(code, INJECTED_COLLECTOR, 100_000, number, vehicle="浙J·T0001")
+    col.accept(code, INJECTED_GENERATOR, 70_000, number)
+    return code
+
+
+def log_in(page: Page, server: LiveServer, username: str = "regulator") -> None:
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(f"{server.url}/regulator/")
+
+
+def charts_drawn(page: Page) -> list[bool]:
+    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    return page.evaluate("""() => [...document.querySelectorAll('canvas[data-chart]')]
+        .map((c) => Chart.getChart(c) !== undefined && c.width > 0 && c.height > 0)""")
+
+
+@pytest.fixture
+def errors(page: Page) -> list[str]:
+    """Script errors, CSP violations and failed loads on the desktop page (there must be
+    none; the browser's own request for /favicon.ico aside)."""
+    seen: list[str] = []
+    page.on("pageerror", lambda exc: seen.append(str(exc)))
+    page.on("console", lambda msg: seen.append(msg.text) if msg.type == "error"
+            and "Failed to load resource" not in msg.text else None)
+    page.on("response", lambda resp: seen.append(f"{resp.status} {resp.url}")
+            if resp.status >= 400 and not resp.url.endswith("/favicon.ico") else None)
+    return seen
+
+
+def test_regulator_finds_an_injected_gap_and_drills_down_to_a_verified_timeline(
+        demo_server: LiveServer, page: Page, errors: list[str]):
+    code = inject_mass_discrepancy(demo_server)
+    log_in(page, demo_server)
+    # the dashboard: figures and three charts drawn by Chart.js
+    expect(page.locator("#figures .figure")).to_have_count(12)
+    assert charts_drawn(page) == [True, True, True]
+    assert page.evaluate("Chart.getChart(document.getElementById('chart-month'))"
+                         ".data.datasets.length") == 2
+    expect(page.locator("#gap-summary tr[data-type=mass_discrepancy]")).to_be_visible()
+    screenshot(page, "regulator-dashboard-desktop")
+    # drill into a figure: the batches behind "declared" include the injected one
+    page.click("#figures [data-figure=declared] a")
+    expect(page.locator("#drill")).to_contain_text(code)
+    # the gaps list, filtered by the injected gap's type
+    page.click("nav.nav >> text=缺口")
+    page.select_option("#gap-filters select[name=type]", "mass_discrepancy")
+    page.click("#gap-filters button[type=submit]")
+    rows = page.locator("#gap-list tbody tr")
+    expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-type") == "mass_discrepancy"
+    expect(rows.first).to_contain_text("椒江注入测试")
+    screenshot(page, "regulator-gaps-desktop")
+    # its detail, then the batch's timeline
+    rows.first.locator("td").first.locator("a").click()
+    expect(page.locator("#gap h1")).to_contain_text("重量差异")
+    expect(page.locator("#gap")).to_contain_text("100.000 kg")
+    page.click(f"#gap a[href='/regulator/batch/{code}']")
+    page.wait_for_url(f"{demo_server.url}/regulator/batch/{code}")
+    events = page.locator("#timeline li.event")
+    expect(events).to_have_count(3)
+    expect(page.locator("#timeline li.event.verified .mark.ok")).to_have_count(3)
+    expect(page.locator("#verified")).to_contain_text("✔")
+    expect(page.locator(".discrepancy-note")).to_contain_text("移出 100.000 kg，接收 70.000 kg")
+    proof = events.nth(2).locator("details.proof")
+    proof.locator("summary").click()
+    expect(proof.locator("p.ok")).to_contain_text("包含证明")
+    assert proof.locator(".hashes li").count() >= 1
+    screenshot(page, "regulator-batch-desktop")
+    assert errors == []
+
+
+def test_regulator_pages_fit_a_phone(demo_server: LiveServer, phone_page: Page):
+    code = inject_mass_discrepancy(demo_server)
+    log_in(phone_page, demo_server)
+    assert charts_drawn(phone_page) == [True, True, True]
+    assert overflow_px(phone_page) <= 0
+    screenshot(phone_page, "regulator-dashboard-phone")
+    for path, name in [("/regulator/gaps?type=mass_discrepancy", "regulator-gaps-phone"),
+                       (f"/regulator/batch/{code}", "regulator-batch-phone"),
+                       ("/regulator/verify", "regulator-verify-phone")]:
+        phone_page.goto(demo_server.url + path)
+        assert overflow_px(phone_page) <= 0, path
+        screenshot(phone_page, name)
+    # touch targets: the gap's links and the figures are at least 44 px tall
+    phone_page.goto(f"{demo_server.url}/regulator/gaps?type=mass_discrepancy")
+    box = phone_page.locator("#gap-list a").first.bounding_box()
+    assert box is not None and box["height"] >= 44
+
+
+def exported_zip(server: LiveServer, directory: Path) -> bytes:
+    """What `waste-ledger export DIR` writes, zipped as a person would before uploading."""
+    with server.app.app_context():
+        export_log(db.session, log_config(), str(directory))
+        db.session.remove()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                z.write(path, f"export/{path.relative_to(directory)}")
+    return out.getvalue()
+
+
+def test_verify_page_checks_an_export_and_this_logs_checkpoint(
+        demo_server: LiveServer, page: Page, tmp_path: Path):
+    log_in(page, demo_server)
+    page.goto(f"{demo_server.url}/regulator/verify")
+    page.set_input_files("#verify-export input[type=file]", files=[{
+        "name": "export.zip", "mimeType": "application/zip",
+        "buffer": exported_zip(demo_server, tmp_path / "export")}])
+    page.click("#verify-export button[type=submit]")
+    expect(page.locator("#verdict")).to_contain_text("✔ 验证通过")
+    expect(page.locator("#verdict")).to_contain_text("与本平台日志")
+    note = page.request.get(f"{demo_server.url}/api/v1/checkpoint").text()
+    page.goto(f"{demo_server.url}/regulator/verify")
+    page.fill("#verify-checkpoint textarea[name=checkpoint]", note)
+    page.click("#verify-checkpoint button[type=submit]")
+    expect(page.locator("#verdict")).to_contain_text("✔ 验证通过")
+    screenshot(page, "regulator-verify-desktop")
+    broken = note.replace(note.split("\n")[2], note.split("\n")[2][::-1], 1)
+    page.fill("#verify-checkpoint textarea[name=checkpoint]", broken)
+    page.click("#verify-checkpoint button[type=submit]")
+    expect(page.locator("#verdict")).to_contain_text("✘ 验证未通过")
