@@ -194,29 +194,6 @@ export async function pendingCount() {
   return (await database()).countFromIndex("queue", "status", "queued");
 }
 
-/** Send queued entries in the order they were signed. Stops at the first network failure
- * (still offline); an answer from the server, accepted or rejected, settles the entry. */
-export async function flushQueue() {
-  const db = await database();
-  const items = await db.getAllFromIndex("queue", "status", "queued");
-  items.sort((a, b) => a.id - b.id);
-  let sent = 0;
-  for (const item of items) {
-    try {
-      const receipt = await submitNote(item.note);
-      item.status = "accepted";
-      item.outcome = { index: receipt.index };
-    } catch (err) {
-      if (err instanceof NetworkError) break;
-      item.status = "rejected";
-      item.outcome = { code: err.code, message: err.message };
-    }
-    await db.put("queue", item);
-    sent += 1;
-  }
-  return sent;
-}
-
 export async function clearSettled() {
   const db = await database();
   for (const item of await db.getAll("queue")) {
