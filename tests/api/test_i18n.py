@@ -28,7 +28,7 @@ def test_every_string_in_the_sources_is_in_the_catalogue(tmp_path):
     """A string added to a page without `scripts/i18n.py update` would show in Chinese only."""
     pot = tmp_path / "messages.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
-                    "babel.cfg", "-k", "N_", "--no-location", "-o", str(pot), "-q", "."],
+                    "babel.cfg", "-k", "N_", "-k", "_l", "--no-location", "-o", str(pot), "."],
                    cwd=ROOT, check=True)
     source_ids = {m.id for m in _catalog(pot) if m.id}
     catalogue_ids = {m.id for m in _catalog(PO) if m.id}
