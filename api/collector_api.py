@@ -23,7 +23,7 @@ from ledger.entries import format_time, parse_entry
 from ledger.errors import InvalidInput
 from ledger.models import LogEntry
 from ledger.notes import b64
-from ledger.pickups import RECEIVING_ROLES, PickupItem, PickupRequest
+from ledger.pickups import RECEIVING_ROLES, PickupItem, PickupRequest, outstanding
 from ledger.projections import Batch, Handover, Organisation, Permit
 from ledger.serials import reserve_code
 
@@ -36,6 +36,8 @@ blp = Blueprint("collector_api", __name__, url_prefix="/api/v1/collector",
 
 #: Batches in these states can no longer be acted on by anyone.
 CLOSED = ("consolidated", "disposed")
+#: Open requests on a round at most (the newest).
+MAX_REQUESTS = 200
 #: Held batches listed at most (a transfer station's yard, not its archive).
 MAX_HELD = 500
 #: Description fields copied from a batch's first entry (what a driver checks on the drum).
@@ -105,13 +107,17 @@ def _cards(batches: Iterable[Batch], me: str) -> list[dict[str, Any]]:
 def _pickups(principal: Principal) -> list[dict[str, Any]]:
     rows = list(db.session.scalars(select(PickupRequest).where(
         PickupRequest.collector == principal.org, PickupRequest.status == "open")
-        .order_by(PickupRequest.id)))
+        .order_by(PickupRequest.id.desc()).limit(MAX_REQUESTS)))
+    rows.reverse()  # the oldest first, as a round is worked
     out = []
     for row in rows:
         codes = list(db.session.scalars(select(PickupItem.batch)
                                         .where(PickupItem.request_id == row.id)))
-        batches = db.session.scalars(select(Batch).where(Batch.code.in_(codes))
-                                     .order_by(Batch.code))
+        batches = [b for b in db.session.scalars(select(Batch).where(Batch.code.in_(codes))
+                                                 .order_by(Batch.code))
+                   if outstanding(row, b)]
+        if not batches:
+            continue  # everything on it has been fetched (by us or anyone)
         giver = db.session.get(Organisation, row.generator)
         out.append({
             "id": row.id, "manifest": row.manifest, "wanted_on": row.wanted_on,

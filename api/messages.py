@@ -68,6 +68,8 @@ MESSAGES_ZH: dict[str, str] = {
     "login_throttled": "登录失败次数过多，请 15 分钟后再试",
     "serial_race": "同时申请编码的设备过多，请重试",
     "serial_exhausted": "该废物当天的批次序号（001–999）已用完",
+    "batch_already_requested": "该批次已在另一条未完成的收集预约中，请先取消那条预约",
+    "date_invalid": "日期格式应为 YYYY-MM-DD",
     "csrf_invalid": "页面已过期或不是从本站提交的，请刷新页面后重试",
     "pickup_empty": "请至少选择一个批次",
     "pickup_too_many": "每次预约最多 200 个批次",

@@ -8,6 +8,7 @@ so both pages open without a network."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -91,6 +92,8 @@ def _messages() -> dict[str, str]:
         "not_for_me": _("该批次没有交给本单位的交接，也不在发给本单位的收运请求中"),
         "already_mine": _("本单位已持有该批次"),
         "mass_invalid": _("请输入称重质量（千克，最多 3 位小数，大于 0）"),
+        "mass_differs": _("称重 %(kg)s 千克，与交出的 %(released)s 千克相差 %(pct)s。"
+                          "核对无误请再按一次“接收并签名”。"),
         "reason_missing": _("请填写拒收原因"),
         "camera_unavailable": _("无法打开相机：%(msg)s。可以手动输入识别码。"),
         "camera_insecure": _("相机需要 HTTPS 或本机地址（localhost）。可以手动输入识别码。"),
@@ -142,9 +145,12 @@ def service_worker():  # type: ignore[no-untyped-def]
     assets = [url_for("collector.round"), url_for("collector.scan")]
     assets += [url_for("static", filename=f) for f in OFFLINE_STATIC]
     assets += [url_for("pages.pictogram", letter=x) for x in HAZARD_LETTERS]
-    version = max(int((static / f).stat().st_mtime) for f in
-                  (*OFFLINE_STATIC, "js/collector/sw.js"))
-    head = (f"const VERSION = {version!r};\n"
+    # From the files' contents, so any change of a kept file (and only that) renews the cache.
+    digest = hashlib.sha256()
+    for f in (*OFFLINE_STATIC, "js/collector/sw.js"):
+        digest.update((static / f).read_bytes())
+    version = digest.hexdigest()[:16]
+    head = (f"const VERSION = {json.dumps(version)};\n"
             f"const OFFLINE = {json.dumps(assets)};\n")
     resp = Response(head + body, mimetype="text/javascript")
     resp.headers["Cache-Control"] = "no-cache"

@@ -199,7 +199,8 @@ def _declare_messages(principal: Principal) -> dict[str, str]:
         "device_label": _("网页浏览器（产废单位）"),
         "signing": _("正在本设备签名并提交…"),
         "retrying": _("批次号已被占用，正在换一个序号重新签名…"),
-        "network": _("网络不可用，批次未提交，请联网后重试"),
+        "network": _("网络不可用，申报未确认。联网后再按一次“签名并申报”："
+                     "会重发同一条签名记录，不会重复申报"),
         "no_webcrypto": _("此浏览器不支持设备签名（需要较新的 Chrome、Edge 或 Firefox，且用 "
                           "https 或本机地址打开）"),
         "failed": _("提交失败"),
@@ -285,6 +286,9 @@ def release_status(principal: Principal, pickup: pickups.Pickup) -> dict[str, st
     return out
 
 
+RECENT_DONE = 10
+
+
 def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
                   errors: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
     form = form or {}
@@ -292,7 +296,9 @@ def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
     chosen = set(form.get("batches") or [])
     chosen_codes = {b.waste_code for b in available if b.code in chosen} or {
         b.waste_code for b in available}
-    open_requests = pickups.pickups_for(db.session, principal, "open")
+    # Open requests, then the most recently completed ones (what was fetched, and when).
+    open_requests = pickups.pickups_for(db.session, principal, "open") + \
+        pickups.pickups_for(db.session, principal, "done", limit=RECENT_DONE)
     return render_template(
         "generator/pickups.html", available=available, chosen=chosen,
         requested=_requested(principal), receivers=receivers(principal, chosen_codes),

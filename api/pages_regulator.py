@@ -79,6 +79,8 @@ DRILL_PAGE: Final = 100
 #: MAX_CONTENT_LENGTH, this stops a small zip that inflates to gigabytes.
 MAX_EXTRACTED: Final = 512 * 1024 * 1024
 MAX_OLD_CHECKPOINTS: Final = 10_000
+# An export holds three files and its old checkpoints; more members than this is not one.
+MAX_MEMBERS: Final = MAX_OLD_CHECKPOINTS + 100
 
 #: The figures of the mass balance as the dashboard lists them (field, label); kg.
 FIGURES: Final = (
@@ -715,6 +717,8 @@ def _safe_parts(name: str) -> tuple[str, ...] | None:
 def _extract_zip(data: bytes, root: Path, budget: _Budget) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
+        if len(archive.infolist()) > MAX_MEMBERS:
+            raise UploadRejected(_("压缩包中的文件过多"))
         infos = [i for i in archive.infolist() if not i.is_dir()]
         members = [(parts, i) for i in infos if (parts := _safe_parts(i.filename))]
         _place(members, root, budget, archive.open)
@@ -726,8 +730,12 @@ def _extract_zip(data: bytes, root: Path, budget: _Budget) -> None:
 def _extract_tar(data: bytes, root: Path, budget: _Budget) -> None:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
-            members = [(parts, m) for m in archive.getmembers()
-                       if m.isfile() and (parts := _safe_parts(m.name))]
+            members = []
+            for n, m in enumerate(archive, start=1):  # headers one by one, not all at once
+                if n > MAX_MEMBERS:
+                    raise UploadRejected(_("压缩包中的文件过多"))
+                if m.isfile() and (parts := _safe_parts(m.name)):
+                    members.append((parts, m))
 
             def opener(member: tarfile.TarInfo) -> Any:
                 fh = archive.extractfile(member)

@@ -211,4 +211,6 @@ class PickupListSchema(Schema):
 
 class PickupQuerySchema(Schema):
     status = fields.String(load_default="open",
-                           validate=validate.OneOf(["open", "cancelled", "all"]))
+                           validate=validate.OneOf(["open", "done", "cancelled", "all"]),
+                           metadata={"description": "open: something is left to fetch; done: "
+                                                    "every batch has left the requester"})

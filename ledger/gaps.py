@@ -39,6 +39,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
 )
 from sqlalchemy.orm import Session, aliased
@@ -134,6 +135,9 @@ def find_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[
     """Every gap matching the query, most severe and oldest first."""
     if "integrity" in query.types:
         advance_integrity(session)  # its own short write transactions, before the reads
+    if session.get_bind().dialect.name == "postgresql":
+        # the scan sorts and hashes whole tables; the 4 MB default spills them to disk
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
     finders: dict[str, Callable[[Session, GapQuery, GapSettings], Iterable[Gap]]] = {
         "uncollected_overdue": _uncollected, "handover_unconfirmed": _unconfirmed,
         "mass_discrepancy": _discrepancies, "permit_violation": _permit_violations,
@@ -225,31 +229,37 @@ def _z(column: Any) -> ColumnElement[int]:
 def _uncollected(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
     """Original batches not collected within N days of declaration (the first settled
     handover out of the generator, timed when its later side was signed)."""
-    ho, b = Handover, Batch
-    a_t, r_t, a_i, r_i = (_z(ho.answered_t_ms), _z(ho.released_t_ms), _z(ho.answered_at),
-                          _z(ho.released_at))
-    answer_last = _later(a_t, a_i, r_t, r_i)
-    conf_t = case((answer_last, a_t), else_=r_t)
-    conf_at = case((answer_last, a_i), else_=r_i)
-    ranked = (select(ho.batch.label("batch"), conf_t.label("conf_t"), conf_at.label("conf_at"),
-                     func.row_number().over(partition_by=ho.batch,
-                                            order_by=(conf_t, conf_at)).label("rn"))
-              .join(b, b.code == ho.batch)
-              .where(ho.status == CONFIRMED, ho.from_org == b.generator,
-                     *_region_where(b.region, query.region))
-              .subquery("ranked"))
-    first = select(ranked.c.batch, ranked.c.conf_t, ranked.c.conf_at).where(
-        ranked.c.rn == 1).subquery(
-        "first_collection")
+    b = Batch
+
+    def confirmed(ho: Any) -> tuple[ColumnElement[int], ColumnElement[int]]:
+        """(time, entry) a handover was confirmed: its later-signed side."""
+        a_t, r_t, a_i, r_i = (_z(ho.answered_t_ms), _z(ho.released_t_ms), _z(ho.answered_at),
+                              _z(ho.released_at))
+        answer_last = _later(a_t, a_i, r_t, r_i)
+        return case((answer_last, a_t), else_=r_t), case((answer_last, a_i), else_=r_i)
+
+    ho = aliased(Handover, name="ho")
+    conf_t, _ = confirmed(ho)
+    # the first collection: one outer join and one aggregate per batch (NULL: none)
+    first_t = func.min(case((ho.id.is_not(None), conf_t)))
     limit = _threshold(settings, b.region, "uncollected_days", DAY)
     due = b.declared_t_ms + limit
     now = literal(query.now_ms, BigInteger)
-    rows = session.execute(
-        select(b.code, b.region, b.generator, b.declared_at, b.declared_mass_g,
-               limit.label("limit"), due.label("due"), first.c.conf_t, first.c.conf_at)
-        .outerjoin(first, first.c.batch == b.code)
-        .where(b.consolidated == false(), *_region_where(b.region, query.region),
-               or_(and_(first.c.conf_t.is_(None), due < now), first.c.conf_t > due)))
+    late = (select(b.code, b.region, b.generator, b.declared_at, b.declared_mass_g,
+                   limit.label("limit"), due.label("due"), first_t.label("conf_t"))
+            .outerjoin(ho, and_(ho.batch == b.code, ho.from_org == b.generator,
+                                ho.status == CONFIRMED))
+            .where(b.consolidated == false(), *_region_where(b.region, query.region))
+            .group_by(b.code)
+            .having(func.coalesce(first_t, now) > due)
+            .subquery("late"))
+    again = aliased(Handover, name="again")
+    again_t, again_at = confirmed(again)
+    first_at = (select(func.min(again_at))  # the entry, for the findings only
+                .where(again.batch == late.c.code, again.status == CONFIRMED,
+                       again.from_org == late.c.generator, again_t == late.c.conf_t)
+                .correlate(late).scalar_subquery())
+    rows = session.execute(select(late, first_at.label("conf_at")))
     for r in rows:
         yield Gap(f"uncollected_overdue:{r.code}", "uncollected_overdue",
                   "high" if query.now_ms > r.due + r.limit else "medium", r.region, (r.code,),
@@ -418,7 +428,7 @@ def _refusals(session: Session, query: GapQuery, settings: GapSettings) -> Itera
     then = aliased(Handover, name="then")
     rows = session.execute(
         select(inner, then.released_t_ms.label("next_t"))
-        .outerjoin(then, then.released_at == inner.c.next_at)
+        .outerjoin(then, and_(then.batch == inner.c.batch, then.released_at == inner.c.next_at))
         .where(or_(and_(then.released_t_ms.is_not(None), then.released_t_ms > inner.c.due),
                    and_(then.released_t_ms.is_(None),
                         literal(query.now_ms, BigInteger) > inner.c.due))))
@@ -457,11 +467,22 @@ def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iter
     m, origin = Manifest, aliased(Organisation, name="origin_org")
     region = func.coalesce(origin.region, "")
     days = _threshold(settings, region, "manifest_working_days", 1)
+    # The closing entry is the side of one of the manifest's handovers that settled it
+    # (custody._close_manifest_if_done): its time is on that handover row, which spares a
+    # look-up in the large log_entries table (kept only as the fallback).
+    answered = aliased(Handover, name="answered")
+    released = aliased(Handover, name="released")
+    closed_t = func.coalesce(
+        answered.answered_t_ms, released.released_t_ms,
+        select(LogEntry.t_ms).where(LogEntry.idx == m.closed_at).correlate(m).scalar_subquery())
     inner = (select(m.number, m.origin, m.destination, m.opened_at, m.closed_at,
                     region.label("region"), _working_days_due(m.opened_t_ms, days).label("due"),
-                    LogEntry.t_ms.label("closed_t"))
+                    case((m.closed_at.is_not(None), closed_t)).label("closed_t"))
              .outerjoin(origin, origin.uscc == m.origin)
-             .outerjoin(LogEntry, LogEntry.idx == m.closed_at)
+             .outerjoin(answered, and_(answered.manifest == m.number,
+                                       answered.answered_at == m.closed_at))
+             .outerjoin(released, and_(released.manifest == m.number,
+                                       released.released_at == m.closed_at))
              .where(*_region_where(region, query.region))
              .subquery("manifests"))
     now = literal(query.now_ms, BigInteger)
@@ -494,7 +515,7 @@ def _stays(session: Session, query: GapQuery, settings: GapSettings) -> Iterable
     it, or when the holder poured all of it into other batches."""
     from .models import LogEntry
 
-    ho, b, d, holder = Handover, Batch, Disposal, aliased(Organisation, name="holder")
+    ho, b, d, o = Handover, Batch, Disposal, Organisation
 
     def following(column: Any) -> ColumnElement[Any]:
         return func.lead(column).over(partition_by=ho.batch, order_by=ho.answered_at)
@@ -505,35 +526,54 @@ def _stays(session: Session, query: GapQuery, settings: GapSettings) -> Iterable
                       following(ho.released_t_ms).label("next_t"),
                       following(ho.released_at).label("next_at"))
                .where(ho.status == CONFIRMED).subquery("settled"))
-    roles: ColumnElement[str] = " " + func.coalesce(holder.roles, "") + " "
-    kind = case((func.coalesce(holder.roles, "").in_(("", "transporter")), STAY_TYPES[0]),
-                (or_(roles.like("% disposer %"), roles.like("% receiver %")), STAY_TYPES[1]),
-                else_=STAY_TYPES[2])
-    limit = case((kind == STAY_TYPES[0],
-                  _threshold(settings, b.region, "in_transit_hours", HOUR)),
-                 (kind == STAY_TYPES[1], _threshold(settings, b.region, "undisposed_days", DAY)),
-                 else_=_threshold(settings, b.region, "stored_days", DAY))
+    # the kind of stay each holder gives, from its roles: once per organisation, not per row
+    roles: ColumnElement[str] = " " + o.roles + " "
+    holders = select(o.uscc, case(
+        (o.roles.in_(("", "transporter")), STAY_TYPES[0]),
+        (or_(roles.like("% disposer %"), roles.like("% receiver %")), STAY_TYPES[1]),
+        else_=STAY_TYPES[2]).label("kind")).subquery("holders")
+    kind = func.coalesce(holders.c.kind, STAY_TYPES[0])  # an unknown holder: no roles
+    # Regions matter only with per-region thresholds or a region filter; otherwise the first
+    # pass needs no batch row at all and batches are read only for the candidates.
+    by_region = bool(settings.regions) or bool(query.region)
+    region: Any = b.region if by_region else literal_column("''")
+    limit = case((kind == STAY_TYPES[0], _threshold(settings, region, "in_transit_hours", HOUR)),
+                 (kind == STAY_TYPES[1], _threshold(settings, region, "undisposed_days", DAY)),
+                 else_=_threshold(settings, region, "stored_days", DAY))
+    start = case((settled.c.a_t >= settled.c.r_t, settled.c.a_t), else_=settled.c.r_t)
     handed_on = and_(settled.c.next_from == settled.c.to_org, settled.c.next_t.is_not(None))
     disposed = and_(kind == STAY_TYPES[1], d.batch.is_not(None))
-    poured = and_(b.holder == settled.c.to_org, b.state == CONSOLIDATED)
-    last_t = (select(func.max(LogEntry.t_ms)).where(LogEntry.stream == b.code)
-              .correlate(b).scalar_subquery())
-    end_t = case((handed_on, settled.c.next_t), (disposed, d.t_ms), (poured, last_t))
-    end_at = case((handed_on, settled.c.next_at), (disposed, d.entry), (poured, b.updated_at))
-    start = case((settled.c.a_t >= settled.c.r_t, settled.c.a_t), else_=settled.c.r_t)
-    stays = (select(settled.c.batch, settled.c.to_org, settled.c.answered_at, b.region,
+    end_t = case((handed_on, settled.c.next_t), (disposed, d.t_ms))
+    end_at = case((handed_on, settled.c.next_at), (disposed, d.entry))
+    first = (select(settled.c.batch, settled.c.to_org, settled.c.answered_at,
                     kind.label("kind"), (start + limit).label("due"),
                     end_t.label("end_t"), end_at.label("end_at"))
-             .join(b, b.code == settled.c.batch)
-             .outerjoin(holder, holder.uscc == settled.c.to_org)
-             .outerjoin(d, d.batch == settled.c.batch)
-             .where(*_region_where(b.region, query.region))
-             .subquery("stays"))
+             .select_from(settled)
+             .outerjoin(holders, holders.c.uscc == settled.c.to_org)
+             .outerjoin(d, d.batch == settled.c.batch))
+    if by_region:
+        first = first.join(b, b.code == settled.c.batch).where(
+            *_region_where(b.region, query.region))
     now = literal(query.now_ms, BigInteger)
-    rows = session.execute(select(stays).where(
-        stays.c.kind.in_(sorted(query.types & set(STAY_TYPES))),
-        or_(and_(stays.c.end_t.is_not(None), stays.c.end_t > stays.c.due),
-            and_(stays.c.end_t.is_(None), now > stays.c.due))))
+    # candidates: ended after their due time, or not (yet) ended by a release or a disposal
+    # MATERIALIZED: computed on its own, so the planner joins batches to the few candidates
+    # only rather than to every settled handover
+    stays = (first.where(kind.in_(sorted(query.types & set(STAY_TYPES))),
+                         func.coalesce(end_t, now) > start + limit)
+             .cte("stays").prefix_with("MATERIALIZED"))
+    # A stay not handed on also ends when the holder poured all of the batch into others, at
+    # the batch's last entry: the one at updated_at (every entry of a batch's stream sets it,
+    # and times never decrease along a stream), a primary-key look-up for candidates only.
+    poured = and_(stays.c.end_t.is_(None), b.holder == stays.c.to_org, b.state == CONSOLIDATED)
+    last_t = (select(LogEntry.t_ms).where(LogEntry.idx == b.updated_at)
+              .correlate(b).scalar_subquery())
+    final_t = case((poured, last_t), else_=stays.c.end_t)
+    final_at = case((poured, b.updated_at), else_=stays.c.end_at)
+    inner = (select(stays.c.batch, stays.c.to_org, stays.c.answered_at, stays.c.kind,
+                    stays.c.due, b.region, final_t.label("end_t"), final_at.label("end_at"))
+             .join(b, b.code == stays.c.batch).subquery("ends"))
+    rows = session.execute(select(inner).where(
+        func.coalesce(inner.c.end_t, now) > inner.c.due))
     for r in rows:
         yield Gap(f"{r.kind}:{r.batch}:{r.answered_at}", r.kind,
                   "high" if r.end_t is None else "low", r.region, (r.batch,), (r.to_org,),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # access imports this module for batch visibility
     from .access import Principal
 
 RECEIVING_ROLES = frozenset({"collector", "transporter", "receiver", "disposer"})
+CLOSED = ("consolidated", "disposed")
 MAX_BATCHES = 200
 MAX_NOTE = 200
 
@@ -153,20 +154,35 @@ def pickups_for(session: Session, principal: Principal, status: str | None = "op
     """Requests made by (generator) or addressed to (collector) the principal's organisation."""
     query = select(PickupRequest).where(
         (PickupRequest.generator == principal.org) | (PickupRequest.collector == principal.org))
-    if status:
+    if status in ("open", "done"):
+        query = query.where(PickupRequest.status == "open")
+    elif status:
         query = query.where(PickupRequest.status == status)
-    rows = session.scalars(query.order_by(PickupRequest.id.desc()).limit(limit)).all()
-    return [_pickup(session, r) for r in rows]
+    # "open" and "done" are both stored as open (done is derived from where the batches are),
+    # so read further back than ``limit`` before keeping ``limit`` of the wanted kind.
+    scan = limit * 5 if status in ("open", "done") else limit
+    rows = session.scalars(query.order_by(PickupRequest.id.desc()).limit(scan)).all()
+    pickups = [_pickup(session, r) for r in rows]
+    return [p for p in pickups if status is None or p.status == status][:limit]
 
 
 def batches_requested_of(org: str):  # type: ignore[no-untyped-def]
-    """A subquery of the batch codes in open requests addressed to ``org`` (visibility)."""
+    """A subquery of the batches ``org`` has been asked to fetch and that are still with the
+    requester (visibility: once a batch has left, the request shows nothing more of it)."""
     return (select(PickupItem.batch).join(PickupRequest)
-            .where(PickupRequest.collector == org, PickupRequest.status == "open"))
+            .join(Batch, Batch.code == PickupItem.batch)
+            .where(PickupRequest.collector == org, PickupRequest.status == "open",
+                   Batch.holder == PickupRequest.generator))
+
+
+def outstanding(request: PickupRequest, batch: Batch) -> bool:
+    """Still to be fetched: the batch has not left the requester."""
+    return batch.holder == request.generator and batch.state not in CLOSED
 
 
 def _visible_row(session: Session, principal: Principal, pickup_id: int) -> PickupRequest:
-    row = session.get(PickupRequest, pickup_id)
+    # Ids are 32-bit; a larger number from a URL is simply not one of ours.
+    row = session.get(PickupRequest, pickup_id) if 0 < pickup_id < 2**31 else None
     if row is None or principal.org not in (row.generator, row.collector):
         raise NotFound(f"no pickup request {pickup_id}", code="pickup_not_found", field="id")
     return row
@@ -176,13 +192,16 @@ def _pickup(session: Session, row: PickupRequest) -> Pickup:
     codes = session.scalars(select(PickupItem.batch).where(PickupItem.request_id == row.id))
     batches = session.scalars(select(Batch).where(Batch.code.in_(list(codes)))
                               .order_by(Batch.code)).all()
+    status = row.status
+    if status == "open" and not any(outstanding(row, b) for b in batches):
+        status = "done"  # every batch has left the requester: nothing is left to fetch
     names = {uscc: name for uscc, name in session.execute(
         select(Organisation.uscc, Organisation.name)
         .where(Organisation.uscc.in_([row.generator, row.collector])))}
     return Pickup(
         id=row.id, generator=row.generator, generator_name=names.get(row.generator, ""),
         collector=row.collector, collector_name=names.get(row.collector, ""),
-        manifest=row.manifest, wanted_on=row.wanted_on, note=row.note, status=row.status,
+        manifest=row.manifest, wanted_on=row.wanted_on, note=row.note, status=status,
         created_ms=row.created_ms,
         batches=tuple(_pickup_batch(session, b) for b in batches))
 
@@ -220,6 +239,13 @@ def _own_open_batches(session: Session, org: str, codes: Sequence[str]) -> list[
         if mine[code].state in ("pending", "consolidated", "disposed"):
             raise Conflict(f"batch {code} is {mine[code].state}", code="batch_not_available",
                            field="batches")
+    already = session.scalars(
+        select(PickupItem.batch).join(PickupRequest)
+        .where(PickupItem.batch.in_(unique), PickupRequest.status == "open",
+               PickupRequest.generator == org)).first()
+    if already is not None:
+        raise Conflict(f"batch {already} is already on an open pickup request; cancel that "
+                       "one first", code="batch_already_requested", field="batches")
     return [mine[c] for c in unique]
 
 

@@ -7,15 +7,19 @@ parent that gave ``m`` g to a child declared at ``M`` g is attributed ``m / M`` 
 current situation (its state and mass), recursively, so per-enterprise figures stay right after
 consolidation and children are never counted on their own. Every figure is integer grams.
 
-The work runs in the database: a recursive CTE walks ``lineage`` from the filtered originals,
-a UNION ALL lists every (original, figure, grams) fact, and each breakdown is one GROUP BY over
-those facts. Python only sums the aggregate rows. docs/reconciliation.md explains the figures,
-the rounding, the indexes and the signed report bundle.
+The work runs in the database. Each original's figures are kept in a summary table,
+``batch_balances``, maintained in the append transaction (``refresh_balances``, called by the
+custody handlers): a recursive CTE walks ``lineage`` from the originals concerned, a UNION ALL
+lists every (original, figure, grams) fact, and one INSERT ... SELECT groups them per original.
+A report is then one GROUP BY (GROUPING SETS on PostgreSQL) over the summary; Python only sums
+the aggregate rows. docs/reconciliation.md explains the figures, the rounding, the summary, the
+indexes and the signed report bundle.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -27,10 +31,12 @@ from typing import Any, Final
 import rfc8785
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnElement,
     Numeric,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -644,24 +650,38 @@ _BALANCE_COLUMNS: Final = ("origin", "generator", "region", "waste_code", "categ
                            "declared_t_ms", "month", *SUMMED)
 
 
+_ORIGINS: Final[BindParameter[Any]] = bindparam("origins", expanding=True)
+_WALK: Final[BindParameter[Any]] = bindparam("walk", expanding=True)
+
+
+@functools.cache
+def _refresh_statements(dialect: str) -> tuple[Any, Any, Any]:
+    """The statements of a refresh, built once per dialect: building them costs far more
+    Python time than running them for a few originals (the compiled form is cached too)."""
+    up = select(Batch.code.label("code"), literal(0).label("depth")).where(
+        Batch.code.in_(_WALK)).cte("up", recursive=True)
+    up = up.union_all(select(Lineage.parent, up.c.depth + 1)
+                      .join(up, Lineage.child == up.c.code)
+                      .where(up.c.depth < MAX_LINEAGE_DEPTH))
+    ancestors = (select(Batch.code).distinct().join(up, up.c.code == Batch.code)
+                 .where(Batch.consolidated == false()))
+    remove = delete(BatchBalance).where(BatchBalance.origin.in_(_ORIGINS))
+    add = insert(BatchBalance).from_select(
+        _BALANCE_COLUMNS, _balance_select([Batch.code.in_(_ORIGINS)], dialect))
+    return ancestors, remove, add
+
+
 def origins_of(session: Session, codes: Iterable[str]) -> list[str]:
     """The original batches whose mass is in any of ``codes`` (an original is its own)."""
-    wanted = sorted(set(codes))
     plain: list[str] = []
     walk: list[str] = []
-    for code in wanted:
+    for code in sorted(set(codes)):
         known = session.get(Batch, code)  # already loaded by the handler: no query
         (plain if known is not None and not known.consolidated else walk).append(code)
     if not walk:
         return plain
-    up = select(Batch.code.label("code"), literal(0).label("depth")).where(
-        Batch.code.in_(walk)).cte("up", recursive=True)
-    up = up.union_all(select(Lineage.parent, up.c.depth + 1)
-                      .join(up, Lineage.child == up.c.code)
-                      .where(up.c.depth < MAX_LINEAGE_DEPTH))
-    found = session.scalars(select(Batch.code).distinct()
-                            .join(up, up.c.code == Batch.code)
-                            .where(Batch.consolidated == false())).all()
+    ancestors = _refresh_statements(session.get_bind().dialect.name)[0]
+    found = session.connection().scalars(ancestors, {"walk": walk}).all()
     return sorted(set(plain) | set(found))
 
 
@@ -672,11 +692,10 @@ def refresh_balances(session: Session, codes: Iterable[str]) -> int:
     origins = origins_of(session, codes)
     if not origins:
         return 0
-    dialect = session.get_bind().dialect.name
+    _, remove, add = _refresh_statements(session.get_bind().dialect.name)
     conn = session.connection()
-    conn.execute(delete(BatchBalance).where(BatchBalance.origin.in_(origins)))
-    conn.execute(insert(BatchBalance).from_select(
-        _BALANCE_COLUMNS, _balance_select([Batch.code.in_(origins)], dialect)))
+    conn.execute(remove, {"origins": origins})
+    conn.execute(add, {"origins": origins})
     return len(origins)
 
 

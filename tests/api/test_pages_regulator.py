@@ -385,6 +385,23 @@ def test_verify_a_tampered_export_fails_with_the_reason(region, client, cli, tmp
     assert verdict(resp) == "fail" and "运营方公钥不是本平台" in text_of(resp)
 
 
+def test_an_archive_of_countless_empty_files_is_refused_early(region, client):
+    """Many tiny members cost CPU to list even when they unpack to nothing: an export never
+    has more than its files and old checkpoints, so more is refused before reading on."""
+    import io
+    import tarfile
+
+    from api.pages_regulator import MAX_MEMBERS
+
+    token = log_in(client, "inspector")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for n in range(MAX_MEMBERS + 1):
+            tar.addfile(tarfile.TarInfo(f"e/checkpoints/{n}"), io.BytesIO(b""))
+    resp = post_export(client, token, (buf.getvalue(), "export.tar.gz"))
+    assert resp.status_code == 422 and "压缩包中的文件过多" in text_of(resp)
+
+
 def test_verify_rejects_garbage_with_a_clear_message(region, client, tmp_path):
     token = log_in(client, "inspector")
     cases = [

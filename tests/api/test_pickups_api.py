@@ -11,6 +11,7 @@ from .lifecycle import (
     DISPOSER,
     GENERATORS,
     OUTSIDER,
+    STATION,
     build_region,
     code_for,
     description,
@@ -134,3 +135,42 @@ def test_registering_a_key_needs_a_log_in(client, region):
     resp = client.post("/api/v1/keys", json={"vkey": Signer.generate("x").verifier.vkey,
                                              "label": "x"})
     assert resp.status_code == 401
+
+
+def test_a_batch_is_on_one_open_request_at_a_time(client, region):
+    body = {"collector": COLLECTOR, "batches": [code_for(GEN, 1), code_for(GEN, 2)]}
+    assert client.post("/api/v1/pickups", headers=bearer(region[GEN]), json=body).status_code \
+        == 201
+    resp = client.post("/api/v1/pickups", headers=bearer(region[GEN]), json={
+        "collector": STATION, "batches": [code_for(GEN, 2)]})
+    assert resp.status_code == 409 and resp.json["code"] == "batch_already_requested"
+
+
+def test_a_request_is_done_and_shows_nothing_more_once_its_batches_have_left(client, region):
+    """Asked of one collector, released to another: the first sees no more of the batch."""
+    code = code_for(GEN, 1)
+    pickup = client.post("/api/v1/pickups", headers=bearer(region[GEN]),
+                         json={"collector": COLLECTOR, "batches": [code]}).json
+    region[GEN].release(code, STATION, 10_000, "20263310000077")
+    # Still with the generator (the release awaits the station's answer): still to fetch.
+    assert client.get(f"/api/v1/pickups/{pickup['id']}",
+                      headers=bearer(region[GEN])).json["status"] == "open"
+    region[STATION].accept(code, GEN, 10_000, "20263310000077")
+    assert client.get(f"/api/v1/pickups/{pickup['id']}",
+                      headers=bearer(region[GEN])).json["status"] == "done"
+    assert client.get("/api/v1/pickups", headers=bearer(region[COLLECTOR])).json["items"] == []
+    done = client.get("/api/v1/pickups?status=done", headers=bearer(region[COLLECTOR]))
+    assert [p["id"] for p in done.json["items"]] == [pickup["id"]]
+    resp = client.get(f"/api/v1/batches/{code}", headers=bearer(region[COLLECTOR]))
+    assert resp.status_code == 404  # the competitor's custody is not the collector's business
+    assert client.get("/api/v1/collector/round",
+                      headers=bearer(region[COLLECTOR])).json["pickups"] == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/pickups/99999999999999999999999",
+                                  "/api/v1/pickups/0"])
+def test_ids_that_cannot_exist_are_not_found(client, region, path):
+    resp = client.get(path, headers=bearer(region[GEN]))
+    assert resp.status_code == 404 and resp.json["code"] == "pickup_not_found"
+    resp = client.post(path + "/cancel", headers=bearer(region[GEN]))
+    assert resp.status_code == 404

@@ -233,7 +233,7 @@ def test_round_page_at_desktop_width(live_server: LiveServer, page: Page):
     expect(page.locator("#result-text")).to_have_text("请填写拒收原因")
     page.select_option("#reason-select", label="包装破损或渗漏")
     page.fill("#reason-text", "一袋破损")
-    page.fill("#refused-mass", "12,25")
+    page.fill("#refused-mass", "12.25")
     page.click("#refuse")
     expect(page.locator("#result-text")).to_contain_text("已拒收")
     detail = world["region"][COLLECTOR].batch(code_for(G1, 1))
@@ -327,14 +327,38 @@ def test_masses_and_codes_as_a_driver_types_or_scans_them(live_server: LiveServe
     got = page.evaluate("""async ([code, base]) => {
       const m = await import("/static/js/collector/common.js");
       const kg = ["119.5", "0.001", "80,45", " 12.250 ", "123456789.999", "1.1", "0",
-                  "0.000", "1.2345", "-1", "1e3", "", "abc", "1..2", "0.1"];
+                  "0.000", "1.2345", "-1", "1e3", "", "abc", "1..2", "0.1", "1,200",
+                  "１２０．５", "12,345.5"];
       const codes = [code, base + "/t/" + code, code.toLowerCase(),
                      `${code.slice(0, 18)} ${code.slice(18, 26)} ${code.slice(26)}`,
                      code.slice(1), code + "9", "https://x/t/" + code + "?s=1"];
       return { grams: kg.map(m.parseKg), codes: codes.map(m.normaliseCode),
                shown: [1, 999, 1000, 119500, 123456789999].map(m.kgNumber) };
     }""", [code, live_server.url])
-    assert got["grams"] == [119_500, 1, 80_450, 12_250, 123_456_789_999, 1_100, None, None,
-                            None, None, None, None, None, None, 100]
+    # A comma is a thousands separator in its place ("1,200" is how the pages show 1200 kg),
+    # never a decimal comma: "80,45" is refused rather than read 1000 times too small.
+    assert got["grams"] == [119_500, 1, None, 12_250, 123_456_789_999, 1_100, None, None,
+                            None, None, None, None, None, None, 100, 1_200_000, 120_500,
+                            12_345_500]
     assert got["codes"] == [code, code, code, code, None, None, code]
     assert got["shown"] == ["0.001", "0.999", "1", "119.5", "123456789.999"]
+
+
+def test_a_weighed_mass_far_from_the_release_is_asked_twice(
+        live_server: LiveServer, phone: tuple[BrowserContext, Page]):
+    """12 kg typed for a 120 kg release (a slipped decimal point) is not signed on the first
+    tap: the page says how far apart they are; a second tap signs what was typed."""
+    world = a_round(live_server)
+    _, page = phone
+    log_in(page, live_server, "driver")
+    open_round(page)
+    page.goto(f"{live_server.url}/collector/scan?code={world['a']}")
+    expect(page.locator("#batch-name")).to_have_text("废活性炭")
+    page.fill("#mass-input", "12")
+    page.click("#accept")
+    expect(page.locator("#result-text")).to_contain_text("相差 90.0%")
+    assert [e.kind for e in stream(live_server, world["a"])][-1] == "custody.released"
+    page.click("#accept")
+    expect(page.locator("#result-text")).to_contain_text("已接收 12 千克")
+    last = stream(live_server, world["a"])[-1]
+    assert last.kind == "custody.accepted"

@@ -235,6 +235,40 @@ def test_a_serial_taken_meanwhile_is_asked_for_again(demo_server: LiveServer, pa
         db.session.remove()
 
 
+def test_a_lost_answer_does_not_declare_the_drum_twice(demo_server: LiveServer, page: Page):
+    """The declaration reached the ledger but its answer was lost on the way back: the person
+    presses again and the page sends the same signed note (the ledger answers with the first
+    receipt), so one drum is one batch."""
+    server = demo_server
+    lost: list[str] = []
+
+    def lose_first_answer(route: Route) -> None:
+        if route.request.method != "POST" or lost:
+            route.continue_()
+            return
+        route.fetch()  # the server appends it ...
+        lost.append(route.request.post_data or "")
+        route.abort("connectionreset")  # ... and the phone never hears back
+
+    page.route(re.compile(r"/api/v1/entries$"), lose_first_answer)
+    log_in(page, server)
+    page.goto(f"{server.url}/generator/declare")
+    page.locator("#waste-search").press_sequentially("活性炭", delay=30)
+    page.locator("#waste-options li[role=option]", has_text="900-039-49").click()
+    page.fill("#mass", "7.25")
+    page.click("#declare-submit")
+    expect(page.locator("#form-error")).to_contain_text("不会重复申报")
+    page.click("#declare-submit")
+    expect(page.locator("#declared")).to_be_visible()
+    code = page.locator('#declared [data-slot="code"]').inner_text().strip()
+    assert lost and code in lost[0]
+    with server.app.app_context():
+        mine = db.session.scalars(select(Batch.code).where(
+            Batch.code.like(code[:-3] + "%"), Batch.declared_mass_g == 7_250)).all()
+        db.session.remove()
+    assert mine == [code]
+
+
 def test_a_revoked_device_key_is_replaced_on_the_next_signature(demo_server: LiveServer,
                                                                page: Page):
     """The operator revoked this browser's key (a lost phone, say): the next declaration makes

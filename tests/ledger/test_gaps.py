@@ -122,6 +122,43 @@ def test_stored_beyond_the_permitted_period(region):
     assert gap.organisations == (COLLECTOR,) and gap.status == "open"
 
 
+def test_a_stay_that_ended_late_is_resolved_by_the_next_release(region):
+    code = region.declare(GEN)
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    later(region, 400 * DAY)
+    receipt = region.release(code, COLLECTOR, DISPOSER, 120_000, manifest="20263310000002")
+    region.accept(code, COLLECTOR, DISPOSER, 120_000, manifest="20263310000002")
+    (gap,) = gaps(region, "stored_overdue")
+    assert (gap.status, gap.severity, gap.resolved_by) == ("resolved", "low", receipt.index)
+    assert gaps(region, "stored_overdue", status="open") == []
+    assert gaps(region, "undisposed_overdue") == []  # the disposer has had it for no time
+
+
+def test_a_stay_ended_late_by_pouring_the_batch_into_a_drum(region):
+    code = region.declare(GEN)
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    later(region, 400 * DAY)
+    poured_at = later(region, HOUR)
+    drum = region.consolidate(COLLECTOR, [(code, 120_000)], serial=5)
+    (gap,) = gaps(region, "stored_overdue")
+    assert gap.batches == (code,) and gap.status == "resolved"
+    assert gap.resolved_ms == poured_at  # the hand-off's time, looked up by updated_at
+    s = region.world.session
+    s.rollback()
+    from ledger.projections import Batch
+
+    assert gap.resolved_by == s.get(Batch, code).updated_at
+    assert all(drum not in g.batches for g in gaps(region))  # the drum is new at the collector
+
+
+def test_a_receiver_over_its_annual_capacity(region):
+    code = region.declare(GEN, mass_g=6_000_000_000)  # 6 000 t against a 5 000 t permit
+    region.hand_over(code, GEN, COLLECTOR, 6_000_000_000)
+    (gap,) = gaps(region, "permit_violation")
+    assert gap.id == f"permit_violation:capacity:{COLLECTOR}:2026"
+    assert gap.batches == (code,) and gap.detail["accepted_g"] == 6_000_000_000
+
+
 def test_hand_off_into_a_batch_never_declared(region):
     code = region.declare(GEN)
     region.hand_over(code, GEN, COLLECTOR, 120_000)

@@ -86,6 +86,34 @@ export async function api(method, path, body, { text = false } = {}) {
   return data;
 }
 
+// --- masses -----------------------------------------------------------------------------------
+
+const FULL_WIDTH = /[\uFF10-\uFF19\uFF0E\uFF0C]/g;
+
+/** Kilograms as a person types them into exact integer grams, without floating point:
+ * {grams} or {error: "mass_required" | "mass_format" | "mass_range"}. Up to 3 decimals after
+ * a point; full-width digits allowed; a comma only as a thousands separator in its right
+ * place ("1,200" is 1200 kg, as the pages display it), so "12,5" is refused rather than
+ * guessed — a decimal comma read as a thousands separator would be off by a factor of 1000. */
+export function parseKg(raw) {
+  const text = String(raw ?? "")
+    .replace(FULL_WIDTH, (ch) => (ch === "\uFF0E" ? "." : ch === "\uFF0C" ? ","
+      : String.fromCharCode(ch.charCodeAt(0) - 0xFF10 + 48)))
+    .replace(/\s+/g, "");
+  if (!text) return { error: "mass_required" };
+  const plain = /^\d{1,3}(,\d{3})+(\.\d+)?$/.test(text) ? text.replace(/,/g, "") : text;
+  const match = /^(\d{1,10})(?:\.(\d{1,3}))?$/.exec(plain);
+  if (!match) return { error: "mass_format" };
+  const grams = Number(match[1]) * 1000 + Number((match[2] || "").padEnd(3, "0"));
+  if (grams < 1 || grams > 1e12) return { error: "mass_range" };
+  return { grams };
+}
+
+/** How far two masses differ, as a fraction of the first (0.05 is 5 %). */
+export function massDifference(expected, actual) {
+  return expected ? Math.abs(actual - expected) / expected : 0;
+}
+
 // --- device keys -----------------------------------------------------------------------------
 
 /** This device's key for ``org``, or null if none has been made here yet. */

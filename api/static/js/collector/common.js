@@ -3,7 +3,7 @@
 import { openDB } from "../../vendor/idb/index.js";
 import {
   api, ApiError, NetworkError, deviceKey, ensureDeviceKey, messages, queued, pendingCount,
-  signAndSend, signEntry, submitNote, clearSettled, leafHash,
+  signAndSend, signEntry, submitNote, clearSettled, leafHash, parseKg as parseMassKg,
 } from "../ledger.js";
 
 export const M = messages();
@@ -51,13 +51,11 @@ export function groupedCode(code) {
   return `${code.slice(0, 18)} ${code.slice(18, 26)} ${code.slice(26, 34)} ${code.slice(34)}`;
 }
 
-/** Kilograms typed by a person (up to 3 decimals) as integer grams, exactly; null if not. */
+/** Kilograms typed by a person as integer grams, exactly (the one parser of ledger.js);
+ * null if not a mass. */
 export function parseKg(text) {
-  const s = String(text || "").trim().replace(/[，,]/g, ".").replace(/\s/g, "");
-  const m = /^(\d{1,9})(?:\.(\d{0,3}))?$/.exec(s);
-  if (!m) return null;
-  const grams = Number(m[1]) * 1000 + Number((m[2] || "").padEnd(3, "0"));
-  return grams >= 1 && Number.isSafeInteger(grams) ? grams : null;
+  const parsed = parseMassKg(text);
+  return parsed.grams ?? null;
 }
 
 /** Grams shown as kilograms with the decimals that matter. */
@@ -237,7 +235,13 @@ export async function flush() {
       item.status = "accepted";
       item.outcome = { index: receipt.index };
     } catch (err) {
-      if (err instanceof NetworkError) break;
+      if (err instanceof NetworkError || !isFinalRefusal(err)) {
+        // Still offline, or the server could not answer for the ledger (a 5xx, a proxy, a
+        // throttle, an expired log-in): the signed entry stays queued for the next attempt.
+        item.lastError = { code: err.code || "error", message: err.message };
+        await db.put("queue", item);
+        break;
+      }
       item.status = "rejected";
       item.outcome = { code: err.code || "error", message: err.message };
     }
@@ -247,6 +251,13 @@ export async function flush() {
     sent += 1;
   }
   return sent;
+}
+
+/** A refusal by the ledger itself (a 4xx about the entry), not a failure to get an answer. */
+function isFinalRefusal(err) {
+  if (!(err instanceof ApiError)) return true; // a bug in building the entry: show it
+  if (err.status >= 500 || err.status === 408 || err.status === 429) return false;
+  return !["unauthenticated", "csrf_invalid", "log_busy"].includes(err.code);
 }
 
 /** What this phone remembers signing follows the queue's outcome. */

@@ -1,6 +1,6 @@
 // The scanning page: camera (jsQR on canvas frames) or a typed code -> what the batch is ->
 // the weighed mass -> accept or refuse, signed on this phone -> ready for the next scan.
-import { ApiError, NetworkError } from "../ledger.js";
+import { ApiError, NetworkError, massDifference } from "../ledger.js";
 import {
   $, el, t, whoami, normaliseCode, groupedCode, parseKg, kg, kgNumber, stateLabel,
   downloadRound, savedRound, findInRound, signedHere, headFor, freshHead, sign, keyStatus,
@@ -214,10 +214,24 @@ function showResult(text, cls) {
   line.textContent = text;
 }
 
+// A weighed mass far from what was handed over is asked twice: a slip of the finger (or a
+// decimal point) is cheaper to catch here than to correct once it is signed.
+const ASK_AGAIN_ABOVE = 0.05;
+let confirmedGrams = null;
+
 function onAccept(event) {
   event.preventDefault();
   const grams = parseKg($("mass-input").value);
   if (grams === null) { showResult(t("mass_invalid"), "bad"); $("mass-input").focus(); return; }
+  const expected = current.released || current.card.mass_g;
+  const diff = massDifference(expected, grams);
+  if (diff > ASK_AGAIN_ABOVE && confirmedGrams !== grams) {
+    confirmedGrams = grams;
+    showResult(t("mass_differs", { kg: kgNumber(grams), released: kgNumber(expected),
+                                   pct: `${(diff * 100).toFixed(1)}%` }), "warn");
+    return;
+  }
+  confirmedGrams = null;
   answer("custody.accepted", { from: current.from, manifest: current.manifest, mass_g: grams },
          `${current.card.name} · ${kgNumber(grams)} ${t("kg")} · ${current.code.slice(-15)}`);
 }
@@ -238,6 +252,7 @@ function onRefuse(event) {
 }
 
 function nextScan() {
+  confirmedGrams = null;
   $("result").hidden = true;
   $("result-text").textContent = "";
   $("batch").hidden = true;

@@ -226,14 +226,37 @@ async function nextCode(data) {
   return api("GET", `${form.dataset.nextCodeUrl}?${q}`);
 }
 
+// A declaration signed whose answer was lost (the network failed after sending): the same
+// form submitted again sends this same note — a repeat gets the first receipt — instead of
+// signing a second batch for the same drum.
+let unsent = null; // {dataKey, code, note}
+
 async function declareWith(key, data) {
+  const dataKey = JSON.stringify(data);
+  if (unsent && unsent.dataKey === dataKey) {
+    try {
+      const receipt = await submitNote(unsent.note);
+      const { code } = unsent;
+      unsent = null;
+      return { code, receipt };
+    } catch (err) {
+      if (!(err instanceof NetworkError)) unsent = null;
+      throw err;
+    }
+  }
+  unsent = null;
   for (let attempt = 0; ; attempt++) {
     const next = await nextCode(data);
     const { note } = await signEntry({ stream: next.code, head: null, org, key,
                                        kind: "batch.declared", data });
+    unsent = { dataKey, code: next.code, note };
     try {
-      return { code: next.code, receipt: await submitNote(note) };
+      const receipt = await submitNote(note);
+      unsent = null;
+      return { code: next.code, receipt };
     } catch (err) {
+      if (err instanceof NetworkError) throw err; // keep ``unsent`` for the next submit
+      unsent = null;
       // Another device took this serial between our question and our answer: ask again once.
       // The ledger's chain check usually answers first (seq_mismatch: the stream already has
       // its entry 0); batch_exists is the declaration rule saying the same.
