@@ -22,6 +22,7 @@ from .lifecycle import (
     code_for,
     description,
 )
+from .pages import csrf_of, log_in_as
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "correct horse battery"
@@ -38,20 +39,9 @@ def region(app):
     return region
 
 
-def csrf_of(html: str) -> str:
-    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
-    assert match, "the page carries no CSRF token"
-    return match.group(1)
-
-
 def log_in(client, username: str) -> str:
     """Log in through the form, as a person does; returns the session's CSRF token."""
-    token = csrf_of(client.get("/login").get_data(as_text=True))
-    resp = client.post("/login", data={"username": username, "password": PASSWORD,
-                                       "csrf_token": token})
-    assert resp.status_code == 302, resp.get_data(as_text=True)
-    return csrf_of(client.get("/collector/" if username != "boss" else "/generator/")
-                   .get_data(as_text=True))
+    return log_in_as(client, username, PASSWORD)
 
 
 def declare(region, org: str, serial: int, mass_g: int = 120_000) -> str:

@@ -10,6 +10,8 @@ from api.seed import join
 from ledger import access
 from ledger.uscc import make_uscc
 
+from .pages import csrf_of
+
 GEN = make_uscc("331002", 1)
 COL = make_uscc("331002", 101)
 
@@ -24,12 +26,6 @@ def people(app):
         access.add_user(db.session, "wang", "correct-horse", GEN, "王师傅")
         access.add_user(db.session, "li", "battery-staple", COL, "李司机")
     return app
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
-    assert match, "every page carries its CSRF token"
-    return match.group(1)
 
 
 def log_in(client, username: str, password: str):

@@ -33,6 +33,7 @@ from .lifecycle import (
     description,
     manifest,
 )
+from .pages import log_in_as
 
 GEN = GENERATORS[0]
 OTHER_REGULATOR = make_uscc("330100", 901)  # 杭州: another region
@@ -69,18 +70,9 @@ def region(app):
     return r
 
 
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="csrf-token" content="([^"]+)"', page)
-    assert match, "every page carries its CSRF token"
-    return match.group(1)
-
-
 def log_in(client, username: str) -> str:
-    token = csrf_of(client.get("/login").get_data(as_text=True))
-    resp = client.post("/login", data={"username": username, "password": PASSWORD,
-                                       "csrf_token": token})
-    assert resp.status_code == 302, resp.get_data(as_text=True)
-    return csrf_of(client.get(resp.headers["Location"]).get_data(as_text=True))
+    """Log in through the form, as a person does; returns the session's CSRF token."""
+    return log_in_as(client, username, PASSWORD)
 
 
 def text_of(resp) -> str:
