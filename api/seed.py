@@ -149,6 +149,22 @@ def _demo_people(app: Flask, generator: str, collector: str, station: str, dispo
     with app.app_context():
         for username, what, slot in DEMO_USERS:
             access.add_user(db.session, username, DEMO_PASSWORD, orgs[slot], what)
+        _demo_pickup(generator, collector)
+
+
+def _demo_pickup(generator: str, collector: str) -> None:
+    """The demo generator has asked the demo collector to fetch what it still holds, so the
+    driver's round has work on it."""
+    from sqlalchemy import select
+
+    from ledger.pickups import request_pickup
+    from ledger.projections import Batch
+
+    waiting = list(db.session.scalars(select(Batch.code).where(
+        Batch.holder == generator, Batch.state == "declared")))
+    if waiting:
+        request_pickup(db.session, access.principal_for(db.session, generator, "generator"),
+                       collector, waiting, note="放在危废暂存间门口")
 
 
 def demo_logins(app: Flask) -> list[tuple[str, str]]:
