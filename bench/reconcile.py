@@ -819,11 +819,18 @@ def measure(kind: str, n: int, rounds: int, cte: bool) -> dict[str, Any]:
         session.rollback()
         return rows
 
+    steps: dict[str, float] = {}
+
+    def step(name: str) -> None:
+        steps[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    step("start")
     report()  # warm-up: caches, plans, the catalogue
     raw()
     out["reconcile_year_s"], out["reconcile_year_best_s"], rep = timed(report, rounds)
     out["raw_aggregate_s"], out["raw_aggregate_best_s"], raw_rows = timed(raw, rounds)
     out["reconcile_vs_raw"] = round(out["reconcile_year_s"] / out["raw_aggregate_s"], 2)
+    step("reports")
     out["report_batches"] = rep.totals.batches
     out["report_declared_g"] = rep.totals.declared
     assert rep.totals.declared == sum(int(r[1]) for r in raw_rows)
@@ -835,6 +842,7 @@ def measure(kind: str, n: int, rounds: int, cte: bool) -> dict[str, Any]:
         out["reference_cte_s"] = round(time.perf_counter() - started, 3)
         out["reference_matches_summary"] = ref == rep.totals
         session.rollback()
+        step("reference_cte")
     settings = GapSettings()
     query = GapQuery(now_ms=SCAN_NOW)
 
@@ -843,11 +851,13 @@ def measure(kind: str, n: int, rounds: int, cte: bool) -> dict[str, Any]:
         session.rollback()
         return found
 
-    session.execute(text("UPDATE integrity_watermark SET verified_size = 0"))
+    session.execute(text("UPDATE integrity_watermark SET verified_size = 0, frontier = :f"),
+                    {"f": b""})
     session.commit()
     started = time.perf_counter()
     found = scan()
     out["gap_scan_cold_s"] = round(time.perf_counter() - started, 3)
+    step("gap_scan_cold")
     out["gap_scan_s"], out["gap_scan_best_s"], found = timed(scan, rounds)
     counts: dict[str, int] = {}
     for g in found:
@@ -861,8 +871,11 @@ def measure(kind: str, n: int, rounds: int, cte: bool) -> dict[str, Any]:
         session.rollback()
         by_type[gap_type] = round(time.perf_counter() - started, 3)
     out["gap_scan_by_type_s"] = by_type
+    step("gap_scans")
     out["peak_python_mb_reconcile"] = peak_mb(report)
     out["peak_python_mb_gap_scan"] = peak_mb(scan)
+    step("tracemalloc_runs")
+    out["maxrss_mb_after_step"] = steps
     out["maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     for key in ("reconcile_year_s", "reconcile_year_best_s", "raw_aggregate_s",
                 "raw_aggregate_best_s", "gap_scan_s", "gap_scan_best_s"):

@@ -211,6 +211,17 @@ def test_integrity_verifies_only_the_entries_appended_since_the_last_scan(region
     assert gaps(region, "integrity") == []
 
 
+def test_a_watermark_sent_back_to_zero_verifies_from_scratch(region):
+    region.declare(GEN)
+    s = region.world.session
+    issue_checkpoint(s, region.world.config)
+    assert gaps(region, "integrity") == []
+    s.execute(text("UPDATE integrity_watermark SET verified_size = 0"))  # frontier left as is
+    s.commit()
+    assert gaps(region, "integrity") == []  # not the kept frontier: it starts from nothing
+    assert watermark(region) == log_head(s).size
+
+
 def test_a_checkpoint_changed_after_verification_is_found(region):
     region.declare(GEN)
     s = region.world.session
