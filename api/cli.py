@@ -17,6 +17,7 @@ from werkzeug.serving import run_simple
 from ledger import log
 from ledger.errors import LedgerError
 from ledger.notes import Signer
+from ledger.upgrade import upgrade_schema
 
 from . import create_app, runtime
 from .cli_admin import COMMANDS
@@ -54,6 +55,10 @@ def ensure_initialised() -> bool:
         })
         return True
     log.check_operator(db.session, runtime.log_config(app))
+    done = upgrade_schema(db.session)  # a database made by an earlier version
+    if done.triggers_added or done.balances_rebuilt is not None:
+        click.echo(f"upgraded the database: integrity triggers on {list(done.triggers_added)}, "
+                   f"reconciliation summary rows rebuilt: {done.balances_rebuilt}", err=True)
     db.session.rollback()  # end the read, so later work sees others' commits
     return False
 

@@ -165,11 +165,17 @@ def _sqlite_reset_watermark(event_name: str) -> DDL:
     )
 
 
+def integrity_reset_ddl(dialect: str) -> list[DDL]:
+    """The statements that install the watermark reset on a table (``%(table)s``)."""
+    if dialect == "postgresql":
+        return [_PG_RESET_WATERMARK]
+    return [_sqlite_reset_watermark(name) for name in ("UPDATE", "DELETE")]
+
+
 for _watched in (MerkleNode.__table__, Checkpoint.__table__):
-    event.listen(_watched, "after_create", _PG_RESET_WATERMARK.execute_if(dialect="postgresql"))
-    for _event_name in ("UPDATE", "DELETE"):
-        event.listen(_watched, "after_create",
-                     _sqlite_reset_watermark(_event_name).execute_if(dialect="sqlite"))
+    for _dialect in ("postgresql", "sqlite"):
+        for _ddl in integrity_reset_ddl(_dialect):
+            event.listen(_watched, "after_create", _ddl.execute_if(dialect=_dialect))
 
 
 # The log refuses edits at the database level too, not only in our code.
