@@ -28,7 +28,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -49,16 +49,16 @@ from ledger.log import (
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.models import SigningKey
 from ledger.notes import b64, unb64
-from ledger.projections import BatchBalance, Organisation
+from ledger.projections import Organisation
 from ledger.queries import batch_detail
 from ledger.reconcile import (
     Report,
     ReportFilters,
     batches_behind_filters,
-    beijing_day_start_ms,
     reconcile_filters,
     region_bounds,
     scope_for,
+    totals_by_region,
 )
 from ledger.verify import VerificationFailed, verify_export
 
@@ -243,37 +243,16 @@ class DistrictRow:
 def by_district(filters: ReportFilters) -> list[DistrictRow]:
     """Declared and disposed per county (the batch's region), for the district chart.
 
-    The reconciliation report has no breakdown by region, so this is one GROUP BY over the
-    same per-original summary rows (``batch_balances``) the report sums, with the same filters
-    (the caller has already limited them to what the principal may see with ``scope_for``).
-    Mass consolidated into other batches is attributed back to the original's region, as in
-    the report."""
-    bb = BatchBalance
-    where: list[Any] = []
-    if filters.region:
-        lo, hi = region_bounds(filters.region)
-        where += [bb.region >= lo, bb.region <= hi]
-    if filters.period_from:
-        where.append(bb.declared_t_ms >= beijing_day_start_ms(filters.period_from))
-    if filters.period_to:
-        where.append(bb.declared_t_ms
-                     < beijing_day_start_ms(filters.period_to + dt.timedelta(days=1)))
-    if filters.generator:
-        where.append(bb.generator == filters.generator)
-    if filters.waste_code:
-        where.append(bb.waste_code == filters.waste_code)
-    if filters.category:
-        where.append(bb.category == filters.category)
-    rows = db.session.execute(
-        select(bb.region, func.count(), func.sum(bb.declared),
-               func.sum(bb.disposed_utilisation + bb.disposed_disposal))
-        .where(*where).group_by(bb.region).order_by(bb.region)).all()
+    The caller has already limited the filters to what the principal may see (``scope_for``);
+    each county is named after the regulator registered there, if any (there is no table of
+    county names)."""
+    rows = totals_by_region(db.session, filters)
     regulators = dict(db.session.execute(
         select(Organisation.region, Organisation.name)
-        .where(Organisation.region.in_([r[0] for r in rows]),
+        .where(Organisation.region.in_([r.region for r in rows]),
                Organisation.roles.like("%regulator%"))).all())
-    return [DistrictRow(r[0], regulators.get(r[0], ""), int(r[1]), int(r[2] or 0),
-                        int(r[3] or 0)) for r in rows]
+    return [DistrictRow(r.region, regulators.get(r.region, ""), r.batches, r.declared_g,
+                        r.disposed_g) for r in rows]
 
 
 def chart_data(report: Report, districts: list[DistrictRow]) -> dict[str, Any]:

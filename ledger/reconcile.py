@@ -529,6 +529,28 @@ def _labels() -> tuple[Callable[[str], str], Callable[[str], str]]:
     return code_name, category_name
 
 
+@dataclass(frozen=True)
+class RegionTotals:
+    """Declared and utilised-or-disposed mass of the original batches of one county."""
+
+    region: str
+    batches: int
+    declared_g: int
+    disposed_g: int
+
+
+def totals_by_region(session: Session, f: ReportFilters,
+                     principal: Principal | None = None) -> list[RegionTotals]:
+    """Per county (the original batch's region), one GROUP BY over the same summary rows and
+    filters as the report: mass consolidated elsewhere counts for its original's county."""
+    bb = BatchBalance
+    rows = session.execute(
+        select(bb.region, func.count(), func.sum(bb.declared),
+               func.sum(bb.disposed_utilisation + bb.disposed_disposal))
+        .where(*_balance_population(f, principal)).group_by(bb.region).order_by(bb.region))
+    return [RegionTotals(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]
+
+
 def _balance_population(f: ReportFilters,
                         principal: Principal | None) -> list[ColumnElement[bool]]:
     """``_population`` on the summary rows: the same filters on ``batch_balances`` columns
