@@ -20,3 +20,27 @@ def log_in_as(client, username: str, password: str) -> str:
                                        "csrf_token": token})
     assert resp.status_code == 302, resp.get_data(as_text=True)
     return csrf_of(client.get(resp.headers["Location"]).get_data(as_text=True))
+
+
+def region_with_people(app, users: dict[str, str], password: str):
+    """A small region (tests/api/lifecycle.py) with a log-in per username -> organisation."""
+    from api.extensions import db
+    from ledger import access
+
+    from .lifecycle import build_region
+
+    region = build_region(app, generators=2)
+    with app.app_context():
+        for username, org in users.items():
+            access.add_user(db.session, username, password, org, username)
+        db.session.remove()
+    return region
+
+
+def declare(region, org: str, serial: int, mass_g: int = 120_000) -> str:
+    """A batch of spent activated carbon declared by ``org``'s device; returns its code."""
+    from .lifecycle import code_for, description
+
+    code = code_for(org, serial)
+    region[org].declare(code, description(mass_g))
+    return code

@@ -10,19 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from api.extensions import db
-from ledger import access
-
 from .lifecycle import (
     COLLECTOR,
     DISPOSER,
     GENERATORS,
     STATION,
-    build_region,
-    code_for,
-    description,
 )
-from .pages import csrf_of, log_in_as
+from .pages import csrf_of, declare, log_in_as, region_with_people
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "correct horse battery"
@@ -31,23 +25,12 @@ USERS = {"driver": COLLECTOR, "station": STATION, "disposer": DISPOSER, "boss": 
 
 @pytest.fixture
 def region(app):
-    region = build_region(app, generators=2)
-    with app.app_context():
-        for username, org in USERS.items():
-            access.add_user(db.session, username, PASSWORD, org, username)
-        db.session.remove()
-    return region
+    return region_with_people(app, USERS, PASSWORD)
 
 
 def log_in(client, username: str) -> str:
     """Log in through the form, as a person does; returns the session's CSRF token."""
     return log_in_as(client, username, PASSWORD)
-
-
-def declare(region, org: str, serial: int, mass_g: int = 120_000) -> str:
-    code = code_for(org, serial)
-    region[org].declare(code, description(mass_g))
-    return code
 
 
 def request_pickup(region, org: str, to: str, codes: list[str]) -> dict:

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from api.extensions import db
 from api.generator_api import today_shanghai
-from ledger import access
 from ledger.pickups import PickupRequest
 
 from .lifecycle import (
@@ -18,12 +17,10 @@ from .lifecycle import (
     DISPOSER,
     GENERATORS,
     STATION,
-    build_region,
-    code_for,
     description,
     manifest,
 )
-from .pages import csrf_of, log_in_as
+from .pages import csrf_of, declare, log_in_as, region_with_people
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "correct horse battery"
@@ -33,23 +30,12 @@ PAGES = ("/generator/", "/generator/declare", "/generator/pickups")
 
 @pytest.fixture
 def region(app):
-    region = build_region(app, generators=2)
-    with app.app_context():
-        for username, org in USERS.items():
-            access.add_user(db.session, username, PASSWORD, org, username)
-        db.session.remove()
-    return region
+    return region_with_people(app, USERS, PASSWORD)
 
 
 def log_in(client, username: str) -> str:
     """Log in through the form, as a person does; returns the session's CSRF token."""
     return log_in_as(client, username, PASSWORD)
-
-
-def declare(region, org: str, serial: int, mass_g: int = 120_000) -> str:
-    code = code_for(org, serial)
-    region[org].declare(code, description(mass_g))
-    return code
 
 
 def next_code(client, waste_code: str = "900-039-49", generated_on: str | None = None):
