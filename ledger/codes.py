@@ -111,7 +111,7 @@ def region_level(code: str) -> RegionLevel:
 def region_contains(parent: str, child: str) -> bool:
     """Whether region ``child`` lies within ``parent`` (a region contains itself).
 
-    330000 (浙江省) contains 331000 (台州市), which contains 331001 (椒江区).
+    330000 (浙江省) contains 331000 (台州市), which contains 331002 (椒江区).
     """
     outer, inner = validate_region(parent), validate_region(child)
     level = region_level(outer)
