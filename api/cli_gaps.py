@@ -1,4 +1,4 @@
-"""`waste-ledger gaps`: the gap findings as a table, CSV or JSON (as the operator)."""
+"""`waste-ledger gaps`: the gap findings as a table, CSV, JSON or XLSX (as the operator)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from ledger.gaps import GAP_TYPES, GapQuery, find_gaps
 
 from .extensions import db
-from .gaps_api import TYPE_ZH, gap_json, gaps_csv, settings_for
+from .gaps_api import TYPE_ZH, gap_json, gaps_csv, gaps_xlsx, settings_for
 
 
 @click.command("gaps")
@@ -20,8 +20,10 @@ from .gaps_api import TYPE_ZH, gap_json, gaps_csv, settings_for
 @click.option("--type", "types", multiple=True, type=click.Choice(GAP_TYPES))
 @click.option("--status", type=click.Choice(["open", "resolved"]))
 @click.option("--organisation")
-@click.option("--format", "fmt", default="table", type=click.Choice(["table", "csv", "json"]))
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+@click.option("--format", "fmt", default="table",
+              type=click.Choice(["table", "csv", "json", "xlsx"]))
+@click.option("-o", "--output", type=click.File("wb"), default="-",
+              help="file to write (xlsx needs one); default standard output")
 @with_appcontext
 def gaps_command(region: str | None, types: tuple[str, ...], status: str | None,
                  organisation: str | None, fmt: str, output) -> None:  # type: ignore[no-untyped-def]
@@ -31,14 +33,19 @@ def gaps_command(region: str | None, types: tuple[str, ...], status: str | None,
                      types=frozenset(types or GAP_TYPES), organisation=organisation,
                      status=status)
     found = find_gaps(db.session, query, settings_for(current_app))
-    if fmt == "csv":
-        output.write(gaps_csv(found))
+    if fmt == "xlsx":
+        if getattr(output, "name", "-") in ("-", "<stdout>") or output.isatty():
+            raise click.UsageError("--format xlsx writes a file: add -o gaps.xlsx")
+        output.write(gaps_xlsx(found))
+    elif fmt == "csv":
+        output.write(gaps_csv(found).encode("utf-8"))
     elif fmt == "json":
-        output.write(json.dumps([gap_json(g) for g in found], ensure_ascii=False, indent=1))
+        output.write(json.dumps([gap_json(g) for g in found], ensure_ascii=False,
+                                indent=1).encode("utf-8"))
     else:
         for g in found:
             j = gap_json(g)
             output.write(f"{j['severity']:<6} {TYPE_ZH[g.type]:<8} {j['status']:<8} "
                          f"{j['opened']} {' '.join(g.batches) or '-'} "
-                         f"{' '.join(g.organisations)}\n")
+                         f"{' '.join(g.organisations)}\n".encode())
     click.echo(f"gaps: {len(found)} finding(s)", err=True)

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 
+import openpyxl
+
 from .lifecycle import COLLECTOR, GENERATORS, REGULATOR, build_region, code_for, description
 
 
@@ -30,6 +32,14 @@ def test_regulator_sees_a_discrepancy_and_exports_it(app, client):
     assert text.startswith("\ufeff编号,类型")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert any(r[1] == "重量差异" and code in r[4] for r in rows[1:])
+    workbook = client.get("/api/v1/gaps?format=xlsx&type=mass_discrepancy",
+                          headers=headers(region[REGULATOR].token))
+    assert workbook.headers["Content-Disposition"] == "attachment; filename=gaps.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(workbook.data)).active
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert cells[0][:2] == ["编号", "类型"] and len(cells) == 2
+    assert cells[1][0] == gap_id and cells[1][1] == "重量差异" and code in cells[1][4]
+    assert json.loads(cells[1][9]) == one.json["detail"]  # the detail as JSON, not a repr
     # the generator sees the gap that involves it; another generator does not
     mine = client.get("/api/v1/gaps", headers=headers(region[GENERATORS[0]].token)).json
     assert [g["id"] for g in mine["items"]] == [gap_id]
@@ -48,7 +58,7 @@ def test_regulator_is_limited_to_its_region(app, client):
                       headers=headers(region[REGULATOR].token)).status_code == 422
 
 
-def test_cli_lists_gaps_as_json(app, cli):
+def test_cli_lists_gaps_as_json_and_xlsx(app, cli, tmp_path):
     region = build_region(app, generators=1)
     code = code_for(GENERATORS[0], 1)
     region[GENERATORS[0]].declare(code, description(100_000))
@@ -58,3 +68,10 @@ def test_cli_lists_gaps_as_json(app, cli):
     assert out.exit_code == 0
     found = json.loads(out.output[out.output.index("["): out.output.rindex("]") + 1])
     assert [g["batches"] for g in found] == [[code]]
+    path = tmp_path / "gaps.xlsx"
+    out = cli("gaps", "--format", "xlsx", "--type", "mass_discrepancy", "-o", str(path))
+    assert out.exit_code == 0, out.output
+    sheet = openpyxl.load_workbook(path).active
+    assert [c.value for c in sheet[1]][:3] == ["编号", "类型", "严重程度"]
+    assert sheet.max_row == 2 and code in sheet.cell(2, 5).value
+    assert cli("gaps", "--format", "xlsx").exit_code != 0  # a workbook is not for a terminal
