@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .custody import CHINA_OFFSET_MS, CONSOLIDATED
 from .db import write_transaction
-from .models import Checkpoint, IntegrityFinding, IntegrityWatermark
+from .models import Checkpoint, IntegrityFinding, IntegrityWatermark, LogEntry
 from .projections import (
     Batch,
     BatchBalance,
@@ -403,13 +403,14 @@ def _lineage(session: Session, query: GapQuery, settings: GapSettings) -> Iterab
     parent = aliased(Batch, name="parent")
     orphans = session.execute(
         select(Lineage.parent, Lineage.child, Lineage.parent_entry, Lineage.mass_g,
-               parent.region, parent.holder, parent.updated_at)
+               parent.region, parent.holder, LogEntry.t_ms)
         .join(parent, parent.code == Lineage.parent)
+        .join(LogEntry, LogEntry.idx == Lineage.parent_entry)  # opened when handed off
         .where(Lineage.child_entry.is_(None), *_region_where(parent.region, query.region)))
     for r in orphans:
         yield Gap(f"lineage_imbalance:{r.parent}:{r.parent_entry}", "lineage_imbalance",
                   "medium", r.region, (r.parent, r.child), (r.holder,),
-                  (r.parent_entry,), r.updated_at, None, None,
+                  (r.parent_entry,), r.t_ms, None, None,
                   {"reason": "handed off into a batch that was never declared",
                    "mass_g": r.mass_g})
 

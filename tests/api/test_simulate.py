@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -47,6 +48,9 @@ def test_every_injected_fault_is_found_as_the_right_gap(sim_app):
     for g in gaps:  # nothing reported that was not injected
         assert g.type == "integrity" or set(g.batches) & explained or (
             not g.batches and set(g.organisations) & orgs), g
+    start_ms = int((sim.end - dt.timedelta(days=8 * 31)).timestamp() * 1000)  # 7 months back
+    for g in gaps:  # each opened within the simulated months, not at some index read as time
+        assert start_ms <= g.opened_ms, g
 
 
 def test_a_clean_run_reports_no_gaps(sim_app):
