@@ -89,14 +89,6 @@ def next_batch_code(org: str, waste_code: str, day: dt.date) -> dict[str, Any]:
             "generated_on": day.isoformat()}
 
 
-def _documented(*codes: int):  # type: ignore[no-untyped-def]
-    def wrap(fn):  # type: ignore[no-untyped-def]
-        for code in codes:
-            fn = blp.alt_response(code, schema=s.ApiErrorSchema, description="error")(fn)
-        return fn
-    return wrap
-
-
 @blp.route("/batches/next-code", methods=["GET"])
 @blp.arguments(NextCodeQuerySchema, location="query")
 @blp.response(200, NextCodeSchema)
@@ -105,7 +97,7 @@ def _documented(*codes: int):  # type: ignore[no-untyped-def]
                      "that waste code and day and is held for 15 minutes for the caller, so "
                      "two devices asking at once get different codes. If the ledger still "
                      "answers batch_exists on declaring, ask again.")
-@_documented(401, 403, 409, 422)
+@s.documented_errors(blp, 401, 403, 409, 422)
 def get_next_code(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     principal = require_role("generator")
     waste_code = catalogue_code(args["waste_code"])

@@ -146,15 +146,6 @@ class SheetInSchema(Schema):
 # --- views -----------------------------------------------------------------------------------
 
 
-def _documented_errors(*codes: int) -> Callable[[Any], Any]:
-    """The shared error body on each listed status in the OpenAPI document."""
-    def wrap(fn: Any) -> Any:
-        for code in codes:
-            fn = labels_blp.alt_response(code, schema=s.ApiErrorSchema, description="error")(fn)
-        return fn
-    return wrap
-
-
 def _binary(*mimetypes: str) -> dict[str, Any]:
     return {"200": {"description": "the rendered label(s)", "content": {
         m: {"schema": {"type": "string", "format": "binary"}} for m in mimetypes}}}
@@ -175,7 +166,7 @@ def _file(body: bytes, mimetype: str, filename: str) -> Response:
     description="For the unit that declared the batch, its current holder, regulators of its "
                 "region and the operator; anyone else gets 404, as for an unknown code.",
     responses=_binary(*(mimetype for _, mimetype in FORMATS.values())))
-@_documented_errors(401, 404, 422, 503)
+@s.documented_errors(labels_blp, 401, 404, 422, 503)
 def get_label(args: dict[str, Any], code: str, fmt: str) -> Response:
     batch = label_data_for(db.session(), require_principal(), code, public_base_url())
     body = render_label(batch, fmt, label_size(batch, args["size"]))
@@ -189,7 +180,7 @@ def get_label(args: dict[str, Any], code: str, fmt: str) -> Response:
     description="Up to 1,000 codes, printed in the order given. Every code must be one whose "
                 "label you may fetch; the first that is not answers 404 naming it.",
     responses=_binary("application/pdf"))
-@_documented_errors(401, 404, 422, 503)
+@s.documented_errors(labels_blp, 401, 404, 422, 503)
 def post_sheet(body: dict[str, Any]) -> Response:
     batches = labels_for(db.session(), require_principal(), body["codes"], public_base_url())
     pdf = render_sheet(batches, body["sheet"], sheet_size(batches, body["sheet"], body["size"]))

@@ -21,19 +21,11 @@ blp = Blueprint("pickups", __name__, url_prefix="/api/v1",
                 description="Pickup requests (预约收集) and device keys")
 
 
-def documented(*codes: int):  # type: ignore[no-untyped-def]
-    def wrap(fn):  # type: ignore[no-untyped-def]
-        for code in codes:
-            fn = blp.alt_response(code, schema=s.ApiErrorSchema, description="error")(fn)
-        return fn
-    return wrap
-
-
 @blp.route("/pickups", methods=["GET"])
 @blp.arguments(s.PickupQuerySchema, location="query")
 @blp.response(200, s.PickupListSchema)
 @blp.doc(summary="Requests made by, or addressed to, your organisation (newest first)")
-@documented(401)
+@s.documented_errors(blp, 401)
 def list_pickups(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     status = None if args["status"] == "all" else args["status"]
     return {"items": pickups.pickups_for(db.session, require_principal(), status)}
@@ -43,7 +35,7 @@ def list_pickups(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @blp.arguments(s.PickupInSchema)
 @blp.response(201, s.PickupSchema)
 @blp.doc(summary="Ask a collector to fetch batches you hold; reserves a manifest number")
-@documented(401, 403, 404, 409, 422)
+@s.documented_errors(blp, 401, 403, 404, 409, 422)
 def create_pickup(body: dict[str, Any]):  # type: ignore[no-untyped-def]
     return pickups.request_pickup(db.session, require_principal(), body["collector"],
                                   body["batches"], body["wanted_on"], body["note"])
@@ -51,14 +43,14 @@ def create_pickup(body: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 @blp.route("/pickups/<int:pickup_id>", methods=["GET"])
 @blp.response(200, s.PickupSchema)
-@documented(401, 404)
+@s.documented_errors(blp, 401, 404)
 def get_pickup(pickup_id: int):  # type: ignore[no-untyped-def]
     return pickups.get_pickup(db.session, require_principal(), pickup_id)
 
 
 @blp.route("/pickups/<int:pickup_id>/cancel", methods=["POST"])
 @blp.response(200, s.PickupSchema)
-@documented(401, 403, 404)
+@s.documented_errors(blp, 401, 403, 404)
 def cancel_pickup(pickup_id: int):  # type: ignore[no-untyped-def]
     return pickups.cancel_pickup(db.session, require_principal(), pickup_id)
 
@@ -69,7 +61,7 @@ def cancel_pickup(pickup_id: int):  # type: ignore[no-untyped-def]
 @blp.doc(summary="Register a key made on your device (the operator signs key.registered)",
          description="Enrolment for a logged-in person or a token holder: the public key "
                      "becomes valid for your organisation from the entry's index on.")
-@documented(401, 409, 422)
+@s.documented_errors(blp, 401, 409, 422)
 def register_device_key(body: dict[str, Any]):  # type: ignore[no-untyped-def]
     principal = require_principal()
     try:

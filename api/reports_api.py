@@ -308,14 +308,6 @@ class ReconciliationDrilldownSchema(Schema):
 # --- views -----------------------------------------------------------------------------------
 
 
-def _documented_errors(*codes: int) -> Callable[[Any], Any]:
-    def wrap(fn: Any) -> Any:
-        for code in codes:
-            fn = reports_blp.alt_response(code, schema=s.ApiErrorSchema, description="error")(fn)
-        return fn
-    return wrap
-
-
 def filters_from(args: dict[str, Any]) -> ReportFilters:
     return ReportFilters.checked(region=args.get("region"), period_from=args.get("period_from"),
                                  period_to=args.get("period_to"),
@@ -356,7 +348,7 @@ _EXPORT_DOC = {"200": {"description": "the report", "content": {
                 "format=bundle gives the report signed by the operator key "
                 "(docs/reconciliation.md).",
     responses=_EXPORT_DOC)
-@_documented_errors(401, 403, 409, 422)
+@s.documented_errors(reports_blp, 401, 403, 409, 422)
 def get_reconciliation(args: dict[str, Any]) -> Any:
     principal = require_principal()
     filters = scope_for(principal, filters_from(args))
@@ -380,7 +372,7 @@ def get_reconciliation(args: dict[str, Any]) -> Any:
     description="Same filters and access rules as /reconciliation; `figure` is one of the "
                 "figure names (declared, collected, in_transit, ..., disposed, "
                 "unaccounted). Codes in order, `limit` per page, continue with `cursor`.")
-@_documented_errors(401, 403, 422)
+@s.documented_errors(reports_blp, 401, 403, 422)
 def get_drilldown(args: dict[str, Any]) -> Any:
     principal = require_principal()
     filters = scope_for(principal, filters_from(args))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 
@@ -10,6 +14,15 @@ class ApiErrorSchema(Schema):
     status = fields.Integer(required=True)
     message = fields.String(required=True, metadata={"description": "中文 (or English)"})
     errors = fields.Dict(metadata={"description": "field -> messages"})
+
+
+def documented_errors(blp: Blueprint, *codes: int) -> Callable[[Any], Any]:
+    """Attach the shared error body to each listed status in the OpenAPI document."""
+    def wrap(fn: Any) -> Any:
+        for code in codes:
+            fn = blp.alt_response(code, schema=ApiErrorSchema, description="error")(fn)
+        return fn
+    return wrap
 
 
 class NoteInSchema(Schema):

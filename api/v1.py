@@ -41,15 +41,6 @@ auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Tokens
 ERRORS = (400, 401, 403, 404, 409, 413, 422)
 
 
-def documented_errors(blp: Blueprint, *codes: int):  # type: ignore[no-untyped-def]
-    """Attach the shared error body to each listed status in the OpenAPI document."""
-    def wrap(fn):  # type: ignore[no-untyped-def]
-        for code in codes:
-            fn = blp.alt_response(code, schema=s.ApiErrorSchema, description="error")(fn)
-        return fn
-    return wrap
-
-
 # --- entries ------------------------------------------------------------------------------
 
 
@@ -82,7 +73,7 @@ def _receipt(r: log.Receipt) -> dict[str, Any]:
                              "application/json": {"schema": s.NoteInSchema}}})
 @ledger_blp.response(201, s.ReceiptSchema)
 @ledger_blp.alt_response(200, schema=s.ReceiptSchema, description="idempotent repeat")
-@documented_errors(ledger_blp, 400, 403, 404, 409, 413, 422)
+@s.documented_errors(ledger_blp, 400, 403, 404, 409, 413, 422)
 def post_entry():  # type: ignore[no-untyped-def]
     receipt = log.append_entry(db.session, _note_from_request(), log_config())
     return _receipt(receipt), 201 if receipt.created else 200
@@ -92,7 +83,7 @@ def post_entry():  # type: ignore[no-untyped-def]
 @ledger_blp.arguments(s.BatchNotesInSchema)
 @ledger_blp.response(200, s.BatchResultsSchema)
 @ledger_blp.doc(summary="Append up to 1,000 entries; each accepted or rejected on its own")
-@documented_errors(ledger_blp, 413, 422)
+@s.documented_errors(ledger_blp, 413, 422)
 def post_entries_batch(body: dict[str, Any]):  # type: ignore[no-untyped-def]
     results, accepted = [], 0
     for note in body["notes"]:
@@ -115,7 +106,7 @@ def post_entries_batch(body: dict[str, Any]):  # type: ignore[no-untyped-def]
 @ledger_blp.arguments(s.EntriesQuerySchema, location="query")
 @ledger_blp.response(200, s.EntriesSchema)
 @ledger_blp.doc(summary="Read the log in index order (regulators and the operator)")
-@documented_errors(ledger_blp, 401, 403, 422)
+@s.documented_errors(ledger_blp, 401, 403, 422)
 def get_entries(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     require_role("regulator", "operator")
     start, limit = args["start"], args["limit"]
@@ -137,7 +128,7 @@ def get_checkpoint():  # type: ignore[no-untyped-def]
 @ledger_blp.arguments(s.InclusionQuerySchema, location="query")
 @ledger_blp.response(200, s.ProofSchema)
 @ledger_blp.doc(summary="Inclusion proof of entry `index` in the tree of `size` entries")
-@documented_errors(ledger_blp, 404, 422)
+@s.documented_errors(ledger_blp, 404, 422)
 def get_inclusion(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     path = log.inclusion_proof(db.session, args["index"], args["size"])
     return {"size": args["size"], "root": b64(log.root_at(db.session, args["size"])),
@@ -148,7 +139,7 @@ def get_inclusion(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @ledger_blp.arguments(s.ConsistencyQuerySchema, location="query")
 @ledger_blp.response(200, s.ProofSchema)
 @ledger_blp.doc(summary="Consistency proof from size `old` to size `new`")
-@documented_errors(ledger_blp, 404, 422)
+@s.documented_errors(ledger_blp, 404, 422)
 def get_consistency(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     path = log.consistency_proof(db.session, args["old"], args["new"])
     return {"size": args["new"], "root": b64(log.root_at(db.session, args["new"])),
@@ -159,7 +150,7 @@ def get_consistency(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @ledger_blp.arguments(s.DraftInSchema)
 @ledger_blp.response(200, s.DraftSchema)
 @ledger_blp.doc(summary="The exact payload and note text to sign next in a stream")
-@documented_errors(ledger_blp, 401, 403, 422)
+@s.documented_errors(ledger_blp, 401, 403, 422)
 def post_draft(body: dict[str, Any], kind: str):  # type: ignore[no-untyped-def]
     principal = require_principal()
     if body["org"] != principal.org:
@@ -178,7 +169,7 @@ def post_draft(body: dict[str, Any], kind: str):  # type: ignore[no-untyped-def]
 @custody_blp.arguments(s.BatchQuerySchema, location="query")
 @custody_blp.response(200, s.BatchPageSchema)
 @custody_blp.doc(summary="Batches you may see, filtered, ordered by code, cursor-paginated")
-@documented_errors(custody_blp, 401, 422)
+@s.documented_errors(custody_blp, 401, 422)
 def get_batches(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     rows, cursor = list_batches(db.session, require_principal(), args, args["limit"])
     return {"items": [batch_summary(b) for b in rows], "next_cursor": cursor}
@@ -187,7 +178,7 @@ def get_batches(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @custody_blp.route("/batches/<code>", methods=["GET"])
 @custody_blp.doc(summary="One batch: state, holder, masses, handovers, lineage, verified "
                          "history. The code may also be given as its trace URL.")
-@documented_errors(custody_blp, 401, 404, 422)
+@s.documented_errors(custody_blp, 401, 404, 422)
 def get_batch(code: str):  # type: ignore[no-untyped-def]
     principal = require_principal()
     parsed = parse_batch_code(code, hazardous_only=False).text
@@ -218,7 +209,7 @@ def get_organisations(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 @custody_blp.route("/organisations/<uscc>", methods=["GET"])
 @custody_blp.doc(summary="One organisation with its permits and keys")
-@documented_errors(custody_blp, 404)
+@s.documented_errors(custody_blp, 404)
 def get_organisation(uscc: str):  # type: ignore[no-untyped-def]
     o = db.session.get(Organisation, uscc)
     if o is None:
@@ -276,7 +267,7 @@ def _manifest_json(m: Manifest) -> dict[str, Any]:
 @custody_blp.route("/manifests", methods=["GET"])
 @custody_blp.arguments(s.PageQuerySchema, location="query")
 @custody_blp.doc(summary="Transfer manifests (转移联单) you took part in (regulators: all)")
-@documented_errors(custody_blp, 401)
+@s.documented_errors(custody_blp, 401)
 def get_manifests(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     p = require_principal()
     query = select(Manifest)
@@ -288,7 +279,7 @@ def get_manifests(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 
 @custody_blp.route("/manifests/<number>", methods=["GET"])
-@documented_errors(custody_blp, 401, 404)
+@s.documented_errors(custody_blp, 401, 404)
 def get_manifest(number: str):  # type: ignore[no-untyped-def]
     p = require_principal()
     m = db.session.get(Manifest, number)
@@ -316,7 +307,7 @@ def _waste_json(w: Any) -> dict[str, Any]:
 @catalogue_blp.route("/catalogue", methods=["GET"])
 @catalogue_blp.arguments(s.CatalogueQuerySchema, location="query")
 @catalogue_blp.doc(summary="Search the catalogue by code, category or Chinese text")
-@documented_errors(catalogue_blp, 422)
+@s.documented_errors(catalogue_blp, 422)
 def get_catalogue(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     cat = load_catalogue()
     if args["q"].strip():
@@ -327,7 +318,7 @@ def get_catalogue(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 
 @catalogue_blp.route("/catalogue/<code>", methods=["GET"])
-@documented_errors(catalogue_blp, 404, 422)
+@s.documented_errors(catalogue_blp, 404, 422)
 def get_waste_code(code: str):  # type: ignore[no-untyped-def]
     return _waste_json(load_catalogue().get(code))
 
@@ -336,7 +327,7 @@ def get_waste_code(code: str):  # type: ignore[no-untyped-def]
 @auth_blp.arguments(s.LoginSchema)
 @auth_blp.response(201, s.TokenSchema)
 @auth_blp.doc(summary="Log in with a username and password; returns a bearer token")
-@documented_errors(auth_blp, 403, 422)
+@s.documented_errors(auth_blp, 403, 422)
 def post_token(body: dict[str, Any]):  # type: ignore[no-untyped-def]
     user = access.check_password(db.session, body["username"], body["password"])
     token = access.issue_token(db.session, user.org, body["label"], user.id)
