@@ -21,6 +21,7 @@ from ledger.codes import parse_batch_code
 from ledger.custody import covering_permit
 from ledger.entries import format_time, parse_entry
 from ledger.errors import InvalidInput
+from ledger.log import stream_heads
 from ledger.models import LogEntry
 from ledger.notes import b64
 from ledger.pickups import RECEIVING_ROLES, PickupItem, PickupRequest, outstanding
@@ -48,17 +49,6 @@ def _beijing_today() -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date().isoformat()
 
 
-def _heads(codes: list[str]) -> dict[str, LogEntry]:
-    """The last entry of each stream (one query per batch: rounds are tens of batches)."""
-    heads = {}
-    for code in codes:
-        row = db.session.scalars(select(LogEntry).where(LogEntry.stream == code)
-                                 .order_by(LogEntry.seq.desc()).limit(1)).first()
-        if row is not None:
-            heads[code] = row
-    return heads
-
-
 def _description(code: str) -> dict[str, Any]:
     first = db.session.scalars(select(LogEntry).where(LogEntry.stream == code,
                                                       LogEntry.seq == 0)).first()
@@ -72,7 +62,7 @@ def _cards(batches: Iterable[Batch], me: str) -> list[dict[str, Any]]:
     """Each batch as the phone keeps it: summary, description, head and open handover."""
     batches = list(batches)
     codes = [b.code for b in batches]
-    heads = _heads(codes)
+    heads = stream_heads(db.session, codes)
     open_handovers = {h.batch: h for h in db.session.scalars(select(Handover).where(
         Handover.batch.in_(codes),
         Handover.status.in_(("awaiting_answer", "awaiting_release"))))} if codes else {}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -415,6 +415,17 @@ def root_at(session: Session, size: int) -> bytes:
 
 
 # --- reading entries -----------------------------------------------------------------------------
+
+
+def stream_heads(session: Session, streams: list[str]) -> dict[str, LogEntry]:
+    """The last entry of each stream (what a device needs to sign the next one), in one query."""
+    if not streams:
+        return {}
+    last = (select(LogEntry.stream, func.max(LogEntry.seq).label("seq"))
+            .where(LogEntry.stream.in_(streams)).group_by(LogEntry.stream).subquery())
+    rows = session.scalars(select(LogEntry).join(
+        last, (LogEntry.stream == last.c.stream) & (LogEntry.seq == last.c.seq)))
+    return {row.stream: row for row in rows}
 
 
 def entries_between(session: Session, start: int, stop: int,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .entries import format_time
 from .errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from .log import stream_heads
 from .models import Base, LogEntry
 from .notes import b64
 from .projections import Batch, Manifest, Organisation
@@ -192,6 +193,7 @@ def _pickup(session: Session, row: PickupRequest) -> Pickup:
     codes = session.scalars(select(PickupItem.batch).where(PickupItem.request_id == row.id))
     batches = session.scalars(select(Batch).where(Batch.code.in_(list(codes)))
                               .order_by(Batch.code)).all()
+    heads = stream_heads(session, [b.code for b in batches])
     status = row.status
     if status == "open" and not any(outstanding(row, b) for b in batches):
         status = "done"  # every batch has left the requester: nothing is left to fetch
@@ -203,13 +205,11 @@ def _pickup(session: Session, row: PickupRequest) -> Pickup:
         collector=row.collector, collector_name=names.get(row.collector, ""),
         manifest=row.manifest, wanted_on=row.wanted_on, note=row.note, status=status,
         created_ms=row.created_ms,
-        batches=tuple(_pickup_batch(session, b) for b in batches))
+        batches=tuple(_pickup_batch(b, heads[b.code]) for b in batches))
 
 
-def _pickup_batch(session: Session, b: Batch) -> PickupBatch:
+def _pickup_batch(b: Batch, head: LogEntry) -> PickupBatch:
     """The batch with its stream head: what a phone needs to sign the next entry offline."""
-    head = session.scalars(select(LogEntry).where(LogEntry.stream == b.code)
-                           .order_by(LogEntry.seq.desc()).limit(1)).one()
     return PickupBatch(code=b.code, name=b.name, waste_code=b.waste_code, state=b.state,
                        holder=b.holder, mass_g=b.mass_g, declared_mass_g=b.declared_mass_g,
                        head_seq=head.seq, head_leaf=b64(head.leaf_hash),
