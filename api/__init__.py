@@ -11,11 +11,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ledger.custody import CustodySettings, custody_kinds
-from ledger.db import configure_engine
-
-from .extensions import db
-from .settings import defaults
+from api.extensions import db
+from api.settings import defaults
+from ledger.custody.kinds import CustodySettings, custody_kinds
+from ledger.tlog.db import configure_engine
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -31,7 +30,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
-    from . import errors, runtime, v1, web
+    from api import errors, runtime
+    from api.pages import web
+    from api.rest import v1
 
     runtime.init_app(app)
     runtime.register_kinds(app, custody_kinds(CustodySettings(

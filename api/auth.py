@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import request, session
 
-from ledger.access import Principal, authenticate_token, principal_for
+from api.extensions import db
+from ledger.custody.access import Principal, authenticate_token, principal_for
 from ledger.errors import LedgerError, PermissionDenied
-
-from .extensions import db
 
 _CACHE = "waste_ledger.principal"
 _MISSING = object()

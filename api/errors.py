@@ -12,10 +12,9 @@ from flask import Flask, jsonify, redirect, render_template, request, session, u
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from api.auth import Unauthenticated
+from api.messages import MESSAGES_ZH
 from ledger import errors as le
-
-from .auth import Unauthenticated
-from .messages import MESSAGES_ZH
 
 STATUS_BY_CLASS: list[tuple[type[le.LedgerError], int]] = [
     (Unauthenticated, 401),

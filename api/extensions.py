@@ -6,6 +6,6 @@ Flask); Flask-SQLAlchemy is given that base's metadata, and its session serves t
 
 from flask_sqlalchemy import SQLAlchemy
 
-from ledger.models import Base
+from ledger.tlog.models import Base
 
 db = SQLAlchemy(metadata=Base.metadata)

@@ -8,8 +8,8 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from ledger.errors import ConfigurationError
-from ledger.log import KindHandler, LogConfig
-from ledger.notes import Signer
+from ledger.tlog.log import KindHandler, LogConfig
+from ledger.tlog.notes import Signer
 
 EXT = "waste_ledger"
 

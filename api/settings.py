@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ledger.uscc import make_uscc
+from ledger.custody.uscc import make_uscc
 
 
 def defaults(instance_path: str) -> dict[str, Any]:

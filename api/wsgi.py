@@ -1,5 +1,5 @@
 """WSGI entry point for production servers: ``gunicorn 'api.wsgi:app'``."""
 
-from . import create_app
+from api import create_app
 
 app = create_app()

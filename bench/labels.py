@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labels import (  # noqa: E402 - after the path set-up above
+from labels import (
     LabelData,
     LabelSize,
     find_cjk_font,

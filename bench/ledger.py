@@ -14,7 +14,7 @@ with a realistic payload (a hazardous-waste batch with Chinese names; ~530-byte 
 spread round-robin over many 37-character batch streams, each chained by seq/prev, and signed
 by the owning organisation's key *before* any timing starts: signing is the client's job.
 
-Appends (per database): one ``ledger.log.append_entry`` call per entry, so one transaction per
+Appends (per database): one ``ledger.tlog.log.append_entry`` call per entry, so one transaction per
 entry that parses, checks every rule, verifies the Ed25519 signature, hashes, stores and
 commits. The baseline is a raw INSERT of a row with the same columns and bytes as the
 ``log_entries`` row into a plain table (primary key only) in the same database, one per
@@ -23,8 +23,9 @@ transaction, through the DB-API connection of the same engine: for SQLite the sa
 ``synchronous_commit``. Raw inserts and appends run in alternating rounds so that drift in disk
 latency affects both equally. ``append_vs_raw_insert = appends/s / raw inserts/s``.
 
-Verifier: an export (``ledger.bundle`` framing, checkpoint over ``ledger.merkle.root``) built
-directly in memory with worker processes, then ``ledger.verify.verify_export`` on it with every
+Verifier: an export (``ledger.tlog.export`` framing, checkpoint over
+``ledger.tlog.merkle.root``) built directly in memory with worker processes, then
+``ledger.tlog.verify.verify_export`` on it with every
 core and with ``jobs=1``. The baseline is ``Ed25519PublicKey.verify`` in this process on one core
 over the same key objects (loaded once) and the same note texts (best of three runs, so the
 ratios are conservative). ``verify_vs_ed25519`` = verifier entries/s with every core divided by
@@ -79,13 +80,14 @@ from sqlalchemy import (  # noqa: E402
 )
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from ledger import bundle, merkle  # noqa: E402
-from ledger.checkpoints import format_tlog_proof, sign_checkpoint  # noqa: E402
-from ledger.db import configure_engine  # noqa: E402
-from ledger.entries import Entry, entry_text, format_time, parse_entry, prev_field  # noqa: E402
-from ledger.log import AppendContext, LogConfig, append_entry, init_log, log_head  # noqa: E402
-from ledger.models import Base  # noqa: E402
-from ledger.notes import (  # noqa: E402
+from ledger.tlog import export as bundle  # noqa: E402
+from ledger.tlog import merkle
+from ledger.tlog.checkpoints import format_tlog_proof, sign_checkpoint  # noqa: E402
+from ledger.tlog.db import configure_engine  # noqa: E402
+from ledger.tlog.entries import Entry, entry_text, format_time, parse_entry, prev_field  # noqa: E402
+from ledger.tlog.log import AppendContext, LogConfig, append_entry, init_log, log_head  # noqa: E402
+from ledger.tlog.models import Base  # noqa: E402
+from ledger.tlog.notes import (
     Note,
     NoteSignature,
     Signer,
@@ -94,15 +96,15 @@ from ledger.notes import (  # noqa: E402
     sign_note,
     verify_signature,
 )
-from ledger.rules import (  # noqa: E402
+from ledger.tlog.rules import (
     KIND_KEY_REGISTERED,
     KIND_ORG_REGISTERED,
     MemoryState,
     check_entry,
     org_stream,
 )
-from ledger.tree import append_to_frontier  # noqa: E402
-from ledger.verify import verify_export  # noqa: E402
+from ledger.tlog.tree import append_to_frontier  # noqa: E402
+from ledger.tlog.verify import verify_export  # noqa: E402
 
 PG_URL = os.environ.get("WASTE_LEDGER_BENCH_PG",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")

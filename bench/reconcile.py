@@ -28,8 +28,8 @@ is signed stream by stream, the drum last because it names its parents' hand-off
 laid out unit by unit in the log, and written with the operator's checkpoint over the recomputed
 Merkle root. The projections are produced alongside, by mirroring what the custody handlers do
 for exactly these entry kinds, and loaded with COPY (PostgreSQL) or executemany (SQLite); the
-reconciliation summary is then computed set-based (``ledger.reconcile.rebuild_balances``).
-``--check`` proves the bulk path right at the sizes it runs: ``ledger.rebuild`` replays every
+reconciliation summary is then computed set-based (``ledger.audit.reconcile.rebuild_balances``).
+``--check`` proves the bulk path right at the sizes it runs: ``ledger.tlog.rebuild`` replays every
 entry through the real rules and handlers and must find no difference in any projection
 (including ``batch_balances``), and ``waste-ledger verify`` must accept an export of the log.
 
@@ -81,17 +81,8 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from ledger import bundle, merkle  # noqa: E402
-from ledger.checkpoints import sign_checkpoint  # noqa: E402
-from ledger.custody import CustodySettings, custody_kinds, parent_link  # noqa: E402
-from ledger.db import configure_engine  # noqa: E402
-from ledger.entries import entry_text, format_time, prev_field  # noqa: E402
-from ledger.gaps import GAP_TYPES, GapQuery, GapSettings, find_gaps  # noqa: E402
-from ledger.log import LogConfig, export_log  # noqa: E402
-from ledger.models import Base  # noqa: E402
-from ledger.notes import Signer, sign_note  # noqa: E402
-from ledger.projections import Batch  # noqa: E402
-from ledger.reconcile import (  # noqa: E402
+from ledger.audit.gaps import GAP_TYPES, GapQuery, GapSettings, find_gaps  # noqa: E402
+from ledger.audit.reconcile import (  # noqa: E402
     ReportFilters,
     beijing_day_start_ms,
     rebuild_balances,
@@ -99,9 +90,19 @@ from ledger.reconcile import (  # noqa: E402
     reference_figures,
     region_bounds,
 )
-from ledger.rules import ORG_STREAM_PREFIX, org_stream  # noqa: E402
-from ledger.tree import append_to_frontier, root_of_frontier  # noqa: E402
-from ledger.uscc import make_uscc  # noqa: E402
+from ledger.custody.kinds import CustodySettings, custody_kinds, parent_link  # noqa: E402
+from ledger.custody.projections import Batch  # noqa: E402
+from ledger.custody.uscc import make_uscc  # noqa: E402
+from ledger.tlog import export as bundle  # noqa: E402
+from ledger.tlog import merkle  # noqa: E402
+from ledger.tlog.checkpoints import sign_checkpoint  # noqa: E402
+from ledger.tlog.db import configure_engine  # noqa: E402
+from ledger.tlog.entries import entry_text, format_time, prev_field  # noqa: E402
+from ledger.tlog.log import LogConfig, export_log  # noqa: E402
+from ledger.tlog.models import Base  # noqa: E402
+from ledger.tlog.notes import Signer, sign_note  # noqa: E402
+from ledger.tlog.rules import ORG_STREAM_PREFIX, org_stream  # noqa: E402
+from ledger.tlog.tree import append_to_frontier, root_of_frontier  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 PG_URL = os.environ.get("WASTE_LEDGER_BENCH_PG",
@@ -742,7 +743,7 @@ def _rebuild_progress(done: int, total: int) -> None:
 def check(kind: str, n: int, replay: bool) -> dict[str, Any]:
     """``waste-ledger verify`` on an export taken from the database, and (``replay``)
     rebuild --check: every entry replayed through the rules and handlers."""
-    from ledger.rebuild import rebuild
+    from ledger.tlog.rebuild import rebuild
 
     engine = engine_for(kind, n)
     config = LogConfig(operator=signer_for(OPERATOR_ORG),

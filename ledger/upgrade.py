@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from .models import Checkpoint, MerkleNode, integrity_reset_ddl
-from .projections import Batch, BatchBalance
+from ledger.custody.projections import Batch, BatchBalance
+from ledger.tlog.models import Checkpoint, MerkleNode, integrity_reset_ddl
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Upgrade:
 
 def upgrade_schema(session: Session) -> Upgrade:
     """Add what an older database lacks; report what was done (nothing on a current one)."""
-    from .reconcile import rebuild_balances
+    from ledger.audit.reconcile import rebuild_balances
 
     added = tuple(_add_integrity_triggers(session))
     rebuilt = None

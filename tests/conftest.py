@@ -71,7 +71,7 @@ def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:
 def initialised_app(database: Database, tmp_path, **config: Any):
     """An app on ``database``, initialised (tables, operator key, entry 0), disposed after."""
     from api import create_app
-    from api.cli import ensure_initialised
+    from api.cli.main import ensure_initialised
     from api.extensions import db
 
     app = create_app({
@@ -111,7 +111,7 @@ def cli(app):
     from click.testing import CliRunner
     from flask.cli import ScriptInfo
 
-    from api.cli import main
+    from api.cli.main import main
 
     def invoke(*args: str):
         return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app),

@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.seed import join
-from ledger.client import Client
-from ledger.uscc import make_uscc
+from api.demo.seed import join
+from ledger.custody.uscc import make_uscc
+from ledger.tlog.client import Client
 
 GENERATORS = [make_uscc("331002", n) for n in range(1, 21)]
 COLLECTOR = make_uscc("331002", 101)

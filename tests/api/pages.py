@@ -25,9 +25,8 @@ def log_in_as(client, username: str, password: str) -> str:
 def region_with_people(app, users: dict[str, str], password: str):
     """A small region (tests/api/lifecycle.py) with a log-in per username -> organisation."""
     from api.extensions import db
-    from ledger import access
-
-    from .lifecycle import build_region
+    from ledger.custody import access
+    from tests.api.lifecycle import build_region
 
     region = build_region(app, generators=2)
     with app.app_context():
@@ -39,7 +38,7 @@ def region_with_people(app, users: dict[str, str], password: str):
 
 def declare(region, org: str, serial: int, mass_g: int = 120_000) -> str:
     """A batch of spent activated carbon declared by ``org``'s device; returns its code."""
-    from .lifecycle import code_for, description
+    from tests.api.lifecycle import code_for, description
 
     code = code_for(org, serial)
     region[org].declare(code, description(mass_g))

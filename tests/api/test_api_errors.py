@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from ledger.entries import entry_text
-from ledger.notes import Signer, sign_note
-
-from .lifecycle import COLLECTOR, GENERATORS, build_region, code_for, description, manifest
+from ledger.tlog.entries import entry_text
+from ledger.tlog.notes import Signer, sign_note
+from tests.api.lifecycle import COLLECTOR, GENERATORS, build_region, code_for, description, manifest
 
 GEN = GENERATORS[0]
 
@@ -101,7 +100,7 @@ def test_custody_rule_errors_name_the_rule(client, region):
     text = collector.draft("custody.released", code,
                            {"to": GEN, "mass_g": 1000, "manifest": manifest(1)})
     assert_error(post_note(client, sign_note(text, collector.key)), 403, "not_holder", "org")
-    from ledger.client import ApiError
+    from ledger.tlog.client import ApiError
 
     with pytest.raises(ApiError) as err:  # even the draft refuses a float
         region[GEN].draft("custody.released", code,

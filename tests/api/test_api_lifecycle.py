@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.checkpoints import verify_tlog_proof
-from ledger.notes import parse_vkey
-
-from .lifecycle import (
+from ledger.tlog.checkpoints import verify_tlog_proof
+from ledger.tlog.notes import parse_vkey
+from tests.api.lifecycle import (
     COLLECTOR,
     DISPOSER,
     DISPOSER_PERMIT,
@@ -100,7 +99,7 @@ def test_visibility_of_batches(region):
     other = code_for(GENERATORS[1], 1)
     region[GENERATORS[1]].declare(other, description(1000))
     assert region[GEN].batch(code)["code"] == code
-    from ledger.client import ApiError
+    from ledger.tlog.client import ApiError
 
     with pytest.raises(ApiError) as err:
         region[GEN].batch(other)  # another organisation's batch
@@ -156,7 +155,7 @@ def test_correction_signed_by_both_parties_on_their_own_devices(region):
     accepted = region[COLLECTOR].accept(code, GEN, 5_000, manifest(60))  # a slipped digit
     assert region[GEN].batch(code)["handovers"][0]["discrepancy"]
     note = region[COLLECTOR].sign_correction(code, accepted["leaf_hash"], 50_000, "少录一个零")
-    from ledger.client import ApiError
+    from ledger.tlog.client import ApiError
 
     with pytest.raises(ApiError) as err:
         region[COLLECTOR].post_note(note)  # the generator has not agreed yet

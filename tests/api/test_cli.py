@@ -3,8 +3,8 @@
 import os
 import stat
 
-from ledger.checkpoints import parse_checkpoint
-from ledger.notes import Signer, parse_vkey
+from ledger.tlog.checkpoints import parse_checkpoint
+from ledger.tlog.notes import Signer, parse_vkey
 
 
 def test_init_is_idempotent_and_prints_the_operator_key(cli):
@@ -61,7 +61,7 @@ def test_seed_demo_builds_a_verifiable_district_and_rebuild_matches(cli, tmp_pat
 
 
 def test_operator_enrols_an_organisation_a_key_a_permit_a_vehicle_a_user(cli, client, tmp_path):
-    from ledger.uscc import make_uscc
+    from ledger.custody.uscc import make_uscc
 
     org = make_uscc("331002", 4242)
     out = cli("org", "add", org, "--name", "台州市某收集公司", "--region", "331002",

@@ -8,7 +8,14 @@ import json
 
 import openpyxl
 
-from .lifecycle import COLLECTOR, GENERATORS, REGULATOR, build_region, code_for, description
+from tests.api.lifecycle import (
+    COLLECTOR,
+    GENERATORS,
+    REGULATOR,
+    build_region,
+    code_for,
+    description,
+)
 
 
 def headers(token: str) -> dict[str, str]:

@@ -14,15 +14,13 @@ from PIL import Image
 
 from api.extensions import db
 from api.runtime import log_config
-from ledger import access, registry
-from ledger.client import Client
-from ledger.label_data import labels_for
-from ledger.notes import Signer
-from ledger.uscc import make_uscc
-from tests.labels.phone import decoded, pdf_pages, svg_raster
-from tests.tools import unless_ci
-
-from .lifecycle import (
+from ledger.custody import access
+from ledger.custody.label_data import labels_for
+from ledger.custody.uscc import make_uscc
+from ledger.tlog import registry
+from ledger.tlog.client import Client
+from ledger.tlog.notes import Signer
+from tests.api.lifecycle import (
     COLLECTOR,
     DISPOSER,
     DISPOSER_PERMIT,
@@ -34,6 +32,8 @@ from .lifecycle import (
     code_for,
     manifest,
 )
+from tests.labels.phone import decoded, pdf_pages, svg_raster
+from tests.tools import unless_ci
 
 BASE = "https://ledger.example.cn/zj"
 GEN = make_uscc("331002", 60)  # a generator registered with its contact person and phone

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .lifecycle import REGULATOR, build_region
+from tests.api.lifecycle import REGULATOR, build_region
 
 junk = st.one_of(
     st.text(max_size=60),

@@ -10,13 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .lifecycle import (
-    COLLECTOR,
-    DISPOSER,
-    GENERATORS,
-    STATION,
-)
-from .pages import csrf_of, declare, log_in_as, region_with_people
+from tests.api.lifecycle import COLLECTOR, DISPOSER, GENERATORS, STATION
+from tests.api.pages import csrf_of, declare, log_in_as, region_with_people
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "correct horse battery"
@@ -93,7 +88,7 @@ def test_service_worker_is_served_with_scope_and_offline_list(region, client):
     assert "addEventListener(\"fetch\"" in body
     # The cache is named after the kept files' contents: a release that changes any of them
     # renews it on the phones (timestamps can survive a deployment unchanged).
-    from api.pages_collector import OFFLINE_STATIC
+    from api.pages.collector import OFFLINE_STATIC
 
     static = Path(__file__).resolve().parents[2] / "api" / "static"
     digest = hashlib.sha256()

@@ -6,11 +6,10 @@ import re
 
 import pytest
 
-from api.seed import join
-from ledger import access
-from ledger.uscc import make_uscc
-
-from .pages import csrf_of
+from api.demo.seed import join
+from ledger.custody import access
+from ledger.custody.uscc import make_uscc
+from tests.api.pages import csrf_of
 
 GEN = make_uscc("331002", 1)
 COL = make_uscc("331002", 101)
@@ -143,7 +142,7 @@ def test_english_survives_log_in(people, client):
 
 def test_demo_log_ins_are_listed_only_when_they_exist(app, client):
     assert "演示账号" not in client.get("/login").get_data(as_text=True)
-    from api.seed import seed_demo
+    from api.demo.seed import seed_demo
 
     seed_demo(app, enterprises=2, months=1)
     page = client.get("/login").get_data(as_text=True)
@@ -178,7 +177,7 @@ def test_password_guessing_is_slowed_down_per_username(people, client):
 
 def test_throttling_ends_after_the_window_and_a_success_clears_it(people):
     from api.extensions import db
-    from ledger.access import FAILURE_WINDOW_MS, check_password
+    from ledger.custody.access import FAILURE_WINDOW_MS, check_password
     from ledger.errors import PermissionDenied, TooManyAttempts
 
     with people.app_context():

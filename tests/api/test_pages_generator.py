@@ -9,18 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from api.extensions import db
-from api.generator_api import today_shanghai
-from ledger.pickups import PickupRequest
-
-from .lifecycle import (
-    COLLECTOR,
-    DISPOSER,
-    GENERATORS,
-    STATION,
-    description,
-    manifest,
-)
-from .pages import csrf_of, declare, log_in_as, region_with_people
+from api.rest.generator import today_shanghai
+from ledger.custody.pickups import PickupRequest
+from tests.api.lifecycle import COLLECTOR, DISPOSER, GENERATORS, STATION, description, manifest
+from tests.api.pages import csrf_of, declare, log_in_as, region_with_people
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "correct horse battery"

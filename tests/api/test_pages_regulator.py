@@ -16,12 +16,12 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from api.seed import join
-from ledger import access, bundle
-from ledger.merkle import leaf_hash, verify_inclusion
-from ledger.uscc import make_uscc
-
-from .lifecycle import (
+from api.demo.seed import join
+from ledger.custody import access
+from ledger.custody.uscc import make_uscc
+from ledger.tlog import export as bundle
+from ledger.tlog.merkle import leaf_hash, verify_inclusion
+from tests.api.lifecycle import (
     COLLECTOR,
     DISPOSER,
     DISPOSER_PERMIT,
@@ -33,7 +33,7 @@ from .lifecycle import (
     description,
     manifest,
 )
-from .pages import log_in_as
+from tests.api.pages import log_in_as
 
 GEN = GENERATORS[0]
 OTHER_REGULATOR = make_uscc("330100", 901)  # 杭州: another region
@@ -383,7 +383,7 @@ def test_an_archive_of_countless_empty_files_is_refused_early(region, client):
     import io
     import tarfile
 
-    from api.pages_regulator import MAX_MEMBERS
+    from api.pages.regulator import MAX_MEMBERS
 
     token = log_in(client, "inspector")
     buf = io.BytesIO()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.notes import Signer
-
-from .lifecycle import (
+from ledger.tlog.notes import Signer
+from tests.api.lifecycle import (
     COLLECTOR,
     DISPOSER,
     GENERATORS,

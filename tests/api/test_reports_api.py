@@ -17,13 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from ledger.client import ApiError
+from ledger.audit.reconcile import STOCK, Figures, reconcile, verify_report_bundle
+from ledger.custody.projections import Batch
 from ledger.errors import LedgerError
-from ledger.projections import Batch
-from ledger.reconcile import STOCK, Figures, reconcile, verify_report_bundle
-
-from ..ledger.test_reconcile import as_figures, reference
-from .lifecycle import (
+from ledger.tlog.client import ApiError
+from tests.api.lifecycle import (
     COLLECTOR,
     DISPOSER,
     DISPOSER_PERMIT,
@@ -37,6 +35,7 @@ from .lifecycle import (
     description,
     manifest,
 )
+from tests.ledger.test_reconcile import as_figures, reference
 
 GEN = GENERATORS[0]
 PERMIT = DISPOSER_PERMIT
@@ -54,7 +53,7 @@ def region(app):
 @pytest.fixture
 def operator_token(app):
     from api.extensions import db
-    from ledger.access import issue_token
+    from ledger.custody.access import issue_token
 
     with app.app_context():
         return issue_token(db.session, app.config["OPERATOR_ORG"], "test")
@@ -375,8 +374,8 @@ def test_seed_demo_balances(app, cli):
 
 
 def test_exports_never_turn_a_name_into_a_formula_and_write_exact_kg():
-    from api.reports_api import kg_text, report_csv, report_xlsx
-    from ledger.reconcile import Report, ReportFilters, Row
+    from api.rest.reconciliation import kg_text, report_csv, report_xlsx
+    from ledger.audit.reconcile import Report, ReportFilters, Row
 
     evil = "=HYPERLINK(\"http://example.invalid\",\"点我\")"
     figures = Figures(batches=1, declared=1_500, at_generator=1_501)  # unaccounted −1 g

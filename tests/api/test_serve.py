@@ -89,7 +89,7 @@ def test_serve_https_for_phones_on_a_lan(tmp_path: Path):
 
 
 def test_the_certificate_names_this_machine_and_is_reused(tmp_path: Path):
-    from api.tls import ensure_certificate
+    from api.cli.tls import ensure_certificate
 
     first = ensure_certificate(tmp_path, ["localhost", "127.0.0.1", "192.168.1.20"])
     assert {"localhost", "127.0.0.1", "192.168.1.20"} <= set(first.names)

@@ -7,11 +7,10 @@ import time
 
 import pytest
 
+from api.demo.simulate import simulate
 from api.extensions import db
-from api.simulate import simulate
-from ledger.gaps import GapQuery, GapSettings, find_gaps
-
-from ..conftest import initialised_app
+from ledger.audit.gaps import GapQuery, GapSettings, find_gaps
+from tests.conftest import initialised_app
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .lifecycle import COLLECTOR, DISPOSER, GENERATORS, build_region, code_for, description
+from tests.api.lifecycle import COLLECTOR, DISPOSER, GENERATORS, build_region, code_for, description
 
 GEN = GENERATORS[0]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select, text
 
 from api.extensions import db
-from ledger.models import IntegrityWatermark
-from ledger.projections import BatchBalance
+from ledger.custody.projections import BatchBalance
+from ledger.tlog.models import IntegrityWatermark
 from ledger.upgrade import upgrade_schema
-
-from .lifecycle import COLLECTOR, GENERATORS, build_region, code_for, description
+from tests.api.lifecycle import COLLECTOR, GENERATORS, build_region, code_for, description
 
 GEN = GENERATORS[0]
 

@@ -27,10 +27,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.conftest import initialised_app
-from tests.tools import unless_ci
-
-from .harness import (
+from tests.browser.harness import (
     CAMERA_ARGS,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -40,6 +37,8 @@ from .harness import (
     LiveServer,
     serving,
 )
+from tests.conftest import initialised_app
+from tests.tools import unless_ci
 
 #: Enough for every page, API call and state the tests look at, and quick to seed (~0.5 s):
 #: three enterprises over two months reach declared, pending, stored, consolidated, disposed.
@@ -135,7 +134,7 @@ def live_server(database, tmp_path) -> Iterator[LiveServer]:
 @pytest.fixture
 def demo_server(live_server: LiveServer) -> LiveServer:
     """``live_server`` with a small demo district (see ``DEMO``) seeded before any request."""
-    from api.seed import seed_demo
+    from api.demo.seed import seed_demo
 
     live_server.demo = seed_demo(live_server.app, **DEMO)
     return live_server

@@ -20,11 +20,11 @@ from sqlalchemy import select
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from api.extensions import db
-from api.labels_api import label_size, public_base_url, render_label
+from api.rest.labels import label_size, public_base_url, render_label
 from labels import LabelSize
-from ledger.access import principal_for
-from ledger.label_data import label_data_for
-from ledger.projections import Batch
+from ledger.custody.access import principal_for
+from ledger.custody.label_data import label_data_for
+from ledger.custody.projections import Batch
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"

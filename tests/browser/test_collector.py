@@ -11,8 +11,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
 from api.extensions import db
-from ledger import access
-from ledger.models import LogEntry, SigningKey
+from ledger.custody import access
+from ledger.tlog.models import LogEntry, SigningKey
 from tests.api.lifecycle import (
     COLLECTOR,
     DISPOSER,
@@ -22,10 +22,9 @@ from tests.api.lifecycle import (
     code_for,
     description,
 )
-
-from .camera import png_to_y4m
-from .conftest import TIMEOUT_MS
-from .harness import DESKTOP, LOCALE, PHONE, LiveServer, overflow_px, screenshot
+from tests.browser.camera import png_to_y4m
+from tests.browser.conftest import TIMEOUT_MS
+from tests.browser.harness import DESKTOP, LOCALE, PHONE, LiveServer, overflow_px, screenshot
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "yard-2026"

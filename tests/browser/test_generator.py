@@ -13,17 +13,17 @@ from PIL import Image
 from playwright.sync_api import Page, Route, expect
 from sqlalchemy import select
 
+from api.demo.seed import DEMO_PASSWORD, in_process
 from api.extensions import db
 from api.runtime import log_config
-from api.seed import DEMO_PASSWORD, in_process
-from ledger import access, registry
-from ledger.client import Client
-from ledger.models import LogEntry, SigningKey
-from ledger.notes import Signer
-from ledger.pickups import PickupRequest
-from ledger.projections import Batch, Handover
-
-from .harness import LiveServer, overflow_px, screenshot
+from ledger.custody import access
+from ledger.custody.pickups import PickupRequest
+from ledger.custody.projections import Batch, Handover
+from ledger.tlog import registry
+from ledger.tlog.client import Client
+from ledger.tlog.models import LogEntry, SigningKey
+from ledger.tlog.notes import Signer
+from tests.browser.harness import LiveServer, overflow_px, screenshot
 
 DEVICE_KEY = """async (org) => {
   const { deviceKey } = await import("/static/js/ledger.js");

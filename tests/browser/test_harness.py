@@ -6,8 +6,8 @@ from __future__ import annotations
 import rfc8785
 from playwright.sync_api import Page
 
-from .camera import png_to_y4m
-from .harness import LiveServer, overflow_px, screenshot
+from tests.browser.camera import png_to_y4m
+from tests.browser.harness import LiveServer, overflow_px, screenshot
 
 #: At most this many camera frames are decoded before giving up (the fake camera runs at
 #: 10 fps and every frame holds the whole label, so the first few should do).

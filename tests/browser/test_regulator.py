@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from api.demo.seed import DEMO_PASSWORD, join
 from api.extensions import db
 from api.runtime import log_config
-from api.seed import DEMO_PASSWORD, join
-from ledger.log import export_log
-from ledger.uscc import make_uscc
-
-from .harness import LiveServer, overflow_px, screenshot
+from ledger.custody.uscc import make_uscc
+from ledger.tlog.log import export_log
+from tests.browser.harness import LiveServer, overflow_px, screenshot
 
 INJECTED_GENERATOR = make_uscc("331002", 4321)
 INJECTED_COLLECTOR = make_uscc("331002", 4322)

@@ -9,13 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from segno import consts
 
-from labels.qr import (
-    QUIET_ZONE,
-    qr_matrix,
-    qr_matrix_qrcode,
-    qr_matrix_segno,
-    url_segments,
-)
+from labels.qr import QUIET_ZONE, qr_matrix, qr_matrix_qrcode, qr_matrix_segno, url_segments
 from tests.labels.conftest import make_label
 from tests.labels.phone import decoded
 

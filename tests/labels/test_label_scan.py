@@ -15,13 +15,7 @@ from PIL import Image
 
 from labels import LabelSize, render_pdf, render_png, render_svg, tracking_url
 from tests.labels.conftest import BASE_URL, KINDS, SIZES, USCC, make_label
-from tests.labels.phone import (
-    DEGRADATIONS,
-    decoded,
-    pdf_pages,
-    poppler_page,
-    svg_raster,
-)
+from tests.labels.phone import DEGRADATIONS, decoded, pdf_pages, poppler_page, svg_raster
 from tests.tools import unless_ci
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.custody import CustodySettings, custody_kinds, parent_link
-from ledger.log import Receipt
-from ledger.notes import Signer
-from ledger.rules import org_stream
-from ledger.uscc import make_uscc
-
-from .factories import OPERATOR_ORG, World, make_world
+from ledger.custody.kinds import CustodySettings, custody_kinds, parent_link
+from ledger.custody.uscc import make_uscc
+from ledger.tlog.log import Receipt
+from ledger.tlog.notes import Signer
+from ledger.tlog.rules import org_stream
+from tests.ledger.factories import OPERATOR_ORG, World, make_world
 
 DAY = "20260921"  # the day of the test clock
 GENERATORS = [make_uscc("331002", n) for n in range(1, 21)]

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.db import configure_engine
-from ledger.entries import entry_text, format_time, parse_entry, prev_field
-from ledger.log import (
+from ledger.tlog.db import configure_engine
+from ledger.tlog.entries import entry_text, format_time, parse_entry, prev_field
+from ledger.tlog.log import (
     AppendContext,
     DbState,
     LogConfig,
@@ -18,9 +18,9 @@ from ledger.log import (
     init_log,
     log_head,
 )
-from ledger.models import Base
-from ledger.notes import Signer, sign_note
-from ledger.rules import org_stream
+from ledger.tlog.models import Base
+from ledger.tlog.notes import Signer, sign_note
+from ledger.tlog.rules import org_stream
 
 OPERATOR_SEED = bytes(range(32))
 OPERATOR_ORG = "913300000000000191"

@@ -6,9 +6,6 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from ledger import merkle
-from ledger.checkpoints import parse_checkpoint, verify_tlog_proof
-from ledger.entries import entry_text
 from ledger.errors import (
     Conflict,
     KeyNotAuthorised,
@@ -18,18 +15,14 @@ from ledger.errors import (
     SignatureInvalid,
     TooLarge,
 )
-from ledger.log import (
-    consistency_proof,
-    inclusion_proof,
-    issue_checkpoint,
-    log_head,
-    root_at,
-)
-from ledger.models import Checkpoint, LogEntry
-from ledger.notes import Signer, sign_note
-from ledger.rules import org_stream
-
-from .factories import OPERATOR_ORG, World, make_world
+from ledger.tlog import merkle
+from ledger.tlog.checkpoints import parse_checkpoint, verify_tlog_proof
+from ledger.tlog.entries import entry_text
+from ledger.tlog.log import consistency_proof, inclusion_proof, issue_checkpoint, log_head, root_at
+from ledger.tlog.models import Checkpoint, LogEntry
+from ledger.tlog.notes import Signer, sign_note
+from ledger.tlog.rules import org_stream
+from tests.ledger.factories import OPERATOR_ORG, World, make_world
 
 GEN = "91331001MA2B00001A"  # a small workshop (generator)
 COL = "91331001MA2C00002B"  # a collector

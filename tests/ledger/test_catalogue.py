@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import ledger.catalogue as catalogue_module
-from ledger.catalogue import (
+import ledger.custody.catalogue as catalogue_module
+from ledger.custody.catalogue import (
     HW_CATEGORY_CODES,
     Catalogue,
     available_editions,

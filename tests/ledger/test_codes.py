@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.catalogue import HW_CATEGORY_CODES, load_catalogue
-from ledger.codes import (
+from ledger.custody.catalogue import HW_CATEGORY_CODES, load_catalogue
+from ledger.custody.codes import (
     BATCH_CODE_LENGTH,
     PROVINCES,
     BatchCode,
@@ -26,8 +26,8 @@ from ledger.codes import (
     trace_url,
     validate_region,
 )
+from ledger.custody.uscc import make_uscc
 from ledger.errors import InvalidInput
-from ledger.uscc import make_uscc
 
 # Property tests check correctness, not speed: a busy CI machine must not fail them.
 no_deadline = settings(deadline=None)

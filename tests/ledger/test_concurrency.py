@@ -9,15 +9,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from ledger import merkle
-from ledger.db import configure_engine
-from ledger.entries import entry_text, format_time, prev_field
 from ledger.errors import Conflict
-from ledger.log import append_entry, log_head
-from ledger.models import LogEntry
-from ledger.notes import Signer, sign_note
-
-from .factories import T0, World, log_config_for_tests, make_world
+from ledger.tlog import merkle
+from ledger.tlog.db import configure_engine
+from ledger.tlog.entries import entry_text, format_time, prev_field
+from ledger.tlog.log import append_entry, log_head
+from ledger.tlog.models import LogEntry
+from ledger.tlog.notes import Signer, sign_note
+from tests.ledger.factories import T0, World, log_config_for_tests, make_world
 
 ORGS = [f"91331001MA2B{i:05d}A" for i in range(4)]
 

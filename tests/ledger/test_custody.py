@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from ledger.custody import CustodySettings
+from ledger.custody.kinds import CustodySettings
+from ledger.custody.projections import Batch, Disposal, Handover, Lineage, Manifest
 from ledger.errors import Conflict, LedgerError, NotFound, PermissionDenied, RuleViolation
-from ledger.models import LogEntry
-from ledger.projections import Batch, Disposal, Handover, Lineage, Manifest
-
-from .custody_world import (
+from ledger.tlog.models import LogEntry
+from tests.ledger.custody_world import (
     COLLECTOR,
     DISPOSER,
     GENERATORS,
@@ -181,7 +180,7 @@ def test_twenty_small_batches_consolidated_and_disposed(region):
 
 
 def test_consolidation_must_balance_and_link_real_hand_offs(region):
-    from ledger.custody import parent_link
+    from ledger.custody.kinds import parent_link
 
     code = region.declare(GEN)
     region.hand_over(code, GEN, COLLECTOR, 120_000)
@@ -298,7 +297,7 @@ def test_flag_policy_records_the_uncovered_handover(database):
 
 
 def test_a_handover_correction_needs_both_signatures(region):
-    from ledger.notes import add_signature
+    from ledger.tlog.notes import add_signature
 
     code = region.declare(GEN)
     region.release(code, GEN, COLLECTOR, 120_000)

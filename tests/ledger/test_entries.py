@@ -7,9 +7,9 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.entries import HEADER, canonical, entry_text, format_time, parse_entry, parse_time
 from ledger.errors import InvalidInput, NoteMalformed, PayloadInvalid, TooLarge
-from ledger.notes import Signer, sign_note
+from ledger.tlog.entries import HEADER, canonical, entry_text, format_time, parse_entry, parse_time
+from ledger.tlog.notes import Signer, sign_note
 
 SIGNER = Signer.from_seed("device-1", bytes(32))
 BASE = {
@@ -149,13 +149,13 @@ def test_any_profile_payload_survives_sign_parse(data):
 
 @given(json_values)
 def test_fast_canonical_check_is_exactly_rfc8785_within_the_profile(value):
-    from ledger.entries import fast_canonical
+    from ledger.tlog.entries import fast_canonical
 
     assert fast_canonical(value) == rfc8785.dumps(value)
 
 
 def test_fast_canonical_escapes_control_characters_like_rfc8785():
-    from ledger.entries import fast_canonical
+    from ledger.tlog.entries import fast_canonical
 
     for value in ({"a": "\x00\x01\x1f\b\t\n\f\r\"\\/é\u2028漢"}, {"z": 1, "A": [True, None]}):
         assert fast_canonical(value) == rfc8785.dumps(value)

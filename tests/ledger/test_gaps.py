@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from ledger.custody import CustodySettings
-from ledger.gaps import (
+from ledger.audit.gaps import (
     DAY,
     HOUR,
     GapQuery,
@@ -17,11 +16,11 @@ from ledger.gaps import (
     get_gap,
     working_days_after,
 )
-from ledger.log import issue_checkpoint, log_head
-from ledger.models import IntegrityWatermark
-from ledger.rebuild import rebuild
-
-from .custody_world import (
+from ledger.custody.kinds import CustodySettings
+from ledger.tlog.log import issue_checkpoint, log_head
+from ledger.tlog.models import IntegrityWatermark
+from ledger.tlog.rebuild import rebuild
+from tests.ledger.custody_world import (
     COLLECTOR,
     DISPOSER,
     GENERATORS,
@@ -145,7 +144,7 @@ def test_a_stay_ended_late_by_pouring_the_batch_into_a_drum(region):
     assert gap.resolved_ms == poured_at  # the hand-off's time, looked up by updated_at
     s = region.world.session
     s.rollback()
-    from ledger.projections import Batch
+    from ledger.custody.projections import Batch
 
     assert gap.resolved_by == s.get(Batch, code).updated_at
     assert all(drum not in g.batches for g in gaps(region))  # the drum is new at the collector

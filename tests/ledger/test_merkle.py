@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import merkle
+from ledger.tlog import merkle
 
 DATA = Path(__file__).parent.parent / "data" / "merkle"
 

@@ -3,7 +3,7 @@
 import pytest
 
 from ledger.errors import InvalidInput, NoteMalformed, SignatureInvalid, TooLarge
-from ledger.notes import Signer, parse_note, parse_vkey, sign_note, verify_signature
+from ledger.tlog.notes import Signer, parse_note, parse_vkey, sign_note, verify_signature
 
 # golang.org/x/mod/sumdb/note documentation example (Ed25519 is deterministic).
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
@@ -92,7 +92,7 @@ def test_key_file_round_trip_and_tamper_detection():
     "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p
 ])
 def test_weak_public_keys_are_refused(pub_hex):
-    from ledger.notes import VerifierKey
+    from ledger.tlog.notes import VerifierKey
 
     vk = VerifierKey("weak", bytes.fromhex(pub_hex))
     with pytest.raises(InvalidInput) as err:

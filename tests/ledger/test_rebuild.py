@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from ledger.projections import Batch
-from ledger.rebuild import rebuild
-
-from .custody_world import COLLECTOR, DISPOSER, GENERATORS, STATION, add_generators, make_region
+from ledger.custody.projections import Batch
+from ledger.tlog.rebuild import rebuild
+from tests.ledger.custody_world import (
+    COLLECTOR,
+    DISPOSER,
+    GENERATORS,
+    STATION,
+    add_generators,
+    make_region,
+)
 
 
 @pytest.fixture

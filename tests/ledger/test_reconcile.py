@@ -14,14 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.access import Principal
-from ledger.custody import parent_link
-from ledger.entries import parse_time
-from ledger.errors import InvalidInput, LedgerError, PermissionDenied, SignatureInvalid
-from ledger.log import checkpoint_at, issue_checkpoint, log_head
-from ledger.notes import Signer
-from ledger.projections import Batch, Disposal, Handover, Lineage, Organisation
-from ledger.reconcile import (
+from ledger.audit.reconcile import (
     BREAKDOWNS,
     DRILLABLE,
     STOCK,
@@ -38,9 +31,15 @@ from ledger.reconcile import (
     scope_for,
     verify_report_bundle,
 )
-from ledger.uscc import make_uscc
-
-from .custody_world import (
+from ledger.custody.access import Principal
+from ledger.custody.kinds import parent_link
+from ledger.custody.projections import Batch, Disposal, Handover, Lineage, Organisation
+from ledger.custody.uscc import make_uscc
+from ledger.errors import InvalidInput, LedgerError, PermissionDenied, SignatureInvalid
+from ledger.tlog.entries import parse_time
+from ledger.tlog.log import checkpoint_at, issue_checkpoint, log_head
+from ledger.tlog.notes import Signer
+from tests.ledger.custody_world import (
     COLLECTOR,
     DISPOSER,
     GENERATORS,
@@ -51,7 +50,7 @@ from .custody_world import (
     description,
     make_region,
 )
-from .factories import OPERATOR_ORG, T0
+from tests.ledger.factories import OPERATOR_ORG, T0
 
 GEN_A, GEN_B, GEN_C = GENERATORS[:3]
 TRANSPORTER = make_uscc("331002", 301)

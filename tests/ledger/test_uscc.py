@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import InvalidInput
-from ledger.uscc import (
+from ledger.custody.uscc import (
     USCC_ALPHABET,
     check_character,
     is_valid_uscc,
@@ -18,6 +17,7 @@ from ledger.uscc import (
     region_of,
     validate_uscc,
 )
+from ledger.errors import InvalidInput
 
 # Property tests check correctness, not speed: a busy CI machine must not fail them.
 no_deadline = settings(deadline=None)

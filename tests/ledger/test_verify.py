@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ledger import bundle
-from ledger.checkpoints import sign_checkpoint
-from ledger.entries import entry_text, parse_entry
-from ledger.log import export_log
-from ledger.merkle import leaf_hash, root
-from ledger.notes import Signer, sign_note
-from ledger.verify import VerificationFailed, main, verify_export
-
-from .factories import make_world
+from ledger.tlog import export as bundle
+from ledger.tlog.checkpoints import sign_checkpoint
+from ledger.tlog.entries import entry_text, parse_entry
+from ledger.tlog.log import export_log
+from ledger.tlog.merkle import leaf_hash, root
+from ledger.tlog.notes import Signer, sign_note
+from ledger.tlog.verify import VerificationFailed, main, verify_export
+from tests.ledger.factories import make_world
 
 GEN = "91331001MA2B00001A"
 COL = "91331001MA2C00002B"

@@ -1,0 +1,278 @@
+"""Demo data: a district's small enterprises, collectors, a transfer station, disposers and a
+regulator, with a few months of history. Every entry is signed by its own party's key through
+the Python client, exactly as devices do (in-process, no sockets).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+
+from api.extensions import db
+from api.runtime import log_config
+from ledger.custody import access
+from ledger.custody.catalogue import load_catalogue
+from ledger.custody.uscc import make_uscc
+from ledger.tlog import registry
+from ledger.tlog.client import Client, Transport
+from ledger.tlog.entries import format_time
+from ledger.tlog.notes import Signer
+
+DISTRICT = "331002"  # 台州市椒江区
+REGULATOR_SERIAL = 9001
+WASTES = [  # code, name, form, container, typical monthly grams (small enterprises)
+    ("900-039-49", "废活性炭", "solid", "吨袋", 60_000),
+    ("321-026-48", "铝灰渣", "solid", "铁桶", 150_000),
+    ("900-249-08", "废矿物油", "liquid", "200L 铁桶", 40_000),
+    ("900-041-49", "沾染危险废物的包装物", "solid", "编织袋", 20_000),
+    ("900-252-12", "喷漆废物（漆渣）", "semi_solid", "铁桶", 30_000),
+]
+PLACES = ["葭沚", "洪家", "三甲", "下陈", "前所", "章安", "海门", "白云", "东山", "枫南"]
+TRADES = ["五金厂", "机械配件厂", "汽摩配厂", "塑料制品厂", "家具厂", "阀门厂", "模具厂",
+          "电镀加工厂", "喷涂厂", "铝制品厂"]
+
+
+def in_process(app: Flask) -> Transport:
+    """A transport that calls the app directly, as the HTTP path would, without a socket."""
+    test_client = app.test_client()
+
+    def send(method: str, path: str, body: bytes | None,
+             headers: dict[str, str]) -> tuple[int, bytes]:
+        resp = test_client.open(path, method=method, data=body, headers=headers)
+        return resp.status_code, resp.get_data()
+
+    return send
+
+
+def join(app: Flask, org: str, name: str, region: str, roles: list[str],
+         permit_activities: list[str] | None = None, contact: str | None = None,
+         phone: str | None = None, vehicles: tuple[str, ...] = ()) -> Client:
+    """Register an organisation, one device key, a permit if given, and an API token, as the
+    operator does on enrolment; return a client acting for it."""
+    with app.app_context():
+        cfg = log_config()
+        registry.register_org(db.session, cfg, org, name, region, roles, contact, phone)
+        key = Signer.generate(f"dev-{org[-6:]}")
+        registry.register_key(db.session, cfg, org, key.verifier, "手机")
+        if permit_activities:
+            registry.grant_permit(db.session, cfg, org, f"浙危废经第{org[-4:]}号",
+                                  "2024-01-01", "2030-12-31",
+                                  ["HW49", "HW08", "HW12", "HW48"], permit_activities, 5000)
+        for plate in vehicles:
+            registry.register_vehicle(db.session, cfg, org, plate, f"浙交运管许可台字{org[-6:]}号")
+        token = access.issue_token(db.session, org, "demo")
+    return Client(in_process(app), org, key, token)
+
+
+def description(waste: tuple[str, str, str, str, int], mass_g: int,
+                day: dt.date) -> dict[str, Any]:
+    code, name, form, container, _ = waste
+    return {
+        "waste_code": code, "name": name, "form": form,
+        "hazards": list(load_catalogue().get(code).hazards),
+        "container": {"type": container, "count": 1}, "mass_g": mass_g,
+        "generated_on": day.isoformat(), "location": "危废暂存间",
+    }
+
+
+@dataclass
+class Demo:
+    app: Flask
+    rng: random.Random
+    clients: dict[str, Client] = field(default_factory=dict)
+    manifests: int = 0
+    batches: int = 0
+
+    def manifest(self, year: int) -> str:
+        self.manifests += 1
+        return f"{year}3310{self.manifests:06d}"
+
+    def at(self, org: str, when: dt.datetime) -> Client:
+        client = self.clients[org]
+        client.clock = format_time(int(when.timestamp()) * 1000)
+        return client
+
+
+def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int = 2026,
+              progress: Callable[[str], None] = lambda _: None) -> dict[str, int]:
+    """Create the demo region; returns counts."""
+    demo = Demo(app, random.Random(seed))
+    gens, collectors, station, disposers = _enrol(demo, enterprises)
+    progress(f"enrolled {len(demo.clients)} organisations")
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - dt.timedelta(days=30 * months)
+    stored: dict[str, list[tuple[str, int]]] = {}
+    for m in range(months):
+        month0 = start + dt.timedelta(days=30 * m)
+        declared = _declare_month(demo, gens, month0)
+        _collect_round(demo, declared, collectors, month0 + dt.timedelta(days=20), stored,
+                       last=(m == months - 1))
+        if m < months - 1:
+            _station_round(demo, stored, collectors, station, disposers,
+                           month0 + dt.timedelta(days=25))
+        progress(f"month {m + 1}/{months}: {demo.batches} batches")
+    _demo_people(app, gens[0], collectors[0], station, disposers[0], regulator_of(demo))
+    progress(f"demo log-ins: {', '.join(u for u, _, _ in DEMO_USERS)} (password {DEMO_PASSWORD})")
+    return {"organisations": len(demo.clients), "batches": demo.batches,
+            "manifests": demo.manifests}
+
+
+def N_(text: str) -> str:
+    """Marks a string for translation where it is defined; translated where it is shown."""
+    return text
+
+
+# Log-ins for trying the pages: username, what it is (shown on the log-in page), role slot.
+DEMO_PASSWORD = "demo-2026"
+DEMO_USERS = [
+    ("generator", N_("产废单位（小微企业）"), "generator"),
+    ("driver", N_("收集单位司机"), "collector"),
+    ("station", N_("集中收集中转站"), "station"),
+    ("disposer", N_("利用处置单位"), "disposer"),
+    ("regulator", N_("生态环境主管部门"), "regulator"),
+]
+
+
+def regulator_of(demo: Demo) -> str:
+    return make_uscc(DISTRICT, REGULATOR_SERIAL)
+
+
+def _demo_people(app: Flask, generator: str, collector: str, station: str, disposer: str,
+                 regulator: str) -> None:
+    orgs = {"generator": generator, "collector": collector, "station": station,
+            "disposer": disposer, "regulator": regulator}
+    with app.app_context():
+        for username, what, slot in DEMO_USERS:
+            access.add_user(db.session, username, DEMO_PASSWORD, orgs[slot], what)
+        _demo_pickup(generator, collector)
+
+
+def _demo_pickup(generator: str, collector: str) -> None:
+    """The demo generator has asked the demo collector to fetch what it still holds, so the
+    driver's round has work on it."""
+    from sqlalchemy import select
+
+    from ledger.custody.pickups import request_pickup
+    from ledger.custody.projections import Batch
+
+    waiting = list(db.session.scalars(select(Batch.code).where(
+        Batch.holder == generator, Batch.state == "declared")))
+    if waiting:
+        request_pickup(db.session, access.principal_for(db.session, generator, "generator"),
+                       collector, waiting, note="放在危废暂存间门口")
+
+
+def demo_logins(app: Flask) -> list[tuple[str, str]]:
+    """The demo log-ins present in this database (none outside a demo)."""
+    from sqlalchemy import select
+
+    names = [u for u, _, _ in DEMO_USERS]
+    rows = db.session.execute(select(access.User.username, access.User.display_name)
+                              .where(access.User.username.in_(names))).all()
+    order = {u: i for i, u in enumerate(names)}
+    return sorted(rows, key=lambda r: order[r[0]])
+
+
+def _enrol(demo: Demo, enterprises: int) -> tuple[list[str], list[str], str, list[str]]:
+    app, rng = demo.app, demo.rng
+    gens = []
+    for i in range(enterprises):
+        org = make_uscc(DISTRICT, 1000 + i)
+        name = f"台州市椒江{rng.choice(PLACES)}{rng.choice(TRADES)}"
+        demo.clients[org] = join(app, org, f"{name}（{i + 1}号）", DISTRICT, ["generator"],
+                                 contact=rng.choice(["王", "李", "陈", "林", "张"]) + "师傅",
+                                 phone=f"1385760{i:04d}")
+        gens.append(org)
+    collectors = [make_uscc(DISTRICT, 2001), make_uscc(DISTRICT, 2002)]
+    demo.clients[collectors[0]] = join(app, collectors[0], "台州市绿源危废收集有限公司",
+                                       DISTRICT, ["collector"], ["collect", "store"],
+                                       vehicles=("浙J·D0001", "浙J·D0002"))
+    demo.clients[collectors[1]] = join(app, collectors[1], "椒江区清源环保科技有限公司",
+                                       DISTRICT, ["collector"], ["collect", "store"],
+                                       vehicles=("浙J·D1001",))
+    station = make_uscc(DISTRICT, 2003)
+    demo.clients[station] = join(app, station, "椒江区小微危废集中收集中转站", DISTRICT,
+                                 ["collector"], ["collect", "store"])
+    disposers = [make_uscc("331003", 3001), make_uscc("331004", 3002)]
+    demo.clients[disposers[0]] = join(app, disposers[0], "台州市德长环保有限公司", "331003",
+                                      ["disposer"], ["store", "utilise", "dispose"])
+    demo.clients[disposers[1]] = join(app, disposers[1], "台州市路桥区再生资源利用有限公司",
+                                      "331004", ["disposer"], ["store", "utilise", "dispose"])
+    regulator = make_uscc(DISTRICT, REGULATOR_SERIAL)
+    demo.clients[regulator] = join(app, regulator, "台州市生态环境局椒江分局", DISTRICT,
+                                   ["regulator"])
+    return gens, collectors, station, disposers
+
+
+def _declare_month(demo: Demo, gens: list[str],
+                   month0: dt.datetime) -> list[tuple[str, str, int, dt.datetime]]:
+    out = []
+    for i, org in enumerate(gens):
+        waste = WASTES[i % len(WASTES)]
+        day = month0 + dt.timedelta(days=demo.rng.randint(0, 14), hours=9)
+        mass = int(waste[4] * demo.rng.uniform(0.6, 1.4)) // 100 * 100
+        serial = demo.rng.randint(1, 5)
+        code = f"{org}{waste[0].replace('-', '')}{day:%Y%m%d}{serial:03d}"
+        demo.at(org, day).declare(code, description(waste, mass, day.date()))
+        demo.batches += 1
+        out.append((org, code, mass, day))
+    return out
+
+
+def _collect_round(demo: Demo, declared: list[tuple[str, str, int, dt.datetime]],
+                   collectors: list[str], day: dt.datetime,
+                   stored: dict[str, list[tuple[str, int]]], last: bool) -> None:
+    """A pickup round: each enterprise releases, the collector weighs and accepts."""
+    for n, (org, code, mass, _) in enumerate(declared):
+        if last and n % 3 == 0:
+            continue  # not yet collected this month
+        collector = collectors[n % 2]
+        number = demo.manifest(day.year)
+        truck = "浙J·D0001" if collector == collectors[0] else "浙J·D1001"
+        demo.at(org, day).release(code, collector, mass, number, vehicle=truck)
+        if last and n % 7 == 1:
+            continue  # the driver's acceptance is still queued on a phone: pending handover
+        weighed = mass - demo.rng.randint(0, mass // 50)  # scales differ a little
+        if n % 11 == 5:
+            weighed = int(mass * 0.85)  # a discrepancy for the regulator to see
+        demo.at(collector, day + dt.timedelta(hours=2)).accept(code, org, weighed, number)
+        stored.setdefault(collector, []).append((code, weighed))
+
+
+def _station_round(demo: Demo, stored: dict[str, list[tuple[str, int]]], collectors: list[str],
+                   station: str, disposers: list[str], day: dt.datetime) -> None:
+    """Collectors deliver to the station; it fills one drum per waste code for a disposer."""
+    at_station: list[tuple[str, int]] = []
+    for collector in collectors:
+        items = stored.pop(collector, [])
+        if not items:
+            continue
+        number = demo.manifest(day.year)
+        for code, mass in items:
+            demo.at(collector, day).release(code, station, mass, number)
+        for code, mass in items:
+            demo.at(station, day + dt.timedelta(hours=3)).accept(code, collector, mass, number)
+        at_station += items
+    by_code: dict[str, list[tuple[str, int]]] = {}
+    for code, mass in at_station:
+        by_code.setdefault(code[18:26], []).append((code, mass))
+    for k, (waste8, parents) in enumerate(sorted(by_code.items())):
+        waste = next(w for w in WASTES if w[0].replace("-", "") == waste8)
+        when = day + dt.timedelta(days=1, hours=k)
+        drum = f"{station}{waste8}{when:%Y%m%d}{k + 1:03d}"
+        total = sum(m for _, m in parents)
+        demo.at(station, when).consolidate(drum, parents,
+                                           description(waste, total, when.date()))
+        demo.batches += 1
+        disposer = disposers[k % 2]
+        number = demo.manifest(when.year)
+        demo.at(station, when + dt.timedelta(hours=1)).release(drum, disposer, total, number)
+        demo.at(disposer, when + dt.timedelta(hours=5)).accept(drum, station, total, number)
+        method = ("utilisation", "R4") if waste8.endswith("48") else ("disposal", "D10")
+        demo.at(disposer, when + dt.timedelta(days=2)).dispose(
+            drum, method[0], method[1], f"浙危废经第{disposer[-4:]}号", total)

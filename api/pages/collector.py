@@ -1,0 +1,156 @@
+"""The workspace of those who receive waste (收集、运输、中转、利用处置): the pickup round,
+the scanning page (camera or typed code), signing in the browser, offline queue.
+
+The pages are shells: their scripts (api/static/js/collector/) download the round into
+IndexedDB, sign entries with the device key and queue them while offline. The service worker
+(/collector/sw.js, scope /collector/) keeps the pages, their scripts and the vendored libraries
+so both pages open without a network."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, render_template, url_for
+from flask_babel import gettext as _
+
+from api.auth import page_principal
+from ledger.custody.pickups import RECEIVING_ROLES
+
+bp = Blueprint("collector", __name__, url_prefix="/collector")
+
+#: Static files the service worker keeps for offline use (relative to api/static).
+OFFLINE_STATIC = (
+    "css/app.css", "css/collector.css", "js/ledger.js",
+    "js/collector/common.js", "js/collector/round.js", "js/collector/scan.js",
+    "vendor/idb/index.js", "vendor/canonicalize/canonicalize.js", "vendor/jsqr/jsQR.js",
+)
+HAZARD_LETTERS = ("T", "C", "I", "R", "In")
+
+
+def _messages() -> dict[str, str]:
+    """The strings the collector scripts show, translated for this request."""
+    return {
+        "queue": _("待发送"),
+        "queued": _("已签名，联网后自动发送"),
+        "accepted": _("已上链"),
+        "rejected": _("被拒绝"),
+        "index": _("日志序号 %(n)s"),
+        "offline": _("离线"),
+        "online": _("在线"),
+        "nothing_queued": _("没有待发送的记录"),
+        "sending": _("正在发送…"),
+        "sent": _("已发送 %(n)s 条"),
+        "still_offline": _("仍然离线，稍后自动发送"),
+        "key_ready": _("本机签名密钥已登记：%(fp)s"),
+        "key_missing_offline": _("本机还没有签名密钥。请在有网络时打开“收运任务”页面，"
+                                 "系统会自动生成并登记密钥，之后离线也能签名。"),
+        "key_failed": _("签名密钥登记失败：%(msg)s"),
+        "key_making": _("正在生成并登记本机签名密钥…"),
+        "downloading": _("正在下载收运任务…"),
+        "downloaded": _("已下载到手机：%(t)s"),
+        "download_failed": _("下载失败：%(msg)s"),
+        "offline_round": _("离线：显示 %(t)s 下载的任务"),
+        "no_round": _("还没有下载收运任务。请在有网络时打开本页。"),
+        "no_pickups": _("没有发给本单位的收运请求"),
+        "no_held": _("本单位目前没有持有的批次"),
+        "manifest": _("联单号"),
+        "declared": _("申报"),
+        "held_mass": _("现有"),
+        "contact": _("联系人"),
+        "location": _("存放地点"),
+        "phone": _("电话"),
+        "wanted_on": _("预约日期"),
+        "holder": _("持有单位"),
+        "waste_code": _("废物代码"),
+        "done": _("已完成"),
+        "signed_here": _("本机已签名"),
+        "todo": _("待收"),
+        "released_to_me": _("已交出，待接收"),
+        "scan": _("扫码"),
+        "release": _("转交"),
+        "consolidate": _("合并"),
+        "dispose": _("处置"),
+        "state_declared": _("待收集"),
+        "state_pending": _("交接中"),
+        "state_stored": _("贮存中"),
+        "state_in_transit": _("运输中"),
+        "state_received": _("已接收待处置"),
+        "state_refused": _("被拒收"),
+        "state_consolidated": _("已合并"),
+        "state_disposed": _("已处置"),
+        "hazard_T": _("毒性"),
+        "hazard_C": _("腐蚀性"),
+        "hazard_I": _("易燃性"),
+        "hazard_R": _("反应性"),
+        "hazard_In": _("感染性"),
+        "code_invalid": _("识别码应为 37 位字母数字（可带空格，或扫描标签上的二维码）"),
+        "not_found": _("未找到该批次：%(msg)s"),
+        "not_in_round": _("离线时只能处理已下载到手机的批次，该批次不在收运任务中"),
+        "not_for_me": _("该批次没有交给本单位的交接，也不在发给本单位的收运请求中"),
+        "already_mine": _("本单位已持有该批次"),
+        "mass_invalid": _("请输入称重质量（千克，最多 3 位小数，大于 0）"),
+        "mass_differs": _("称重 %(kg)s 千克，与交出的 %(released)s 千克相差 %(pct)s。"
+                          "核对无误请再按一次“接收并签名”。"),
+        "reason_missing": _("请填写拒收原因"),
+        "camera_unavailable": _("无法打开相机：%(msg)s。可以手动输入识别码。"),
+        "camera_insecure": _("相机需要 HTTPS 或本机地址（localhost）。可以手动输入识别码。"),
+        "camera_looking": _("请将二维码对准取景框"),
+        "signing": _("正在签名…"),
+        "accept_done": _("已接收 %(kg)s 千克"),
+        "refuse_done": _("已拒收"),
+        "resigned": _("已按最新进度重新签名"),
+        "choose_batches": _("请先勾选批次"),
+        "choose_receiver": _("请选择接收单位"),
+        "release_done": _("已签名转交 %(n)s 批，联单号 %(m)s"),
+        "consolidate_done": _("已合并为 %(code)s"),
+        "dispose_done": _("已记录处置"),
+        "permit_missing": _("没有覆盖该废物代码和方式的许可证"),
+        "needs_online": _("这一步需要网络（预留联单号或合并批次识别码）"),
+        "one_waste_code": _("合并的批次应为同一废物代码"),
+        "error": _("出错了：%(msg)s"),
+        "kg": _("千克"),
+        "from": _("交出单位"),
+    }
+
+
+def _page(template: str, active: str):  # type: ignore[no-untyped-def]
+    principal = page_principal(*RECEIVING_ROLES)
+    return render_template(
+        template, active=active, js_messages=_messages(),
+        hazard_letters=HAZARD_LETTERS,
+        org_data={"org": principal.org, "name": principal.name,
+                  "roles": sorted(principal.roles), "user": principal.user or ""},
+    )
+
+
+@bp.get("/")
+def round():  # type: ignore[no-untyped-def]  # noqa: A001 - the driver's "round"
+    return _page("collector/round.html", "round")
+
+
+@bp.get("/scan")
+def scan():  # type: ignore[no-untyped-def]
+    return _page("collector/scan.html", "scan")
+
+
+@bp.get("/sw.js")
+def service_worker():  # type: ignore[no-untyped-def]
+    """The service worker, served from /collector/ so that its scope is /collector/ (a worker
+    may control only pages under its own path), with the list of files to keep offline."""
+    static = Path(current_app.static_folder or "")
+    body = (static / "js" / "collector" / "sw.js").read_text(encoding="utf-8")
+    assets = [url_for("collector.round"), url_for("collector.scan")]
+    assets += [url_for("static", filename=f) for f in OFFLINE_STATIC]
+    assets += [url_for("pages.pictogram", letter=x) for x in HAZARD_LETTERS]
+    # From the files' contents, so any change of a kept file (and only that) renews the cache.
+    digest = hashlib.sha256()
+    for f in (*OFFLINE_STATIC, "js/collector/sw.js"):
+        digest.update((static / f).read_bytes())
+    version = digest.hexdigest()[:16]
+    head = (f"const VERSION = {json.dumps(version)};\n"
+            f"const OFFLINE = {json.dumps(assets)};\n")
+    resp = Response(head + body, mimetype="text/javascript")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp

@@ -1,0 +1,357 @@
+"""The generator's workspace (产废单位): declare batches, list them, print labels, request a
+pickup, sign releases in the browser.
+
+The views only read and render; every custody entry is built and signed by the browser
+(``api/static/js/generator/``) with the device's own key. Pickup requests and label sheets are
+plain forms (CSRF-protected) so they work on an old PC without much script.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+
+from api.auth import page_principal
+from api.errors import localised, status_for
+from api.extensions import db
+from api.rest.generator import today_shanghai
+from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
+from labels import SHEETS, LabelSize
+from ledger.custody import pickups
+from ledger.custody.access import Principal
+from ledger.custody.kinds import covering_permit
+from ledger.custody.label_data import MAX_LABELS, labels_for
+from ledger.custody.pickups import RECEIVING_ROLES, PickupItem, PickupRequest
+from ledger.custody.projections import Batch, Handover, Organisation
+from ledger.errors import InvalidInput, LedgerError
+
+bp = Blueprint("generator", __name__, url_prefix="/generator")
+
+#: How many batches the list shows at once (newest first).
+PAGE_SIZE: Final = 200
+#: Tabs of "我的批次": the key in ?state=, the states it covers.
+GROUPS: Final[dict[str, tuple[str, ...]]] = {
+    "declared": ("declared",),
+    "pending": ("pending",),
+    "transferred": ("stored", "in_transit", "received", "refused"),
+    "disposed": ("disposed",),
+    "consolidated": ("consolidated",),
+}
+OPEN_HANDOVER: Final = ("awaiting_answer", "awaiting_release")
+#: What the generator may still hand over (it holds them and nothing is half-signed).
+AVAILABLE: Final = ("declared", "stored", "in_transit", "received", "refused")
+
+
+def group_names() -> dict[str, str]:
+    return {"declared": _("待收集"), "pending": _("交接中"), "transferred": _("已转移"),
+            "disposed": _("已处置"), "consolidated": _("已合并")}
+
+
+def state_names() -> dict[str, str]:
+    return {"declared": _("待收集"), "pending": _("交接中"), "stored": _("已转移（贮存）"),
+            "in_transit": _("已转移（运输中）"), "received": _("已转移（已接收）"),
+            "refused": _("被拒收"), "disposed": _("已处置"), "consolidated": _("已合并")}
+
+
+def form_names() -> dict[str, str]:
+    return {"solid": _("固态"), "semi_solid": _("半固态"), "liquid": _("液态"), "gas": _("气态")}
+
+
+def hazard_names() -> dict[str, str]:
+    return {"T": _("毒性"), "C": _("腐蚀性"), "I": _("易燃性"), "R": _("反应性"),
+            "In": _("感染性")}
+
+
+def kg(grams: int | None) -> str:
+    """Grams as kilograms with up to three decimals, exactly (no float rounding)."""
+    if grams is None:
+        return ""
+    whole, rest = divmod(abs(grams), 1000)
+    text = f"{whole:,}" + (f".{rest:03d}".rstrip("0") if rest else "")
+    return ("-" if grams < 0 else "") + text
+
+
+def size_choices() -> list[tuple[str, str]]:
+    return [("", _("自动（按容器容积）")), ("100", _("100 × 100 mm")),
+            ("150", _("150 × 150 mm")), ("200", _("200 × 200 mm"))]
+
+
+def sheet_choices() -> list[tuple[str, str]]:
+    names = {"a4": _("A4 纸（带裁切线）"), "roll-100x100": _("标签卷 100 × 100 mm"),
+             "roll-100x150": _("标签卷 100 × 150 mm")}
+    return [(key, names.get(key, key)) for key in sorted(SHEETS)]
+
+
+# --- 我的批次 -----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def batches():  # type: ignore[no-untyped-def]
+    principal = page_principal("generator")
+    group = request.args.get("state", "")
+    if group not in GROUPS:
+        group = ""
+    mine = (Batch.generator == principal.org) | (Batch.holder == principal.org)
+    counts: Counter[str] = Counter()
+    for state, n in db.session.execute(
+            select(Batch.state, func.count()).where(mine).group_by(Batch.state)):
+        for key, states in GROUPS.items():
+            if state in states:
+                counts[key] += n
+    query = select(Batch).where(mine)
+    if group:
+        query = query.where(Batch.state.in_(GROUPS[group]))
+    rows = list(db.session.scalars(
+        query.order_by(Batch.declared_t_ms.desc(), Batch.code.desc()).limit(PAGE_SIZE + 1)))
+    return render_template(
+        "generator/batches.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE,
+        group=group, groups=group_names(), counts=counts, total=sum(counts.values()),
+        state_names=state_names(), sizes=size_choices(), sheets=sheet_choices(),
+        available=AVAILABLE, max_labels=MAX_LABELS, kg=kg,
+        js_messages={"none_selected": _("请先勾选批次"),
+                     "selected": _("已选 %(n)s 批", n="{n}")})
+
+
+@bp.post("/labels")
+def label_sheet():  # type: ignore[no-untyped-def]
+    """A PDF sheet of the chosen batches' labels (a plain form post from the list)."""
+    principal = page_principal("generator")
+    codes = request.form.getlist("codes")
+    sheet = request.form.get("sheet", "a4")
+    if not codes:
+        raise InvalidInput(_("请先勾选要打印标签的批次"), code="labels_none", field="codes")
+    if len(codes) > MAX_LABELS:
+        raise InvalidInput(_("一次最多打印 %(n)s 张标签", n=MAX_LABELS), code="labels_too_many",
+                           field="codes")
+    if sheet not in SHEETS:
+        raise InvalidInput(_("请选择纸张"), code="sheet_invalid", field="sheet")
+    size = _size(request.form.get("size", ""))
+    found = labels_for(db.session(), principal, codes, public_base_url())
+    pdf = render_sheet(found, sheet, sheet_size(found, sheet, size))
+    resp = Response(pdf, mimetype="application/pdf")
+    resp.headers["Content-Disposition"] = 'inline; filename="labels.pdf"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def _size(raw: str) -> LabelSize | None:
+    if not raw:
+        return None
+    try:
+        return LabelSizeField().deserialize(raw)
+    except ValidationError:
+        raise InvalidInput(_("标签尺寸应为 100、150 或 200 毫米"), code="label_size_invalid",
+                           field="size") from None
+
+
+# --- 申报批次 -----------------------------------------------------------------------------------
+
+
+@bp.get("/declare")
+def declare():  # type: ignore[no-untyped-def]
+    principal = page_principal("generator")
+    return render_template(
+        "generator/declare.html", today=today_shanghai().isoformat(),
+        forms=form_names(), hazards=hazard_names(), sizes=size_choices(),
+        js_messages=_declare_messages(principal))
+
+
+def _declare_messages(principal: Principal) -> dict[str, str]:
+    return {
+        "searching": _("正在搜索…"),
+        "no_results": _("名录中没有找到，请换个词（如“活性炭”“废矿物油”或代码 900-039-49）"),
+        "search_failed": _("搜索失败，请检查网络后重试"),
+        "results": _("找到 %(n)s 条，用 ↑↓ 选择，回车确认", n="{n}"),
+        "choose_code": _("请从名录中选择废物代码"),
+        "name_required": _("请填写废物名称"),
+        "mass_required": _("请填写重量"),
+        "mass_format": _("重量请填写数字（千克），最多 3 位小数，如 12.5"),
+        "mass_range": _("重量应大于 0，且不超过 1,000,000,000 千克"),
+        "count_invalid": _("容器数量应为 1 以上的整数"),
+        "volume_invalid": _("容器容积应为大于 0 的整数（升）"),
+        "container_required": _("请填写容器类型，如 吨袋、铁桶"),
+        "date_required": _("请填写产生日期"),
+        "first_use": _("本设备还没有签名密钥：第一次申报时会在本浏览器生成密钥并登记到本单位名下"
+                       "（私钥不离开本设备）。"),
+        "registering": _("首次在本设备签名：正在为本设备生成并登记签名密钥…"),
+        "registered": _("本设备已登记签名密钥 %(name)s", name="{name}"),
+        "device_label": _("网页浏览器（产废单位）"),
+        "signing": _("正在本设备签名并提交…"),
+        "retrying": _("批次号已被占用，正在换一个序号重新签名…"),
+        "network": _("网络不可用，申报未确认。联网后再按一次“签名并申报”："
+                     "会重发同一条签名记录，不会重复申报"),
+        "no_webcrypto": _("此浏览器不支持设备签名（需要较新的 Chrome、Edge 或 Firefox，且用 "
+                          "https 或本机地址打开）"),
+        "failed": _("提交失败"),
+        "kg": _("千克"),
+        "org": principal.org,
+    }
+
+
+# --- 预约收集与交接签名 --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """An organisation a generator can hand waste to, and whether its permit covers it."""
+
+    uscc: str
+    name: str
+    roles: tuple[str, ...]
+    covers: bool
+
+
+def receivers(principal: Principal, codes: Iterable[str]) -> list[Receiver]:
+    """Organisations with a receiving role; those whose permit covers every given waste code
+    today come first."""
+    session = db.session
+    day = today_shanghai().isoformat()
+    wanted = sorted(set(codes))
+    out = []
+    for org in session.scalars(select(Organisation).order_by(Organisation.name)):
+        roles = tuple(org.roles.split())
+        if org.uscc == principal.org or not set(roles) & RECEIVING_ROLES:
+            continue
+        activity = "dispose" if set(roles) & {"receiver", "disposer"} else "collect"
+        covers = bool(wanted) and all(
+            covering_permit(session, org.uscc, code, activity, day) is not None
+            or covering_permit(session, org.uscc, code, "store", day) is not None
+            or (activity == "dispose"
+                and covering_permit(session, org.uscc, code, "utilise", day) is not None)
+            for code in wanted)
+        if set(roles) <= {"transporter"}:
+            covers = bool(wanted)
+        out.append(Receiver(org.uscc, org.name, roles, covers))
+    # Collectors before disposers (a small enterprise's waste is collected), covering first.
+    return sorted(out, key=lambda r: (not r.covers, "collector" not in r.roles, r.name))
+
+
+def _available(principal: Principal) -> list[Batch]:
+    return list(db.session.scalars(
+        select(Batch).where(Batch.holder == principal.org, Batch.state.in_(AVAILABLE))
+        .order_by(Batch.declared_t_ms.desc(), Batch.code.desc()).limit(PAGE_SIZE)))
+
+
+def _requested(principal: Principal) -> dict[str, str]:
+    """Batch code -> manifest number of the open request it is already on."""
+    rows = db.session.execute(
+        select(PickupItem.batch, PickupRequest.manifest).join(PickupRequest)
+        .where(PickupRequest.generator == principal.org, PickupRequest.status == "open"))
+    return {code: manifest for code, manifest in rows}
+
+
+def release_status(principal: Principal, pickup: pickups.Pickup) -> dict[str, str]:
+    """Per batch of a request: what the generator still has to do.
+
+    ``sign``: release now; ``answered``: the collector signed first, the release settles it;
+    ``released``: signed here, awaiting the collector; ``done``: handed over; ``closed``."""
+    out = {}
+    for b in pickup.batches:
+        if b.holder != principal.org:
+            out[b.code] = "done"
+            continue
+        if b.state in ("consolidated", "disposed"):
+            out[b.code] = "closed"
+            continue
+        open_handover = db.session.scalars(
+            select(Handover).where(Handover.batch == b.code, Handover.status.in_(OPEN_HANDOVER))
+            .order_by(Handover.id.desc()).limit(1)).first()
+        if open_handover is None:
+            out[b.code] = "sign"
+        elif open_handover.status == "awaiting_release":
+            out[b.code] = "answered"
+        else:
+            out[b.code] = "released"
+    return out
+
+
+RECENT_DONE = 10
+
+
+def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
+                  errors: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    form = form or {}
+    available = _available(principal)
+    chosen = set(form.get("batches") or [])
+    chosen_codes = {b.waste_code for b in available if b.code in chosen} or {
+        b.waste_code for b in available}
+    # Open requests, then the most recently completed ones (what was fetched, and when).
+    open_requests = pickups.pickups_for(db.session, principal, "open") + \
+        pickups.pickups_for(db.session, principal, "done", limit=RECENT_DONE)
+    return render_template(
+        "generator/pickups.html", available=available, chosen=chosen,
+        requested=_requested(principal), receivers=receivers(principal, chosen_codes),
+        form=form, errors=errors or {}, requests=open_requests,
+        statuses={p.id: release_status(principal, p) for p in open_requests},
+        state_names=state_names(), today=today_shanghai().isoformat(), kg=kg,
+        js_messages=_release_messages(principal)), status
+
+
+def _release_messages(principal: Principal) -> dict[str, str]:
+    return {
+        "org": principal.org,
+        "device_label": _("网页浏览器（产废单位）"),
+        "registering": _("首次在本设备签名：正在为本设备生成并登记签名密钥…"),
+        "registered": _("本设备已登记签名密钥 %(name)s", name="{name}"),
+        "signing": _("正在签名…"),
+        "accepted": _("已签名，记录号 %(index)s", index="{index}"),
+        "settled": _("已签名，交接完成（记录号 %(index)s）", index="{index}"),
+        "already": _("本单位已签名，等待收运方确认"),
+        "not_holder": _("该批次已不在本单位"),
+        "network": _("网络不可用，未签名，请联网后重试"),
+        "no_webcrypto": _("此浏览器不支持设备签名（需要较新的 Chrome、Edge 或 Firefox，且用 "
+                          "https 或本机地址打开）"),
+        "failed": _("未成功"),
+        "confirm_cancel": _("确定取消这个预约吗？"),
+    }
+
+
+@bp.get("/pickups")
+def pickup_requests():  # type: ignore[no-untyped-def]
+    principal = page_principal("generator")
+    return _pickups_page(principal, {"batches": request.args.getlist("codes")})
+
+
+@bp.post("/pickups")
+def create_pickup():  # type: ignore[no-untyped-def]
+    principal = page_principal("generator")
+    form = {"collector": request.form.get("collector", ""),
+            "batches": request.form.getlist("batches"),
+            "wanted_on": request.form.get("wanted_on", "").strip() or None,
+            "note": request.form.get("note", "").strip() or None}
+    try:
+        if not form["collector"]:
+            raise InvalidInput(_("请选择收集单位"), code="collector_missing", field="collector")
+        made = pickups.request_pickup(db.session, principal, form["collector"], form["batches"],
+                                      form["wanted_on"], form["note"])
+    except LedgerError as exc:
+        db.session.rollback()
+        return _pickups_page(principal, form, {exc.field or "form": localised(exc)},
+                             status_for(exc))
+    flash(_("已向 %(name)s 预约收集，联单号 %(manifest)s", name=made.collector_name,
+            manifest=made.manifest), "ok")
+    return redirect(url_for("generator.pickup_requests", _anchor=f"pickup-{made.id}"))
+
+
+@bp.post("/pickups/<int:pickup_id>/cancel")
+def cancel_pickup(pickup_id: int):  # type: ignore[no-untyped-def]
+    principal = page_principal("generator")
+    made = pickups.cancel_pickup(db.session, principal, pickup_id)
+    flash(_("已取消预约（联单号 %(manifest)s）", manifest=made.manifest), "ok")
+    return redirect(url_for("generator.pickup_requests"))
+

@@ -1,0 +1,850 @@
+"""The regulator's workspace (生态环境主管部门): mass balance, gaps, batch timelines with
+proofs, exports, and verifying an uploaded export or checkpoint.
+
+The views parse the form, call the same use cases as the API (``ledger.audit.reconcile``,
+``ledger.audit.gaps`` through ``api.scoping``, ``ledger.audit.queries``,
+``ledger.tlog.verify``) and render. A regulator sees its own region (or a region within it);
+the operator sees all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Final
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from api.auth import page_principal
+from api.errors import localised, status_for
+from api.extensions import db
+from api.rest.gaps import XLSX_MIMETYPE, _scoped_query, settings_for
+from api.rest.gaps import gaps_xlsx as gaps_workbook
+from api.rest.reconciliation import kg_text
+from api.runtime import log_config
+from ledger.audit.gaps import GAP_TYPES, Gap, find_gaps, get_gap
+from ledger.audit.queries import batch_detail
+from ledger.audit.reconcile import (
+    Report,
+    ReportFilters,
+    batches_behind_filters,
+    reconcile_filters,
+    region_bounds,
+    scope_for,
+    totals_by_region,
+)
+from ledger.custody.access import Principal
+from ledger.custody.codes import parse_batch_code
+from ledger.custody.projections import Organisation
+from ledger.errors import LedgerError, NotFound
+from ledger.tlog import export as export_files
+from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint
+from ledger.tlog.log import (
+    consistency_proof,
+    inclusion_proof,
+    issue_checkpoint,
+    latest_checkpoint,
+    log_head,
+    root_at,
+)
+from ledger.tlog.merkle import verify_consistency, verify_inclusion
+from ledger.tlog.models import SigningKey
+from ledger.tlog.notes import b64, unb64
+from ledger.tlog.verify import VerificationFailed, verify_export
+
+bp = Blueprint("regulator", __name__, url_prefix="/regulator")
+
+ROLES: Final = ("regulator", "operator")
+BEIJING: Final = dt.timezone(dt.timedelta(hours=8))
+GAPS_PER_PAGE: Final = 25
+DRILL_PAGE: Final = 100
+#: How much an uploaded archive may expand to: the upload itself is capped by
+#: MAX_CONTENT_LENGTH, this stops a small zip that inflates to gigabytes.
+MAX_EXTRACTED: Final = 512 * 1024 * 1024
+MAX_OLD_CHECKPOINTS: Final = 10_000
+# An export holds three files and its old checkpoints; more members than this is not one.
+MAX_MEMBERS: Final = MAX_OLD_CHECKPOINTS + 100
+
+#: The figures of the mass balance as the dashboard lists them (field, label); kg.
+FIGURES: Final = (
+    ("declared", _l("申报量")),
+    ("collected", _l("已收集")),
+    ("at_generator", _l("待收集（在产废单位）")),
+    ("returned", _l("退回产废单位")),
+    ("in_transit", _l("运输中")),
+    ("in_storage", _l("贮存中（收集/中转）")),
+    ("received_at_disposers", _l("已接收（利用处置单位）")),
+    ("disposed_utilisation", _l("已利用")),
+    ("disposed_disposal", _l("已处置")),
+    ("refused", _l("拒收")),
+    ("unaccounted", _l("未核清")),
+)
+GAP_TYPE_LABELS: Final = {
+    "uncollected_overdue": _l("超期未收集"), "handover_unconfirmed": _l("交接未确认"),
+    "in_transit_overdue": _l("运输超时"), "mass_discrepancy": _l("重量差异"),
+    "undisposed_overdue": _l("超期未处置"), "stored_overdue": _l("超期贮存"),
+    "permit_violation": _l("许可证不符"), "lineage_imbalance": _l("合并拆分不平衡"),
+    "refusal_unresolved": _l("拒收未处理"), "manifest_open": _l("联单未关闭"),
+    "integrity": _l("完整性"), "generation_anomaly": _l("产生量异常"),
+}
+SEVERITY_LABELS: Final = {"high": _l("高"), "medium": _l("中"), "low": _l("低")}
+SEVERITY_BADGE: Final = {"high": "bad", "medium": "warn", "low": ""}
+STATUS_LABELS: Final = {"open": _l("未解决"), "resolved": _l("已解决")}
+KIND_LABELS: Final = {
+    "batch.declared": _l("申报"), "batch.consolidated": _l("合并生成"),
+    "custody.released": _l("移出（交出方签名）"), "custody.accepted": _l("接收确认"),
+    "custody.refused": _l("拒收"), "custody.consolidated_out": _l("合并/拆分转出"),
+    "custody.disposed": _l("利用/处置"), "custody.corrected": _l("更正"),
+}
+STATE_LABELS: Final = {
+    "declared": _l("待收集"), "pending": _l("交接中"), "stored": _l("贮存中"),
+    "in_transit": _l("运输中"), "received": _l("已接收"), "refused": _l("拒收"),
+    "consolidated": _l("已合并"), "disposed": _l("已利用/处置"),
+}
+METHOD_LABELS: Final = {"utilisation": _l("利用"), "disposal": _l("处置")}
+HANDOVER_LABELS: Final = {
+    "awaiting_answer": _l("待接收方确认"), "awaiting_release": _l("待交出方签名"),
+    "confirmed": _l("已确认"), "refused": _l("已拒收"),
+}
+DETAIL_LABELS: Final = {
+    "declared_mass_g": _l("申报重量"), "threshold_days": _l("期限（天）"),
+    "manifest": _l("联单编号"), "missing": _l("缺少"), "released_mass_g": _l("移出重量"),
+    "accepted_mass_g": _l("接收重量"), "reason": _l("原因"), "year": _l("年度"),
+    "parents_g": _l("来源合计"), "child_g": _l("合并批次重量"), "holder": _l("持有单位"),
+    "waste_code": _l("废物代码"), "month": _l("月份"), "declared_g": _l("申报量"),
+}
+
+
+def kg(grams: int | None) -> str:
+    """Grams as kilograms with thousands separators and three decimals (exact)."""
+    if grams is None:
+        return "—"
+    text = kg_text(int(grams))
+    sign, body = ("-", text[1:]) if text.startswith("-") else ("", text)
+    whole, frac = body.split(".")
+    return f"{sign}{int(whole):,}.{frac}"
+
+
+@bp.app_template_filter("reg_kg")
+def _kg_filter(grams: int | None) -> str:
+    return kg(grams)
+
+
+# --- shared helpers --------------------------------------------------------------------------
+
+
+def _org_names(usccs: Iterable[str]) -> dict[str, str]:
+    wanted = sorted({u for u in usccs if u})
+    names: dict[str, str] = {}
+    for i in range(0, len(wanted), 500):
+        names.update(db.session.execute(select(Organisation.uscc, Organisation.name)
+                                        .where(Organisation.uscc.in_(wanted[i:i + 500]))).all())
+    return names
+
+
+def _beijing_today() -> dt.date:
+    return dt.datetime.now(BEIJING).date()
+
+
+def _query_string(params: Mapping[str, Any], keep: tuple[str, ...] = ()) -> str:
+    """A query string without the empty parameters (except those in ``keep``: an empty
+    status means "all", its absence "open")."""
+    clean = [(k, v) for k, v in params.items() if v not in (None, "") or k in keep]
+    return urlencode(clean, doseq=True)
+
+
+# --- 1. the dashboard: mass balance, charts, gaps summary ----------------------------------
+
+
+@dataclass
+class DashboardForm:
+    """The dashboard's filters as typed, and the checked ``ReportFilters`` (or the errors)."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    filters: ReportFilters | None = None
+
+    def api_params(self) -> dict[str, str]:
+        """The same filters as the reconciliation API's query parameters."""
+        f = self.filters
+        if f is None:
+            return {}
+        return {k: v for k, v in {
+            "region": f.region, "from": f.period_from.isoformat() if f.period_from else None,
+            "to": f.period_to.isoformat() if f.period_to else None,
+            "generator": f.generator, "waste_code": f.waste_code, "category": f.category,
+        }.items() if v}
+
+
+def _parse_day(text: str, name: str, errors: dict[str, str]) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        errors[name] = _("日期格式应为 年-月-日，例如 2026-01-31")
+        return None
+
+
+def dashboard_form(args: Mapping[str, str], principal: Principal) -> DashboardForm:
+    """Read the filters; defaults: this year (Beijing) in the principal's region."""
+    today = _beijing_today()
+    values = {
+        "from": args.get("from", dt.date(today.year, 1, 1).isoformat()).strip(),
+        "to": args.get("to", today.isoformat()).strip(),
+        "region": args.get("region", "").strip(),
+        "category": args.get("category", "").strip().upper(),
+        "generator": args.get("generator", "").strip().upper(),
+        "waste_code": args.get("waste_code", "").strip(),
+    }
+    form = DashboardForm(values)
+    period_from = _parse_day(values["from"], "from", form.errors)
+    period_to = _parse_day(values["to"], "to", form.errors)
+    if form.errors:
+        return form
+    try:
+        checked = ReportFilters.checked(
+            region=values["region"] or None, period_from=period_from, period_to=period_to,
+            generator=values["generator"] or None, waste_code=values["waste_code"] or None,
+            category=values["category"] or None)
+        form.filters = scope_for(principal, checked)
+    except LedgerError as exc:
+        form.errors[exc.field or "form"] = localised(exc)
+        form.errors["_status"] = str(status_for(exc))
+    return form
+
+
+@dataclass(frozen=True)
+class DistrictRow:
+    region: str
+    name: str
+    batches: int
+    declared: int
+    disposed: int
+
+
+def by_district(filters: ReportFilters) -> list[DistrictRow]:
+    """Declared and disposed per county (the batch's region), for the district chart.
+
+    The caller has already limited the filters to what the principal may see (``scope_for``);
+    each county is named after the regulator registered there, if any (there is no table of
+    county names)."""
+    rows = totals_by_region(db.session, filters)
+    regulators = dict(db.session.execute(
+        select(Organisation.region, Organisation.name)
+        .where(Organisation.region.in_([r.region for r in rows]),
+               Organisation.roles.like("%regulator%"))).all())
+    return [DistrictRow(r.region, regulators.get(r.region, ""), r.batches, r.declared_g,
+                        r.disposed_g) for r in rows]
+
+
+def chart_data(report: Report, districts: list[DistrictRow]) -> dict[str, Any]:
+    """What the charts draw (kg, as numbers), read by regulator/dashboard.js."""
+    def kgs(grams: int) -> float:
+        return round(grams / 1000, 3)
+
+    return {
+        "labels": {"declared": _("申报量 (kg)"), "disposed": _("利用/处置量 (kg)")},
+        "by_month": {"keys": [r.key for r in report.by_month],
+                     "declared": [kgs(r.figures.declared) for r in report.by_month],
+                     "disposed": [kgs(r.figures.disposed) for r in report.by_month]},
+        "by_category": {"keys": [r.key for r in report.by_category],
+                        "names": [r.name for r in report.by_category],
+                        "declared": [kgs(r.figures.declared) for r in report.by_category],
+                        "disposed": [kgs(r.figures.disposed) for r in report.by_category]},
+        "by_district": {"keys": [d.region for d in districts],
+                        "names": [d.name for d in districts],
+                        "declared": [kgs(d.declared) for d in districts],
+                        "disposed": [kgs(d.disposed) for d in districts]},
+    }
+
+
+def _open_gaps(principal: Principal, region: str | None) -> list[Gap]:
+    query = _scoped_query(principal, {"type": [], "region": region, "status": "open"})
+    return find_gaps(db.session, query, settings_for(current_app))
+
+
+def gap_summary(gaps: list[Gap]) -> list[dict[str, Any]]:
+    """Open gaps counted by type, and within each type by severity."""
+    counts = Counter((g.type, g.severity) for g in gaps)
+    out = []
+    for t in GAP_TYPES:
+        by_sev = {s: counts.get((t, s), 0) for s in ("high", "medium", "low")}
+        if any(by_sev.values()):
+            out.append({"type": t, "label": GAP_TYPE_LABELS[t], "total": sum(by_sev.values()),
+                        "severity": by_sev})
+    return out
+
+
+@bp.get("/")
+def dashboard():  # type: ignore[no-untyped-def]
+    principal = page_principal(*ROLES)
+    form = dashboard_form(request.args, principal)
+    figure = request.args.get("figure", "")
+    context: dict[str, Any] = {"form": form, "figures": FIGURES, "figure": figure,
+                               "region": principal.region if not principal.is_operator
+                               else None}
+    status = 200
+    if form.filters is None:
+        status = int(form.errors.pop("_status", "422"))
+    else:
+        session = db.session()
+        report = reconcile_filters(session, form.filters, principal=principal)
+        districts = by_district(form.filters)
+        params = form.api_params()
+        context.update(report=report, districts=districts,
+                       charts=chart_data(report, districts),
+                       query=_query_string(params))
+        if figure:
+            if figure not in {name for name, _label in FIGURES} | {"disposed"}:
+                form.errors["figure"] = _("没有这一项统计数")
+                status = 422
+            else:
+                after = request.args.get("after") or None
+                codes = batches_behind_filters(session, figure, form.filters,
+                                               principal=principal, after=after,
+                                               limit=DRILL_PAGE + 1)
+                context["drill"] = {"figure": figure, "codes": codes[:DRILL_PAGE],
+                                    "next": codes[DRILL_PAGE - 1] if len(codes) > DRILL_PAGE
+                                    else None,
+                                    "label": dict(FIGURES).get(figure, _("已利用/处置"))}
+        gaps = _open_gaps(principal, form.filters.region)
+        context.update(gap_summary=gap_summary(gaps), open_gaps=len(gaps),
+                       high_gaps=sum(1 for g in gaps if g.severity == "high"))
+    context["generators"] = _generator_options(principal)
+    return render_template("regulator/dashboard.html", **context), status
+
+
+def _generator_options(principal: Principal) -> list[tuple[str, str]]:
+    """Generators in the principal's region, for the filter's suggestions."""
+    query = (select(Organisation.uscc, Organisation.name)
+             .where(Organisation.roles.like("%generator%")).order_by(Organisation.name)
+             .limit(1000))
+    if not principal.is_operator:
+        lo, hi = region_bounds(principal.region)
+        query = query.where(Organisation.region >= lo, Organisation.region <= hi)
+    return [(r[0], r[1]) for r in db.session.execute(query)]
+
+
+# --- 2. gaps ---------------------------------------------------------------------------------
+
+
+def gap_view(g: Gap, names: Mapping[str, str]) -> dict[str, Any]:
+    def when(ms: int | None) -> str | None:
+        if ms is None:
+            return None
+        return dt.datetime.fromtimestamp(ms / 1000, BEIJING).strftime("%Y-%m-%d %H:%M")
+
+    return {
+        "id": g.id, "type": g.type, "type_label": GAP_TYPE_LABELS[g.type],
+        "severity": g.severity, "severity_label": SEVERITY_LABELS[g.severity],
+        "badge": SEVERITY_BADGE[g.severity], "region": g.region,
+        "batches": list(g.batches),
+        "organisations": [(o, names.get(o, "")) for o in g.organisations],
+        "entries": list(g.entries), "opened": when(g.opened_ms), "status": g.status,
+        "status_label": STATUS_LABELS[g.status], "resolved_by": g.resolved_by,
+        "resolved": when(g.resolved_ms),
+        "detail": [(DETAIL_LABELS.get(k, k), _detail_value(k, v)) for k, v in g.detail.items()],
+    }
+
+
+def _detail_value(key: str, value: Any) -> str:
+    if isinstance(value, int) and key.endswith("_g"):
+        return kg(value) + " kg"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return "—" if value is None else str(value)
+
+
+@dataclass
+class GapForm:
+    """The gap list's filters as typed, the errors, and the scoped query."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    page: int = 1
+    status: int = 200
+    found: list[Gap] = field(default_factory=list)
+    involved: list[str] = field(default_factory=list)
+
+
+def gap_form(args: Mapping[str, str], principal: Principal) -> GapForm:
+    """Read and check the filters, then find the gaps (open ones unless a status is given)."""
+    values = {k: args.get(k, "").strip() for k in
+              ("type", "severity", "status", "organisation", "region")}
+    if "status" not in args:
+        values["status"] = "open"
+    form = GapForm(values)
+    errors = form.errors
+    if values["type"] and values["type"] not in GAP_TYPES:
+        errors["type"] = _("没有这种缺口类型")
+    if values["severity"] and values["severity"] not in SEVERITY_LABELS:
+        errors["severity"] = _("严重程度应为 高、中 或 低")
+    if values["status"] and values["status"] not in STATUS_LABELS:
+        errors["status"] = _("状态应为 未解决 或 已解决")
+    if values["region"] and not re.fullmatch(r"[0-9]{6}", values["region"]):
+        errors["region"] = _("行政区划代码应为 6 位数字")
+    try:
+        form.page = max(1, int(args.get("page", "1")))
+    except ValueError:
+        errors["page"] = _("页码应为正整数")
+    if errors:
+        form.status = 422
+        return form
+    try:
+        query = _scoped_query(principal, {
+            "type": [values["type"]] if values["type"] else [],
+            "severity": values["severity"] or None, "status": values["status"] or None,
+            "region": values["region"] or None, "organisation": None})
+    except LedgerError as exc:
+        errors[exc.field or "form"] = localised(exc)
+        form.status = status_for(exc)
+        return form
+    found = find_gaps(db.session, query, settings_for(current_app))
+    form.involved = sorted({o for g in found for o in g.organisations})
+    if values["organisation"]:
+        found = [g for g in found if values["organisation"] in g.organisations]
+    form.found = found
+    return form
+
+
+@bp.get("/gaps")
+def gaps():  # type: ignore[no-untyped-def]
+    principal = page_principal(*ROLES)
+    form = gap_form(request.args, principal)
+    values = form.values
+    context: dict[str, Any] = {"values": values, "errors": form.errors,
+                               "types": GAP_TYPE_LABELS, "severities": SEVERITY_LABELS,
+                               "statuses": STATUS_LABELS}
+    if form.status != 200:
+        return render_template("regulator/gaps.html", **context), form.status
+    found = form.found
+    pages = max(1, -(-len(found) // GAPS_PER_PAGE))
+    page = min(form.page, pages)
+    shown = found[(page - 1) * GAPS_PER_PAGE: page * GAPS_PER_PAGE]
+    names = _org_names(form.involved)
+    filters = {k: values[k] for k in ("type", "severity", "status", "organisation", "region")}
+    context.update(
+        gaps=[gap_view(g, names) for g in shown], total=len(found), page=page, pages=pages,
+        organisations=[(o, names.get(o, "")) for o in form.involved],
+        csv_query=_query_string({**filters, "format": "csv"}),
+        xlsx_query=_query_string(filters, keep=("status",)),
+        page_query=lambda n: _query_string({**values, "page": n}, keep=("status",)))
+    return render_template("regulator/gaps.html", **context)
+
+
+@bp.get("/gaps.xlsx")
+def gaps_xlsx():  # type: ignore[no-untyped-def]
+    """The filtered gaps as a workbook, with the organisations' names beside their codes."""
+    principal = page_principal(*ROLES)
+    form = gap_form(request.args, principal)
+    if form.status != 200:
+        return render_template("regulator/gaps.html", values=form.values, errors=form.errors,
+                               types=GAP_TYPE_LABELS, severities=SEVERITY_LABELS,
+                               statuses=STATUS_LABELS), form.status
+    names = _org_names(form.involved)
+    resp = Response(gaps_workbook(form.found, names), mimetype=XLSX_MIMETYPE)
+    resp.headers["Content-Disposition"] = 'attachment; filename="gaps.xlsx"'
+    return resp
+
+
+@bp.get("/gaps/<path:gap_id>")
+def gap(gap_id: str):  # type: ignore[no-untyped-def]
+    principal = page_principal(*ROLES)
+    query = _scoped_query(principal, {"type": [], "region": None, "organisation": None})
+    found = get_gap(db.session, gap_id, query, settings_for(current_app))
+    if found is None:
+        raise NotFound(f"no gap {gap_id} visible to you", code="gap_not_found")
+    names = _org_names(found.organisations)
+    return render_template("regulator/gap.html", gap=gap_view(found, names))
+
+
+# --- 3. a batch's timeline -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentCheckpoint:
+    size: int
+    root: str
+    note: str
+
+
+def _checkpoint(covering: int) -> tuple[SignedCheckpoint, CurrentCheckpoint]:
+    """The latest checkpoint; a fresh one when the latest does not yet cover entry
+    ``covering`` (checkpoints are otherwise issued at most once a minute, and a timeline
+    whose newest entries have no proof would be of little use to an inspector)."""
+    config = log_config()
+    note = latest_checkpoint(db.session, config)
+    if parse_checkpoint(note, config.operator.verifier).size <= covering:
+        note = issue_checkpoint(db.session, config)
+    cp = parse_checkpoint(note, config.operator.verifier)
+    return cp, CurrentCheckpoint(cp.size, b64(cp.root), note.decode("utf-8"))
+
+
+def _key_names(fingerprints: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+    wanted = sorted(set(fingerprints))
+    rows = db.session.execute(select(SigningKey.fingerprint, SigningKey.name, SigningKey.label)
+                              .where(SigningKey.fingerprint.in_(wanted))).all()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def timeline(detail: dict[str, Any], cp: SignedCheckpoint) -> list[dict[str, Any]]:
+    """The batch's entries, oldest first, with who signed, masses, marks and proofs."""
+    history = detail["history"]
+    orgs = _org_names([e["org"] for e in history] + [
+        e["data"].get(k, "") for e in history for k in ("to", "from")
+        if isinstance(e["data"].get(k), str)])
+    operator = log_config().operator.verifier
+    keys = _key_names(e["key"] for e in history)
+    keys.setdefault(operator.fingerprint, (operator.name, _("平台运营方密钥")))
+    handovers = detail["handovers"]
+    out = []
+    for e in history:
+        data = e["data"]
+        item = dict(e)
+        item["kind_label"] = KIND_LABELS.get(e["kind"], e["kind"])
+        item["org_name"] = orgs.get(e["org"], "")
+        key_name, key_label = keys.get(e["key"], ("", None))
+        item["key_name"], item["key_label"] = key_name, key_label
+        item["when"] = _beijing_time(e["t"])
+        item["to_name"] = orgs.get(data.get("to", ""), "") if "to" in data else None
+        item["from_name"] = orgs.get(data.get("from", ""), "") if "from" in data else None
+        item["discrepancy"] = _discrepancy(e, handovers)
+        if e["index"] < cp.size:
+            path = inclusion_proof(db.session, e["index"], cp.size)
+            item["proof"] = {"hashes": [b64(h) for h in path], "ok": verify_inclusion(
+                e["index"], cp.size, unb64(e["leaf_hash"], field="leaf"), path, cp.root),
+                "api": url_for("ledger.get_inclusion", index=e["index"], size=cp.size)}
+        else:
+            item["proof"] = None  # appended after the latest checkpoint
+        out.append(item)
+    return out
+
+
+def _beijing_time(t: str) -> str:
+    try:
+        when = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        return t
+    return when.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+def _discrepancy(entry: dict[str, Any], handovers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """For an acceptance: the handover's released and accepted masses when they differ."""
+    if entry["kind"] != "custody.accepted":
+        return None
+    data = entry["data"]
+    for h in handovers:
+        if h["manifest"] == data.get("manifest") and h["from"] == data.get("from") \
+                and h["to"] == entry["org"] and h["released_mass_g"] is not None \
+                and h["accepted_mass_g"] is not None:
+            diff = h["accepted_mass_g"] - h["released_mass_g"]
+            if diff == 0:
+                return None
+            permille = abs(diff) * 1000 // max(h["released_mass_g"], 1)
+            return {"released": h["released_mass_g"], "accepted": h["accepted_mass_g"],
+                    "diff": diff, "percent": f"{permille / 10:.1f}", "flagged": h["discrepancy"]}
+    return None
+
+
+@bp.get("/batch/<code>")
+def batch(code: str):  # type: ignore[no-untyped-def]
+    principal = page_principal(*ROLES)
+    parsed = parse_batch_code(code, hazardous_only=False).text
+    detail = batch_detail(db.session, principal, parsed, log_config().operator.verifier)
+    cp, current = _checkpoint(max((e["index"] for e in detail["history"]), default=-1))
+    entries = timeline(detail, cp)
+    names = _org_names([detail["generator"], detail["holder"]]
+                       + [h["from"] for h in detail["handovers"]]
+                       + [h["to"] for h in detail["handovers"]]
+                       + ([detail["disposal"]["disposer"]] if detail["disposal"] else []))
+    return render_template(
+        "regulator/batch.html", b=detail, entries=entries, names=names, checkpoint=current,
+        states=STATE_LABELS, methods=METHOD_LABELS, handover_states=HANDOVER_LABELS,
+        verified=bool(entries) and all(e["verified"] for e in entries))
+
+
+# --- 5. verifying an export or a checkpoint ---------------------------------------------------
+
+
+class UploadRejected(Exception):
+    """An upload that cannot be read as an export (a message for the person)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Verdict:
+    """What the verify page shows: ✔ or ✘, why, and the figures."""
+
+    what: str  # "export" | "checkpoint"
+    ok: bool
+    reason: str
+    entries: int | None = None
+    size: int | None = None
+    root: str | None = None
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    proof: list[str] = field(default_factory=list)
+    proof_link: str | None = None
+
+
+def _member_role(parts: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Where an archive member goes in the export directory, or None to ignore it."""
+    if not parts:
+        return None
+    name = parts[-1]
+    if name in (export_files.ENTRIES, export_files.CHECKPOINT, export_files.OPERATOR_VKEY):
+        return (name,)
+    if len(parts) >= 2 and parts[-2] == export_files.OLD_CHECKPOINTS and name.isdigit():
+        return (export_files.OLD_CHECKPOINTS, name)
+    return None
+
+
+class _Budget:
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def copy(self, src: IO[bytes], dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with dest.open("wb") as out:
+            while chunk := src.read(1 << 20):
+                self.left -= len(chunk)
+                if self.left < 0:
+                    raise UploadRejected(_("解压后的内容超过 %(mb)s MB，无法在网页上验证；"
+                                           "请用命令行 waste-ledger verify 验证",
+                                           mb=MAX_EXTRACTED // (1024 * 1024)))
+                out.write(chunk)
+
+
+def _place(members: list[tuple[tuple[str, ...], Any]], root: Path, budget: _Budget,
+           opener: Any) -> None:
+    """Copy the members that belong to an export into ``root``, using the directory that
+    holds entries.bin as the export's top (archives often wrap it in a folder)."""
+    tops = [parts[:-1] for parts, _m in members if parts and parts[-1] == export_files.ENTRIES]
+    if not tops:
+        raise UploadRejected(_("压缩包里没有 entries.bin：请上传 waste-ledger export 导出的目录"))
+    if len(tops) > 1:
+        raise UploadRejected(_("压缩包里有多个 entries.bin，请一次只上传一个导出"))
+    top = tops[0]
+    old = 0
+    for parts, member in members:
+        if parts[:len(top)] != top:
+            continue
+        role = _member_role(parts[len(top):])
+        if role is None or (len(role) == 1 and len(parts) != len(top) + 1):
+            continue
+        if len(role) == 2:
+            old += 1
+            if old > MAX_OLD_CHECKPOINTS:
+                raise UploadRejected(_("旧检查点文件过多"))
+        with opener(member) as src:
+            budget.copy(src, root.joinpath(*role))
+
+
+def _safe_parts(name: str) -> tuple[str, ...] | None:
+    path = PurePosixPath(name.replace("\\", "/"))
+    parts = tuple(p for p in path.parts if p not in ("", "."))
+    if path.is_absolute() or ".." in parts:
+        return None
+    return parts
+
+
+def _extract_zip(data: bytes, root: Path, budget: _Budget) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        if len(archive.infolist()) > MAX_MEMBERS:
+            raise UploadRejected(_("压缩包中的文件过多"))
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+        members = [(parts, i) for i in infos if (parts := _safe_parts(i.filename))]
+        _place(members, root, budget, archive.open)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError,
+            RuntimeError, ValueError, OSError) as exc:  # zlib.error is an Exception of its own
+        raise UploadRejected(_("无法读取 zip 压缩包：%(why)s", why=str(exc))) from None
+
+
+def _extract_tar(data: bytes, root: Path, budget: _Budget) -> None:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+            members = []
+            for n, m in enumerate(archive, start=1):  # headers one by one, not all at once
+                if n > MAX_MEMBERS:
+                    raise UploadRejected(_("压缩包中的文件过多"))
+                if m.isfile() and (parts := _safe_parts(m.name)):
+                    members.append((parts, m))
+
+            def opener(member: tarfile.TarInfo) -> Any:
+                fh = archive.extractfile(member)
+                if fh is None:
+                    raise UploadRejected(_("压缩包中的文件无法读取"))
+                return fh
+
+            _place(members, root, budget, opener)
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise UploadRejected(_("无法读取 tar.gz 压缩包：%(why)s", why=str(exc))) from None
+
+
+def gather_export(files: list[FileStorage], root: Path) -> None:
+    """Lay the upload out as an export directory in ``root``: one .zip or .tar(.gz) of the
+    directory, or its files uploaded separately (entries.bin, checkpoint, operator.vkey)."""
+    files = [f for f in files if f.filename]
+    if not files:
+        raise UploadRejected(_("请选择要验证的文件"))
+    budget = _Budget(MAX_EXTRACTED)
+    if len(files) == 1:
+        data = files[0].read()
+        name = (files[0].filename or "").lower()
+        if data[:4] == b"PK\x03\x04" or name.endswith(".zip"):
+            _extract_zip(data, root, budget)
+            return
+        if data[:2] == b"\x1f\x8b" or name.endswith((".tar.gz", ".tgz", ".tar")) \
+                or data[257:262] == b"ustar":
+            _extract_tar(data, root, budget)
+            return
+        files[0].stream.seek(0)
+    for f in files:
+        role = _member_role(_safe_parts(f.filename or "") or ())
+        if role is None:
+            if (f.filename or "").rsplit("/", 1)[-1].isdigit():
+                role = (export_files.OLD_CHECKPOINTS, (f.filename or "").rsplit("/", 1)[-1])
+            else:
+                raise UploadRejected(_(
+                    "不认识的文件 %(name)s：请上传导出目录的 .zip 或 .tar.gz 压缩包，或其中的 "
+                    "entries.bin、checkpoint、operator.vkey", name=f.filename))
+        budget.copy(f.stream, root.joinpath(*role))
+    if not (root / export_files.ENTRIES).is_file():
+        raise UploadRejected(_("缺少 entries.bin（导出目录中的日志条目）"))
+
+
+def verify_uploaded_export(files: list[FileStorage]) -> Verdict:
+    """Verify an uploaded export against this platform's operator key, then compare it with
+    this log: its root must be the root of this log's first N entries."""
+    work = Path(tempfile.mkdtemp(prefix="wl-verify-"))
+    try:
+        gather_export(files, work)
+        if not (work / export_files.CHECKPOINT).is_file():
+            raise UploadRejected(_("缺少 checkpoint（导出目录中的签名检查点）"))
+        operator = log_config().operator.verifier
+        vkey_file = work / export_files.OPERATOR_VKEY
+        facts: list[tuple[str, str]] = []
+        if vkey_file.is_file():
+            given = vkey_file.read_bytes().decode("utf-8", "replace").strip()
+            if given != operator.vkey:
+                return Verdict("export", False, _(
+                    "导出中的运营方公钥不是本平台的运营方公钥：这不是本平台日志的导出，"
+                    "或公钥被替换"))
+        try:
+            summary = verify_export(work, operator=operator, jobs=1)
+        except VerificationFailed as exc:
+            f = exc.failure
+            where = "" if f.index is None else _("第 %(i)s 条记录", i=f.index)
+            if f.stream:
+                where += _("（批次/流 %(s)s）", s=f.stream)
+            return Verdict("export", False, _("验证失败：%(where)s %(rule)s — %(message)s",
+                                              where=where, rule=f.rule, message=f.message))
+        facts.append((_("批次/流数量"), str(summary.streams)))
+        facts.append((_("一致的检查点数"), str(summary.checkpoints)))
+        head = log_head(db.session).size
+        verdict = Verdict("export", True, "", entries=summary.entries, size=summary.entries,
+                          root=b64(summary.root), facts=facts)
+        if summary.entries > head:
+            verdict.ok = False
+            verdict.reason = _("签名与哈希链均有效，但导出有 %(n)s 条记录，本平台日志只有 %(h)s 条",
+                               n=summary.entries, h=head)
+        elif root_at(db.session, summary.entries) != summary.root:
+            verdict.ok = False
+            verdict.reason = _("签名有效，但其默克尔根与本平台日志前 %(n)s 条记录的根不同"
+                               "（日志分叉）", n=summary.entries)
+        else:
+            verdict.reason = _("全部 %(n)s 条记录签名有效、哈希链完整，默克尔根与签名检查点一致，"
+                               "且与本平台日志（当前 %(h)s 条）的前 %(n)s 条一致",
+                               n=summary.entries, h=head)
+        return verdict
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def verify_checkpoint_text(raw: bytes) -> Verdict:
+    """Check a checkpoint note: the operator's signature, then that this log's current tree
+    extends it (a consistency proof from its size to the current size)."""
+    raw = raw.replace(b"\r\n", b"\n").strip(b"\n") + b"\n"
+    config = log_config()
+    try:
+        cp = parse_checkpoint(raw, config.operator.verifier)
+    except LedgerError as exc:
+        return Verdict("checkpoint", False, _("检查点无效：%(why)s", why=localised(exc)))
+    head = log_head(db.session).size
+    verdict = Verdict("checkpoint", True, "", size=cp.size, root=b64(cp.root),
+                      facts=[(_("日志来源"), cp.origin), (_("本平台日志当前条数"), str(head))])
+    if cp.size > head:
+        verdict.ok = False
+        verdict.reason = _("运营方签名有效，但检查点声称有 %(n)s 条记录，本平台日志只有 %(h)s 条",
+                           n=cp.size, h=head)
+        return verdict
+    path = consistency_proof(db.session, cp.size, head)
+    now_root = root_at(db.session, head)
+    verdict.proof = [b64(h) for h in path]
+    verdict.proof_link = url_for("ledger.get_consistency", old=cp.size, new=head)
+    verdict.facts.append((_("本平台当前根哈希"), b64(now_root)))
+    if verify_consistency(cp.size, head, cp.root, now_root, path):
+        verdict.reason = _("运营方签名有效；一致性证明表明本平台当前日志（%(h)s 条）是该检查点"
+                           "（%(n)s 条）的延续，没有被改写", h=head, n=cp.size)
+    else:
+        verdict.ok = False
+        verdict.reason = _("运营方签名有效，但一致性证明不成立：本平台当前日志不是该检查点的延续")
+    return verdict
+
+
+def _verify_page(verdict: Verdict | None = None, error: str | None = None,
+                 status: int = 200, checkpoint_text: str = ""):  # type: ignore[no-untyped-def]
+    limit_mb = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+    return render_template("regulator/verify.html", verdict=verdict, error=error,
+                           limit_mb=limit_mb, checkpoint_text=checkpoint_text), status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
+    """An upload beyond MAX_CONTENT_LENGTH (raised while the form is read, even by the CSRF
+    check before the view): the verify page with a clear message instead of a bare 413."""
+    limit_mb = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+    return _verify_page(error=_("上传的文件超过 %(mb)s MB 的上限。较大的导出请用命令行 "
+                                "waste-ledger verify DIR 离线验证", mb=limit_mb), status=413)
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify():  # type: ignore[no-untyped-def]
+    page_principal(*ROLES)
+    if request.method == "GET":
+        return _verify_page()
+    what = request.form.get("what", "")
+    if what == "export":
+        try:
+            verdict = verify_uploaded_export(request.files.getlist("export"))
+        except UploadRejected as exc:
+            return _verify_page(error=exc.message, status=422)
+        return _verify_page(verdict)
+    if what == "checkpoint":
+        text = request.form.get("checkpoint", "")
+        upload = request.files.get("checkpoint_file")
+        raw = upload.read() if upload is not None and upload.filename else text.encode("utf-8")
+        if not raw.strip():
+            return _verify_page(error=_("请粘贴检查点文本或选择检查点文件"), status=422,
+                                checkpoint_text=text)
+        return _verify_page(verify_checkpoint_text(raw), checkpoint_text=text)
+    return _verify_page(error=_("请选择要验证的内容：导出或检查点"), status=422)

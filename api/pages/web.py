@@ -1,0 +1,36 @@
+"""What all pages share: languages, CSRF and headers, the logged-in person in templates, and
+the blueprints of each kind of user's workspace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from api import i18n
+from api import security as web_security
+from api.auth import current_principal
+from ledger.custody.pickups import RECEIVING_ROLES
+from ledger.errors import LedgerError
+
+
+def template_context() -> dict[str, Any]:
+    try:
+        principal = current_principal(required=False)
+    except LedgerError:  # a bad bearer header on a page: treat as not logged in
+        principal = None
+    can_receive = principal is not None and bool(principal.roles & RECEIVING_ROLES)
+    return {"principal": principal, "can_receive": can_receive}
+
+
+def init_app(app: Flask) -> None:
+    from api.pages import collector as pages_collector
+    from api.pages import generator as pages_generator
+    from api.pages import public as pages
+    from api.pages import regulator as pages_regulator
+
+    i18n.init_app(app)
+    web_security.init_app(app)
+    app.context_processor(template_context)
+    for bp in (pages.bp, pages_generator.bp, pages_collector.bp, pages_regulator.bp):
+        app.register_blueprint(bp)

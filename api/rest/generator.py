@@ -1,0 +1,109 @@
+"""The generator's helper endpoint: the next free batch code (数字识别码) for a waste and a day.
+
+A batch code is the unit's USCC, the 8-digit waste code, the day ``YYYYMMDD`` and a 3-digit
+serial. The serial is "next free" for (organisation, waste code, day): above every batch already
+declared under that prefix and above every serial this process handed out recently, so two tabs
+that ask at once get different codes. The ledger is still the authority — a code reused by
+another process is refused on append with ``batch_exists``, and the page then asks again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_smorest import Api, Blueprint
+from marshmallow import Schema, fields
+
+from api.auth import require_role
+from api.extensions import db
+from api.rest import schemas as s
+from ledger.custody.catalogue import compact_waste_code, load_catalogue
+from ledger.custody.serials import reserve_code
+from ledger.errors import InvalidInput, LedgerError
+
+blp = Blueprint("generator_api", __name__, url_prefix="/api/v1",
+                description="Helpers for generators (产废单位)")
+
+#: Batch dates follow the Chinese calendar day of the workshop, not UTC.
+SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
+#: How long a serial handed out stays reserved for the tab that asked (then it may be reused
+#: if nothing was declared with it).
+RESERVE_SECONDS: Final = 15 * 60
+MAX_SERIAL: Final = 999
+
+
+class NextCodeQuerySchema(Schema):
+    waste_code = fields.String(load_default="", metadata={
+        "description": "waste code, 900-039-49 or 90003949 (in the 2021 catalogue)"})
+    generated_on = fields.String(load_default="", metadata={
+        "description": "the day the waste was generated, YYYY-MM-DD (Beijing time), not later "
+                       "than today"})
+
+
+class NextCodeSchema(Schema):
+    code = fields.String(metadata={"description": "the 37-character batch code"})
+    serial = fields.Integer()
+    waste_code = fields.String(metadata={"description": "hyphenated, e.g. 900-039-49"})
+    generated_on = fields.String()
+
+
+def today_shanghai() -> dt.date:
+    """Today's date in Beijing time (UTC+8): the day a workshop writes on its label."""
+    return dt.datetime.now(SHANGHAI).date()
+
+
+def parse_generated_on(value: str) -> dt.date:
+    """A ``YYYY-MM-DD`` date that is not in the future (Beijing time)."""
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(_("产生日期应为 YYYY-MM-DD 格式的日期"), code="generated_on_invalid",
+                           field="generated_on") from None
+    if day > today_shanghai():
+        raise InvalidInput(_("产生日期不能晚于今天"), code="generated_on_future",
+                           field="generated_on")
+    return day
+
+
+def catalogue_code(value: str) -> str:
+    """The hyphenated waste code, which must be in the national catalogue."""
+    if not value.strip():
+        raise InvalidInput(_("请选择废物代码"), code="waste_code_missing", field="waste_code")
+    try:
+        return load_catalogue().get(value.strip()).code
+    except LedgerError as exc:  # malformed or unknown: keep the code, name the field
+        raise InvalidInput(exc.message, code=exc.code, field="waste_code") from None
+
+
+def next_batch_code(org: str, waste_code: str, day: dt.date) -> dict[str, Any]:
+    """The next free batch code for ``org``'s ``waste_code`` on ``day``, reserved briefly."""
+    prefix = f"{org}{compact_waste_code(waste_code)}{day:%Y%m%d}"
+    code = reserve_code(db.session, prefix, org)
+    return {"code": code, "serial": int(code[-3:]), "waste_code": waste_code,
+            "generated_on": day.isoformat()}
+
+
+@blp.route("/batches/next-code", methods=["GET"])
+@blp.arguments(NextCodeQuerySchema, location="query")
+@blp.response(200, NextCodeSchema)
+@blp.doc(summary="The next free batch code for your organisation, a waste code and a day",
+         description="For generators. The serial is above every batch already declared with "
+                     "that waste code and day and is held for 15 minutes for the caller, so "
+                     "two devices asking at once get different codes. If the ledger still "
+                     "answers batch_exists on declaring, ask again.")
+@s.documented_errors(blp, 401, 403, 409, 422)
+def get_next_code(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    principal = require_role("generator")
+    waste_code = catalogue_code(args["waste_code"])
+    day = parse_generated_on(args["generated_on"])
+    return next_batch_code(principal.org, waste_code, day)
+
+
+def register(api: Api) -> None:
+    """Add the generator's endpoints to the app's ``Api`` (see ``api.rest.v1.init_app``)."""
+    api.register_blueprint(blp)

@@ -1,0 +1,355 @@
+"""The JSON API under /api/v1 (flask-smorest on marshmallow). Views parse, call, serialise."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask, Response, request
+from flask_smorest import Api, Blueprint
+from sqlalchemy import select
+
+from api.auth import require_principal, require_role
+from api.errors import error_body, localised, status_for
+from api.extensions import db
+from api.rest import schemas as s
+from api.rest.collector import register as register_collector
+from api.rest.gaps import register as register_gaps
+from api.rest.generator import register as register_generator
+from api.rest.labels import register as register_labels
+from api.rest.pickups import register as register_pickups
+from api.rest.reconciliation import register as register_reports
+from api.runtime import log_config
+from ledger.audit.queries import batch_detail, batch_summary, list_batches
+from ledger.custody import access
+from ledger.custody.catalogue import load_catalogue
+from ledger.custody.codes import parse_batch_code
+from ledger.custody.projections import Handover, Manifest, Organisation, Permit
+from ledger.errors import InvalidInput, LedgerError, NotFound, PermissionDenied
+from ledger.tlog import log
+from ledger.tlog.models import SigningKey
+from ledger.tlog.notes import VerifierKey, b64
+
+ledger_blp = Blueprint("ledger", __name__, url_prefix="/api/v1",
+                       description="The log: append signed entries, read it, prove it")
+custody_blp = Blueprint("custody", __name__, url_prefix="/api/v1",
+                        description="Batches, organisations, permits, keys, manifests")
+catalogue_blp = Blueprint("catalogue", __name__, url_prefix="/api/v1",
+                          description="国家危险废物名录 (2021)")
+auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Tokens")
+
+ERRORS = (400, 401, 403, 404, 409, 413, 422)
+
+
+# --- entries ------------------------------------------------------------------------------
+
+
+def _note_from_request() -> bytes:
+    """A note posted as text/plain (exact bytes) or as JSON {"note": "..."}."""
+    if request.mimetype == "application/json":
+        try:
+            body = json.loads(request.get_data())
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidInput("the body is not valid JSON", code="json_body_invalid",
+                               field="body") from None
+        if not isinstance(body, dict) or not isinstance(body.get("note"), str):
+            raise InvalidInput('send {"note": "<signed note>"}', code="field_missing",
+                               field="note")
+        return body["note"].encode("utf-8", errors="surrogatepass")
+    return request.get_data()
+
+
+def _receipt(r: log.Receipt) -> dict[str, Any]:
+    return {"index": r.index, "leaf_hash": b64(r.leaf_hash), "proof": r.proof}
+
+
+@ledger_blp.route("/entries", methods=["POST"])
+@ledger_blp.doc(
+    summary="Append one signed entry",
+    description="Body: the signed note as text/plain (exact bytes), or JSON {\"note\": ...}. "
+                "201 with the receipt; 200 with the first receipt when the same note is "
+                "posted again.",
+    requestBody={"content": {"text/plain": {"schema": {"type": "string"}},
+                             "application/json": {"schema": s.NoteInSchema}}})
+@ledger_blp.response(201, s.ReceiptSchema)
+@ledger_blp.alt_response(200, schema=s.ReceiptSchema, description="idempotent repeat")
+@s.documented_errors(ledger_blp, 400, 403, 404, 409, 413, 422)
+def post_entry():  # type: ignore[no-untyped-def]
+    receipt = log.append_entry(db.session, _note_from_request(), log_config())
+    return _receipt(receipt), 201 if receipt.created else 200
+
+
+@ledger_blp.route("/entries/batch", methods=["POST"])
+@ledger_blp.arguments(s.BatchNotesInSchema)
+@ledger_blp.response(200, s.BatchResultsSchema)
+@ledger_blp.doc(summary="Append up to 1,000 entries; each accepted or rejected on its own")
+@s.documented_errors(ledger_blp, 413, 422)
+def post_entries_batch(body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    results, accepted = [], 0
+    for note in body["notes"]:
+        try:
+            r = log.append_entry(db.session, note.encode("utf-8", errors="surrogatepass"),
+                                 log_config())
+        except LedgerError as exc:
+            status = status_for(exc)
+            results.append({"status": status, "receipt": None,
+                            "error": error_body(exc.code, status, localised(exc),
+                                                {exc.field: [exc.message]} if exc.field else {})})
+            continue
+        accepted += 1
+        results.append({"status": 201 if r.created else 200, "receipt": _receipt(r),
+                        "error": None})
+    return {"results": results, "accepted": accepted, "rejected": len(results) - accepted}
+
+
+@ledger_blp.route("/entries", methods=["GET"])
+@ledger_blp.arguments(s.EntriesQuerySchema, location="query")
+@ledger_blp.response(200, s.EntriesSchema)
+@ledger_blp.doc(summary="Read the log in index order (regulators and the operator)")
+@s.documented_errors(ledger_blp, 401, 403, 422)
+def get_entries(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    require_role("regulator", "operator")
+    start, limit = args["start"], args["limit"]
+    rows = list(log.entries_between(db.session, start, start + limit, batch=limit))
+    return {"size": log.log_head(db.session).size,
+            "entries": [{"index": r.idx, "leaf_hash": b64(r.leaf_hash),
+                         "note": r.note.decode("utf-8")} for r in rows]}
+
+
+@ledger_blp.route("/checkpoint", methods=["GET"])
+@ledger_blp.doc(summary="The latest signed checkpoint (text/plain, c2sp.org/tlog-checkpoint)",
+                responses={"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+def get_checkpoint():  # type: ignore[no-untyped-def]
+    note = log.latest_checkpoint(db.session, log_config())
+    return Response(note, mimetype="text/plain; charset=utf-8")
+
+
+@ledger_blp.route("/proofs/inclusion", methods=["GET"])
+@ledger_blp.arguments(s.InclusionQuerySchema, location="query")
+@ledger_blp.response(200, s.ProofSchema)
+@ledger_blp.doc(summary="Inclusion proof of entry `index` in the tree of `size` entries")
+@s.documented_errors(ledger_blp, 404, 422)
+def get_inclusion(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    path = log.inclusion_proof(db.session, args["index"], args["size"])
+    return {"size": args["size"], "root": b64(log.root_at(db.session, args["size"])),
+            "hashes": [b64(h) for h in path]}
+
+
+@ledger_blp.route("/proofs/consistency", methods=["GET"])
+@ledger_blp.arguments(s.ConsistencyQuerySchema, location="query")
+@ledger_blp.response(200, s.ProofSchema)
+@ledger_blp.doc(summary="Consistency proof from size `old` to size `new`")
+@s.documented_errors(ledger_blp, 404, 422)
+def get_consistency(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    path = log.consistency_proof(db.session, args["old"], args["new"])
+    return {"size": args["new"], "root": b64(log.root_at(db.session, args["new"])),
+            "hashes": [b64(h) for h in path]}
+
+
+@ledger_blp.route("/drafts/<kind>", methods=["POST"])
+@ledger_blp.arguments(s.DraftInSchema)
+@ledger_blp.response(200, s.DraftSchema)
+@ledger_blp.doc(summary="The exact payload and note text to sign next in a stream")
+@s.documented_errors(ledger_blp, 401, 403, 422)
+def post_draft(body: dict[str, Any], kind: str):  # type: ignore[no-untyped-def]
+    principal = require_principal()
+    if body["org"] != principal.org:
+        raise PermissionDenied("you can draft only for your own organisation",
+                               code="org_mismatch", field="org")
+    draft = log.draft_entry(db.session, log_config(), stream=body["stream"], org=body["org"],
+                            key=body["key"], kind=kind, data=body["data"], t=body.get("t"))
+    text = draft.text.decode("utf-8")
+    return {"payload": draft.payload, "payload_text": text.split("\n")[1], "note_text": text}
+
+
+# --- batches and the registry ----------------------------------------------------------------
+
+
+@custody_blp.route("/batches", methods=["GET"])
+@custody_blp.arguments(s.BatchQuerySchema, location="query")
+@custody_blp.response(200, s.BatchPageSchema)
+@custody_blp.doc(summary="Batches you may see, filtered, ordered by code, cursor-paginated")
+@s.documented_errors(custody_blp, 401, 422)
+def get_batches(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    rows, cursor = list_batches(db.session, require_principal(), args, args["limit"])
+    return {"items": [batch_summary(b) for b in rows], "next_cursor": cursor}
+
+
+@custody_blp.route("/batches/<code>", methods=["GET"])
+@custody_blp.doc(summary="One batch: state, holder, masses, handovers, lineage, verified "
+                         "history. The code may also be given as its trace URL.")
+@s.documented_errors(custody_blp, 401, 404, 422)
+def get_batch(code: str):  # type: ignore[no-untyped-def]
+    principal = require_principal()
+    parsed = parse_batch_code(code, hazardous_only=False).text
+    return batch_detail(db.session, principal, parsed, log_config().operator.verifier)
+
+
+def _page(query, key, args):  # type: ignore[no-untyped-def]
+    if args.get("cursor"):
+        query = query.where(key > args["cursor"])
+    rows = list(db.session.scalars(query.order_by(key).limit(args["limit"] + 1)))
+    more = len(rows) > args["limit"]
+    return rows[: args["limit"]], more
+
+
+def _org_json(o: Organisation) -> dict[str, Any]:
+    return {"uscc": o.uscc, "name": o.name, "region": o.region, "roles": o.roles.split(),
+            "registered_at": o.registered_at}
+
+
+@custody_blp.route("/organisations", methods=["GET"])
+@custody_blp.arguments(s.PageQuerySchema, location="query")
+@custody_blp.doc(summary="Registered organisations (public register)")
+def get_organisations(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    rows, more = _page(select(Organisation), Organisation.uscc, args)
+    return {"items": [_org_json(o) for o in rows],
+            "next_cursor": rows[-1].uscc if more and rows else None}
+
+
+@custody_blp.route("/organisations/<uscc>", methods=["GET"])
+@custody_blp.doc(summary="One organisation with its permits and keys")
+@s.documented_errors(custody_blp, 404)
+def get_organisation(uscc: str):  # type: ignore[no-untyped-def]
+    o = db.session.get(Organisation, uscc)
+    if o is None:
+        raise NotFound(f"organisation {uscc} is not registered", code="org_unknown")
+    body = _org_json(o)
+    body["permits"] = [_permit_json(p) for p in db.session.scalars(
+        select(Permit).where(Permit.org == uscc))]
+    body["keys"] = [_key_json(k) for k in db.session.scalars(
+        select(SigningKey).where(SigningKey.org == uscc))]
+    return body
+
+
+def _permit_json(p: Permit) -> dict[str, Any]:
+    return {"org": p.org, "number": p.number, "valid_from": p.valid_from,
+            "valid_to": p.valid_to, "codes": p.codes.split(), "activities": p.activities.split(),
+            "capacity_t": p.capacity_t}
+
+
+def _key_json(k: SigningKey) -> dict[str, Any]:
+    return {"org": k.org, "fingerprint": k.fingerprint, "name": k.name, "label": k.label,
+            "vkey": VerifierKey(k.name, k.public_key).vkey, "registered_at": k.registered_at,
+            "revoked_at": k.revoked_at}
+
+
+@custody_blp.route("/permits", methods=["GET"])
+@custody_blp.arguments(s.PageQuerySchema, location="query")
+@custody_blp.doc(summary="Permits (public register); filter by org")
+def get_permits(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    query = select(Permit)
+    if args.get("org"):
+        query = query.where(Permit.org == args["org"])
+    rows, more = _page(query, Permit.number, args)
+    return {"items": [_permit_json(p) for p in rows],
+            "next_cursor": rows[-1].number if more and rows else None}
+
+
+@custody_blp.route("/keys", methods=["GET"])
+@custody_blp.arguments(s.PageQuerySchema, location="query")
+@custody_blp.doc(summary="Registered signing keys (public, so anyone can verify); by org")
+def get_keys(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    query = select(SigningKey)
+    if args.get("org"):
+        query = query.where(SigningKey.org == args["org"])
+    rows, more = _page(query, SigningKey.fingerprint, args)
+    return {"items": [_key_json(k) for k in rows],
+            "next_cursor": rows[-1].fingerprint if more and rows else None}
+
+
+def _manifest_json(m: Manifest) -> dict[str, Any]:
+    return {"number": m.number, "origin": m.origin, "destination": m.destination,
+            "vehicle": m.vehicle, "carrier": m.carrier, "opened_at": m.opened_at,
+            "closed": m.closed_at is not None}
+
+
+@custody_blp.route("/manifests", methods=["GET"])
+@custody_blp.arguments(s.PageQuerySchema, location="query")
+@custody_blp.doc(summary="Transfer manifests (转移联单) you took part in (regulators: all)")
+@s.documented_errors(custody_blp, 401)
+def get_manifests(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    p = require_principal()
+    query = select(Manifest)
+    if not (p.is_operator or p.is_regulator):
+        query = query.where((Manifest.origin == p.org) | (Manifest.destination == p.org))
+    rows, more = _page(query, Manifest.number, args)
+    return {"items": [_manifest_json(m) for m in rows],
+            "next_cursor": rows[-1].number if more and rows else None}
+
+
+@custody_blp.route("/manifests/<number>", methods=["GET"])
+@s.documented_errors(custody_blp, 401, 404)
+def get_manifest(number: str):  # type: ignore[no-untyped-def]
+    p = require_principal()
+    m = db.session.get(Manifest, number)
+    if m is None or not (p.is_operator or p.is_regulator or p.org in (m.origin, m.destination)):
+        raise NotFound(f"no manifest {number} visible to you", code="manifest_not_found")
+    body = _manifest_json(m)
+    body["handovers"] = [{"batch": h.batch, "status": h.status,
+                          "released_mass_g": h.released_mass_g,
+                          "accepted_mass_g": h.accepted_mass_g}
+                         for h in db.session.scalars(select(Handover).where(
+                             Handover.manifest == number))]
+    return body
+
+
+# --- catalogue and auth --------------------------------------------------------------------
+
+
+def _waste_json(w: Any) -> dict[str, Any]:
+    cat = load_catalogue(w.edition).category(w.category)
+    return {"code": w.code, "category": w.category, "category_name": cat.name,
+            "industry": w.industry, "description": w.description, "hazards": list(w.hazards),
+            "edition": w.edition}
+
+
+@catalogue_blp.route("/catalogue", methods=["GET"])
+@catalogue_blp.arguments(s.CatalogueQuerySchema, location="query")
+@catalogue_blp.doc(summary="Search the catalogue by code, category or Chinese text")
+@s.documented_errors(catalogue_blp, 422)
+def get_catalogue(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    cat = load_catalogue()
+    if args["q"].strip():
+        items = cat.search(args["q"], limit=args["limit"])
+    else:
+        items = list(cat.codes(args.get("category")))[: args["limit"]]
+    return {"edition": cat.edition, "items": [_waste_json(w) for w in items]}
+
+
+@catalogue_blp.route("/catalogue/<code>", methods=["GET"])
+@s.documented_errors(catalogue_blp, 404, 422)
+def get_waste_code(code: str):  # type: ignore[no-untyped-def]
+    return _waste_json(load_catalogue().get(code))
+
+
+@auth_blp.route("/auth/token", methods=["POST"])
+@auth_blp.arguments(s.LoginSchema)
+@auth_blp.response(201, s.TokenSchema)
+@auth_blp.doc(summary="Log in with a username and password; returns a bearer token")
+@s.documented_errors(auth_blp, 403, 422)
+def post_token(body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    user = access.check_password(db.session, body["username"], body["password"])
+    token = access.issue_token(db.session, user.org, body["label"], user.id)
+    return {"token": token, "org": user.org}
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("API_TITLE", "waste-ledger")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/static/vendor/swagger-ui/")
+    app.config.setdefault("API_SPEC_OPTIONS", {"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}})
+    api = Api(app)
+    for blp in (ledger_blp, custody_blp, catalogue_blp, auth_blp):
+        api.register_blueprint(blp)
+    register_labels(api)
+    register_gaps(api)
+    register_reports(api)
+    register_pickups(api)
+    register_collector(api)
+    register_generator(api)

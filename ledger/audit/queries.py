@@ -1,0 +1,224 @@
+"""Read-side use cases: batches with their history and lineage, lists with filters and cursors.
+
+Each entry shown is checked again as it is read (its signature against the key that signed it,
+and its inclusion proof against the current tree), so a page never shows a stale "verified".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from ledger.custody.access import Principal, batch_visibility, can_see_batch
+from ledger.custody.projections import Batch, Disposal, Handover, Lineage
+from ledger.errors import LedgerError, NotFound
+from ledger.tlog.entries import format_time, parse_entry
+from ledger.tlog.log import log_head
+from ledger.tlog.merkle import verify_inclusion
+from ledger.tlog.models import LogEntry, SigningKey
+from ledger.tlog.notes import VerifierKey, b64
+from ledger.tlog.tree import stored_inclusion_path, stored_root
+
+
+def get_visible_batch(session: Session, principal: Principal, code: str) -> Batch:
+    """The batch if it exists and ``principal`` may see it; NotFound either way otherwise,
+    so outsiders cannot probe which codes exist."""
+    batch = session.get(Batch, code)
+    if batch is None or not can_see_batch(session, principal, code):
+        raise NotFound(f"no batch {code} visible to you", code="batch_not_found", field="code")
+    return batch
+
+
+def batch_summary(b: Batch) -> dict[str, Any]:
+    return {
+        "code": b.code, "generator": b.generator, "holder": b.holder, "state": b.state,
+        "waste_code": b.waste_code, "category": b.category, "name": b.name,
+        "declared_mass_g": b.declared_mass_g, "mass_g": b.mass_g, "region": b.region,
+        "generated_on": b.generated_on,
+    }
+
+
+def batch_detail(session: Session, principal: Principal, code: str,
+                 operator: VerifierKey) -> dict[str, Any]:
+    """Everything about one batch: state, holder, masses, handovers, lineage, history."""
+    b = get_visible_batch(session, principal, code)
+    detail = batch_summary(b)
+    detail["handovers"] = [_handover(h) for h in session.scalars(
+        select(Handover).where(Handover.batch == code).order_by(Handover.id))]
+    detail["parents"] = [{"code": link.parent, "mass_g": link.mass_g} for link in
+                         session.scalars(select(Lineage).where(Lineage.child == code))]
+    detail["children"] = [{"code": link.child, "mass_g": link.mass_g} for link in
+                          session.scalars(select(Lineage).where(Lineage.parent == code))]
+    disposal = session.get(Disposal, code)
+    detail["disposal"] = None if disposal is None else {
+        "disposer": disposal.disposer, "method": disposal.method,
+        "method_code": disposal.method_code, "mass_g": disposal.mass_g,
+        "t": format_time(disposal.t_ms)}
+    detail["attributed_disposals"] = attributed_disposals(session, code)
+    detail["history"] = stream_history(session, code, operator)
+    return detail
+
+
+def _handover(h: Handover) -> dict[str, Any]:
+    return {
+        "from": h.from_org, "to": h.to_org, "manifest": h.manifest, "status": h.status,
+        "released_mass_g": h.released_mass_g, "accepted_mass_g": h.accepted_mass_g,
+        "refused_mass_g": h.refused_mass_g, "refusal_reason": h.refusal_reason,
+        "discrepancy": h.discrepancy, "permit_flagged": h.permit_flagged,
+        "released_t": None if h.released_t_ms is None else format_time(h.released_t_ms),
+        "answered_t": None if h.answered_t_ms is None else format_time(h.answered_t_ms),
+    }
+
+
+def attributed_disposals(session: Session, code: str) -> list[dict[str, Any]]:
+    """Disposal of the batches this one was consolidated into, in proportion to what it gave.
+
+    A parent that gave m grams to a child of mass M, which was disposed of D grams, is
+    attributed D * m / M (integer grams, rounded down), recursively through further
+    consolidations."""
+    out: list[dict[str, Any]] = []
+    _attribute(session, code, 1, 1, out, depth=0)
+    return out
+
+
+def _attribute(session: Session, code: str, num: int, den: int, out: list[dict[str, Any]],
+               depth: int) -> None:
+    if depth > 16:
+        return
+    for link in session.scalars(select(Lineage).where(Lineage.parent == code)):
+        child = session.get(Batch, link.child)
+        if child is None or child.declared_mass_g == 0:
+            continue
+        n, d = num * link.mass_g, den * child.declared_mass_g
+        disposal = session.get(Disposal, child.code)
+        if disposal is not None:
+            out.append({"via": child.code, "method": disposal.method,
+                        "mass_g": disposal.mass_g * n // d, "t": format_time(disposal.t_ms)})
+        _attribute(session, child.code, n, d, out, depth + 1)
+
+
+def stream_history(session: Session, stream: str, operator: VerifierKey) -> list[dict[str, Any]]:
+    """The stream's entries, each re-verified: signature, and inclusion in the current tree."""
+    rows = session.scalars(select(LogEntry).where(LogEntry.stream == stream)
+                           .order_by(LogEntry.seq)).all()
+    size = log_head(session).size
+    root = stored_root(session, size)
+    return [_verified(session, row, size, root, operator) for row in rows]
+
+
+@dataclass(frozen=True)
+class _Check:
+    signature: bool
+    included: bool
+
+
+def _verified(session: Session, row: LogEntry, size: int, root: bytes,
+              operator: VerifierKey) -> dict[str, Any]:
+    check = _check_entry(session, row, size, root, operator)
+    entry = parse_entry(row.note, max_size=len(row.note))
+    return {
+        "index": row.idx, "seq": row.seq, "kind": row.kind, "org": row.org, "t": entry.t,
+        "data": entry.data, "leaf_hash": b64(row.leaf_hash), "key": row.key_fp,
+        "verified": check.signature and check.included,
+        "signature_valid": check.signature, "included": check.included,
+    }
+
+
+def _check_entry(session: Session, row: LogEntry, size: int, root: bytes,
+                 operator: VerifierKey) -> _Check:
+    try:
+        entry = parse_entry(row.note, max_size=len(row.note))
+    except LedgerError:
+        return _Check(False, False)
+    key = operator if row.key_fp == operator.fingerprint else None
+    if key is None:
+        rec = session.get(SigningKey, row.key_fp)
+        key = None if rec is None else VerifierKey(rec.name, rec.public_key)
+    signature = key is not None and any(
+        s.key_id == key.key_id and key.verify(entry.note.text, s.signature)
+        for s in entry.note.signatures)
+    path = stored_inclusion_path(session, row.idx, size)
+    return _Check(signature, verify_inclusion(row.idx, size, row.leaf_hash, path, root))
+
+
+def list_batches(session: Session, principal: Principal, filters: Mapping[str, Any],
+                 limit: int) -> tuple[list[Batch], str | None]:
+    """A page of visible batches, ordered by code, after the cursor (the last code seen)."""
+    query: Select[Batch] = select(Batch).order_by(Batch.code).limit(limit + 1)
+    clause = batch_visibility(principal)
+    if clause is not None:
+        query = query.where(clause)
+    for name in ("generator", "holder", "state", "waste_code"):
+        if filters.get(name):
+            query = query.where(getattr(Batch, name) == filters[name])
+    if filters.get("region"):
+        from ledger.custody.access import region_clause
+
+        query = query.where(region_clause(filters["region"]))
+    if filters.get("declared_from"):
+        query = query.where(Batch.declared_t_ms >= _day_ms(filters["declared_from"]))
+    if filters.get("declared_to"):
+        query = query.where(Batch.declared_t_ms < _day_ms(filters["declared_to"], 1))
+    if filters.get("cursor"):
+        query = query.where(Batch.code > filters["cursor"])
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].code if more and rows else None)
+
+
+def _day_ms(day: dt.date, plus_days: int = 0) -> int:
+    d = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=plus_days)
+    return int(d.timestamp()) * 1000
+
+
+STAGES = ("generated", "collected", "in_transit", "received", "disposed")
+
+
+def public_trace(session: Session, code: str, operator: VerifierKey) -> dict[str, Any]:
+    """What anyone scanning a label may see: the waste, its hazards, the stages reached with
+    their dates and whether the record verifies — no masses, prices or people."""
+    b = session.get(Batch, code)
+    if b is None:
+        raise NotFound(f"no batch {code}", code="batch_not_found", field="code")
+    history = stream_history(session, code, operator)
+    declared = history[0]["data"] if history else {}
+    dates: dict[str, str] = {"generated": b.generated_on}
+    roles = _roles(session)
+    for h in session.scalars(select(Handover).where(Handover.batch == code,
+                                                    Handover.status == "confirmed")
+                             .order_by(Handover.id)):
+        day = format_time(max(h.answered_t_ms or 0, h.released_t_ms or 0))[:10]
+        to_roles = roles.get(h.to_org, set())
+        stage = ("received" if to_roles & {"disposer", "receiver"} else
+                 "in_transit" if to_roles <= {"transporter"} else "collected")
+        dates.setdefault(stage, day)
+        if stage != "in_transit":
+            dates.setdefault("collected", day)
+    disposal = session.get(Disposal, code)
+    if disposal is not None:
+        dates["disposed"] = format_time(disposal.t_ms)[:10]
+    via = attributed_disposals(session, code)
+    if via:
+        dates.setdefault("disposed", via[0]["t"][:10])
+    return {
+        "code": code, "name": b.name, "waste_code": b.waste_code, "category": b.category,
+        "hazardous": b.hazardous, "hazards": list(declared.get("hazards", [])),
+        "state": b.state, "stages": [(s, dates.get(s)) for s in STAGES],
+        "consolidated_into": sorted({v["via"] for v in via}) or [
+            link.child for link in session.scalars(select(Lineage).where(
+                Lineage.parent == code))],
+        "verified": bool(history) and all(e["verified"] for e in history),
+        "entries": len(history),
+    }
+
+
+def _roles(session: Session) -> dict[str, set[str]]:
+    from ledger.custody.projections import Organisation
+
+    return {o.uscc: set(o.roles.split()) for o in session.scalars(select(Organisation))}

@@ -1,0 +1,955 @@
+"""Mass balance (对账): for a region, period, generator, waste code or category, how much
+waste was declared and where every gram of it is now.
+
+The population is the **original** batches (``batches.consolidated`` false) that match the
+filters. A batch's mass is followed into the batches it was consolidated or split into: a
+parent that gave ``m`` g to a child declared at ``M`` g is attributed ``m / M`` of the child's
+current situation (its state and mass), recursively, so per-enterprise figures stay right after
+consolidation and children are never counted on their own. Every figure is integer grams.
+
+The work runs in the database. Each original's figures are kept in a summary table,
+``batch_balances``, maintained in the append transaction (``refresh_balances``, called by the
+custody handlers): a recursive CTE walks ``lineage`` from the originals concerned, a UNION ALL
+lists every (original, figure, grams) fact, and one INSERT ... SELECT groups them per original.
+A report is then one GROUP BY (GROUPING SETS on PostgreSQL) over the summary; Python only sums
+the aggregate rows. docs/reconciliation.md explains the figures, the rounding, the summary, the
+indexes and the signed report bundle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, Final
+
+import rfc8785
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Numeric,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
+from sqlalchemy.sql.expression import Subquery
+
+from ledger.custody.access import Principal, batch_visibility
+from ledger.custody.catalogue import load_catalogue, normalise_category, normalise_waste_code
+from ledger.custody.codes import region_contains, region_level, validate_region
+from ledger.custody.kinds import (
+    CONSOLIDATED,
+    DECLARED,
+    DISPOSED,
+    IN_TRANSIT,
+    PENDING,
+    RECEIVED,
+    REFUSED,
+    STORED,
+)
+from ledger.custody.projections import (
+    Batch,
+    BatchBalance,
+    Disposal,
+    Handover,
+    Lineage,
+    Organisation,
+)
+from ledger.custody.uscc import validate_uscc
+from ledger.errors import (
+    Conflict,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    PermissionDenied,
+    SignatureInvalid,
+)
+from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint
+from ledger.tlog.entries import format_time
+from ledger.tlog.log import LogConfig, checkpoint_at, issue_checkpoint
+from ledger.tlog.models import LogHead
+from ledger.tlog.notes import (
+    Signer,
+    VerifierKey,
+    b64,
+    parse_note,
+    parse_vkey,
+    sign_note,
+    unb64,
+    verify_signature,
+)
+
+REPORT_FORMAT: Final = "waste-ledger/reconciliation/v1"
+BUNDLE_FORMAT: Final = "waste-ledger/report-bundle/v1"
+NOTE_HEADER: Final = "waste-ledger/report/v1"  # first line of the signed note text
+
+BEIJING_OFFSET_MS: Final = 8 * 3600 * 1000  # periods and months are Beijing (UTC+8) days
+EARLIEST_DAY: Final = dt.date(1970, 1, 1)  # periods outside these are typing errors
+LATEST_DAY: Final = dt.date(2999, 12, 31)
+MAX_LINEAGE_DEPTH: Final = 64  # consolidation chains deeper than this are not followed
+GENERAL_CATEGORY: Final = "GY"  # 一般工业固体废物 (custody._new_batch)
+
+#: Where the mass is now: these add up, with ``unaccounted``, to ``declared``.
+STOCK: Final = ("at_generator", "returned", "in_transit", "in_storage", "received_at_disposers",
+                "disposed_utilisation", "disposed_disposal", "refused")
+#: Every figure summed in SQL: the stock, what was declared, and what was collected (a flow).
+SUMMED: Final = ("declared", "collected", *STOCK)
+#: Figures that can be drilled down to the batches behind them.
+DRILLABLE: Final = (*SUMMED, "disposed", "unaccounted", "batches")
+
+ProgressFn = Callable[[int, int, str], None]
+Column = ColumnElement[Any] | QueryableAttribute[Any]  # an SQL expression or a mapped column
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The mass balance of a set of original batches, in grams.
+
+    ``collected`` is a flow (what the first receiver accepted); the others say where the mass
+    is now. ``unaccounted`` is what the ledger cannot place: declared − everything placed.
+    """
+
+    batches: int = 0
+    declared: int = 0
+    collected: int = 0  # 已收集: accepted by the first receiver
+    at_generator: int = 0  # 待收集: still with its generator, never handed on
+    returned: int = 0  # 退回: back with its generator after a refusal
+    in_transit: int = 0  # 运输中: with a transporter, or a handover has one side signed
+    in_storage: int = 0  # 贮存中: at a collector or transfer station
+    received_at_disposers: int = 0  # 已接收: at a disposer, not yet disposed of
+    disposed_utilisation: int = 0  # 已利用
+    disposed_disposal: int = 0  # 已处置
+    refused: int = 0  # 拒收: refused, with the carrier (whole or partial refusals)
+
+    @property
+    def disposed(self) -> int:
+        return self.disposed_utilisation + self.disposed_disposal
+
+    @property
+    def accounted(self) -> int:
+        return sum(getattr(self, name) for name in STOCK)
+
+    @property
+    def unaccounted(self) -> int:
+        """未核清: weighing losses, hand-offs into children never created, rounding; negative
+        when more is placed than was declared (a gain at a weighing or a disposal)."""
+        return self.declared - self.accounted
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                          for f in fields(self)})
+
+    def figure(self, name: str) -> int:
+        if name not in DRILLABLE:
+            raise InvalidInput(f"unknown figure {name!r}; one of {', '.join(DRILLABLE)}",
+                               code="figure_unknown", field="figure")
+        return int(getattr(self, name))
+
+    def as_dict(self) -> dict[str, int]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["disposed"] = self.disposed
+        out["unaccounted"] = self.unaccounted
+        return out
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a breakdown: its key (USCC, waste code, category, month) and figures."""
+
+    key: str
+    name: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """Which original batches a report covers (all given filters apply together)."""
+
+    region: str | None = None  # with its sub-regions (GB/T 2260)
+    period_from: dt.date | None = None  # declared on or after this Beijing day
+    period_to: dt.date | None = None  # declared on or before this Beijing day
+    generator: str | None = None
+    waste_code: str | None = None
+    category: str | None = None
+
+    @classmethod
+    def checked(cls, *, region: str | None = None, period_from: dt.date | None = None,
+                period_to: dt.date | None = None, generator: str | None = None,
+                waste_code: str | None = None, category: str | None = None) -> ReportFilters:
+        """The filters validated and in canonical form (InvalidInput naming the field)."""
+        if category is not None:
+            category = category.strip().upper()
+            if category != GENERAL_CATEGORY:
+                category = normalise_category(category)
+        for name, day in (("from", period_from), ("to", period_to)):
+            if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+                raise InvalidInput(f"{name} must be a day from {EARLIEST_DAY} to {LATEST_DAY}",
+                                   code="period_invalid", field=name)
+        if period_from and period_to and period_from > period_to:
+            raise InvalidInput("the period ends before it starts", code="period_invalid",
+                               field="to")
+        return cls(
+            region=validate_region(region) if region else None,
+            period_from=period_from, period_to=period_to,
+            generator=validate_uscc(generator) if generator else None,
+            waste_code=normalise_waste_code(waste_code) if waste_code else None,
+            category=category or None,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {"region": self.region,
+                "from": self.period_from.isoformat() if self.period_from else None,
+                "to": self.period_to.isoformat() if self.period_to else None,
+                "generator": self.generator, "waste_code": self.waste_code,
+                "category": self.category}
+
+
+BREAKDOWNS: Final = ("by_generator", "by_waste_code", "by_category", "by_month")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A mass balance and the exact log state (size and root) it was computed at."""
+
+    filters: ReportFilters
+    viewer: str | None  # the organisation it was limited to what it may see (None: all)
+    log_size: int
+    root: str  # base64 of the Merkle root of the first ``log_size`` entries
+    computed_at: str  # RFC 3339 UTC
+    totals: Figures
+    by_generator: tuple[Row, ...]
+    by_waste_code: tuple[Row, ...]
+    by_category: tuple[Row, ...]
+    by_month: tuple[Row, ...]  # Beijing month of declaration, "YYYY-MM"
+
+    def breakdown(self, name: str) -> tuple[Row, ...]:
+        if name not in BREAKDOWNS:
+            raise InvalidInput(f"unknown breakdown {name!r}", code="breakdown_unknown")
+        rows: tuple[Row, ...] = getattr(self, name)
+        return rows
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON values (integers and text only, so RFC 8785 is exact)."""
+        body: dict[str, Any] = {
+            "format": REPORT_FORMAT,
+            "unit": "g",
+            "log": {"size": self.log_size, "root": self.root},
+            "computed_at": self.computed_at,
+            "filters": {**self.filters.as_json(), "viewer": self.viewer},
+            "totals": self.totals.as_dict(),
+        }
+        for name in BREAKDOWNS:
+            body[name] = [{"key": r.key, "name": r.name, **r.figures.as_dict()}
+                          for r in self.breakdown(name)]
+        return body
+
+
+def scope_for(principal: Principal, filters: ReportFilters) -> ReportFilters:
+    """The filters ``principal`` may ask for: the operator anything; a regulator its own
+    region or a region within it (its region when none is given); anyone else only its own
+    batches as generator. PermissionDenied otherwise."""
+    if principal.is_operator:
+        return filters
+    if principal.is_regulator:
+        if filters.region is None:
+            return replace(filters, region=principal.region)
+        if not region_contains(principal.region, filters.region):
+            raise PermissionDenied(f"region {filters.region} is outside your region "
+                                   f"{principal.region}", code="region_forbidden",
+                                   field="region")
+        return filters
+    if filters.generator not in (None, principal.org):
+        raise PermissionDenied("you may reconcile only the batches you declared",
+                               code="generator_forbidden", field="generator")
+    return replace(filters, generator=principal.org)
+
+
+# --- the SQL ------------------------------------------------------------------------------
+
+
+def beijing_day_start_ms(day: dt.date) -> int:
+    """Milliseconds since the epoch at 00:00 Beijing time (UTC+8) on ``day``."""
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return int(midnight.timestamp()) * 1000 - BEIJING_OFFSET_MS
+
+
+def region_bounds(region: str) -> tuple[str, str]:
+    """The range of 6-digit codes a region contains: 331000 -> 331000..331099.
+
+    A range rather than LIKE 'prefix%' so a plain B-tree index on ``batches.region`` serves it
+    on both databases (PostgreSQL uses LIKE only with a C collation or pattern ops)."""
+    level = region_level(region)
+    prefix = region[:2] if level == "province" else region[:4] if level == "city" else region
+    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
+
+
+def _population(f: ReportFilters, principal: Principal | None) -> list[ColumnElement[bool]]:
+    """WHERE clauses on ``Batch`` selecting the original batches the report covers."""
+    where: list[ColumnElement[bool]] = [Batch.consolidated == false()]
+    if f.region:
+        lo, hi = region_bounds(f.region)
+        where += [Batch.region >= lo, Batch.region <= hi]
+    if f.period_from:
+        where.append(Batch.declared_t_ms >= beijing_day_start_ms(f.period_from))
+    if f.period_to:
+        where.append(Batch.declared_t_ms
+                     < beijing_day_start_ms(f.period_to + dt.timedelta(days=1)))
+    if f.generator:
+        where.append(Batch.generator == f.generator)
+    if f.waste_code:
+        where.append(Batch.waste_code == f.waste_code)
+    if f.category:
+        where.append(Batch.category == f.category)
+    if principal is not None:
+        clause = batch_visibility(principal)
+        if clause is not None:
+            where.append(clause)
+    return where
+
+
+def _muldiv(a: Column, b: Column, c: Column, dialect: str) -> ColumnElement[int]:
+    """floor(a * b / c) for non-negative integers, exact.
+
+    PostgreSQL: in NUMERIC with div(), which truncates exactly (numeric "/" rounds to a
+    scale, so floor(x / y) could come out one too high). SQLite: 64-bit integer arithmetic,
+    exact while a * b < 9.2e18 (masses are at most 10^12 g; a product beyond turns REAL)."""
+    if dialect == "postgresql":
+        return cast(func.div(cast(a, Numeric) * b, c), BigInteger)
+    return cast((a * b) // c, BigInteger)
+
+
+def _month(t_ms: Column, dialect: str) -> ColumnElement[str]:
+    """The Beijing month (YYYY-MM) of a time in ms; constants are inlined so the same text
+    appears in SELECT and GROUP BY (PostgreSQL compares them as written)."""
+    shifted = (t_ms + literal_column(str(BEIJING_OFFSET_MS))) // literal_column("1000")
+    if dialect == "postgresql":
+        utc = func.timezone(literal_column("'UTC'"), func.to_timestamp(shifted))
+        return func.to_char(utc, literal_column("'YYYY-MM'"))
+    return func.strftime(literal_column("'%Y-%m'"), shifted, literal_column("'unixepoch'"))
+
+
+class _Facts:
+    """Builds the facts of one report: rows (origin, its generator, waste code, category and
+    declaration time; bucket, mass, declared, collected, n).
+
+    One row per original batch carries its own situation, its declared mass, what its first
+    receiver accepted and n = 1; further rows (declared = collected = n = 0) carry partial
+    refusals and the original's share of every batch its mass went into. The original's
+    attributes ride along (through the CTE too), so grouping needs no join back."""
+
+    def __init__(self, where: Sequence[ColumnElement[bool]], dialect: str) -> None:
+        self.where = list(where)
+        self.dialect = dialect
+
+    def reach(self) -> Any:
+        """Recursive CTE: (origin, batch, share, depth) for every batch an original's mass
+        went into; ``share`` is the original's grams within ``batch``'s declared mass."""
+        anchor = (select(Lineage.parent.label("origin"), *_batch_dims(),
+                         Lineage.child.label("batch"), Lineage.mass_g.label("share"),
+                         literal(1).label("depth"))
+                  .join(Batch, Batch.code == Lineage.parent)
+                  .where(*self.where))
+        reach = anchor.cte("reach", recursive=True)
+        via = aliased(Batch, name="via")
+        step = (select(reach.c.origin, *_carried_dims(reach), Lineage.child,
+                       _muldiv(reach.c.share, Lineage.mass_g, via.declared_mass_g,
+                               self.dialect),
+                       reach.c.depth + 1)
+                .select_from(reach)
+                .join(via, via.code == reach.c.batch)
+                .join(Lineage, Lineage.parent == reach.c.batch)
+                .where(reach.c.depth < MAX_LINEAGE_DEPTH))
+        return reach.union_all(step)
+
+    def _place(self, b: Any, d: Any) -> tuple[ColumnElement[str], ColumnElement[int]]:
+        """Where batch ``b`` is now (the figure it counts in) and the mass there."""
+        held = case((b.state == DISPOSED, func.coalesce(d.mass_g, 0)), else_=b.mass_g)
+        returned = exists().where(Handover.batch == b.code, Handover.to_org == b.generator,
+                                  Handover.status == "confirmed")
+        # A consolidated batch's "generator" is the holder that made it, and custody._move
+        # leaves it "declared" there (docs/custody.md 3.7 says stored or received): place it
+        # by that holder's role, as any batch arriving there would be placed.
+        at_disposer = exists().where(Organisation.uscc == b.holder, or_(
+            Organisation.roles.like("%disposer%"), Organisation.roles.like("%receiver%")))
+        made_here = case((at_disposer, "received_at_disposers"), else_="in_storage")
+        bucket = case(
+            (and_(b.state == DECLARED, b.consolidated == true()), made_here),
+            (b.state == DECLARED, case((returned, "returned"), else_="at_generator")),
+            (b.state.in_((PENDING, IN_TRANSIT)), "in_transit"),
+            (b.state == STORED, "in_storage"),
+            (b.state == RECEIVED, "received_at_disposers"),
+            (b.state == REFUSED, "refused"),
+            (and_(b.state == DISPOSED, d.method == "utilisation"), "disposed_utilisation"),
+            (b.state == DISPOSED, "disposed_disposal"),
+            else_="other")  # consolidated: nothing left here, its mass is in its children
+        return bucket, held
+
+    def _originals(self) -> Select[Any, Any, Any, Any, Any, Any]:
+        # 已收集: what the first receiver accepted, i.e. the generator's first settled
+        # handover. A grouped join, not a correlated LIMIT 1 (SQLite would rerun that per row
+        # and per breakdown).
+        first = (select(Handover.batch, func.min(Handover.id).label("id"))
+                 .join(Batch, Batch.code == Handover.batch)
+                 .where(*self.where, Handover.status == "confirmed",
+                        Handover.from_org == Batch.generator,
+                        Handover.to_org != Batch.generator)
+                 .group_by(Handover.batch)
+                 .subquery("first_receipt"))
+        accepted = aliased(Handover, name="accepted")
+        d = aliased(Disposal)
+        bucket, held = self._place(Batch, d)
+        return (select(Batch.code.label("origin"), *_batch_dims(), bucket.label("bucket"),
+                       held.label("mass"),
+                       Batch.declared_mass_g.label("declared"),
+                       func.coalesce(accepted.accepted_mass_g, 0).label("collected"),
+                       literal_column("1").label("n"))
+                .select_from(Batch)
+                .outerjoin(d, d.batch == Batch.code)
+                .outerjoin(first, first.c.batch == Batch.code)
+                .outerjoin(accepted, accepted.id == first.c.id)
+                .where(*self.where))
+
+    def _descendants(self, reach: Any) -> Select[Any, Any, Any, Any, Any, Any]:
+        child = aliased(Batch, name="child")
+        d = aliased(Disposal)
+        bucket, held = self._place(child, d)
+        return (select(reach.c.origin, *_carried_dims(reach), bucket,
+                       _muldiv(held, reach.c.share, child.declared_mass_g, self.dialect),
+                       *_NO_FLOW)
+                .select_from(reach)
+                .join(child, child.code == reach.c.batch)
+                .outerjoin(d, d.batch == child.code)
+                .where(child.state != CONSOLIDATED))
+
+    def _partial_refusals(self, reach: Any | None) -> Select[Any, Any, Any, Any, Any, Any]:
+        """Mass refused at a handover that went ahead with the rest: no batch holds it, it
+        stays with the carrier (docs/custody.md 4.3), so it is counted as refused."""
+        refused: ColumnElement[str] = literal_column("'refused'")
+        if reach is None:
+            return (select(Handover.batch, *_batch_dims(), refused, Handover.refused_mass_g,
+                           *_NO_FLOW)
+                    .join(Batch, Batch.code == Handover.batch)
+                    .where(*self.where, Handover.status == "confirmed",
+                           Handover.refused_mass_g.is_not(None)))
+        child = aliased(Batch, name="refusing")
+        return (select(reach.c.origin, *_carried_dims(reach), refused,
+                       _muldiv(Handover.refused_mass_g, reach.c.share, child.declared_mass_g,
+                               self.dialect), *_NO_FLOW)
+                .select_from(reach)
+                .join(child, child.code == reach.c.batch)
+                .join(Handover, Handover.batch == child.code)
+                .where(Handover.status == "confirmed", Handover.refused_mass_g.is_not(None)))
+
+    def subquery(self) -> Subquery:
+        reach = self.reach()
+        return union_all(self._originals(), self._partial_refusals(None),
+                         self._descendants(reach), self._partial_refusals(reach)
+                         ).subquery("facts")
+
+
+def _batch_dims() -> list[ColumnElement[Any]]:
+    """The original's attributes the report groups by (carried along through the CTE)."""
+    return [Batch.generator.label("generator"), Batch.waste_code.label("waste_code"),
+            Batch.category.label("category"), Batch.declared_t_ms.label("t")]
+
+
+def _carried_dims(reach: Any) -> list[ColumnElement[Any]]:
+    return [reach.c.generator, reach.c.waste_code, reach.c.category, reach.c.t]
+
+
+# declared, collected and n of the rows that are not an original's own
+_NO_FLOW: tuple[ColumnElement[Any], ...] = (literal_column("0"), literal_column("0"),
+                                            literal_column("0"))
+
+
+def _sums(h: Subquery) -> list[ColumnElement[Any]]:
+    cols: list[ColumnElement[Any]] = [
+        func.sum(case((h.c.bucket == name, h.c.mass), else_=0)).label(name) for name in STOCK]
+    cols += [func.sum(h.c.declared).label("declared"),
+             func.sum(h.c.collected).label("collected"), func.sum(h.c.n).label("batches")]
+    return cols
+
+
+def _figures(row: Any) -> Figures:
+    m = row._mapping
+    return Figures(**{name: int(m[name] or 0) for name in ("batches", *SUMMED)})
+
+
+def _prepare(session: Session) -> str:
+    """The database's dialect name, with the session set up for the report's queries."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # The recursive CTE's row estimate inflates the plan's cost past jit_above_cost, and
+        # compiling it costs seconds more than running it (docs/reconciliation.md).
+        session.execute(text("SET LOCAL jit = off"))
+    return dialect
+
+
+def _head(session: Session) -> tuple[int, bytes]:
+    # Columns, not the entity: the identity map would hand back a stale LogHead.
+    row = session.execute(select(LogHead.size, LogHead.root).where(LogHead.id == 1)).one()
+    return int(row.size), bytes(row.root)
+
+
+def _labels() -> tuple[Callable[[str], str], Callable[[str], str]]:
+    cat = load_catalogue()
+
+    def code_name(code: str) -> str:
+        try:
+            return cat.get(code).description
+        except LedgerError:
+            return ""
+
+    def category_name(code: str) -> str:
+        if code == GENERAL_CATEGORY:
+            return "一般工业固体废物"
+        try:
+            return cat.category(code).name
+        except LedgerError:
+            return ""
+
+    return code_name, category_name
+
+
+@dataclass(frozen=True)
+class RegionTotals:
+    """Declared and utilised-or-disposed mass of the original batches of one county."""
+
+    region: str
+    batches: int
+    declared_g: int
+    disposed_g: int
+
+
+def totals_by_region(session: Session, f: ReportFilters,
+                     principal: Principal | None = None) -> list[RegionTotals]:
+    """Per county (the original batch's region), one GROUP BY over the same summary rows and
+    filters as the report: mass consolidated elsewhere counts for its original's county."""
+    bb = BatchBalance
+    rows = session.execute(
+        select(bb.region, func.count(), func.sum(bb.declared),
+               func.sum(bb.disposed_utilisation + bb.disposed_disposal))
+        .where(*_balance_population(f, principal)).group_by(bb.region).order_by(bb.region))
+    return [RegionTotals(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]
+
+
+def _balance_population(f: ReportFilters,
+                        principal: Principal | None) -> list[ColumnElement[bool]]:
+    """``_population`` on the summary rows: the same filters on ``batch_balances`` columns
+    (every original has exactly one row there), so no join back to ``batches`` is needed."""
+    bb = BatchBalance
+    where: list[ColumnElement[bool]] = []
+    if f.region:
+        lo, hi = region_bounds(f.region)
+        where += [bb.region >= lo, bb.region <= hi]
+    if f.period_from:
+        where.append(bb.declared_t_ms >= beijing_day_start_ms(f.period_from))
+    if f.period_to:
+        where.append(bb.declared_t_ms < beijing_day_start_ms(f.period_to + dt.timedelta(days=1)))
+    if f.generator:
+        where.append(bb.generator == f.generator)
+    if f.waste_code:
+        where.append(bb.waste_code == f.waste_code)
+    if f.category:
+        where.append(bb.category == f.category)
+    if principal is not None and not principal.is_operator:
+        if principal.is_regulator:
+            # batch_visibility is the regulator's region: the same range on the summary
+            lo, hi = region_bounds(principal.region)
+            where += [bb.region >= lo, bb.region <= hi]
+        else:
+            clause = batch_visibility(principal)
+            if clause is not None:
+                where.append(bb.origin.in_(select(Batch.code).where(clause)))
+    return where
+
+
+def _balance_sums() -> list[ColumnElement[Any]]:
+    bb = BatchBalance
+    return [*(func.sum(getattr(bb, name)).label(name) for name in SUMMED),
+            func.count().label("batches")]
+
+
+def _grouped(session: Session, where: Sequence[ColumnElement[bool]], dialect: str,
+             progress: ProgressFn) -> tuple[list[Any], list[Any], list[Any]]:
+    """Aggregate the summary rows by (waste code, category), by generator and by month.
+
+    PostgreSQL does it in one pass with GROUPING SETS; SQLite has none, so it runs one GROUP
+    BY per breakdown. Either way Python only receives one row per group."""
+    bb = BatchBalance
+    code_cols = (bb.waste_code, bb.category)
+
+    def query(*cols: Any) -> Select[Any]:
+        return select(*cols, *_balance_sums()).where(*where)
+
+    if dialect == "postgresql":
+        progress(0, 1, "all breakdowns")
+        rows = session.execute(
+            query(*code_cols, bb.generator, bb.month,
+                  func.grouping(bb.waste_code).label("g_code"),
+                  func.grouping(bb.generator).label("g_gen"))
+            .group_by(func.grouping_sets(tuple_(*code_cols), tuple_(bb.generator),
+                                         tuple_(bb.month)))).all()
+        # GROUPING(x) is 0 where x is part of the row's grouping set
+        progress(1, 1, "done")
+        return ([r for r in rows if r.g_code == 0], [r for r in rows if r.g_gen == 0],
+                [r for r in rows if r.g_code == 1 and r.g_gen == 1])
+    progress(0, 3, "by waste code")
+    by_code = list(session.execute(query(*code_cols).group_by(*code_cols)))
+    progress(1, 3, "by generator")
+    by_gen = list(session.execute(query(bb.generator).group_by(bb.generator)))
+    progress(2, 3, "by month")
+    by_month = list(session.execute(query(bb.month).group_by(bb.month)))
+    progress(3, 3, "done")
+    return by_code, by_gen, by_month
+
+
+def _compute(session: Session, filters: ReportFilters, principal: Principal | None,
+             progress: ProgressFn) -> tuple[Figures, dict[str, tuple[Row, ...]]]:
+    dialect = _prepare(session)
+    by_code, by_gen, by_month = _grouped(session, _balance_population(filters, principal),
+                                         dialect, progress)
+    code_name, category_name = _labels()
+    waste_rows = tuple(sorted((Row(r.waste_code, code_name(r.waste_code), _figures(r))
+                               for r in by_code), key=lambda r: r.key))
+    categories: dict[str, Figures] = {}
+    for r in by_code:  # aggregate rows (one per waste code), not batches
+        categories[r.category] = categories.get(r.category, Figures()) + _figures(r)
+    category_rows = tuple(Row(k, category_name(k), v) for k, v in sorted(categories.items()))
+    totals = sum((row.figures for row in category_rows), Figures())
+    names = _generator_names(session, [r.generator for r in by_gen])
+    generator_rows = tuple(sorted((Row(r.generator, names.get(r.generator, ""), _figures(r))
+                                   for r in by_gen), key=lambda r: r.key))
+    month_rows = tuple(sorted((Row(r.month, r.month, _figures(r)) for r in by_month),
+                              key=lambda r: r.key))
+    return totals, {"by_generator": generator_rows, "by_waste_code": waste_rows,
+                    "by_category": category_rows, "by_month": month_rows}
+
+
+def _generator_names(session: Session, usccs: Sequence[str]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for i in range(0, len(usccs), 1000):  # one row per generator in the report
+        chunk = list(usccs[i:i + 1000])
+        names.update(session.execute(select(Organisation.uscc, Organisation.name)
+                                     .where(Organisation.uscc.in_(chunk))).all())
+    return names
+
+
+# --- the summary: maintained in the append transaction ----------------------------------------
+
+
+def _balance_select(where: Sequence[ColumnElement[bool]], dialect: str) -> Any:
+    """One ``batch_balances`` row per original matching ``where`` (on ``Batch``), computed from
+    the projections by the reference query (the recursive CTE and the facts)."""
+    h = _Facts([Batch.consolidated == false(), *where], dialect).subquery()
+    sums = (select(h.c.origin, *_sums(h)).group_by(h.c.origin).subquery("sums"))
+    return (select(Batch.code, Batch.generator, Batch.region, Batch.waste_code, Batch.category,
+                   Batch.declared_t_ms, _month(Batch.declared_t_ms, dialect),
+                   *(cast(func.coalesce(getattr(sums.c, name), 0), BigInteger)
+                     for name in SUMMED))
+            .join(sums, sums.c.origin == Batch.code))
+
+
+_BALANCE_COLUMNS: Final = ("origin", "generator", "region", "waste_code", "category",
+                           "declared_t_ms", "month", *SUMMED)
+
+
+_ORIGINS: Final[BindParameter[Any]] = bindparam("origins", expanding=True)
+_WALK: Final[BindParameter[Any]] = bindparam("walk", expanding=True)
+
+
+@functools.cache
+def _refresh_statements(dialect: str) -> tuple[Any, Any, Any]:
+    """The statements of a refresh, built once per dialect: building them costs far more
+    Python time than running them for a few originals (the compiled form is cached too)."""
+    up = select(Batch.code.label("code"), literal(0).label("depth")).where(
+        Batch.code.in_(_WALK)).cte("up", recursive=True)
+    up = up.union_all(select(Lineage.parent, up.c.depth + 1)
+                      .join(up, Lineage.child == up.c.code)
+                      .where(up.c.depth < MAX_LINEAGE_DEPTH))
+    ancestors = (select(Batch.code).distinct().join(up, up.c.code == Batch.code)
+                 .where(Batch.consolidated == false()))
+    remove = delete(BatchBalance).where(BatchBalance.origin.in_(_ORIGINS))
+    add = insert(BatchBalance).from_select(
+        _BALANCE_COLUMNS, _balance_select([Batch.code.in_(_ORIGINS)], dialect))
+    return ancestors, remove, add
+
+
+def origins_of(session: Session, codes: Iterable[str]) -> list[str]:
+    """The original batches whose mass is in any of ``codes`` (an original is its own)."""
+    plain: list[str] = []
+    walk: list[str] = []
+    for code in sorted(set(codes)):
+        known = session.get(Batch, code)  # already loaded by the handler: no query
+        (plain if known is not None and not known.consolidated else walk).append(code)
+    if not walk:
+        return plain
+    ancestors = _refresh_statements(session.get_bind().dialect.name)[0]
+    found = session.connection().scalars(ancestors, {"walk": walk}).all()
+    return sorted(set(plain) | set(found))
+
+
+def refresh_balances(session: Session, codes: Iterable[str]) -> int:
+    """Recompute the summary rows of the originals whose mass is in ``codes``; called by the
+    custody handlers after every entry that changes a batch (in its transaction)."""
+    session.flush()
+    origins = origins_of(session, codes)
+    if not origins:
+        return 0
+    _, remove, add = _refresh_statements(session.get_bind().dialect.name)
+    conn = session.connection()
+    conn.execute(remove, {"origins": origins})
+    conn.execute(add, {"origins": origins})
+    return len(origins)
+
+
+def rebuild_balances(session: Session) -> int:
+    """Recompute every summary row in one set-based statement (bulk loads, repairs)."""
+    session.flush()
+    dialect = _prepare(session)
+    conn = session.connection()
+    conn.execute(delete(BatchBalance))
+    conn.execute(insert(BatchBalance).from_select(_BALANCE_COLUMNS, _balance_select([], dialect)))
+    return int(session.scalar(select(func.count()).select_from(BatchBalance)) or 0)
+
+
+def balance_differences(session: Session) -> list[str]:
+    """Originals whose maintained summary row differs from a fresh computation (empty when
+    the summary is right): what the tests and ``rebuild --check`` rely on."""
+    dialect = _prepare(session)
+    fresh = {tuple(r) for r in session.execute(_balance_select([], dialect))}
+    cols = [getattr(BatchBalance, c) for c in _BALANCE_COLUMNS]
+    kept = {tuple(r) for r in session.execute(select(*cols))}
+    return sorted({r[0] for r in fresh ^ kept})
+
+
+def reference_figures(session: Session, filters: ReportFilters) -> Figures:
+    """The totals of a report computed without the summary (the recursive CTE over the
+    projections), to check the summary against and as the benchmark's reference."""
+    h = _Facts(_population(filters, None), _prepare(session)).subquery()
+    row = session.execute(select(*_sums(h)).select_from(h)).one()
+    return _figures(row)
+
+
+def _consistent(session: Session, work: Callable[[], Any], attempts: int = 3) -> tuple[
+        int, bytes, Any]:
+    """Run ``work`` and the log head it saw: under READ COMMITTED each statement may see a
+    newer commit, so the head is read before and after and the work redone if it moved (an
+    append changes the head and the projections in one transaction)."""
+    for _ in range(attempts):
+        before = _head(session)
+        result = work()
+        if _head(session) == before:
+            return before[0], before[1], result
+    raise Conflict("the log kept growing while the report was computed; try again",
+                   code="report_race")
+
+
+def reconcile(session: Session, *, region: str | None = None,
+              period_from: dt.date | None = None, period_to: dt.date | None = None,
+              generator: str | None = None, waste_code: str | None = None,
+              category: str | None = None, principal: Principal | None = None,
+              progress: ProgressFn | None = None) -> Report:
+    """The mass balance (对账) of the original batches matching the filters, as ``principal``
+    may see them (None: everything), with the log size and root it was computed at."""
+    filters = ReportFilters.checked(region=region, period_from=period_from,
+                                    period_to=period_to, generator=generator,
+                                    waste_code=waste_code, category=category)
+    return reconcile_filters(session, filters, principal=principal, progress=progress)
+
+
+def reconcile_filters(session: Session, filters: ReportFilters, *,
+                      principal: Principal | None = None,
+                      progress: ProgressFn | None = None) -> Report:
+    """``reconcile`` with filters already checked."""
+    report_progress: ProgressFn = progress or (lambda _done, _total, _what: None)
+    size, root, (totals, rows) = _consistent(
+        session, lambda: _compute(session, filters, principal, report_progress))
+    return Report(filters=filters, viewer=principal.org if principal else None,
+                  log_size=size, root=b64(root),
+                  computed_at=format_time(time.time_ns() // 1_000_000 // 1000 * 1000),
+                  totals=totals, **rows)
+
+
+def batches_behind(session: Session, figure: str, *, region: str | None = None,
+                   period_from: dt.date | None = None, period_to: dt.date | None = None,
+                   generator: str | None = None, waste_code: str | None = None,
+                   category: str | None = None, principal: Principal | None = None,
+                   after: str | None = None, limit: int | None = None) -> list[str]:
+    """The codes of the original batches that contribute to ``figure`` (non-zero), in code
+    order, after the code ``after``; the drill-down of a report with the same filters."""
+    filters = ReportFilters.checked(region=region, period_from=period_from,
+                                    period_to=period_to, generator=generator,
+                                    waste_code=waste_code, category=category)
+    return batches_behind_filters(session, figure, filters, principal=principal, after=after,
+                                  limit=limit)
+
+
+def batches_behind_filters(session: Session, figure: str, filters: ReportFilters, *,
+                           principal: Principal | None = None, after: str | None = None,
+                           limit: int | None = None) -> list[str]:
+    """``batches_behind`` with filters already checked."""
+    Figures().figure(figure)  # InvalidInput for an unknown name
+    bb = BatchBalance
+    stock: ColumnElement[int] = sum((getattr(bb, name) for name in STOCK),
+                                    literal_column("0"))
+    condition: ColumnElement[bool]
+    if figure == "unaccounted":
+        condition = bb.declared - stock != 0
+    elif figure == "disposed":
+        condition = bb.disposed_utilisation + bb.disposed_disposal != 0
+    elif figure == "batches":
+        condition = true()
+    else:
+        condition = getattr(bb, figure) != 0
+    query = (select(bb.origin).where(*_balance_population(filters, principal), condition)
+             .order_by(bb.origin))
+    if after:
+        query = query.where(bb.origin > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+# --- the signed report bundle ---------------------------------------------------------------
+
+
+def canonical_report(report: Report | Mapping[str, Any]) -> bytes:
+    """The RFC 8785 bytes of a report's JSON: what the bundle's note commits to."""
+    body = report.to_json() if isinstance(report, Report) else report
+    try:
+        return rfc8785.dumps(body)
+    except rfc8785.CanonicalizationError as exc:
+        raise InvalidInput(f"the report cannot be canonicalised: {exc}",
+                           code="report_not_canonical", field="report") from None
+
+
+def report_note_text(digest_hex: str, size: int, root_b64: str) -> bytes:
+    """The text the operator signs for a report (docs/reconciliation.md, "Report bundle")."""
+    return f"{NOTE_HEADER}\n{digest_hex}\n{size}\n{root_b64}\n".encode()
+
+
+def report_bundle(report: Report, operator: Signer, checkpoint: bytes | None = None) -> bytes:
+    """The report with the operator's signed note over its hash and log state: RFC 8785
+    JSON ``{"format", "report", "note"[, "checkpoint"]}``; ``checkpoint``, when given, must be
+    the operator's checkpoint at exactly the report's log size."""
+    body = report.to_json()
+    digest = hashlib.sha256(canonical_report(body)).hexdigest()
+    note = sign_note(report_note_text(digest, report.log_size, report.root), operator)
+    bundle: dict[str, Any] = {"format": BUNDLE_FORMAT, "report": body, "note": note.decode()}
+    if checkpoint is not None:
+        cp = parse_checkpoint(checkpoint, operator.verifier)
+        if (cp.size, b64(cp.root)) != (report.log_size, report.root):
+            raise InvalidInput("the checkpoint is not at the report's log state",
+                               code="checkpoint_mismatch", field="checkpoint")
+        bundle["checkpoint"] = checkpoint.decode()
+    return rfc8785.dumps(bundle)
+
+
+def signed_report_bundle(session: Session, config: LogConfig, filters: ReportFilters, *,
+                         principal: Principal | None = None,
+                         progress: ProgressFn | None = None) -> bytes:
+    """Reconcile and sign: a checkpoint is issued first, so that unless the log grows in the
+    meantime the bundle carries the operator's published checkpoint at the report's size."""
+    issue_checkpoint(session, config)
+    report = reconcile_filters(session, filters, principal=principal, progress=progress)
+    try:
+        checkpoint: bytes | None = checkpoint_at(session, report.log_size)
+    except NotFound:
+        checkpoint = None  # the log grew between the checkpoint and the report
+    return report_bundle(report, config.operator, checkpoint)
+
+
+@dataclass(frozen=True)
+class VerifiedReport:
+    """A report bundle that verified: the report, its hash and the log state it names."""
+
+    report: dict[str, Any]
+    sha256: str
+    log_size: int
+    root: bytes
+    checkpoint: SignedCheckpoint | None
+
+
+def _bundle_error(message: str, code: str = "bundle_invalid") -> InvalidInput:
+    return InvalidInput(message, code=code, field="bundle")
+
+
+def verify_report_bundle(bundle: bytes | str, operator_vkey: VerifierKey | str) -> VerifiedReport:
+    """Check a report bundle offline: exact canonical bytes, the operator's signature, the
+    report's hash, and that the report and any checkpoint name the same log state.
+
+    Raises InvalidInput (malformed, not canonical, hash or state mismatch) or
+    SignatureInvalid; any change to any byte of a bundle makes it fail."""
+    key = parse_vkey(operator_vkey) if isinstance(operator_vkey, str) else operator_vkey
+    try:
+        raw = bundle.encode() if isinstance(bundle, str) else bytes(bundle)
+        obj = json.loads(raw.decode("utf-8"))
+        canonical = rfc8785.dumps(obj)
+    except (ValueError, RecursionError):  # also UnicodeError, CanonicalizationError
+        raise _bundle_error("the bundle is not JSON") from None
+    if canonical != raw:
+        raise _bundle_error("the bundle is not in RFC 8785 canonical form",
+                            "bundle_not_canonical")
+    if not isinstance(obj, dict) or obj.get("format") != BUNDLE_FORMAT:
+        raise _bundle_error(f"the bundle's format is not {BUNDLE_FORMAT}", "bundle_format")
+    if not {"format", "report", "note"} <= set(obj) <= {"format", "report", "note",
+                                                         "checkpoint"}:
+        raise _bundle_error("the bundle has format, report, note and optionally checkpoint")
+    report, note_text = obj["report"], obj["note"]
+    if not isinstance(report, dict) or not isinstance(note_text, str):
+        raise _bundle_error("report must be an object and note a signed note")
+    note = parse_note(note_text.encode("utf-8"), max_size=64 * 1024)
+    sig = next((s for s in note.signatures
+                if s.name == key.name and s.key_id == key.key_id), None)
+    if sig is None:
+        raise SignatureInvalid("the report is not signed by the operator key",
+                               code="report_unsigned", field="bundle")
+    verify_signature(note, sig, key)
+    lines = note.text.decode("utf-8").split("\n")[:-1]
+    if len(lines) != 4 or lines[0] != NOTE_HEADER:
+        raise _bundle_error(f"the note is not a {NOTE_HEADER} note")
+    digest, size_text, root_text = lines[1:]
+    if not re.fullmatch(r"0|[1-9][0-9]{0,18}", size_text):
+        raise _bundle_error("the note's log size is not a decimal number")
+    size, root = int(size_text), unb64(root_text, field="bundle", length=32)
+    actual = hashlib.sha256(canonical_report(report)).hexdigest()
+    if actual != digest:
+        raise _bundle_error("the report does not match the signed hash", "report_hash_mismatch")
+    if report.get("log") != {"size": size, "root": root_text}:
+        raise _bundle_error("the report names another log state than the signed note",
+                            "report_state_mismatch")
+    checkpoint = None
+    if "checkpoint" in obj:
+        if not isinstance(obj["checkpoint"], str):
+            raise _bundle_error("checkpoint must be a signed note")
+        checkpoint = parse_checkpoint(obj["checkpoint"].encode("utf-8"), key)
+        if (checkpoint.size, checkpoint.root) != (size, root):
+            raise _bundle_error("the checkpoint is at another log state",
+                                "checkpoint_mismatch")
+    return VerifiedReport(report, digest, size, root, checkpoint)

@@ -1,0 +1,193 @@
+"""Who may see what: people, API tokens, and the visibility of batches.
+
+Signing keys decide what may be *written* (every entry is signed by its party). This module
+decides what may be *read*: a regulator (生态环境主管部门) sees everything in its region, the
+operator sees everything, and everyone else sees their own organisation's batches and those
+that passed through their hands. Users and tokens are access control, not evidence, so they
+live outside the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Boolean, ForeignKey, Integer, String, delete, func, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql import ColumnElement
+
+from ledger.custody.pickups import batches_requested_of
+from ledger.custody.projections import Batch, Handover, Organisation
+from ledger.errors import Conflict, NotFound, PermissionDenied, TooManyAttempts
+from ledger.tlog.models import Base
+
+TOKEN_PREFIX = "wl_"
+_hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+
+
+class User(Base):
+    """A person who logs in and acts for one organisation."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    org: Mapped[str] = mapped_column(String(18), index=True)  # no FK: rebuild resets orgs
+    display_name: Mapped[str] = mapped_column(String(100))
+    created_ms: Mapped[int]
+
+
+class ApiToken(Base):
+    """A bearer token for an API client; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org: Mapped[str] = mapped_column(String(18), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    label: Mapped[str] = mapped_column(String(100))
+    created_ms: Mapped[int]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: an organisation, its roles and region."""
+
+    org: str
+    name: str
+    roles: frozenset[str]
+    region: str
+    user: str | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return "operator" in self.roles
+
+    @property
+    def is_regulator(self) -> bool:
+        return "regulator" in self.roles
+
+
+def principal_for(session: Session, org: str, user: str | None = None) -> Principal:
+    o = session.get(Organisation, org)
+    if o is None:
+        raise NotFound(f"organisation {org} is not registered", code="org_unknown")
+    return Principal(o.uscc, o.name, frozenset(o.roles.split()), o.region, user)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, org: str, label: str, user_id: int | None = None) -> str:
+    """Create a bearer token for ``org``; the token itself is shown once and never stored."""
+    principal_for(session, org)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(token_hash=_token_hash(token), org=org, user_id=user_id, label=label,
+                         created_ms=time.time_ns() // 1_000_000))
+    session.commit()
+    return token
+
+
+def authenticate_token(session: Session, token: str) -> Principal:
+    row = session.get(ApiToken, _token_hash(token))
+    if row is None or row.revoked:
+        raise PermissionDenied("the bearer token is not valid", code="token_invalid")
+    user = session.get(User, row.user_id) if row.user_id else None
+    return principal_for(session, row.org, user.username if user else None)
+
+
+def add_user(session: Session, username: str, password: str, org: str,
+             display_name: str) -> User:
+    """Register a person; the password is kept only as an Argon2id hash."""
+    principal_for(session, org)
+    if len(password) < 8:
+        raise PermissionDenied("passwords have at least 8 characters", code="password_weak",
+                               field="password")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username} exists", code="user_exists", field="username")
+    user = User(username=username, password_hash=_hasher.hash(password), org=org,
+                display_name=display_name, created_ms=time.time_ns() // 1_000_000)
+    session.add(user)
+    session.commit()
+    return user
+
+
+class LoginFailure(Base):
+    """A failed log-in, kept for a while to slow down password guessing."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    at_ms: Mapped[int]
+
+
+# After this many failures within the window, a username is refused until the window passes
+# (whether or not it exists, so the refusal reveals nothing).
+MAX_FAILURES = 5
+FAILURE_WINDOW_MS = 15 * 60 * 1000
+
+
+def check_password(session: Session, username: str, password: str,
+                   now_ms: int | None = None) -> User:
+    """The user if the password is right; the same error whether the user exists or not."""
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    username = username[:64]
+    recent = session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.username == username, LoginFailure.at_ms > now - FAILURE_WINDOW_MS)) or 0
+    if recent >= MAX_FAILURES:
+        session.rollback()
+        raise TooManyAttempts(f"{recent} failed log-ins for {username} in 15 minutes; "
+                              "wait and try again", code="login_throttled", field="username")
+    user = session.scalar(select(User).where(User.username == username))
+    try:
+        if user is None:
+            raise VerificationError
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        session.add(LoginFailure(username=username, at_ms=now))
+        session.execute(delete(LoginFailure).where(
+            LoginFailure.at_ms <= now - FAILURE_WINDOW_MS))  # forget old failures
+        session.commit()
+        raise PermissionDenied("wrong username or password", code="login_failed") from None
+    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    session.commit()
+    return user
+
+
+def batch_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """A WHERE clause limiting batches to what ``principal`` may see (None: everything)."""
+    if principal.is_operator:
+        return None
+    if principal.is_regulator:
+        return region_clause(principal.region)
+    handled = select(Handover.batch).where(
+        or_(Handover.from_org == principal.org, Handover.to_org == principal.org))
+    return or_(Batch.generator == principal.org, Batch.holder == principal.org,
+               Batch.code.in_(handled), Batch.code.in_(batches_requested_of(principal.org)))
+
+
+def region_clause(region: str) -> ColumnElement[bool]:
+    # GB/T 2260: a province ends in 0000, a city in 00; they contain codes sharing the prefix.
+    if region.endswith("0000"):
+        prefix = region[:2]
+    elif region.endswith("00"):
+        prefix = region[:4]
+    else:
+        prefix = region
+    return Batch.region.like(prefix + "%")
+
+
+def can_see_batch(session: Session, principal: Principal, code: str) -> bool:
+    clause = batch_visibility(principal)
+    query = select(Batch.code).where(Batch.code == code)
+    if clause is not None:
+        query = query.where(clause)
+    return session.scalar(query) is not None

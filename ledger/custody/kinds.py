@@ -1,0 +1,843 @@
+"""The custody domain: what each kind of entry means and when it is allowed (全过程监管).
+
+Each kind has a handler that runs inside the append transaction (see ``ledger.tlog.log``): it
+checks the kind's data and the custody rules against the projections, then updates them. A
+rule that fails raises a specific error and the whole append is rolled back.
+
+Custody moves only by a two-sided handover: the holder signs ``custody.released`` (to whom,
+mass, manifest) and the receiver signs ``custody.accepted`` (the mass it weighed) or
+``custody.refused``, in either order. docs/custody.md has the state machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.custody.catalogue import load_catalogue, normalise_waste_code
+from ledger.custody.codes import BatchCode, parse_batch_code, parse_manifest_number, validate_region
+from ledger.custody.projections import (
+    Batch,
+    Disposal,
+    Handover,
+    Lineage,
+    Manifest,
+    Organisation,
+    Permit,
+    Vehicle,
+)
+from ledger.custody.uscc import validate_uscc
+from ledger.errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
+from ledger.tlog.entries import Entry, format_time, prev_field
+from ledger.tlog.log import AppendContext, KindHandler
+from ledger.tlog.models import LogEntry
+from ledger.tlog.rules import ORG_STREAM_PREFIX
+
+ROLES = frozenset({"generator", "collector", "transporter", "receiver", "disposer",
+                   "regulator", "operator"})
+ACTIVITIES = frozenset({"collect", "store", "utilise", "dispose"})
+FORMS = frozenset({"solid", "semi_solid", "liquid", "gas"})
+HAZARDS = ("T", "C", "I", "R", "In")
+MAX_MASS_G = 10**12  # a million tonnes: anything larger is a typo
+
+# Batch states
+DECLARED = "declared"  # with its generator
+PENDING = "pending"  # a handover has one side signed
+STORED = "stored"  # at a collector or transfer station
+IN_TRANSIT = "in_transit"  # with a transporter
+RECEIVED = "received"  # at a disposer, awaiting disposal
+REFUSED = "refused"  # refused, with the carrier
+CONSOLIDATED = "consolidated"  # all its mass went into other batches
+DISPOSED = "disposed"
+FINAL_STATES = frozenset({CONSOLIDATED, DISPOSED})
+RECEIVING_ROLES = {"collector", "transporter", "receiver", "disposer"}
+HOLDING_ROLES = {"collector", "receiver", "disposer"}  # may consolidate or split
+
+
+@dataclass(frozen=True)
+class CustodySettings:
+    """Domain policy: mass tolerance and, per region, what to do when a permit does not fit."""
+
+    tolerance_permille: int = 50  # 5 %
+    permit_policy: Mapping[str, str] = field(default_factory=dict)  # region -> refuse | flag
+
+    def policy_for(self, region: str) -> str:
+        return self.permit_policy.get(region, self.permit_policy.get("*", "refuse"))
+
+
+# --- data validation helpers --------------------------------------------------------------
+
+
+def _str(data: Mapping[str, Any], key: str, *, max_len: int = 200, required: bool = True,
+         allow_empty: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (not value.strip() and not allow_empty) or len(
+        value
+    ) > max_len:
+        raise PayloadInvalid(f"data.{key} must be text of 1-{max_len} characters",
+                             code="field_invalid", field=f"data.{key}")
+    return value
+
+
+def _mass(data: Mapping[str, Any], key: str = "mass_g", *, required: bool = True) -> int | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_MASS_G:
+        raise PayloadInvalid(f"data.{key} must be a whole number of grams > 0",
+                             code="mass_invalid", field=f"data.{key}")
+    return value
+
+
+def _date(data: Mapping[str, Any], key: str) -> str:
+    value = _str(data, key, max_len=10)
+    assert value is not None
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise PayloadInvalid(f"data.{key} must be a date YYYY-MM-DD", code="date_invalid",
+                             field=f"data.{key}") from None
+    if len(value) != 10:
+        raise PayloadInvalid(f"data.{key} must be a date YYYY-MM-DD", code="date_invalid",
+                             field=f"data.{key}")
+    return value
+
+
+def _org_ref(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    try:
+        return validate_uscc(value)  # type: ignore[arg-type]
+    except Exception as exc:
+        raise PayloadInvalid(f"data.{key} must be a valid USCC: {exc}", code="uscc_invalid",
+                             field=f"data.{key}") from None
+
+
+def _tolerance_exceeded(expected: int, actual: int, settings: CustodySettings) -> bool:
+    return abs(actual - expected) * 1000 > expected * settings.tolerance_permille
+
+
+CHINA_OFFSET_MS = 8 * 3600 * 1000  # permits are dated in Beijing time (UTC+8)
+
+
+def _entry_day(entry: Entry) -> str:
+    """The calendar day of the entry in China, for permit validity."""
+    return format_time(entry.t_ms + CHINA_OFFSET_MS)[:10]
+
+
+# --- projection look-ups ----------------------------------------------------------------------
+
+
+def organisation(session: Session, uscc: str, field_name: str = "org") -> Organisation:
+    org = session.get(Organisation, uscc)
+    if org is None:
+        raise NotFound(f"organisation {uscc} is not registered", code="org_unknown",
+                       field=field_name)
+    return org
+
+
+def _batch(session: Session, code: str) -> Batch:
+    batch = session.get(Batch, code)
+    if batch is None:
+        raise RuleViolation(f"batch {code} has not been declared", code="batch_unknown",
+                            field="stream")
+    return batch
+
+
+def _require_role(org: Organisation, roles: set[str], field_name: str) -> None:
+    if not roles & set(org.roles.split()):
+        raise PermissionDenied(
+            f"{org.name} ({org.uscc}) is not a {' or '.join(sorted(roles))}",
+            code="role_missing", field=field_name)
+
+
+def _permit_covers(permit: Permit, waste_code: str, activity: str, day: str) -> bool:
+    codes = set(permit.codes.split())
+    return (permit.valid_from <= day <= permit.valid_to
+            and activity in permit.activities.split()
+            and (waste_code in codes or "HW" + waste_code[-2:] in codes))
+
+
+def covering_permit(session: Session, org: str, waste_code: str, activity: str,
+                    day: str) -> Permit | None:
+    """A permit of ``org`` valid on ``day`` covering the code (or its category) and activity."""
+    for permit in session.scalars(select(Permit).where(Permit.org == org)):
+        if _permit_covers(permit, waste_code, activity, day):
+            return permit
+    return None
+
+
+def _is_return(batch: Batch, receiver: str) -> bool:
+    """A refused batch going back to the enterprise that made it (退回产废单位)."""
+    return batch.state in (REFUSED, PENDING) and receiver == batch.generator
+
+
+def _check_permit(ctx: AppendContext, settings: CustodySettings, receiver: Organisation,
+                  batch: Batch) -> bool:
+    """True when the receiver's permit covers this batch; refuse or flag when it does not.
+
+    Transporters carry under a road-transport permit, not a business permit; general
+    industrial solid waste needs no hazardous waste permit."""
+    if not batch.hazardous or set(receiver.roles.split()) <= {"transporter"}:
+        return True
+    if _is_return(batch, receiver.uscc):
+        return True
+    day = _entry_day(ctx.entry)
+    activities = ["collect", "store"] if not (
+        receiver.has_role("disposer") or receiver.has_role("receiver")) else [
+        "utilise", "dispose", "store"]
+    if any(covering_permit(ctx.session, receiver.uscc, batch.waste_code, a, day)
+           for a in activities):
+        return True
+    if settings.policy_for(receiver.region) == "flag":
+        return False
+    raise RuleViolation(
+        f"{receiver.name} has no permit covering {batch.waste_code} on {day}",
+        code="permit_not_covering", field="data.to")
+
+
+# --- registry kinds: organisations and permits -------------------------------------------------
+
+
+def _org_subject(entry: Entry) -> str:
+    return entry.stream[len(ORG_STREAM_PREFIX):]
+
+
+def on_org_registered(ctx: AppendContext) -> None:
+    """org.registered: the operator registers an organisation with its region and roles."""
+    e, data = ctx.entry, ctx.entry.data
+    uscc = validate_uscc(_org_subject(e))
+    region = validate_region(_str(data, "region", max_len=6) or "")
+    roles = data.get("roles")
+    if not isinstance(roles, list) or not roles or not set(roles) <= ROLES or len(
+        set(roles)
+    ) != len(roles):
+        raise PayloadInvalid(f"data.roles must list roles among {sorted(ROLES)}",
+                             code="roles_invalid", field="data.roles")
+    ctx.session.add(Organisation(
+        uscc=uscc, name=_str(data, "name"), region=region, roles=" ".join(roles),
+        contact=_str(data, "contact", max_len=100, required=False),
+        phone=_str(data, "phone", max_len=40, required=False), registered_at=ctx.index))
+    ctx.session.flush()
+
+
+def on_permit_granted(ctx: AppendContext) -> None:
+    """permit.granted: the operator or a regulator records an organisation's permit."""
+    e, data = ctx.entry, ctx.entry.data
+    holder = organisation(ctx.session, _org_subject(e), "stream")
+    signer = organisation(ctx.session, e.org)
+    if not (signer.has_role("operator") or signer.has_role("regulator")):
+        raise PermissionDenied("only the operator or a regulator records permits",
+                               code="permit_forbidden", field="org")
+    valid_from, valid_to = _date(data, "valid_from"), _date(data, "valid_to")
+    if valid_to < valid_from:
+        raise PayloadInvalid("valid_to is before valid_from", code="date_invalid",
+                             field="data.valid_to")
+    codes = _permit_codes(data.get("codes"))
+    activities = data.get("activities")
+    if not isinstance(activities, list) or not activities or not set(activities) <= ACTIVITIES:
+        raise PayloadInvalid(f"data.activities must list among {sorted(ACTIVITIES)}",
+                             code="activities_invalid", field="data.activities")
+    capacity = data.get("capacity_t")
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity <= 0:
+        raise PayloadInvalid("data.capacity_t must be whole tonnes > 0", code="field_invalid",
+                             field="data.capacity_t")
+    number = _str(data, "number", max_len=64)
+    if ctx.session.scalar(select(Permit.id).where(Permit.org == holder.uscc,
+                                                  Permit.number == number)):
+        raise Conflict(f"permit {number} is already recorded", code="permit_exists",
+                       field="data.number")
+    ctx.session.add(Permit(org=holder.uscc, number=number, valid_from=valid_from,
+                           valid_to=valid_to, codes=" ".join(codes),
+                           activities=" ".join(activities), capacity_t=capacity,
+                           granted_at=ctx.index))
+
+
+def _permit_codes(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise PayloadInvalid("data.codes must list waste codes or HW categories",
+                             code="field_invalid", field="data.codes")
+    out = []
+    for item in value:
+        if isinstance(item, str) and len(item) == 4 and item.startswith("HW"):
+            out.append(item)
+        else:
+            out.append(normalise_waste_code(item))
+    return out
+
+
+def on_vehicle_registered(ctx: AppendContext) -> None:
+    """vehicle.registered: a carrier (or the operator for it) registers a vehicle."""
+    e, data = ctx.entry, ctx.entry.data
+    holder = organisation(ctx.session, _org_subject(e), "stream")
+    signer = organisation(ctx.session, e.org)
+    if e.org != holder.uscc and not signer.has_role("operator"):
+        raise PermissionDenied("vehicles are registered by their organisation or the operator",
+                               code="registry_forbidden", field="org")
+    _require_role(holder, {"transporter", "collector", "receiver", "disposer"}, "stream")
+    plate = _plate(data)
+    if ctx.session.get(Vehicle, plate) is not None:
+        raise Conflict(f"vehicle {plate} is already registered", code="vehicle_exists",
+                       field="data.plate")
+    ctx.session.add(Vehicle(plate=plate, org=holder.uscc,
+                            transport_permit=_str(data, "transport_permit", max_len=64),
+                            registered_at=ctx.index))
+
+
+def _plate(data: Mapping[str, Any]) -> str:
+    plate = _str(data, "plate", max_len=20)
+    assert plate is not None
+    if any(c.isspace() for c in plate) or len(plate) < 5:
+        raise PayloadInvalid("data.plate is a licence plate like 浙J·D1234",
+                             code="field_invalid", field="data.plate")
+    return plate
+
+
+def _check_vehicle(ctx: AppendContext, data: Mapping[str, Any], carriers: set[str]) -> None:
+    """A named vehicle must be registered to the carrier (or, without one, the receiver)."""
+    if data.get("vehicle") is None:
+        return
+    plate = _plate({"plate": data.get("vehicle")})
+    vehicle = ctx.session.get(Vehicle, plate)
+    if vehicle is None or vehicle.org not in carriers:
+        raise RuleViolation(f"vehicle {plate} is not registered to the carrier",
+                            code="vehicle_unknown", field="data.vehicle")
+
+
+# --- batches -------------------------------------------------------------------------------
+
+
+def _new_batch_code(ctx: AppendContext) -> tuple[BatchCode, bool]:
+    """The code of a batch being created by this entry (seq 0): exact, and the signer's own."""
+    e = ctx.entry
+    if e.seq != 0:
+        raise RuleViolation("a batch is created by its first entry", code="batch_exists",
+                            field="seq")
+    hazardous = e.data.get("hazardous", True)
+    if not isinstance(hazardous, bool):
+        raise PayloadInvalid("data.hazardous must be true or false", code="field_invalid",
+                             field="data.hazardous")
+    code = parse_batch_code(e.stream, hazardous_only=hazardous)
+    if code.text != e.stream:
+        raise PayloadInvalid("stream must be the batch code exactly", code="field_invalid",
+                             field="stream")
+    if code.uscc != e.org:
+        raise PermissionDenied("a batch code starts with the creating unit's USCC",
+                               code="batch_code_not_yours", field="stream")
+    return code, hazardous
+
+
+def on_batch_declared(ctx: AppendContext) -> None:
+    """batch.declared (seq 0): a generator declares a batch under its own code."""
+    e, data = ctx.entry, ctx.entry.data
+    code, hazardous = _new_batch_code(ctx)
+    generator = organisation(ctx.session, e.org)
+    _require_role(generator, {"generator"}, "org")
+    described = _describe(data, code.waste_code, hazardous)
+    if described["generated_on"] != code.day.isoformat():
+        raise PayloadInvalid("data.generated_on must be the date inside the batch code",
+                             code="date_mismatch", field="data.generated_on")
+    _new_batch(ctx, e.stream, generator, code.waste_code, hazardous, described, DECLARED)
+
+
+def _describe(data: Mapping[str, Any], waste_code: str, hazardous: bool) -> dict[str, Any]:
+    """Check the description every batch carries (HJ 1276 label fields)."""
+    given = normalise_waste_code(_str(data, "waste_code", max_len=10) or "")
+    if given != waste_code:
+        raise PayloadInvalid("data.waste_code must match the batch code",
+                             code="waste_code_mismatch", field="data.waste_code")
+    if hazardous:
+        load_catalogue().get(waste_code)  # NotFound waste_code_unknown if absent
+    elif load_catalogue().is_hazardous(waste_code):
+        raise RuleViolation(f"{waste_code} is in the hazardous waste catalogue",
+                            code="hazardous_code_as_general", field="data.hazardous")
+    if data.get("form") not in FORMS:
+        raise PayloadInvalid(f"data.form must be one of {sorted(FORMS)}", code="field_invalid",
+                             field="data.form")
+    hazards = data.get("hazards", [])
+    if not isinstance(hazards, list) or not set(hazards) <= set(HAZARDS):
+        raise PayloadInvalid(f"data.hazards must list among {list(HAZARDS)}",
+                             code="field_invalid", field="data.hazards")
+    container = data.get("container")
+    if not isinstance(container, dict) or not isinstance(container.get("type"), str) or (
+        isinstance(container.get("count"), bool) or not isinstance(container.get("count"), int)
+        or container["count"] < 1
+    ):
+        raise PayloadInvalid("data.container needs a type and a count >= 1",
+                             code="field_invalid", field="data.container")
+    return {"name": _str(data, "name", max_len=100), "mass_g": _mass(data),
+            "generated_on": _date(data, "generated_on")}
+
+
+def _new_batch(ctx: AppendContext, code: str, holder: Organisation, waste_code: str,
+               hazardous: bool, described: Mapping[str, Any], state: str,
+               consolidated: bool = False) -> Batch:
+    batch = Batch(
+        code=code, generator=holder.uscc, region=holder.region, waste_code=waste_code,
+        category="HW" + waste_code[-2:] if hazardous else "GY", hazardous=hazardous,
+        name=described["name"], declared_mass_g=described["mass_g"],
+        mass_g=described["mass_g"], holder=holder.uscc, state=state,
+        generated_on=described["generated_on"], declared_t_ms=ctx.entry.t_ms,
+        declared_at=ctx.index, updated_at=ctx.index, consolidated=consolidated)
+    ctx.session.add(batch)
+    ctx.session.flush()
+    return batch
+
+
+def _live_batch(ctx: AppendContext) -> Batch:
+    batch = _batch(ctx.session, ctx.entry.stream)
+    if batch.state in FINAL_STATES:
+        raise RuleViolation(f"batch is {batch.state}; nothing more can happen to it",
+                            code="batch_closed", field="stream")
+    return batch
+
+
+def _open_handover(session: Session, code: str) -> Handover | None:
+    return session.scalars(
+        select(Handover).where(Handover.batch == code,
+                               Handover.status.in_(("awaiting_answer", "awaiting_release")))
+    ).first()
+
+
+# --- handovers ---------------------------------------------------------------------------
+
+
+def make_release_handler(settings: CustodySettings) -> KindHandler:
+    def on_released(ctx: AppendContext) -> None:
+        """custody.released: the holder hands the batch to a named receiver."""
+        e, data = ctx.entry, ctx.entry.data
+        batch = _live_batch(ctx)
+        if batch.holder != e.org:
+            raise PermissionDenied("only the current holder may release a batch",
+                                   code="not_holder", field="org")
+        to = _org_ref(data, "to")
+        if to == e.org:
+            raise PayloadInvalid("a batch cannot be released to its holder",
+                                 code="field_invalid", field="data.to")
+        receiver = organisation(ctx.session, to, "data.to")
+        if not _is_return(batch, to):
+            _require_role(receiver, RECEIVING_ROLES, "data.to")
+        mass = _mass(data)
+        assert mass is not None
+        if _tolerance_exceeded(batch.mass_g, mass, settings):
+            # A batch moves whole; to hand on part of it, split it first (consolidated_out).
+            raise RuleViolation(f"release of {mass} g is not the {batch.mass_g} g held",
+                                code="mass_mismatch", field="data.mass_g")
+        manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
+        covered = _check_permit(ctx, settings, receiver, batch)
+        carrier = data.get("carrier")
+        if carrier is not None:
+            _require_role(organisation(ctx.session, _org_ref(data, "carrier"), "data.carrier"),
+                          {"transporter", "collector"}, "data.carrier")
+        _check_vehicle(ctx, data, {carrier} if carrier else {to, e.org})
+        _open_manifest(ctx, manifest, e.org, to, data)
+        ho = _open_handover(ctx.session, batch.code)
+        if ho is None:
+            ho = Handover(
+                batch=batch.code, from_org=e.org, to_org=to, manifest=manifest,
+                status="awaiting_answer", released_mass_g=mass, released_at=ctx.index,
+                released_t_ms=e.t_ms)
+            ctx.session.add(ho)
+            batch.state = PENDING
+        elif ho.status == "awaiting_release" and (ho.from_org, ho.to_org, ho.manifest) == (
+            e.org, to, manifest
+        ):
+            ho.released_mass_g, ho.released_at, ho.released_t_ms = mass, ctx.index, e.t_ms
+            _settle(ctx, settings, batch, ho)
+        elif ho.status == "awaiting_release":
+            # Someone answered before the holder released, but the holder chose another
+            # receiver or trip: the holder decides where its batch goes.
+            ho.status = "superseded"
+            ho = Handover(
+                batch=batch.code, from_org=e.org, to_org=to, manifest=manifest,
+                status="awaiting_answer", released_mass_g=mass, released_at=ctx.index,
+                released_t_ms=e.t_ms)
+            ctx.session.add(ho)
+            batch.state = PENDING
+        else:
+            raise Conflict("this batch already has an open handover", code="handover_open",
+                           field="stream")
+        if not covered:
+            ho.permit_flagged = True  # the region records and flags instead of refusing
+        batch.updated_at = ctx.index
+
+    return on_released
+
+
+def make_answer_handler(settings: CustodySettings, accept: bool) -> KindHandler:
+    def on_answer(ctx: AppendContext) -> None:
+        """custody.accepted / custody.refused: the named receiver answers a handover."""
+        e, data = ctx.entry, ctx.entry.data
+        batch = _live_batch(ctx)
+        frm = _org_ref(data, "from")
+        manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
+        receiver = organisation(ctx.session, e.org)
+        if not _is_return(batch, e.org):
+            _require_role(receiver, RECEIVING_ROLES, "org")
+        ho = _open_handover(ctx.session, batch.code)
+        if ho is not None and ho.status == "awaiting_answer":
+            if ho.to_org != e.org:
+                raise PermissionDenied("only the named receiver may answer this handover",
+                                       code="not_receiver", field="org")
+            if (ho.from_org, ho.manifest) != (frm, manifest):
+                raise RuleViolation("from and manifest must match the release",
+                                    code="handover_mismatch", field="data.manifest")
+        elif ho is None:
+            if batch.holder != frm:
+                raise RuleViolation("data.from is not the batch's holder",
+                                    code="handover_mismatch", field="data.from")
+            if batch.holder == e.org:
+                raise PayloadInvalid("the holder cannot receive its own batch",
+                                     code="field_invalid", field="org")
+            ho = Handover(batch=batch.code, from_org=frm, to_org=e.org, manifest=manifest,
+                          status="awaiting_release")
+            ctx.session.add(ho)
+        else:
+            raise Conflict("this handover is already answered; awaiting the release",
+                           code="handover_answered", field="stream")
+        _record_answer(ctx, ho, data, accept)
+        if accept and not _check_permit(ctx, settings, receiver, batch):
+            ho.permit_flagged = True
+        if ho.status == "awaiting_release":
+            batch.state = PENDING
+        else:
+            _settle(ctx, settings, batch, ho)
+        batch.updated_at = ctx.index
+
+    return on_answer
+
+
+def _record_answer(ctx: AppendContext, ho: Handover, data: Mapping[str, Any],
+                   accept: bool) -> None:
+    ho.answered_at, ho.answered_t_ms = ctx.index, ctx.entry.t_ms
+    if accept:
+        ho.accepted_mass_g = _mass(data)
+        ho.refused_mass_g = None
+        return
+    ho.refusal_reason = _str(data, "reason", max_len=500)
+    ho.refused_mass_g = _mass(data, "refused_mass_g", required=False)
+    if ho.refused_mass_g is not None and ho.released_mass_g is not None and (
+        ho.refused_mass_g > ho.released_mass_g
+    ):
+        raise PayloadInvalid("refused_mass_g is more than was released", code="mass_invalid",
+                             field="data.refused_mass_g")
+    ho.accepted_mass_g = None
+
+
+def _settle(ctx: AppendContext, settings: CustodySettings, batch: Batch, ho: Handover) -> None:
+    """Both sides have signed: move custody (or not) and record any discrepancy."""
+    released = ho.released_mass_g or 0
+    receiver = organisation(ctx.session, ho.to_org)
+    if ho.accepted_mass_g is not None:
+        ho.status = "confirmed"
+        ho.discrepancy = _tolerance_exceeded(released, ho.accepted_mass_g, settings)
+        _move(batch, receiver, ho.accepted_mass_g)
+    elif ho.refused_mass_g is not None and ho.refused_mass_g < released:
+        # Partial refusal: the receiver keeps what it did not refuse; the refused mass stays
+        # with the carrier on this handover record until it is returned or re-routed.
+        ho.status = "confirmed"
+        ho.accepted_mass_g = released - ho.refused_mass_g
+        _move(batch, receiver, ho.accepted_mass_g)
+    else:
+        ho.status = "refused"
+        batch.state = REFUSED
+    _close_manifest_if_done(ctx, ho.manifest)
+
+
+def _move(batch: Batch, receiver: Organisation, mass: int) -> None:
+    batch.holder = receiver.uscc
+    batch.mass_g = mass
+    batch.state = _state_at(batch, receiver)
+
+
+def _state_at(batch: Batch, receiver: Organisation) -> str:
+    """The state of a batch in the hands of ``receiver``."""
+    if receiver.uscc == batch.generator and not batch.consolidated:
+        return DECLARED  # back with the enterprise that made it, to be collected again
+    if receiver.has_role("disposer") or receiver.has_role("receiver"):
+        return RECEIVED
+    if receiver.has_role("collector"):
+        return STORED
+    return IN_TRANSIT
+
+
+def _open_manifest(ctx: AppendContext, number: str, origin: str, destination: str,
+                   data: Mapping[str, Any]) -> None:
+    m = ctx.session.get(Manifest, number)
+    carrier = _org_ref(data, "carrier") if data.get("carrier") is not None else None
+    if m is None:
+        ctx.session.add(Manifest(
+            number=number, origin=origin, destination=destination,
+            vehicle=_str(data, "vehicle", max_len=20, required=False), carrier=carrier,
+            opened_at=ctx.index, opened_t_ms=ctx.entry.t_ms))
+        ctx.session.flush()
+    elif (m.origin, m.destination) != (origin, destination):
+        raise RuleViolation(f"manifest {number} is for another trip",
+                            code="manifest_mismatch", field="data.manifest")
+    else:
+        m.closed_at = None  # another batch joins the trip: open until it too is answered
+
+
+def _close_manifest_if_done(ctx: AppendContext, number: str) -> None:
+    ctx.session.flush()
+    open_left = ctx.session.scalar(
+        select(Handover.id).where(Handover.manifest == number,
+                                  Handover.status.in_(("awaiting_answer", "awaiting_release")))
+    )
+    m = ctx.session.get(Manifest, number)
+    if m is not None and open_left is None:
+        m.closed_at = ctx.index
+
+
+# --- consolidation and disposal ------------------------------------------------------------
+
+
+def make_handoff_handler(settings: CustodySettings) -> KindHandler:
+    def on_consolidated_out(ctx: AppendContext) -> None:
+        """custody.consolidated_out: the holder pours mass of this batch into a new batch."""
+        e, data = ctx.entry, ctx.entry.data
+        batch = _live_batch(ctx)
+        if batch.holder != e.org:
+            raise PermissionDenied("only the holder may consolidate a batch", code="not_holder",
+                                   field="org")
+        _require_role(organisation(ctx.session, e.org), HOLDING_ROLES, "org")
+        if batch.state == PENDING:
+            raise Conflict("the batch has an open handover", code="handover_open",
+                           field="stream")
+        child = parse_batch_code(_str(data, "into", max_len=37) or "",
+                                 hazardous_only=batch.hazardous)
+        if child.uscc != e.org or ctx.session.get(Batch, child.text) is not None:
+            raise RuleViolation("consolidate into a new batch code of your own",
+                                code="child_invalid", field="data.into")
+        mass = _mass(data)
+        assert mass is not None
+        if mass > batch.mass_g:
+            raise RuleViolation(f"cannot take {mass} g from {batch.mass_g} g",
+                                code="mass_exceeds_held", field="data.mass_g")
+        if ctx.session.get(Lineage, (batch.code, child.text)) is not None:
+            raise Conflict("this batch already went into that child", code="lineage_exists",
+                           field="data.into")
+        ctx.session.add(Lineage(parent=batch.code, child=child.text, mass_g=mass,
+                                parent_entry=ctx.index))
+        batch.mass_g -= mass
+        if batch.mass_g == 0:
+            batch.state = CONSOLIDATED
+        batch.updated_at = ctx.index
+
+    return on_consolidated_out
+
+
+def make_consolidated_handler(settings: CustodySettings) -> KindHandler:
+    def on_batch_consolidated(ctx: AppendContext) -> None:
+        """batch.consolidated (seq 0): a new batch made of parents' hand-offs, hash-linked."""
+        e, data = ctx.entry, ctx.entry.data
+        code, hazardous = _new_batch_code(ctx)
+        holder = organisation(ctx.session, e.org)
+        _require_role(holder, {"collector", "receiver", "disposer"}, "org")
+        parents = data.get("parents")
+        if not isinstance(parents, list) or not parents or len(parents) > 1000:
+            raise PayloadInvalid("data.parents must list 1-1000 parent batches",
+                                 code="field_invalid", field="data.parents")
+        total = sum(_link_parent(ctx, p, i) for i, p in enumerate(parents))
+        described = _describe(data, code.waste_code, bool(hazardous))
+        if _tolerance_exceeded(total, described["mass_g"], settings):
+            raise RuleViolation(f"parents give {total} g, the new batch declares "
+                                f"{described['mass_g']} g", code="lineage_imbalance",
+                                field="data.mass_g")
+        child = _new_batch(ctx, e.stream, holder, code.waste_code, bool(hazardous), described,
+                           STORED, consolidated=True)
+        _move(child, holder, child.mass_g)  # the state any batch arriving there would have
+        ctx.session.flush()
+
+    return on_batch_consolidated
+
+
+def _link_parent(ctx: AppendContext, ref: Any, i: int) -> int:
+    where = f"data.parents[{i}]"
+    if not isinstance(ref, dict) or not isinstance(ref.get("entry"), str):
+        raise PayloadInvalid(f"{where} needs code, mass_g and entry", code="field_invalid",
+                             field=where)
+    from ledger.tlog.notes import unb64
+
+    leaf = unb64(ref["entry"], field=f"{where}.entry", length=32)
+    idx = ctx.session.scalar(select(LogEntry.idx).where(LogEntry.leaf_hash == leaf))
+    link = None if idx is None else ctx.session.scalars(
+        select(Lineage).where(Lineage.parent_entry == idx)).first()
+    if link is None or link.child != ctx.entry.stream or link.parent != ref.get("code"):
+        raise RuleViolation(f"{where} does not name a hand-off into this batch",
+                            code="lineage_broken", field=where)
+    if link.child_entry is not None:
+        raise Conflict(f"{where} is already linked", code="lineage_reused", field=where)
+    if ref.get("mass_g") != link.mass_g:
+        raise RuleViolation(f"{where}.mass_g differs from the hand-off", code="lineage_broken",
+                            field=where)
+    link.child_entry = ctx.index
+    return link.mass_g
+
+
+def on_disposed(ctx: AppendContext) -> None:
+    """custody.disposed: the disposer records utilisation or disposal of what it holds."""
+    e, data = ctx.entry, ctx.entry.data
+    batch = _live_batch(ctx)
+    if batch.holder != e.org or batch.state != RECEIVED:
+        raise PermissionDenied("only the disposer holding a received batch may dispose of it",
+                               code="not_holder", field="org")
+    method = data.get("method")
+    if method not in ("utilisation", "disposal"):
+        raise PayloadInvalid("data.method is utilisation or disposal", code="field_invalid",
+                             field="data.method")
+    permit_no = _str(data, "permit", max_len=64)
+    activity = "utilise" if method == "utilisation" else "dispose"
+    permit = ctx.session.scalars(select(Permit).where(Permit.org == e.org,
+                                                      Permit.number == permit_no)).first()
+    if batch.hazardous and (permit is None or not _permit_covers(
+            permit, batch.waste_code, activity, _entry_day(e))):
+        raise RuleViolation(f"permit {permit_no} does not cover {activity} of "
+                            f"{batch.waste_code}", code="permit_not_covering",
+                            field="data.permit")
+    mass = _mass(data)
+    assert mass is not None
+    ctx.session.add(Disposal(batch=batch.code, disposer=e.org, method=method,
+                             method_code=_str(data, "method_code", max_len=8),
+                             permit=permit_no, mass_g=mass, entry=ctx.index, t_ms=e.t_ms))
+    batch.state = DISPOSED
+    batch.updated_at = ctx.index
+
+
+# --- corrections ------------------------------------------------------------------------------
+
+CORRECTABLE = frozenset({"batch.declared", "custody.released", "custody.accepted",
+                         "custody.refused", "custody.disposed"})
+
+
+def make_correction_handler(settings: CustodySettings) -> KindHandler:
+    def on_corrected(ctx: AppendContext) -> None:
+        """custody.corrected: fix the mass of an earlier entry of this batch (更正).
+
+        Nothing is edited: the original entry stays, this one says what it should have said.
+        A correction to a handover needs both parties' signatures on this one note."""
+        e, data = ctx.entry, ctx.entry.data
+        batch = _batch(ctx.session, e.stream)
+        target = _correction_target(ctx, data)
+        mass = _mass(data, "mass_g")
+        assert mass is not None
+        _str(data, "reason", max_len=500)
+        if target.kind == "batch.declared":
+            _correct_declared(ctx, batch, target, mass)
+        elif target.kind == "custody.disposed":
+            _correct_disposal(ctx, batch, target, mass)
+        else:
+            _correct_handover(ctx, settings, batch, target, mass)
+        batch.updated_at = ctx.index
+
+    return on_corrected
+
+
+def _correction_target(ctx: AppendContext, data: Mapping[str, Any]) -> LogEntry:
+    from ledger.tlog.notes import unb64
+
+    ref = data.get("corrects")
+    if not isinstance(ref, str):
+        raise PayloadInvalid("data.corrects names the entry's leaf hash", code="field_missing",
+                             field="data.corrects")
+    leaf = unb64(ref, field="data.corrects", length=32)
+    target = ctx.session.scalars(select(LogEntry).where(LogEntry.leaf_hash == leaf)).first()
+    if target is None or target.stream != ctx.entry.stream:
+        raise RuleViolation("data.corrects is not an entry of this batch",
+                            code="correction_target_unknown", field="data.corrects")
+    if target.kind not in CORRECTABLE:
+        raise RuleViolation(f"{target.kind} entries cannot be corrected",
+                            code="correction_not_allowed", field="data.corrects")
+    return target
+
+
+def _require_signers(ctx: AppendContext, orgs: set[str]) -> None:
+    missing = orgs - ctx.verdict.signer_orgs
+    if missing:
+        raise PermissionDenied(
+            f"this correction needs the signature of {', '.join(sorted(missing))} too",
+            code="cosignature_missing", field="note")
+
+
+def _correct_declared(ctx: AppendContext, batch: Batch, target: LogEntry, mass: int) -> None:
+    _require_signers(ctx, {target.org})
+    batch.declared_mass_g = mass
+    if batch.holder == batch.generator and batch.state in (DECLARED, REFUSED):
+        batch.mass_g = mass
+
+
+def _correct_disposal(ctx: AppendContext, batch: Batch, target: LogEntry, mass: int) -> None:
+    _require_signers(ctx, {target.org})
+    disposal = ctx.session.get(Disposal, batch.code)
+    assert disposal is not None
+    disposal.mass_g = mass
+
+
+def _correct_handover(ctx: AppendContext, settings: CustodySettings, batch: Batch,
+                      target: LogEntry, mass: int) -> None:
+    ho = ctx.session.scalars(select(Handover).where(
+        (Handover.released_at == target.idx) | (Handover.answered_at == target.idx))).first()
+    if ho is None:
+        raise RuleViolation("no handover is recorded for that entry",
+                            code="correction_target_unknown", field="data.corrects")
+    _require_signers(ctx, {ho.from_org, ho.to_org})
+    if target.kind == "custody.released":
+        ho.released_mass_g = mass
+    elif target.kind == "custody.accepted":
+        ho.accepted_mass_g = mass
+        if batch.holder == ho.to_org and ho.status == "confirmed":
+            batch.mass_g = mass
+    else:
+        ho.refused_mass_g = mass
+    if ho.released_mass_g and ho.accepted_mass_g is not None:
+        ho.discrepancy = _tolerance_exceeded(ho.released_mass_g, ho.accepted_mass_g, settings)
+
+
+def _maintaining_balances(handler: KindHandler) -> KindHandler:
+    """Run a batch kind's handler, then refresh the reconciliation summary of the original
+    batches whose mass is in the entry's batch (``ledger.audit.reconcile.refresh_balances``), in the
+    same transaction, so a report never sees a summary older than the log head."""
+
+    def run(ctx: AppendContext) -> None:
+        from ledger.audit.reconcile import (
+            refresh_balances,  # reconcile imports this module's constants
+        )
+
+        handler(ctx)
+        refresh_balances(ctx.session, [ctx.entry.stream])
+
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def custody_kinds(settings: CustodySettings | None = None) -> dict[str, KindHandler]:
+    """The kinds this domain adds to the log, with their handlers."""
+    s = settings or CustodySettings()
+    batch_kinds: dict[str, KindHandler] = {
+        "batch.declared": on_batch_declared,
+        "batch.consolidated": make_consolidated_handler(s),
+        "custody.released": make_release_handler(s),
+        "custody.accepted": make_answer_handler(s, accept=True),
+        "custody.refused": make_answer_handler(s, accept=False),
+        "custody.consolidated_out": make_handoff_handler(s),
+        "custody.disposed": on_disposed,
+        "custody.corrected": make_correction_handler(s),
+    }
+    return {
+        "org.registered": on_org_registered,
+        "permit.granted": on_permit_granted,
+        "vehicle.registered": on_vehicle_registered,
+        **{kind: _maintaining_balances(h) for kind, h in batch_kinds.items()},
+    }
+
+
+def parent_link(code: str, mass_g: int, leaf: bytes) -> dict[str, Any]:
+    """How a consolidated batch names one parent hand-off."""
+    return {"code": code, "mass_g": mass_g, "entry": prev_field(leaf)}
+

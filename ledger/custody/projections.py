@@ -1,0 +1,212 @@
+"""Projections of the log for the custody domain: the tables that answer queries quickly.
+
+Every row here is derived from log entries by the kind handlers in ``ledger.custody.kinds`` and can
+be recomputed from index 0 (``rebuild``); nothing here is evidence, the log is.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ledger.tlog.models import Base
+
+
+class Organisation(Base):
+    """A registered organisation (单位), from its ``org.registered`` entry."""
+
+    __tablename__ = "organisations"
+
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(6), index=True)
+    roles: Mapped[str] = mapped_column(String(200))  # space-separated role names
+    contact: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    registered_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles.split()
+
+
+class Permit(Base):
+    """A hazardous waste business permit (危险废物经营许可证) granted to an organisation."""
+
+    __tablename__ = "permits"
+    __table_args__ = (UniqueConstraint("org", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org: Mapped[str] = mapped_column(ForeignKey("organisations.uscc"), index=True)
+    number: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, inclusive
+    valid_to: Mapped[str] = mapped_column(String(10))  # inclusive
+    codes: Mapped[str] = mapped_column(Text)  # space-separated waste codes and HW categories
+    activities: Mapped[str] = mapped_column(String(100))  # collect store utilise dispose
+    capacity_t: Mapped[int]
+    granted_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+
+
+class Batch(Base):
+    """A batch of waste (one labelled container or lot) and where it is now."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        Index("ix_batches_holder_state", "holder", "state"),
+        Index("ix_batches_generator_declared", "generator", "declared_t_ms"),
+    )
+
+    code: Mapped[str] = mapped_column(String(37), primary_key=True)
+    generator: Mapped[str] = mapped_column(String(18))
+    region: Mapped[str] = mapped_column(String(6), index=True)
+    waste_code: Mapped[str] = mapped_column(String(10), index=True)
+    category: Mapped[str] = mapped_column(String(4))
+    hazardous: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(200))
+    declared_mass_g: Mapped[int]
+    mass_g: Mapped[int]  # what the holder has now
+    holder: Mapped[str] = mapped_column(String(18))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    generated_on: Mapped[str] = mapped_column(String(10))
+    declared_t_ms: Mapped[int]
+    declared_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    updated_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    consolidated: Mapped[bool] = mapped_column(Boolean, default=False)  # made from parents
+
+
+class Handover(Base):
+    """A two-sided change of custody: the holder's release and the receiver's answer."""
+
+    __tablename__ = "handovers"
+    __table_args__ = (
+        # The gap scan's rare findings, and the window over each batch's settled handovers
+        # (docs/gaps.md). Partial indexes on PostgreSQL and SQLite alike.
+        # (batch, answered_at) orders each batch's settled handovers; the other columns make
+        # it covering, so the gap scan's passes over them never visit the table
+        Index("ix_handovers_batch_confirmed", "batch", "answered_at", "from_org", "to_org",
+              "released_at", "released_t_ms", "answered_t_ms",
+              postgresql_where=text("status = 'confirmed'"),
+              sqlite_where=text("status = 'confirmed'")),
+        Index("ix_handovers_refused", "batch", postgresql_where=text("status = 'refused'"),
+              sqlite_where=text("status = 'refused'")),
+        Index("ix_handovers_flagged", "batch",
+              postgresql_where=text("discrepancy OR permit_flagged"),
+              sqlite_where=text("discrepancy OR permit_flagged")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch: Mapped[str] = mapped_column(ForeignKey("batches.code"), index=True)
+    from_org: Mapped[str] = mapped_column(String(18), index=True)
+    to_org: Mapped[str] = mapped_column(String(18), index=True)
+    manifest: Mapped[str] = mapped_column(String(14), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # awaiting_answer, awaiting_release,
+    #                                                   confirmed, refused
+    released_mass_g: Mapped[int | None]
+    accepted_mass_g: Mapped[int | None]
+    refused_mass_g: Mapped[int | None]
+    refusal_reason: Mapped[str | None] = mapped_column(String(500))
+    discrepancy: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the receiver's permit did not cover it, and the region records and flags instead
+    permit_flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    released_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
+    answered_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
+    released_t_ms: Mapped[int | None]
+    answered_t_ms: Mapped[int | None]
+
+
+class Manifest(Base):
+    """A transfer manifest (转移联单): the handovers of one trip."""
+
+    __tablename__ = "manifests"
+
+    number: Mapped[str] = mapped_column(String(14), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(18), index=True)
+    destination: Mapped[str] = mapped_column(String(18), index=True)
+    vehicle: Mapped[str | None] = mapped_column(String(20))
+    carrier: Mapped[str | None] = mapped_column(String(18))
+    opened_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    opened_t_ms: Mapped[int]
+    closed_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
+
+
+class Lineage(Base):
+    """A parent batch contributing mass to a consolidated child (合并)."""
+
+    __tablename__ = "lineage"
+    __table_args__ = (
+        Index("ix_lineage_unlinked", "parent", postgresql_where=text("child_entry IS NULL"),
+              sqlite_where=text("child_entry IS NULL")),
+    )
+
+    parent: Mapped[str] = mapped_column(ForeignKey("batches.code"), primary_key=True)
+    # No foreign key: the parent's hand-off names the child before the child's entry exists.
+    child: Mapped[str] = mapped_column(String(37), primary_key=True, index=True)
+    mass_g: Mapped[int]
+    parent_entry: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"), unique=True)
+    child_entry: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
+
+
+class Disposal(Base):
+    """The final utilisation or disposal (利用/处置) of a batch."""
+
+    __tablename__ = "disposals"
+
+    batch: Mapped[str] = mapped_column(ForeignKey("batches.code"), primary_key=True)
+    disposer: Mapped[str] = mapped_column(String(18), index=True)
+    method: Mapped[str] = mapped_column(String(12))  # utilisation | disposal
+    method_code: Mapped[str] = mapped_column(String(8))
+    permit: Mapped[str] = mapped_column(String(64))
+    mass_g: Mapped[int]
+    entry: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    t_ms: Mapped[int]
+
+
+class Vehicle(Base):
+    """A vehicle (车辆) registered to a carrier, with its road-transport permit."""
+
+    __tablename__ = "vehicles"
+
+    plate: Mapped[str] = mapped_column(String(20), primary_key=True)
+    org: Mapped[str] = mapped_column(ForeignKey("organisations.uscc"), index=True)
+    transport_permit: Mapped[str] = mapped_column(String(64))  # 道路运输经营许可证号
+    registered_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+
+
+class BatchBalance(Base):
+    """The mass balance of one original batch (对账 summary), maintained in the append
+    transaction: whenever an entry changes a batch, the rows of the original batches whose mass
+    is in it are recomputed (``ledger.audit.reconcile.refresh_balances``). A report is then one
+    GROUP BY over these rows; docs/reconciliation.md section 8."""
+
+    __tablename__ = "batch_balances"
+    __table_args__ = (
+        Index("ix_batch_balances_region_declared", "region", "declared_t_ms"),
+        Index("ix_batch_balances_generator_declared", "generator", "declared_t_ms"),
+        Index("ix_batch_balances_waste_code_declared", "waste_code", "declared_t_ms"),
+    )
+
+    origin: Mapped[str] = mapped_column(ForeignKey("batches.code"), primary_key=True)
+    generator: Mapped[str] = mapped_column(String(18))
+    region: Mapped[str] = mapped_column(String(6))
+    waste_code: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(4))
+    declared_t_ms: Mapped[int]
+    month: Mapped[str] = mapped_column(String(7))  # Beijing month of the declaration
+    declared: Mapped[int]
+    collected: Mapped[int]
+    at_generator: Mapped[int]
+    returned: Mapped[int]
+    in_transit: Mapped[int]
+    in_storage: Mapped[int]
+    received_at_disposers: Mapped[int]
+    disposed_utilisation: Mapped[int]
+    disposed_disposal: Mapped[int]
+    refused: Mapped[int]

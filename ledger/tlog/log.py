@@ -1,0 +1,517 @@
+"""Use cases of the log: initialise, append an entry, issue checkpoints, prove, export.
+
+``append_entry`` is where every rule is enforced: it parses the note, takes the log's write
+lock, checks the integrity rules (``rules.check_entry``) and the domain rules of the entry's
+kind, stores the exact bytes with the next index and the Merkle nodes it completes, and commits
+before it returns a receipt. Anything that fails leaves the log as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from ledger.errors import ConfigurationError, Conflict, LedgerError, NotFound, PayloadInvalid
+from ledger.tlog.checkpoints import format_tlog_proof, sign_checkpoint
+from ledger.tlog.db import write_transaction
+from ledger.tlog.entries import DEFAULT_MAX_NOTE_BYTES, Entry, entry_text, format_time, parse_entry
+from ledger.tlog.merkle import EMPTY_ROOT, root_from_inclusion, verify_consistency
+from ledger.tlog.models import Base, Checkpoint, LogEntry, LogHead, SigningKey
+from ledger.tlog.notes import Signer, VerifierKey, parse_vkey, sign_note
+from ledger.tlog.rules import (
+    KIND_ORG_REGISTERED,
+    REGISTRY_KINDS,
+    KeyRecord,
+    StreamHead,
+    Verdict,
+    check_entry,
+    org_stream,
+)
+from ledger.tlog.tree import (
+    append_to_frontier,
+    root_of_frontier,
+    stored_consistency_path,
+    stored_inclusion_path,
+    stored_root,
+    unpack_frontier,
+)
+
+HEAD_ID = 1
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class AppendContext:
+    """What a kind's handler sees while its entry is being appended (inside the transaction)."""
+
+    session: Session
+    entry: Entry
+    verdict: Verdict
+    index: int
+    now_ms: int
+    config: LogConfig
+
+
+KindHandler = Callable[[AppendContext], None]
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """How this log runs. ``kinds`` maps each domain kind to the handler that checks its rules
+    and updates projections; registry kinds are always known."""
+
+    operator: Signer
+    max_note_bytes: int = DEFAULT_MAX_NOTE_BYTES
+    max_skew_ms: int = 300_000
+    checkpoint_every_entries: int = 1000
+    checkpoint_every_ms: int = 60_000
+    kinds: Mapping[str, KindHandler] = field(default_factory=dict)
+    clock: Callable[[], int] = now_ms
+
+    @property
+    def origin(self) -> str:
+        return self.operator.name
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that an entry is in the log: index, leaf hash and a tlog-proof to a checkpoint."""
+
+    index: int
+    leaf_hash: bytes
+    proof: str
+    created: bool
+
+
+@dataclass
+class HeadState:
+    """The log head as the append path holds it: read once under the lock, written once.
+
+    A plain value rather than the ORM row, so an append costs no unit-of-work bookkeeping."""
+
+    size: int
+    root: bytes
+    frontier: bytes
+    operator_org: str | None
+    checkpoint_size: int | None
+    checkpoint_ms: int | None
+
+
+_HEAD = Base.metadata.tables["log_head"]
+_HEAD_ROW = select(_HEAD.c.size, _HEAD.c.root, _HEAD.c.frontier, _HEAD.c.operator_org,
+                   _HEAD.c.checkpoint_size, _HEAD.c.checkpoint_ms).where(_HEAD.c.id == HEAD_ID)
+_HEAD_ROW_LOCKED = _HEAD_ROW.with_for_update()
+_WRITE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(
+    size=bindparam("b_size"), root=bindparam("b_root"), frontier=bindparam("b_frontier"),
+    operator_org=bindparam("b_org"), checkpoint_size=bindparam("b_cp_size"),
+    checkpoint_ms=bindparam("b_cp_ms"))
+
+
+def read_head(session: Session, *, lock: bool) -> HeadState | None:
+    """The head row (locked for update when ``lock``), or None before ``init``."""
+    row = session.connection().execute(_HEAD_ROW_LOCKED if lock else _HEAD_ROW).first()
+    return None if row is None else HeadState(*row)
+
+
+def write_head(session: Session, head: HeadState) -> None:
+    session.connection().execute(_WRITE_HEAD, {
+        "b_size": head.size, "b_root": head.root, "b_frontier": head.frontier,
+        "b_org": head.operator_org, "b_cp_size": head.checkpoint_size,
+        "b_cp_ms": head.checkpoint_ms})
+
+
+class DbState:
+    """``rules.LedgerState`` read from the database inside the append transaction."""
+
+    def __init__(self, session: Session, head: LogHead | HeadState, operator_key: VerifierKey,
+                 before: int | None = None) -> None:
+        self.session = session
+        self.conn = session.connection()
+        self.operator_key = operator_key
+        self.operator_org = head.operator_org
+        self.before = before  # see the log as it was before this index (rebuild replays)
+
+    def stream_head(self, stream: str) -> StreamHead | None:
+        row = self.conn.execute(_STREAM_HEAD, {
+            "stream": stream, "before": MAX_INDEX if self.before is None else self.before,
+        }).first()
+        return None if row is None else StreamHead(row.seq, row.leaf_hash, row.t_ms)
+
+    def key_by_fingerprint(self, fingerprint: str) -> KeyRecord | None:
+        row = self.conn.execute(_KEY_BY_FP, {"fp": fingerprint}).first()
+        return None if row is None else _key_record(row)
+
+    def keys_by_id(self, name: str, key_id: bytes) -> list[KeyRecord]:
+        rows = self.conn.execute(_KEYS_BY_ID, {"name": name, "key_id": key_id})
+        return [_key_record(r) for r in rows]
+
+
+# The statements of the append path, built once: building a select() costs more Python time
+# than running it (measured in bench/ledger.py).
+MAX_INDEX = 2**62
+_STREAM_HEAD = (
+    select(LogEntry.seq, LogEntry.leaf_hash, LogEntry.t_ms)
+    .where(LogEntry.stream == bindparam("stream"), LogEntry.idx < bindparam("before"))
+    .order_by(LogEntry.seq.desc()).limit(1)
+)
+_KEY_COLUMNS = (SigningKey.fingerprint, SigningKey.org, SigningKey.name, SigningKey.public_key,
+                SigningKey.registered_at, SigningKey.revoked_at)
+_KEY_BY_FP = select(*_KEY_COLUMNS).where(SigningKey.fingerprint == bindparam("fp"))
+_KEYS_BY_ID = select(*_KEY_COLUMNS).where(SigningKey.name == bindparam("name"),
+                                          SigningKey.key_id == bindparam("key_id"))
+_BY_LEAF = select(LogEntry.idx).where(LogEntry.leaf_hash == bindparam("leaf"))
+_INSERT_ENTRY = insert(Base.metadata.tables["log_entries"])
+_INSERT_NODES = insert(Base.metadata.tables["merkle_nodes"])
+_INSERT_CHECKPOINT = insert(Base.metadata.tables["checkpoints"])
+
+
+def _key_record(row: Any) -> KeyRecord:
+    return KeyRecord(row.fingerprint, row.org, row.name, row.public_key, row.registered_at,
+                     row.revoked_at)
+
+
+# --- initialisation ----------------------------------------------------------------------
+
+
+def init_log(session: Session, config: LogConfig, operator_org: str,
+             genesis_data: Mapping[str, Any]) -> Receipt:
+    """Create the log head and append entry 0: the operator registering its organisation."""
+    with write_transaction(session):
+        if session.get(LogHead, HEAD_ID) is not None:
+            raise Conflict("the log is already initialised", code="log_exists")
+        session.add(LogHead(id=HEAD_ID, size=0, root=EMPTY_ROOT, frontier=b"",
+                            operator_vkey=config.operator.verifier.vkey))
+    payload = {
+        "stream": org_stream(operator_org),
+        "seq": 0,
+        "org": operator_org,
+        "key": config.operator.verifier.fingerprint,
+        "t": format_time(config.clock() // 1000 * 1000),
+        "kind": KIND_ORG_REGISTERED,
+        "data": dict(genesis_data),
+    }
+    return append_entry(session, sign_note(entry_text(payload), config.operator), config)
+
+
+def log_head(session: Session) -> LogHead:
+    head = session.get(LogHead, HEAD_ID)
+    if head is None:
+        raise ConfigurationError("the log is not initialised: run `waste-ledger init`",
+                                 code="log_not_initialised")
+    return head
+
+
+def check_operator(session: Session, config: LogConfig) -> None:
+    """Refuse to run with an operator key other than the one the log was created with."""
+    head = log_head(session)
+    if parse_vkey(head.operator_vkey) != config.operator.verifier:
+        raise ConfigurationError(
+            "the configured operator key is not the key this log was initialised with",
+            code="operator_key_mismatch",
+        )
+
+
+# --- append --------------------------------------------------------------------------------
+
+
+def append_entry(session: Session, raw: bytes, config: LogConfig) -> Receipt:
+    """Verify and append one signed entry note; return its receipt after commit.
+
+    The very same note appended twice returns the first receipt (``created=False``)."""
+    entry = parse_entry(raw, max_size=config.max_note_bytes)
+    try:
+        with write_transaction(session):
+            head = read_head(session, lock=True)
+            if head is None:
+                raise ConfigurationError("the log is not initialised", code="log_not_initialised")
+            existing = session.connection().scalar(_BY_LEAF, {"leaf": entry.leaf_hash})
+            if existing is not None:
+                return _receipt_for_existing(session, config, existing, entry.leaf_hash)
+            old_frontier = unpack_frontier(head.frontier)
+            index = head.size
+            new_root = _append_checked(session, head, entry, config)
+            write_head(session, head)
+    except IntegrityError as exc:
+        # Unique (stream, seq) / index / leaf hash: another writer got there first.
+        raise Conflict("another entry took this position; re-read, re-sign and retry",
+                       code="append_race") from exc
+    except OperationalError as exc:
+        if "locked" in str(exc).lower() or "could not serialize" in str(exc).lower():
+            raise Conflict("the log is busy; retry", code="log_busy") from exc
+        raise
+    checkpoint = sign_checkpoint(config.operator, index + 1, new_root)
+    proof = format_tlog_proof(index, list(reversed(old_frontier)), checkpoint)
+    return Receipt(index, entry.leaf_hash, proof, created=True)
+
+
+def _append_checked(session: Session, head: HeadState, entry: Entry,
+                    config: LogConfig) -> bytes:
+    now = config.clock()
+    apply_entry(session, head, entry, config, now, store=True)
+    _maybe_store_checkpoint(session, config, head, now)
+    return head.root
+
+
+def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConfig, now: int,
+                *, store: bool) -> None:
+    """Check ``entry`` as the next index and apply it: store it (``store``; a rebuild replays
+    stored entries instead), the key registry, the kind's projections and the tree."""
+    index = head.size
+    state = DbState(session, head, config.operator.verifier, before=index)
+    verdict = check_entry(entry, state, index, now_ms=now, max_skew_ms=config.max_skew_ms)
+    handler = config.kinds.get(entry.kind)
+    if handler is None and entry.kind not in REGISTRY_KINDS:
+        raise PayloadInvalid(f"unknown kind {entry.kind!r}", code="kind_unknown", field="kind")
+    conn = session.connection()
+    if store:
+        conn.execute(_INSERT_ENTRY, {
+            "idx": index, "leaf_hash": entry.leaf_hash, "stream": entry.stream,
+            "seq": entry.seq, "kind": entry.kind, "org": entry.org, "key_fp": entry.key,
+            "t_ms": entry.t_ms, "received_ms": now, "note": entry.note.raw,
+        })
+    _apply_registry(session, verdict, index, entry)
+    if handler is not None:
+        handler(AppendContext(session, entry, verdict, index, now, config))
+    frontier, completed = append_to_frontier(unpack_frontier(head.frontier), index,
+                                             entry.leaf_hash)
+    if completed:
+        conn.execute(_INSERT_NODES, [{"level": lv, "idx": i, "hash": h}
+                                     for lv, i, h in completed])
+    head.size = index + 1
+    head.frontier = b"".join(frontier)
+    head.root = root_of_frontier(frontier)
+    if verdict.operator_org is not None:
+        head.operator_org = verdict.operator_org
+
+
+def _apply_registry(session: Session, verdict: Verdict, index: int, entry: Entry) -> None:
+    if verdict.new_key is not None:
+        rec = verdict.new_key
+        label = entry.data.get("label")
+        session.add(SigningKey(
+            fingerprint=rec.fingerprint, org=rec.org, name=rec.name,
+            key_id=rec.verifier.key_id, public_key=rec.public_key,
+            label=label if isinstance(label, str) else None, registered_at=index,
+        ))
+    if verdict.revoked_key is not None:
+        session.execute(
+            update(SigningKey)
+            .where(SigningKey.fingerprint == verdict.revoked_key)
+            .values(revoked_at=index)
+        )
+
+
+def _receipt_for_existing(session: Session, config: LogConfig, index: int,
+                          leaf: bytes) -> Receipt:
+    path = stored_inclusion_path(session, index, index + 1)
+    root = root_from_inclusion(index, index + 1, leaf, path)
+    assert root is not None  # the stored tree is consistent with itself
+    checkpoint = sign_checkpoint(config.operator, index + 1, root)
+    return Receipt(index, leaf, format_tlog_proof(index, path, checkpoint), created=False)
+
+
+# --- checkpoints and proofs --------------------------------------------------------------------
+
+
+def _latest_checkpoint(session: Session) -> Checkpoint | None:
+    return session.scalars(select(Checkpoint).order_by(Checkpoint.size.desc()).limit(1)).first()
+
+
+def _maybe_store_checkpoint(session: Session, config: LogConfig, head: HeadState,
+                            now: int) -> None:
+    size, issued = head.checkpoint_size, head.checkpoint_ms
+    due = (
+        size is None or issued is None
+        or head.size - size >= config.checkpoint_every_entries
+        or now - issued >= config.checkpoint_every_ms
+    )
+    if due and (size is None or head.size > size):
+        last = None if size is None else session.get(Checkpoint, size)
+        _store_checkpoint(session, config, head, last, now)
+
+
+def _store_checkpoint(session: Session, config: LogConfig, head: HeadState,
+                      last: Checkpoint | None, now: int) -> bytes:
+    # Never sign a checkpoint inconsistent with the last one published: prove it first.
+    if last is not None:
+        proof = stored_consistency_path(session, last.size, head.size)
+        if not verify_consistency(last.size, head.size, last.root, head.root, proof):
+            raise LedgerError("the tree is not consistent with the last checkpoint",
+                              code="log_inconsistent")
+    note = sign_checkpoint(config.operator, head.size, head.root)
+    session.connection().execute(_INSERT_CHECKPOINT, {
+        "size": head.size, "root": head.root, "note": note, "issued_ms": now})
+    head.checkpoint_size, head.checkpoint_ms = head.size, now
+    return note
+
+
+def issue_checkpoint(session: Session, config: LogConfig) -> bytes:
+    """A signed checkpoint of the whole log as it is now (stored if the log has grown)."""
+    with write_transaction(session):
+        head = read_head(session, lock=True)
+        if head is None:
+            raise ConfigurationError("the log is not initialised", code="log_not_initialised")
+        last = _latest_checkpoint(session)
+        if last is not None and last.size == head.size:
+            return last.note
+        note = _store_checkpoint(session, config, head, last, config.clock())
+        write_head(session, head)
+        return note
+
+
+def latest_checkpoint(session: Session, config: LogConfig) -> bytes:
+    """The newest stored checkpoint, issuing a fresh one when it is stale."""
+    head = log_head(session)
+    last = _latest_checkpoint(session)
+    fresh = last is not None and (
+        last.size == head.size or config.clock() - last.issued_ms < config.checkpoint_every_ms
+    )
+    return last.note if fresh and last is not None else issue_checkpoint(session, config)
+
+
+def checkpoint_at(session: Session, size: int) -> bytes:
+    row = session.get(Checkpoint, size)
+    if row is None:
+        raise NotFound(f"no checkpoint was published at size {size}", code="checkpoint_unknown",
+                       field="size")
+    return row.note
+
+
+def _check_size(session: Session, size: int, field: str) -> None:
+    if size > log_head(session).size:
+        raise NotFound(f"the log has fewer than {size} entries", code="size_beyond_log",
+                       field=field)
+
+
+def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:
+    """The inclusion path of entry ``index`` in the tree of ``size`` entries."""
+    _check_size(session, size, "size")
+    if not 0 <= index < size:
+        raise PayloadInvalid("index must be in [0, size)", code="index_out_of_range",
+                             field="index")
+    return stored_inclusion_path(session, index, size)
+
+
+def consistency_proof(session: Session, old: int, new: int) -> list[bytes]:
+    """The consistency proof from size ``old`` to size ``new``."""
+    _check_size(session, new, "new")
+    if not 0 <= old <= new:
+        raise PayloadInvalid("need 0 <= old <= new", code="size_out_of_range", field="old")
+    return stored_consistency_path(session, old, new)
+
+
+def root_at(session: Session, size: int) -> bytes:
+    _check_size(session, size, "size")
+    return stored_root(session, size)
+
+
+# --- reading entries -----------------------------------------------------------------------------
+
+
+def stream_heads(session: Session, streams: list[str]) -> dict[str, LogEntry]:
+    """The last entry of each stream (what a device needs to sign the next one), in one query."""
+    if not streams:
+        return {}
+    last = (select(LogEntry.stream, func.max(LogEntry.seq).label("seq"))
+            .where(LogEntry.stream.in_(streams)).group_by(LogEntry.stream).subquery())
+    rows = session.scalars(select(LogEntry).join(
+        last, (LogEntry.stream == last.c.stream) & (LogEntry.seq == last.c.seq)))
+    return {row.stream: row for row in rows}
+
+
+def entries_between(session: Session, start: int, stop: int,
+                    batch: int = 2000) -> Iterator[LogEntry]:
+    """Entries with start <= index < stop in index order, fetched in batches."""
+    pos = start
+    while pos < stop:
+        rows = session.scalars(
+            select(LogEntry).where(LogEntry.idx >= pos, LogEntry.idx < min(stop, pos + batch))
+            .order_by(LogEntry.idx)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        pos = rows[-1].idx + 1
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    entries: int
+    root: bytes
+    directory: str
+
+
+def export_log(session: Session, config: LogConfig, directory: str,
+               progress: Callable[[int, int], None] | None = None) -> ExportResult:
+    """Write the whole log, a fresh checkpoint at its size, the older checkpoints and the
+    operator key into ``directory`` (see ``ledger.tlog.export``)."""
+    from pathlib import Path
+
+    from ledger.tlog import export as bundle
+    from ledger.tlog.checkpoints import parse_checkpoint
+
+    cp_note = issue_checkpoint(session, config)
+    cp = parse_checkpoint(cp_note, config.operator.verifier)
+    out = Path(directory)
+    (out / bundle.OLD_CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+    with (out / bundle.ENTRIES).open("wb") as fh:
+        for n, row in enumerate(entries_between(session, 0, cp.size), start=1):
+            bundle.write_record(fh, row.note)
+            if progress is not None and (n % 10_000 == 0 or n == cp.size):
+                progress(n, cp.size)
+    (out / bundle.CHECKPOINT).write_bytes(cp_note)
+    (out / bundle.OPERATOR_VKEY).write_text(config.operator.verifier.vkey + "\n")
+    for old in session.scalars(select(Checkpoint).where(Checkpoint.size < cp.size)):
+        (out / bundle.OLD_CHECKPOINTS / str(old.size)).write_bytes(old.note)
+    session.rollback()  # end the read transaction
+    return ExportResult(cp.size, cp.root, str(out))
+
+
+# --- drafts for thin clients ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a client signs: the canonical payload with the right seq, prev and a fresh time."""
+
+    payload: dict[str, Any]
+    text: bytes
+
+
+def draft_entry(session: Session, config: LogConfig, *, stream: str, org: str, key: str,
+                kind: str, data: Mapping[str, Any], t: str | None = None) -> Draft:
+    """Build the payload a client should sign next in ``stream``; checks the envelope only.
+
+    ``t`` is the client's own time (a device that worked offline); default: now."""
+    from ledger.tlog.entries import check_fields, prev_field
+
+    if kind not in config.kinds and kind not in REGISTRY_KINDS:
+        raise PayloadInvalid(f"unknown kind {kind!r}", code="kind_unknown", field="kind")
+    head = DbState(session, log_head(session), config.operator.verifier).stream_head(stream)
+    session.rollback()
+    now = config.clock()
+    payload: dict[str, Any] = {
+        "stream": stream,
+        "seq": 0 if head is None else head.seq + 1,
+        "org": org,
+        "key": key,
+        "t": t if t is not None else format_time(max(now, head.t_ms if head else 0)),
+        "kind": kind,
+        "data": dict(data),
+    }
+    if head is not None:
+        payload["prev"] = prev_field(head.leaf_hash)
+    check_fields(payload)
+    return Draft(payload, entry_text(payload))

@@ -1,0 +1,60 @@
+"""The operator's registry actions: organisations, their keys and permits, signed by the
+operator key and appended like any other entry (so they are in the log, verifiable)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ledger.tlog.log import LogConfig, Receipt, append_entry, draft_entry, log_head
+from ledger.tlog.notes import VerifierKey, sign_note
+from ledger.tlog.rules import org_stream
+
+
+def operator_act(session: Session, config: LogConfig, stream: str, kind: str,
+                 data: dict[str, Any]) -> Receipt:
+    """Draft, sign with the operator key, append."""
+    operator_org = log_head(session).operator_org
+    assert operator_org is not None
+    draft = draft_entry(session, config, stream=stream, org=operator_org,
+                        key=config.operator.verifier.fingerprint, kind=kind, data=data)
+    return append_entry(session, sign_note(draft.text, config.operator), config)
+
+
+def register_org(session: Session, config: LogConfig, uscc: str, name: str, region: str,
+                 roles: Sequence[str], contact: str | None = None,
+                 phone: str | None = None) -> Receipt:
+    data: dict[str, Any] = {"name": name, "region": region, "roles": list(roles)}
+    if contact:
+        data["contact"] = contact
+    if phone:
+        data["phone"] = phone
+    return operator_act(session, config, org_stream(uscc), "org.registered", data)
+
+
+def register_key(session: Session, config: LogConfig, org: str, key: VerifierKey,
+                 label: str) -> Receipt:
+    return operator_act(session, config, org_stream(org), "key.registered",
+                        {"vkey": key.vkey, "label": label})
+
+
+def revoke_key(session: Session, config: LogConfig, org: str, fingerprint: str,
+               reason: str) -> Receipt:
+    return operator_act(session, config, org_stream(org), "key.revoked",
+                        {"key": fingerprint, "reason": reason})
+
+
+def grant_permit(session: Session, config: LogConfig, org: str, number: str, valid_from: str,
+                 valid_to: str, codes: Sequence[str], activities: Sequence[str],
+                 capacity_t: int) -> Receipt:
+    return operator_act(session, config, org_stream(org), "permit.granted", {
+        "number": number, "valid_from": valid_from, "valid_to": valid_to,
+        "codes": list(codes), "activities": list(activities), "capacity_t": capacity_t})
+
+
+def register_vehicle(session: Session, config: LogConfig, org: str, plate: str,
+                     transport_permit: str) -> Receipt:
+    return operator_act(session, config, org_stream(org), "vehicle.registered",
+                        {"plate": plate, "transport_permit": transport_permit})
