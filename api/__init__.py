@@ -11,9 +11,13 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api import errors, runtime
 from api.extensions import db
+from api.pages import web
+from api.rest import v1
 from api.settings import defaults
-from ledger.custody.kinds import CustodySettings, custody_kinds
+from ledger.bootstrap import ledger_kinds
+from ledger.custody.kinds import CustodySettings
 from ledger.tlog.db import configure_engine
 
 
@@ -30,12 +34,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
-    from api import errors, runtime
-    from api.pages import web
-    from api.rest import v1
-
     runtime.init_app(app)
-    runtime.register_kinds(app, custody_kinds(CustodySettings(
+    runtime.register_kinds(app, ledger_kinds(CustodySettings(
         tolerance_permille=int(app.config["MASS_TOLERANCE_PERMILLE"]),
         permit_policy=dict(app.config["PERMIT_POLICY"]))))
     v1.init_app(app)

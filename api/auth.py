@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import request, session
 
 from api.extensions import db
-from ledger.custody.access import Principal, authenticate_token, principal_for
+from ledger.custody.access import authenticate_token, principal_for
+from ledger.custody.principals import Principal
 from ledger.errors import LedgerError, PermissionDenied
 
 _CACHE = "waste_ledger.principal"

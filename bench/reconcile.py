@@ -90,7 +90,8 @@ from ledger.audit.reconcile import (  # noqa: E402
     reference_figures,
     region_bounds,
 )
-from ledger.custody.kinds import CustodySettings, custody_kinds, parent_link  # noqa: E402
+from ledger.bootstrap import ledger_kinds  # noqa: E402
+from ledger.custody.kinds import CustodySettings, parent_link  # noqa: E402
 from ledger.custody.projections import Batch  # noqa: E402
 from ledger.custody.uscc import make_uscc  # noqa: E402
 from ledger.tlog import export as bundle  # noqa: E402
@@ -747,7 +748,7 @@ def check(kind: str, n: int, replay: bool) -> dict[str, Any]:
 
     engine = engine_for(kind, n)
     config = LogConfig(operator=signer_for(OPERATOR_ORG),
-                       kinds=custody_kinds(CustodySettings()), clock=lambda: SCAN_NOW)
+                       kinds=ledger_kinds(CustodySettings()), clock=lambda: SCAN_NOW)
     out: dict[str, Any] = {}
     with Session(engine) as session:
         if replay:

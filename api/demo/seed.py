@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select
 
 from api.extensions import db
 from api.runtime import log_config
 from ledger.custody import access
 from ledger.custody.catalogue import load_catalogue
+from ledger.custody.pickups import request_pickup
+from ledger.custody.projections import Batch
 from ledger.custody.uscc import make_uscc
 from ledger.tlog import registry
 from ledger.tlog.client import Client, Transport
@@ -155,10 +158,7 @@ def _demo_people(app: Flask, generator: str, collector: str, station: str, dispo
 def _demo_pickup(generator: str, collector: str) -> None:
     """The demo generator has asked the demo collector to fetch what it still holds, so the
     driver's round has work on it."""
-    from sqlalchemy import select
 
-    from ledger.custody.pickups import request_pickup
-    from ledger.custody.projections import Batch
 
     waiting = list(db.session.scalars(select(Batch.code).where(
         Batch.holder == generator, Batch.state == "declared")))
@@ -169,7 +169,6 @@ def _demo_pickup(generator: str, collector: str) -> None:
 
 def demo_logins(app: Flask) -> list[tuple[str, str]]:
     """The demo log-ins present in this database (none outside a demo)."""
-    from sqlalchemy import select
 
     names = [u for u, _, _ in DEMO_USERS]
     rows = db.session.execute(select(access.User.username, access.User.display_name)

@@ -33,10 +33,10 @@ from api.rest.generator import today_shanghai
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
 from labels import SHEETS, LabelSize
 from ledger.custody import pickups
-from ledger.custody.access import Principal
 from ledger.custody.kinds import covering_permit
 from ledger.custody.label_data import MAX_LABELS, labels_for
 from ledger.custody.pickups import RECEIVING_ROLES, PickupItem, PickupRequest
+from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Organisation
 from ledger.errors import InvalidInput, LedgerError
 

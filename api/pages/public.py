@@ -25,8 +25,9 @@ from api.i18n import safe_next
 from api.runtime import log_config
 from labels.render import pictogram_svg
 from ledger.audit.queries import public_trace
-from ledger.custody.access import Principal, check_password
+from ledger.custody.access import check_password
 from ledger.custody.codes import format_batch_code_groups, parse_batch_code
+from ledger.custody.principals import Principal
 from ledger.errors import LedgerError, TooManyAttempts
 from ledger.tlog.models import LogEntry
 

@@ -48,8 +48,8 @@ from ledger.audit.reconcile import (
     scope_for,
     totals_by_region,
 )
-from ledger.custody.access import Principal
 from ledger.custody.codes import parse_batch_code
+from ledger.custody.principals import Principal
 from ledger.custody.projections import Organisation
 from ledger.errors import LedgerError, NotFound
 from ledger.tlog import export as export_files

@@ -10,6 +10,10 @@ from flask import Flask
 from api import i18n
 from api import security as web_security
 from api.auth import current_principal
+from api.pages import collector as pages_collector
+from api.pages import generator as pages_generator
+from api.pages import public as pages
+from api.pages import regulator as pages_regulator
 from ledger.custody.pickups import RECEIVING_ROLES
 from ledger.errors import LedgerError
 
@@ -24,11 +28,6 @@ def template_context() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    from api.pages import collector as pages_collector
-    from api.pages import generator as pages_generator
-    from api.pages import public as pages
-    from api.pages import regulator as pages_regulator
-
     i18n.init_app(app)
     web_security.init_app(app)
     app.context_processor(template_context)

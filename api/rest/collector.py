@@ -19,10 +19,10 @@ from sqlalchemy import select
 from api.auth import require_role
 from api.extensions import db
 from api.rest import schemas as s
-from ledger.custody.access import Principal
 from ledger.custody.codes import parse_batch_code
 from ledger.custody.kinds import covering_permit
 from ledger.custody.pickups import RECEIVING_ROLES, PickupItem, PickupRequest, outstanding
+from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Organisation, Permit
 from ledger.custody.serials import reserve_code
 from ledger.errors import InvalidInput

@@ -19,7 +19,8 @@ from openpyxl.utils import get_column_letter
 from api.auth import require_principal
 from api.extensions import db
 from ledger.audit.gaps import GAP_TYPES, Gap, GapQuery, GapSettings, find_gaps, get_gap
-from ledger.custody.access import Principal
+from ledger.custody.codes import region_contains
+from ledger.custody.principals import Principal
 from ledger.errors import NotFound, PermissionDenied
 from ledger.tlog.entries import format_time
 
@@ -70,7 +71,6 @@ def _scoped_query(p: Principal, args: dict[str, Any]) -> GapQuery:
     organisation = args.get("organisation")
     if p.is_regulator and not p.is_operator:
         region = region or p.region
-        from ledger.custody.codes import region_contains
 
         if not region_contains(p.region, region):
             raise PermissionDenied("a regulator sees its own region only",

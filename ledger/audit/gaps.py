@@ -55,7 +55,15 @@ from ledger.custody.projections import (
     Permit,
 )
 from ledger.tlog.db import write_transaction
-from ledger.tlog.models import Checkpoint, IntegrityFinding, IntegrityWatermark, LogEntry
+from ledger.tlog.log import read_head
+from ledger.tlog.merkle import leaf_hash
+from ledger.tlog.models import (
+    Checkpoint,
+    IntegrityFinding,
+    IntegrityWatermark,
+    LogEntry,
+    MerkleNode,
+)
 from ledger.tlog.tree import append_to_frontier, root_of_frontier, unpack_frontier
 
 HOUR = 3600 * 1000
@@ -468,7 +476,6 @@ def _working_days_due(start_ms: Any, days: Any) -> ColumnElement[int]:
 
 def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
     """Transfer manifests not closed within N working days of being opened."""
-    from ledger.tlog.models import LogEntry
 
     m, origin = Manifest, aliased(Organisation, name="origin_org")
     region = func.coalesce(origin.region, "")
@@ -520,7 +527,6 @@ def _stays(session: Session, query: GapQuery, settings: GapSettings) -> Iterable
     One pass over the settled handovers in (batch, answer) order with LEAD() for the next
     one; a stay ends when the holder released the batch again, when a disposer disposed of
     it, or when the holder poured all of it into other batches."""
-    from ledger.tlog.models import LogEntry
 
     ho, b, d, o = Handover, Batch, Disposal, Organisation
 
@@ -601,7 +607,6 @@ def advance_integrity(session: Session, *, chunk: int = INTEGRITY_CHUNK,
     with the recomputed root. Findings are kept in ``integrity_findings``. Returns the
     number of entries verified. A trigger sends the watermark back to 0 when stored nodes or
     checkpoints are changed, so tampering after verification is found at the next scan."""
-    from ledger.tlog.log import read_head
 
     head = read_head(session, lock=False)
     state = session.get(IntegrityWatermark, 1, populate_existing=True)
@@ -642,8 +647,6 @@ def _verify_range(session: Session, start: int, stop: int,
                   frontier: list[bytes]) -> list[bytes]:
     """Verify entries [start, stop) on top of ``frontier`` (the recomputed frontier at
     ``start``); record findings; return the frontier at ``stop``."""
-    from ledger.tlog.merkle import leaf_hash
-    from ledger.tlog.models import LogEntry, MerkleNode
 
     levels = range(1, max(stop, 1).bit_length() + 1)
     stored = {(lv, i): bytes(h) for lv, i, h in session.execute(

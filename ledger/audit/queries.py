@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from ledger.custody.access import Principal, batch_visibility, can_see_batch
-from ledger.custody.projections import Batch, Disposal, Handover, Lineage
+from ledger.custody.access import batch_visibility, can_see_batch, region_clause
+from ledger.custody.principals import Principal
+from ledger.custody.projections import Batch, Disposal, Handover, Lineage, Organisation
 from ledger.errors import LedgerError, NotFound
 from ledger.tlog.entries import format_time, parse_entry
 from ledger.tlog.log import log_head
@@ -157,7 +158,6 @@ def list_batches(session: Session, principal: Principal, filters: Mapping[str, A
         if filters.get(name):
             query = query.where(getattr(Batch, name) == filters[name])
     if filters.get("region"):
-        from ledger.custody.access import region_clause
 
         query = query.where(region_clause(filters["region"]))
     if filters.get("declared_from"):
@@ -219,6 +219,5 @@ def public_trace(session: Session, code: str, operator: VerifierKey) -> dict[str
 
 
 def _roles(session: Session) -> dict[str, set[str]]:
-    from ledger.custody.projections import Organisation
 
     return {o.uscc: set(o.roles.split()) for o in session.scalars(select(Organisation))}

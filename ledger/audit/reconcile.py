@@ -56,7 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.sql.expression import Subquery
 
-from ledger.custody.access import Principal, batch_visibility
+from ledger.custody.access import batch_visibility
 from ledger.custody.catalogue import load_catalogue, normalise_category, normalise_waste_code
 from ledger.custody.codes import region_contains, region_level, validate_region
 from ledger.custody.kinds import (
@@ -69,6 +69,7 @@ from ledger.custody.kinds import (
     REFUSED,
     STORED,
 )
+from ledger.custody.principals import Principal
 from ledger.custody.projections import (
     Batch,
     BatchBalance,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import ColumnElement
 
 from ledger.custody.pickups import batches_requested_of
+from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Organisation
 from ledger.errors import Conflict, NotFound, PermissionDenied, TooManyAttempts
 from ledger.tlog.models import Base
@@ -53,25 +53,6 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(100))
     created_ms: Mapped[int]
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: an organisation, its roles and region."""
-
-    org: str
-    name: str
-    roles: frozenset[str]
-    region: str
-    user: str | None = None
-
-    @property
-    def is_operator(self) -> bool:
-        return "operator" in self.roles
-
-    @property
-    def is_regulator(self) -> bool:
-        return "regulator" in self.roles
 
 
 def principal_for(session: Session, org: str, user: str | None = None) -> Principal:

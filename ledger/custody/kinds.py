@@ -12,7 +12,7 @@ mass, manifest) and the receiver signs ``custody.accepted`` (the mass it weighed
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from ledger.errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, 
 from ledger.tlog.entries import Entry, format_time, prev_field
 from ledger.tlog.log import AppendContext, KindHandler
 from ledger.tlog.models import LogEntry
+from ledger.tlog.notes import unb64
 from ledger.tlog.rules import ORG_STREAM_PREFIX
 
 ROLES = frozenset({"generator", "collector", "transporter", "receiver", "disposer",
@@ -663,7 +664,6 @@ def _link_parent(ctx: AppendContext, ref: Any, i: int) -> int:
     if not isinstance(ref, dict) or not isinstance(ref.get("entry"), str):
         raise PayloadInvalid(f"{where} needs code, mass_g and entry", code="field_invalid",
                              field=where)
-    from ledger.tlog.notes import unb64
 
     leaf = unb64(ref["entry"], field=f"{where}.entry", length=32)
     idx = ctx.session.scalar(select(LogEntry.idx).where(LogEntry.leaf_hash == leaf))
@@ -740,7 +740,6 @@ def make_correction_handler(settings: CustodySettings) -> KindHandler:
 
 
 def _correction_target(ctx: AppendContext, data: Mapping[str, Any]) -> LogEntry:
-    from ledger.tlog.notes import unb64
 
     ref = data.get("corrects")
     if not isinstance(ref, str):
@@ -799,25 +798,29 @@ def _correct_handover(ctx: AppendContext, settings: CustodySettings, batch: Batc
         ho.discrepancy = _tolerance_exceeded(ho.released_mass_g, ho.accepted_mass_g, settings)
 
 
-def _maintaining_balances(handler: KindHandler) -> KindHandler:
-    """Run a batch kind's handler, then refresh the reconciliation summary of the original
-    batches whose mass is in the entry's batch (``ledger.audit.reconcile.refresh_balances``), in the
-    same transaction, so a report never sees a summary older than the log head."""
+BatchChangeHook = Callable[[Session, list[str]], object]
+"""Called in the append transaction after an entry changed a batch stream, with the streams.
+
+The audit layer registers its reconciliation-summary refresh here at start-up
+(``ledger.bootstrap``), so this domain never imports the layer that reads it."""
+
+
+def _then(handler: KindHandler, after: BatchChangeHook) -> KindHandler:
+    """Run a batch kind's handler, then ``after`` in the same transaction, so whatever the hook
+    maintains is never older than the log head."""
 
     def run(ctx: AppendContext) -> None:
-        from ledger.audit.reconcile import (
-            refresh_balances,  # reconcile imports this module's constants
-        )
-
         handler(ctx)
-        refresh_balances(ctx.session, [ctx.entry.stream])
+        after(ctx.session, [ctx.entry.stream])
 
     run.__doc__ = handler.__doc__
     return run
 
 
-def custody_kinds(settings: CustodySettings | None = None) -> dict[str, KindHandler]:
-    """The kinds this domain adds to the log, with their handlers."""
+def custody_kinds(settings: CustodySettings | None = None,
+                  after_batch_change: BatchChangeHook | None = None) -> dict[str, KindHandler]:
+    """The kinds this domain adds to the log, with their handlers; ``after_batch_change`` runs
+    after every kind that changes a batch."""
     s = settings or CustodySettings()
     batch_kinds: dict[str, KindHandler] = {
         "batch.declared": on_batch_declared,
@@ -829,11 +832,14 @@ def custody_kinds(settings: CustodySettings | None = None) -> dict[str, KindHand
         "custody.disposed": on_disposed,
         "custody.corrected": make_correction_handler(s),
     }
+    if after_batch_change is not None:
+        hook = after_batch_change
+        batch_kinds = {kind: _then(h, hook) for kind, h in batch_kinds.items()}
     return {
         "org.registered": on_org_registered,
         "permit.granted": on_permit_granted,
         "vehicle.registered": on_vehicle_registered,
-        **{kind: _maintaining_balances(h) for kind, h in batch_kinds.items()},
+        **batch_kinds,
     }
 
 

@@ -23,9 +23,10 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from ledger.custody.access import Principal, region_clause
+from ledger.custody.access import region_clause
 from ledger.custody.catalogue import load_catalogue
 from ledger.custody.codes import parse_batch_code, trace_url
+from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Organisation
 from ledger.errors import ConfigurationError, InvalidInput, NotFound
 from ledger.tlog.entries import parse_entry

@@ -12,21 +12,18 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Integer, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Manifest, Organisation
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ledger.tlog.entries import format_time
 from ledger.tlog.log import stream_heads
 from ledger.tlog.models import Base, LogEntry
 from ledger.tlog.notes import b64
-
-if TYPE_CHECKING:  # access imports this module for batch visibility
-    from ledger.custody.access import Principal
 
 RECEIVING_ROLES = frozenset({"collector", "transporter", "receiver", "disposer"})
 CLOSED = ("consolidated", "disposed")

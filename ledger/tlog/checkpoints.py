@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ledger.errors import InvalidInput, SignatureInvalid
-from ledger.tlog.merkle import HASH_SIZE, verify_inclusion
+from ledger.tlog.merkle import HASH_SIZE, leaf_hash, verify_inclusion
 from ledger.tlog.notes import (
     Signer,
     VerifierKey,
@@ -110,7 +110,6 @@ def parse_tlog_proof(text: str) -> TlogProof:
 def verify_tlog_proof(text: str, entry_note: bytes, operator: VerifierKey) -> SignedCheckpoint:
     """Check that ``entry_note`` is in the log at the proof's index, under a checkpoint signed by
     the operator. Returns the checkpoint; raises InvalidInput/SignatureInvalid otherwise."""
-    from ledger.tlog.merkle import leaf_hash
 
     proof = parse_tlog_proof(text)
     cp = parse_checkpoint(proof.checkpoint, operator)

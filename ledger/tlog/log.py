@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -18,9 +19,18 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ledger.errors import ConfigurationError, Conflict, LedgerError, NotFound, PayloadInvalid
-from ledger.tlog.checkpoints import format_tlog_proof, sign_checkpoint
+from ledger.tlog import export as bundle
+from ledger.tlog.checkpoints import format_tlog_proof, parse_checkpoint, sign_checkpoint
 from ledger.tlog.db import write_transaction
-from ledger.tlog.entries import DEFAULT_MAX_NOTE_BYTES, Entry, entry_text, format_time, parse_entry
+from ledger.tlog.entries import (
+    DEFAULT_MAX_NOTE_BYTES,
+    Entry,
+    check_fields,
+    entry_text,
+    format_time,
+    parse_entry,
+    prev_field,
+)
 from ledger.tlog.merkle import EMPTY_ROOT, root_from_inclusion, verify_consistency
 from ledger.tlog.models import Base, Checkpoint, LogEntry, LogHead, SigningKey
 from ledger.tlog.notes import Signer, VerifierKey, parse_vkey, sign_note
@@ -457,10 +467,7 @@ def export_log(session: Session, config: LogConfig, directory: str,
                progress: Callable[[int, int], None] | None = None) -> ExportResult:
     """Write the whole log, a fresh checkpoint at its size, the older checkpoints and the
     operator key into ``directory`` (see ``ledger.tlog.export``)."""
-    from pathlib import Path
 
-    from ledger.tlog import export as bundle
-    from ledger.tlog.checkpoints import parse_checkpoint
 
     cp_note = issue_checkpoint(session, config)
     cp = parse_checkpoint(cp_note, config.operator.verifier)
@@ -495,7 +502,6 @@ def draft_entry(session: Session, config: LogConfig, *, stream: str, org: str, k
     """Build the payload a client should sign next in ``stream``; checks the envelope only.
 
     ``t`` is the client's own time (a device that worked offline); default: now."""
-    from ledger.tlog.entries import check_fields, prev_field
 
     if kind not in config.kinds and kind not in REGISTRY_KINDS:
         raise PayloadInvalid(f"unknown kind {kind!r}", code="kind_unknown", field="kind")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.custody.kinds import CustodySettings, custody_kinds, parent_link
+from ledger.bootstrap import ledger_kinds
+from ledger.custody.kinds import CustodySettings, parent_link
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.log import Receipt
 from ledger.tlog.notes import Signer
@@ -84,7 +85,7 @@ def description(waste: str, mass_g: int) -> dict[str, Any]:
 
 
 def make_region(engine, settings: CustodySettings | None = None) -> Region:
-    world = make_world(engine, kinds=custody_kinds(settings))
+    world = make_world(engine, kinds=ledger_kinds(settings))
     region = Region(world)
     parties = [(g, "generator", "331002") for g in GENERATORS[:3]] + [
         (COLLECTOR, "collector", "331002"), (STATION, "collector", "331002"),

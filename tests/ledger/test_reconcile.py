@@ -31,8 +31,8 @@ from ledger.audit.reconcile import (
     scope_for,
     verify_report_bundle,
 )
-from ledger.custody.access import Principal
 from ledger.custody.kinds import parent_link
+from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Disposal, Handover, Lineage, Organisation
 from ledger.custody.uscc import make_uscc
 from ledger.errors import InvalidInput, LedgerError, PermissionDenied, SignatureInvalid
