@@ -9,8 +9,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from api.exports import TYPE_ZH, gap_json, gaps_csv, gaps_xlsx
 from api.extensions import db
-from api.rest.gaps import TYPE_ZH, gap_json, gaps_csv, gaps_xlsx, settings_for
+from api.scoping import gap_settings
 from ledger.audit.gaps import GAP_TYPES, GapQuery, find_gaps
 
 
@@ -31,7 +32,7 @@ def gaps_command(region: str | None, types: tuple[str, ...], status: str | None,
     query = GapQuery(now_ms=time.time_ns() // 1_000_000, region=region,
                      types=frozenset(types or GAP_TYPES), organisation=organisation,
                      status=status)
-    found = find_gaps(db.session, query, settings_for(current_app))
+    found = find_gaps(db.session, query, gap_settings(current_app))
     if fmt == "xlsx":
         if getattr(output, "name", "-") in ("-", "<stdout>") or output.isatty():
             raise click.UsageError("--format xlsx writes a file: add -o gaps.xlsx")

@@ -13,8 +13,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from api.extensions import db
-from api.rest.reconciliation import (
+from api.exports import (
     BATCHES_HEADER,
     BREAKDOWN_SHEETS,
     EXPORTERS,
@@ -22,6 +21,7 @@ from api.rest.reconciliation import (
     TOTAL,
     kg_text,
 )
+from api.extensions import db
 from api.runtime import log_config
 from ledger.audit.reconcile import (
     Figures,

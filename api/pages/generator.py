@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from flask import (
@@ -33,11 +32,11 @@ from api.rest.generator import today_shanghai
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
 from labels import SHEETS, LabelSize
 from ledger.custody import pickups
-from ledger.custody.kinds import covering_permit
 from ledger.custody.label_data import MAX_LABELS, labels_for
-from ledger.custody.pickups import RECEIVING_ROLES, PickupItem, PickupRequest
+from ledger.custody.permits import Receiver, receivers_for
+from ledger.custody.pickups import PickupItem, PickupRequest
 from ledger.custody.principals import Principal
-from ledger.custody.projections import Batch, Handover, Organisation
+from ledger.custody.projections import Batch, Handover
 from ledger.errors import InvalidInput, LedgerError
 
 bp = Blueprint("generator", __name__, url_prefix="/generator")
@@ -206,39 +205,9 @@ def _declare_messages(principal: Principal) -> dict[str, str]:
 # --- 预约收集与交接签名 --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Receiver:
-    """An organisation a generator can hand waste to, and whether its permit covers it."""
-
-    uscc: str
-    name: str
-    roles: tuple[str, ...]
-    covers: bool
-
-
 def receivers(principal: Principal, codes: Iterable[str]) -> list[Receiver]:
-    """Organisations with a receiving role; those whose permit covers every given waste code
-    today come first."""
-    session = db.session
-    day = today_shanghai().isoformat()
-    wanted = sorted(set(codes))
-    out = []
-    for org in session.scalars(select(Organisation).order_by(Organisation.name)):
-        roles = tuple(org.roles.split())
-        if org.uscc == principal.org or not set(roles) & RECEIVING_ROLES:
-            continue
-        activity = "dispose" if set(roles) & {"receiver", "disposer"} else "collect"
-        covers = bool(wanted) and all(
-            covering_permit(session, org.uscc, code, activity, day) is not None
-            or covering_permit(session, org.uscc, code, "store", day) is not None
-            or (activity == "dispose"
-                and covering_permit(session, org.uscc, code, "utilise", day) is not None)
-            for code in wanted)
-        if set(roles) <= {"transporter"}:
-            covers = bool(wanted)
-        out.append(Receiver(org.uscc, org.name, roles, covers))
-    # Collectors before disposers (a small enterprise's waste is collected), covering first.
-    return sorted(out, key=lambda r: (not r.covers, "collector" not in r.roles, r.name))
+    """Receivers for the pickup form, covering first (see ``receivers_for``)."""
+    return receivers_for(db.session, principal.org, codes, today_shanghai().isoformat())
 
 
 def _available(principal: Principal) -> list[Batch]:

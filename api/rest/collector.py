@@ -20,7 +20,7 @@ from api.auth import require_role
 from api.extensions import db
 from api.rest import schemas as s
 from ledger.custody.codes import parse_batch_code
-from ledger.custody.kinds import covering_permit
+from ledger.custody.permits import covering_permit
 from ledger.custody.pickups import RECEIVING_ROLES, PickupItem, PickupRequest, outstanding
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Organisation, Permit

@@ -4,24 +4,19 @@ the report bundle signed by the operator key.
 Regulators see their own region (or a region within it); the operator sees everything; any
 other organisation sees only the batches it declared. The use cases are in
 ``ledger.audit.reconcile``; this module parses, checks who may ask, and serialises. The CLI
-(``api.cli_reports``) uses the same exports.
+(``api.cli.reports``) uses the same exports.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from flask import Response
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields, validate
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
 
 from api.auth import require_principal
+from api.exports import EXPORTERS, report_filename
 from api.extensions import db
 from api.rest import schemas as s
 from api.runtime import log_config
@@ -29,16 +24,12 @@ from ledger.audit.reconcile import (
     DRILLABLE,
     EARLIEST_DAY,
     LATEST_DAY,
-    Figures,
-    Report,
     ReportFilters,
-    Row,
     batches_behind_filters,
     reconcile_filters,
     scope_for,
     signed_report_bundle,
 )
-from ledger.custody.catalogue import load_catalogue
 
 reports_blp = Blueprint("reports", __name__, url_prefix="/api/v1",
                         description="Mass balance (对账) for regulators: declared, collected, "
@@ -50,161 +41,6 @@ FORMATS: Final = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "bundle": "application/json",
 }
-
-#: The figures as the exports show them: (field, Chinese header); masses in kg.
-FIGURE_COLUMNS: Final = (
-    ("declared", "申报量(kg)"),
-    ("collected", "已收集(kg)"),
-    ("at_generator", "待收集(kg)"),
-    ("in_transit", "运输中(kg)"),
-    ("in_storage", "贮存中(kg)"),
-    ("received_at_disposers", "已接收(kg)"),
-    ("disposed_utilisation", "已利用(kg)"),
-    ("disposed_disposal", "已处置(kg)"),
-    ("refused", "拒收(kg)"),
-    ("returned", "退回(kg)"),
-    ("unaccounted", "未核清(kg)"),
-)
-BATCHES_HEADER: Final = "批次数"
-
-#: Each breakdown: (report attribute, sheet and group name, key columns).
-BREAKDOWN_SHEETS: Final = (
-    ("by_generator", "按产废单位", ("产废单位", "统一社会信用代码")),
-    ("by_waste_code", "按废物代码", ("废物代码", "废物类别", "名称")),
-    ("by_category", "按废物类别", ("废物类别", "名称")),
-    ("by_month", "按月份", ("月份",)),
-)
-TOTAL: Final = "合计"
-CSV_KEY_COLUMNS: Final = ("分组", "产废单位", "统一社会信用代码", "废物代码", "废物类别", "月份",
-                          "名称")
-
-
-# --- exports ---------------------------------------------------------------------------------
-
-
-def kg_text(grams: int) -> str:
-    """Grams as kilograms with exactly three decimals, without going through a float."""
-    sign = "-" if grams < 0 else ""
-    whole, rest = divmod(abs(grams), 1000)
-    return f"{sign}{whole}.{rest:03d}"
-
-
-def category_of(waste_code: str) -> str:
-    """HW category of a catalogue code, GY (一般工业固体废物) otherwise."""
-    if load_catalogue().is_hazardous(waste_code):
-        return "HW" + waste_code[-2:]
-    return "GY"
-
-
-def _text(value: str) -> str:
-    """Text as a spreadsheet shows it, never as a formula: names are typed in by people, and a
-    leading = + - @ would make Excel evaluate the cell (CSV/formula injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _key_cells(breakdown: str, row: Row) -> dict[str, str]:
-    """The key columns of one row, by Chinese header."""
-    if breakdown == "by_generator":
-        return {"产废单位": row.name, "统一社会信用代码": row.key}
-    if breakdown == "by_waste_code":
-        return {"废物代码": row.key, "废物类别": category_of(row.key), "名称": row.name}
-    if breakdown == "by_category":
-        return {"废物类别": row.key, "名称": row.name}
-    return {"月份": row.key}
-
-
-def report_csv(report: Report) -> bytes:
-    """One table, UTF-8 with a BOM (so Excel reads the Chinese): the total, then each
-    breakdown's rows, told apart by the 分组 column; masses in kg with three decimals."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([*CSV_KEY_COLUMNS, BATCHES_HEADER, *(h for _, h in FIGURE_COLUMNS)])
-
-    def line(group: str, keys: dict[str, str], figures: Figures) -> None:
-        writer.writerow([group, *(_text(keys.get(c, "")) for c in CSV_KEY_COLUMNS[1:]),
-                         figures.batches,
-                         *(kg_text(figures.figure(name)) for name, _ in FIGURE_COLUMNS)])
-
-    line(TOTAL, {}, report.totals)
-    for attr, group, _ in BREAKDOWN_SHEETS:
-        for row in report.breakdown(attr):
-            line(group, _key_cells(attr, row), row.figures)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def _filters_zh(report: Report) -> list[tuple[str, Any]]:
-    f = report.filters
-    return [
-        ("报表", "危险废物产生与去向对账（物料平衡）"),
-        ("区域", f.region or "全部"),
-        ("申报日期自", f.period_from.isoformat() if f.period_from else "不限"),
-        ("申报日期至", f.period_to.isoformat() if f.period_to else "不限"),
-        ("产废单位", f.generator or "全部"),
-        ("废物代码", f.waste_code or "全部"),
-        ("废物类别", f.category or "全部"),
-        ("查看单位", report.viewer or "平台运营方（全部）"),
-        ("日志条目数 (log size)", report.log_size),
-        ("日志根哈希 (root, base64)", report.root),
-        ("计算时间 (UTC)", report.computed_at),
-        ("说明", "质量单位为千克(kg)，保留三位小数；日期按北京时间计。"
-                 "合并批次按各原始批次投入量比例归属；未核清 = 申报量 − 各去向之和。"),
-    ]
-
-
-def _sheet(wb: Workbook, title: str, key_headers: Sequence[str],
-           rows: Sequence[tuple[Sequence[str], Figures]]) -> None:
-    ws = wb.create_sheet(title)
-    headers = [*key_headers, BATCHES_HEADER, *(h for _, h in FIGURE_COLUMNS)]
-    ws.append(headers)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(horizontal="center")
-    for keys, figures in rows:
-        ws.append([*keys, figures.batches,
-                   *(figures.figure(name) / 1000 for name, _ in FIGURE_COLUMNS)])
-        for cell in ws[ws.max_row][: len(key_headers)]:
-            cell.data_type = "s"  # text as typed, even if it starts with "="
-    first_kg = len(key_headers) + 2
-    for row in ws.iter_rows(min_row=2, min_col=first_kg, max_col=len(headers)):
-        for cell in row:
-            cell.number_format = "#,##0.000"
-    for i, header in enumerate(headers, start=1):
-        width = max(len(header) * 2, 12) if i > len(key_headers) else 20
-        ws.column_dimensions[get_column_letter(i)].width = width
-    ws.freeze_panes = "A2"
-
-
-def report_xlsx(report: Report) -> bytes:
-    """A workbook: 说明 (filters and log state), 汇总, then a sheet per breakdown; masses
-    are numbers in kg shown with three decimals; each sheet's header row is frozen."""
-    wb = Workbook()
-    info = wb.active
-    assert info is not None
-    info.title = "说明"
-    for label, value in _filters_zh(report):
-        info.append([label, value])
-    info.column_dimensions["A"].width = 26
-    info.column_dimensions["B"].width = 60
-    _sheet(wb, "汇总", ["分组"], [([TOTAL], report.totals)])
-    for attr, title, key_headers in BREAKDOWN_SHEETS:
-        rows = [([_key_cells(attr, r).get(h, "") for h in key_headers], r.figures)
-                for r in report.breakdown(attr)]
-        _sheet(wb, title, key_headers, rows)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-def report_filename(report: Report, ext: str) -> str:
-    f = report.filters
-    parts = ["reconciliation", f.region or "all",
-             f.period_from.isoformat() if f.period_from else "start",
-             f.period_to.isoformat() if f.period_to else "now"]
-    return "-".join(parts) + "." + ext
-
-
-EXPORTERS: Final[dict[str, Callable[[Report], bytes]]] = {"csv": report_csv, "xlsx": report_xlsx}
-
 
 # --- schemas ---------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ledger.custody.catalogue import load_catalogue, normalise_waste_code
 from ledger.custody.codes import BatchCode, parse_batch_code, parse_manifest_number, validate_region
+from ledger.custody.permits import covering_permit, permit_covers
 from ledger.custody.projections import (
     Batch,
     Disposal,
@@ -156,22 +157,6 @@ def _require_role(org: Organisation, roles: set[str], field_name: str) -> None:
         raise PermissionDenied(
             f"{org.name} ({org.uscc}) is not a {' or '.join(sorted(roles))}",
             code="role_missing", field=field_name)
-
-
-def _permit_covers(permit: Permit, waste_code: str, activity: str, day: str) -> bool:
-    codes = set(permit.codes.split())
-    return (permit.valid_from <= day <= permit.valid_to
-            and activity in permit.activities.split()
-            and (waste_code in codes or "HW" + waste_code[-2:] in codes))
-
-
-def covering_permit(session: Session, org: str, waste_code: str, activity: str,
-                    day: str) -> Permit | None:
-    """A permit of ``org`` valid on ``day`` covering the code (or its category) and activity."""
-    for permit in session.scalars(select(Permit).where(Permit.org == org)):
-        if _permit_covers(permit, waste_code, activity, day):
-            return permit
-    return None
 
 
 def _is_return(batch: Batch, receiver: str) -> bool:
@@ -696,7 +681,7 @@ def on_disposed(ctx: AppendContext) -> None:
     activity = "utilise" if method == "utilisation" else "dispose"
     permit = ctx.session.scalars(select(Permit).where(Permit.org == e.org,
                                                       Permit.number == permit_no)).first()
-    if batch.hazardous and (permit is None or not _permit_covers(
+    if batch.hazardous and (permit is None or not permit_covers(
             permit, batch.waste_code, activity, _entry_day(e))):
         raise RuleViolation(f"permit {permit_no} does not cover {activity} of "
                             f"{batch.waste_code}", code="permit_not_covering",

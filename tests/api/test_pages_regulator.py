@@ -383,7 +383,7 @@ def test_an_archive_of_countless_empty_files_is_refused_early(region, client):
     import io
     import tarfile
 
-    from api.pages.regulator import MAX_MEMBERS
+    from api.pages.uploads import MAX_MEMBERS
 
     token = log_in(client, "inspector")
     buf = io.BytesIO()

@@ -374,7 +374,7 @@ def test_seed_demo_balances(app, cli):
 
 
 def test_exports_never_turn_a_name_into_a_formula_and_write_exact_kg():
-    from api.rest.reconciliation import kg_text, report_csv, report_xlsx
+    from api.exports import kg_text, report_csv, report_xlsx
     from ledger.audit.reconcile import Report, ReportFilters, Row
 
     evil = "=HYPERLINK(\"http://example.invalid\",\"点我\")"

@@ -1,0 +1,252 @@
+"""What the product gives out as files: CSV and XLSX with Chinese headers, shared by the API,
+the pages and the CLI (one writer per table, so the three never disagree).
+
+Gaps (监管缺口) and the mass balance (对账) are written here; the use cases that compute them
+are in ``ledger.audit``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+
+from ledger.audit.gaps import Gap
+from ledger.audit.reconcile import Figures, Report, Row
+from ledger.custody.catalogue import load_catalogue
+from ledger.tlog.entries import format_time
+
+XLSX_MIMETYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# --- gaps ------------------------------------------------------------------------------------
+
+CSV_HEADERS = ["编号", "类型", "严重程度", "区域", "批次", "相关单位", "开始时间", "状态",
+               "解决记录", "说明"]
+TYPE_ZH = {
+    "uncollected_overdue": "超期未收集", "handover_unconfirmed": "交接未确认",
+    "in_transit_overdue": "运输超时", "mass_discrepancy": "重量差异",
+    "undisposed_overdue": "超期未处置", "stored_overdue": "超期贮存",
+    "permit_violation": "许可证不符", "lineage_imbalance": "合并拆分不平衡",
+    "refusal_unresolved": "拒收未处理", "manifest_open": "联单未关闭",
+    "integrity": "完整性", "generation_anomaly": "产生量异常",
+}
+
+
+
+def gap_json(g: Gap) -> dict[str, Any]:
+    return {
+        "id": g.id, "type": g.type, "type_zh": TYPE_ZH[g.type], "severity": g.severity,
+        "region": g.region, "batches": list(g.batches), "organisations": list(g.organisations),
+        "entries": list(g.entries), "opened": format_time(g.opened_ms // 1000 * 1000),
+        "status": g.status, "resolved_by": g.resolved_by,
+        "resolved": None if g.resolved_ms is None else format_time(g.resolved_ms // 1000 * 1000),
+        "detail": dict(g.detail),
+    }
+
+
+def gap_row(g: Gap) -> list[str]:
+    """One gap as an export row under ``CSV_HEADERS`` (all text)."""
+    j = gap_json(g)
+    return [g.id, TYPE_ZH[g.type], g.severity, g.region, " ".join(g.batches),
+            " ".join(g.organisations), j["opened"],
+            "已解决" if g.resolved_by is not None else "未解决",
+            "" if g.resolved_by is None else str(g.resolved_by),
+            json.dumps(j["detail"], ensure_ascii=False, sort_keys=True)]
+
+
+def gaps_csv(gaps: list[Gap]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(CSV_HEADERS)
+    w.writerows(gap_row(g) for g in gaps)
+    return "\ufeff" + out.getvalue()  # a BOM, so spreadsheet programs read UTF-8 Chinese
+
+
+def gaps_xlsx(gaps: list[Gap], names: Mapping[str, str] | None = None) -> bytes:
+    """The gaps as a workbook: the CSV's columns (Chinese headers), plus the organisations'
+    names when given; every cell text, so nothing typed in becomes a formula."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "监管缺口"
+    ws.append([*CSV_HEADERS, *(["相关单位名称"] if names is not None else [])])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for g in gaps:
+        row = gap_row(g)
+        if names is not None:
+            row.append("、".join(names.get(o, o) for o in g.organisations))
+        ws.append(row)
+        for cell in ws[ws.max_row]:
+            cell.data_type = "s"
+    widths = (48, 14, 8, 8, 40, 40, 22, 8, 10, 40, 40)
+    for index, width in enumerate(widths[:ws.max_column], start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    ws.freeze_panes = "A2"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+# --- the mass balance ------------------------------------------------------------------------
+
+#: The figures as the exports show them: (field, Chinese header); masses in kg.
+FIGURE_COLUMNS: Final = (
+    ("declared", "申报量(kg)"),
+    ("collected", "已收集(kg)"),
+    ("at_generator", "待收集(kg)"),
+    ("in_transit", "运输中(kg)"),
+    ("in_storage", "贮存中(kg)"),
+    ("received_at_disposers", "已接收(kg)"),
+    ("disposed_utilisation", "已利用(kg)"),
+    ("disposed_disposal", "已处置(kg)"),
+    ("refused", "拒收(kg)"),
+    ("returned", "退回(kg)"),
+    ("unaccounted", "未核清(kg)"),
+)
+BATCHES_HEADER: Final = "批次数"
+
+#: Each breakdown: (report attribute, sheet and group name, key columns).
+BREAKDOWN_SHEETS: Final = (
+    ("by_generator", "按产废单位", ("产废单位", "统一社会信用代码")),
+    ("by_waste_code", "按废物代码", ("废物代码", "废物类别", "名称")),
+    ("by_category", "按废物类别", ("废物类别", "名称")),
+    ("by_month", "按月份", ("月份",)),
+)
+TOTAL: Final = "合计"
+CSV_KEY_COLUMNS: Final = ("分组", "产废单位", "统一社会信用代码", "废物代码", "废物类别", "月份",
+                          "名称")
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+def kg_text(grams: int) -> str:
+    """Grams as kilograms with exactly three decimals, without going through a float."""
+    sign = "-" if grams < 0 else ""
+    whole, rest = divmod(abs(grams), 1000)
+    return f"{sign}{whole}.{rest:03d}"
+
+
+def category_of(waste_code: str) -> str:
+    """HW category of a catalogue code, GY (一般工业固体废物) otherwise."""
+    if load_catalogue().is_hazardous(waste_code):
+        return "HW" + waste_code[-2:]
+    return "GY"
+
+
+def _text(value: str) -> str:
+    """Text as a spreadsheet shows it, never as a formula: names are typed in by people, and a
+    leading = + - @ would make Excel evaluate the cell (CSV/formula injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _key_cells(breakdown: str, row: Row) -> dict[str, str]:
+    """The key columns of one row, by Chinese header."""
+    if breakdown == "by_generator":
+        return {"产废单位": row.name, "统一社会信用代码": row.key}
+    if breakdown == "by_waste_code":
+        return {"废物代码": row.key, "废物类别": category_of(row.key), "名称": row.name}
+    if breakdown == "by_category":
+        return {"废物类别": row.key, "名称": row.name}
+    return {"月份": row.key}
+
+
+def report_csv(report: Report) -> bytes:
+    """One table, UTF-8 with a BOM (so Excel reads the Chinese): the total, then each
+    breakdown's rows, told apart by the 分组 column; masses in kg with three decimals."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*CSV_KEY_COLUMNS, BATCHES_HEADER, *(h for _, h in FIGURE_COLUMNS)])
+
+    def line(group: str, keys: dict[str, str], figures: Figures) -> None:
+        writer.writerow([group, *(_text(keys.get(c, "")) for c in CSV_KEY_COLUMNS[1:]),
+                         figures.batches,
+                         *(kg_text(figures.figure(name)) for name, _ in FIGURE_COLUMNS)])
+
+    line(TOTAL, {}, report.totals)
+    for attr, group, _ in BREAKDOWN_SHEETS:
+        for row in report.breakdown(attr):
+            line(group, _key_cells(attr, row), row.figures)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _filters_zh(report: Report) -> list[tuple[str, Any]]:
+    f = report.filters
+    return [
+        ("报表", "危险废物产生与去向对账（物料平衡）"),
+        ("区域", f.region or "全部"),
+        ("申报日期自", f.period_from.isoformat() if f.period_from else "不限"),
+        ("申报日期至", f.period_to.isoformat() if f.period_to else "不限"),
+        ("产废单位", f.generator or "全部"),
+        ("废物代码", f.waste_code or "全部"),
+        ("废物类别", f.category or "全部"),
+        ("查看单位", report.viewer or "平台运营方（全部）"),
+        ("日志条目数 (log size)", report.log_size),
+        ("日志根哈希 (root, base64)", report.root),
+        ("计算时间 (UTC)", report.computed_at),
+        ("说明", "质量单位为千克(kg)，保留三位小数；日期按北京时间计。"
+                 "合并批次按各原始批次投入量比例归属；未核清 = 申报量 − 各去向之和。"),
+    ]
+
+
+def _sheet(wb: Workbook, title: str, key_headers: Sequence[str],
+           rows: Sequence[tuple[Sequence[str], Figures]]) -> None:
+    ws = wb.create_sheet(title)
+    headers = [*key_headers, BATCHES_HEADER, *(h for _, h in FIGURE_COLUMNS)]
+    ws.append(headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(horizontal="center")
+    for keys, figures in rows:
+        ws.append([*keys, figures.batches,
+                   *(figures.figure(name) / 1000 for name, _ in FIGURE_COLUMNS)])
+        for cell in ws[ws.max_row][: len(key_headers)]:
+            cell.data_type = "s"  # text as typed, even if it starts with "="
+    first_kg = len(key_headers) + 2
+    for row in ws.iter_rows(min_row=2, min_col=first_kg, max_col=len(headers)):
+        for cell in row:
+            cell.number_format = "#,##0.000"
+    for i, header in enumerate(headers, start=1):
+        width = max(len(header) * 2, 12) if i > len(key_headers) else 20
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A2"
+
+
+def report_xlsx(report: Report) -> bytes:
+    """A workbook: 说明 (filters and log state), 汇总, then a sheet per breakdown; masses
+    are numbers in kg shown with three decimals; each sheet's header row is frozen."""
+    wb = Workbook()
+    info = wb.active
+    assert info is not None
+    info.title = "说明"
+    for label, value in _filters_zh(report):
+        info.append([label, value])
+    info.column_dimensions["A"].width = 26
+    info.column_dimensions["B"].width = 60
+    _sheet(wb, "汇总", ["分组"], [([TOTAL], report.totals)])
+    for attr, title, key_headers in BREAKDOWN_SHEETS:
+        rows = [([_key_cells(attr, r).get(h, "") for h in key_headers], r.figures)
+                for r in report.breakdown(attr)]
+        _sheet(wb, title, key_headers, rows)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def report_filename(report: Report, ext: str) -> str:
+    f = report.filters
+    parts = ["reconciliation", f.region or "all",
+             f.period_from.isoformat() if f.period_from else "start",
+             f.period_to.isoformat() if f.period_to else "now"]
+    return "-".join(parts) + "." + ext
+
+
+EXPORTERS: Final[dict[str, Callable[[Report], bytes]]] = {"csv": report_csv, "xlsx": report_xlsx}

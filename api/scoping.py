@@ -1,0 +1,39 @@
+"""What part of the record a caller may ask about: the region and organisation scope of a
+question, decided once for the API, the pages and the CLI."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask
+
+from ledger.audit.gaps import GAP_TYPES, GapQuery, GapSettings
+from ledger.custody.codes import region_contains
+from ledger.custody.principals import Principal
+from ledger.errors import PermissionDenied
+
+
+def gap_settings(app: Flask) -> GapSettings:
+    return GapSettings(regions=app.config.get("GAP_THRESHOLDS", {}))
+
+
+def scoped_gap_query(p: Principal, args: dict[str, Any]) -> GapQuery:
+    """The gap query ``p`` may run: a regulator within its region, anyone else the gaps
+    that involve its organisation; the operator everything."""
+    region = args.get("region")
+    organisation = args.get("organisation")
+    if p.is_regulator and not p.is_operator:
+        region = region or p.region
+
+        if not region_contains(p.region, region):
+            raise PermissionDenied("a regulator sees its own region only",
+                                   code="region_forbidden", field="region")
+    elif not p.is_operator:
+        if organisation not in (None, p.org):
+            raise PermissionDenied("you see the gaps that involve you",
+                                   code="permission_denied", field="organisation")
+        organisation = p.org
+    return GapQuery(now_ms=time.time_ns() // 1_000_000, region=region,
+                    types=frozenset(args["type"] or GAP_TYPES), organisation=organisation,
+                    status=args.get("status"), severity=args.get("severity"))
