@@ -106,18 +106,18 @@ class VerifierKey:
         return f"{self.name}+{self.key_id.hex()}+{b64(bytes([ALG_ED25519]) + self.public_key)}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
-        """True when ``signature`` is this key's Ed25519 signature of ``message``."""
-        try:
-            _public_key_object(self.public_key).verify(signature, message)
-        except InvalidSignature:
-            return False
-        return True
+        """True when ``signature`` is this key's Ed25519 signature of ``message`` under the
+        strict rule of ``verify_ed25519``."""
+        return verify_ed25519(self.public_key, message, signature)
 
 
 # Ed25519 points of small order (and non-canonical encodings of them): a "public key" like
 # these makes trivial signatures verify, so a party could later deny what it signed. The list
-# is the one libsodium and others refuse; the sign bit is masked before comparing.
+# is the one libsodium and others refuse: the y coordinates of the 8 points of order 1, 2, 4
+# and 8 (order 4 and 8 points come in pairs of opposite x, told apart only by the sign bit,
+# which is masked before comparing, so every encoding of the 8 points is caught).
 _P = 2**255 - 19
+ED25519_L = 2**252 + 27742317777372353535851937790883648493  # the prime order of the group
 _SMALL_ORDER = frozenset(bytes.fromhex(h) for h in (
     "0100000000000000000000000000000000000000000000000000000000000000",  # identity
     "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # order 2
@@ -127,10 +127,32 @@ _SMALL_ORDER = frozenset(bytes.fromhex(h) for h in (
 ))
 
 
-def is_weak_public_key(public_key: bytes) -> bool:
-    """True for small-order points and non-canonical encodings (y >= p)."""
-    masked = public_key[:31] + bytes([public_key[31] & 0x7F])
+def is_weak_point(encoded: bytes) -> bool:
+    """True for a 32-byte point encoding that is non-canonical (y >= p) or one of the 8
+    points of small order, in any encoding (sign bit set or not)."""
+    masked = encoded[:31] + bytes([encoded[31] & 0x7F])
     return masked in _SMALL_ORDER or int.from_bytes(masked, "little") >= _P
+
+
+def verify_ed25519(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Ed25519 verification under this format's strict rule (docs/ledger-format.md 2.8).
+
+    Libraries disagree about edge cases that RFC 8032 leaves open: OpenSSL accepts a
+    signature whose R is the identity point (which anyone holding the key can make), libsodium
+    rejects it. So before the group equation we refuse what libsodium and ed25519-dalek's
+    ``verify_strict`` refuse: non-canonical or small-order A and R, and S >= L. What remains
+    is judged alike by every common library, and an export we accept verifies everywhere."""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    if is_weak_point(public_key) or is_weak_point(signature[:32]):
+        return False
+    if int.from_bytes(signature[32:], "little") >= ED25519_L:
+        return False
+    try:
+        _public_key_object(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 @lru_cache(maxsize=4096)
@@ -155,7 +177,7 @@ def parse_vkey(text: str) -> VerifierKey:
     except ValueError:
         raise InvalidInput("not an Ed25519 public key", code="vkey_malformed",
                            field="vkey") from None
-    if is_weak_public_key(raw[1:]):
+    if is_weak_point(raw[1:]):
         raise InvalidInput("a small-order or non-canonical Ed25519 key cannot be used",
                            code="vkey_weak", field="vkey")
     vk = VerifierKey(name, raw[1:])

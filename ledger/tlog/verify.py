@@ -26,15 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from ledger.errors import LedgerError
 from ledger.tlog import export as bundle
 from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint
 from ledger.tlog.entries import parse_entry
 from ledger.tlog.merkle import EMPTY_ROOT, node_hash
-from ledger.tlog.notes import Note, NoteSignature, VerifierKey, b64, parse_vkey
+from ledger.tlog.notes import Note, NoteSignature, VerifierKey, b64, parse_vkey, verify_ed25519
 from ledger.tlog.rules import MemoryState, check_entry
 
 SIG_BATCH = 4096
@@ -81,15 +78,10 @@ SigJob = tuple[int, bytes, bytes, bytes]  # index, public key, message, signatur
 
 
 def _verify_batch(jobs: list[SigJob]) -> int | None:
-    """The first index whose signature does not verify, or None."""
-    keys: dict[bytes, Ed25519PublicKey] = {}
+    """The first index whose signature does not verify (the strict rule of the append path,
+    ``notes.verify_ed25519``), or None."""
     for index, pub, msg, sig in jobs:
-        key = keys.get(pub)
-        if key is None:
-            key = keys[pub] = Ed25519PublicKey.from_public_bytes(pub)
-        try:
-            key.verify(sig, msg)
-        except InvalidSignature:
+        if not verify_ed25519(pub, msg, sig):
             return index
     return None
 

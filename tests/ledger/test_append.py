@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger.errors import (
     Conflict,
+    InvalidInput,
     KeyNotAuthorised,
     LedgerError,
     PayloadInvalid,
@@ -20,8 +21,9 @@ from ledger.tlog.checkpoints import parse_checkpoint, verify_tlog_proof
 from ledger.tlog.entries import entry_text
 from ledger.tlog.log import consistency_proof, inclusion_proof, issue_checkpoint, log_head, root_at
 from ledger.tlog.models import Checkpoint, LogEntry
-from ledger.tlog.notes import Signer, sign_note
+from ledger.tlog.notes import Signer, VerifierKey, b64, sign_note
 from ledger.tlog.rules import org_stream
+from tests import ed25519_ref
 from tests.ledger.factories import OPERATOR_ORG, World, make_world
 
 GEN = "91331001MA2B00001A"  # a small workshop (generator)
@@ -285,3 +287,40 @@ def test_checkpoints_are_stored_every_n_entries_and_on_request(database):
     assert cp.size == 14 and cp.root == log_head(world.session).root
     world.session.close()
     engine.dispose()
+
+
+def _resigned(raw: bytes, signer: Signer, signature: bytes) -> bytes:
+    """The same note text with ``signer``'s line carrying ``signature`` instead."""
+    text = raw[: raw.rindex(b"\n\n") + 1]
+    line = f"\u2014 {signer.name} {b64(signer.verifier.key_id + signature)}\n"
+    return text + b"\n" + line.encode()
+
+
+@pytest.mark.parametrize("forge", ["identity_R", "S_plus_L"])
+def test_signatures_outside_the_strict_rule_are_refused(world, parties, forge):
+    """Made with the key holder's own secret, so the group equation holds; OpenSSL alone would
+    accept the identity R, libsodium would not (docs/ledger-format.md 2.8)."""
+    gen_key, _ = parties
+    raw = world.sign(world.draft(gen_key, GEN, BATCH), gen_key)
+    text = raw[: raw.rindex(b"\n\n") + 1]
+    if forge == "identity_R":
+        sig = ed25519_ref.sign_with_r(gen_key.seed(), text, ed25519_ref.IDENTITY_ENC)
+    else:
+        good = ed25519_ref.sign(gen_key.seed(), text)
+        sig = good[:32] + (int.from_bytes(good[32:], "little") + ed25519_ref.L).to_bytes(
+            32, "little")
+    assert ed25519_ref.cofactorless_holds(gen_key.verifier.public_key, text, sig)
+    rejected(world, _resigned(raw, gen_key, sig), SignatureInvalid, "signature_invalid")
+    world.append(raw)  # the ordinary signature of the same text is fine
+
+
+@pytest.mark.parametrize("point", [
+    "0100000000000000000000000000000000000000000000000000000000000000",  # identity
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",  # order 8, sign bit
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 1
+])
+def test_registering_a_small_order_or_non_canonical_key_is_refused(world, parties, point):
+    vkey = VerifierKey("weak-phone", bytes.fromhex(point)).vkey
+    raw = world.sign(world.draft(world.operator, OPERATOR_ORG, org_stream(GEN),
+                                 "key.registered", {"vkey": vkey}), world.operator)
+    rejected(world, raw, InvalidInput, "vkey_weak")

@@ -14,8 +14,9 @@ from ledger.tlog.checkpoints import sign_checkpoint
 from ledger.tlog.entries import entry_text, parse_entry
 from ledger.tlog.log import export_log
 from ledger.tlog.merkle import leaf_hash, root
-from ledger.tlog.notes import Signer, sign_note
+from ledger.tlog.notes import Signer, b64, sign_note
 from ledger.tlog.verify import VerificationFailed, main, verify_export
+from tests import ed25519_ref
 from tests.ledger.factories import make_world
 
 GEN = "91331001MA2B00001A"
@@ -261,3 +262,21 @@ def test_missing_files_exit_2_with_a_message(export_dir, capsys):
     (export_dir / bundle.CHECKPOINT).unlink()
     assert main([str(export_dir), "--quiet"]) == 2
     assert "checkpoint" in capsys.readouterr().err
+
+
+def test_identity_R_signature_is_caught_by_the_verifier(export_dir, exported):
+    """An entry whose signature has R = identity (made by the key's holder; OpenSSL accepts
+    it, libsodium does not) fails the strict rule here as on append, even in worker processes
+    and under a checkpoint the operator re-signed."""
+    _, world, old_key = exported
+    notes = records(export_dir)
+    index = next(i for i, n in enumerate(notes) if "\u2014 gen-old ".encode() in n
+                 and b"\xe5\xba\x9f" in n)  # the test.note signed by gen-old
+    text = notes[index][: notes[index].rindex(b"\n\n") + 1]
+    sig = ed25519_ref.sign_with_r(old_key.seed(), text, ed25519_ref.IDENTITY_ENC)
+    line = f"\u2014 gen-old {b64(old_key.verifier.key_id + sig)}\n".encode()
+    notes[index] = text + b"\n" + line
+    write(export_dir, notes, world.operator)
+    for jobs in (1, 2):
+        f = failure(export_dir, jobs=jobs)
+        assert (f.index, f.rule) == (index, "signature_invalid")
