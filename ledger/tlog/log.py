@@ -182,6 +182,10 @@ _BY_LEAF = select(LogEntry.idx).where(LogEntry.leaf_hash == bindparam("leaf"))
 _INSERT_ENTRY = insert(Base.metadata.tables["log_entries"])
 _INSERT_NODES = insert(Base.metadata.tables["merkle_nodes"])
 _INSERT_CHECKPOINT = insert(Base.metadata.tables["checkpoints"])
+_INSERT_KEY = insert(Base.metadata.tables["signing_keys"])
+_REVOKE_KEY = (update(Base.metadata.tables["signing_keys"])
+               .where(Base.metadata.tables["signing_keys"].c.fingerprint == bindparam("fp"))
+               .values(revoked_at=bindparam("at")))
 
 
 def _key_record(row: Any) -> KeyRecord:
@@ -304,20 +308,21 @@ def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConf
 
 
 def _apply_registry(session: Session, verdict: Verdict, index: int, entry: Entry) -> None:
+    # Written through the connection, as DbState reads it: a pending ORM object would be
+    # invisible to the next entry's key lookup until something flushed the session (a rebuild
+    # replays many entries in one transaction, so a key registered at i must be seen at i + 1).
+    conn = session.connection()
     if verdict.new_key is not None:
         rec = verdict.new_key
         label = entry.data.get("label")
-        session.add(SigningKey(
-            fingerprint=rec.fingerprint, org=rec.org, name=rec.name,
-            key_id=rec.verifier.key_id, public_key=rec.public_key,
-            label=label if isinstance(label, str) else None, registered_at=index,
-        ))
+        conn.execute(_INSERT_KEY, {
+            "fingerprint": rec.fingerprint, "org": rec.org, "name": rec.name,
+            "key_id": rec.verifier.key_id, "public_key": rec.public_key,
+            "label": label if isinstance(label, str) else None, "registered_at": index,
+            "revoked_at": None,
+        })
     if verdict.revoked_key is not None:
-        session.execute(
-            update(SigningKey)
-            .where(SigningKey.fingerprint == verdict.revoked_key)
-            .values(revoked_at=index)
-        )
+        conn.execute(_REVOKE_KEY, {"fp": verdict.revoked_key, "at": index})
 
 
 def _receipt_for_existing(session: Session, config: LogConfig, index: int,

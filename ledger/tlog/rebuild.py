@@ -80,6 +80,9 @@ def rebuild(session: Session, config: LogConfig, *, commit: bool,
             for row in entries_between(session, 0, size):
                 entry = parse_entry(row.note, max_size=len(row.note))
                 apply_entry(session, head, entry, config, row.received_ms, store=False)
+                # An append commits after every entry; the replay runs in one transaction, so
+                # flush what a handler left pending before the next entry's checks read it.
+                session.flush()
                 report.entries += 1
                 if progress is not None and (report.entries % 5000 == 0
                                              or report.entries == size):

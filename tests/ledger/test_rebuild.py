@@ -15,6 +15,7 @@ from tests.ledger.custody_world import (
     add_generators,
     make_region,
 )
+from tests.ledger.factories import make_world
 
 
 @pytest.fixture
@@ -57,3 +58,24 @@ def test_rebuild_finds_a_tampered_projection_and_repairs_it(region):
     s.rollback()
     assert s.get(Batch, code).mass_g == 9_004 and s.get(Batch, code).holder == COLLECTOR
     assert rebuild(s, region.world.config, commit=False).identical
+
+
+def test_a_key_is_usable_by_the_entry_right_after_its_registration(database):
+    """The smallest ordinary log: genesis, org.registered, key.registered, and an entry signed
+    by that key at the very next index. The replay must see the key as the append did."""
+    engine = database.engine()
+    world = make_world(engine)
+    org = GENERATORS[0]
+    world.register_org(org)
+    key = world.register_key(org, "dev-phone")
+    world.act(key, org, "test:1")
+    revoked_by_itself = world.register_key(org, "old-phone")
+    world.revoke_key(org, revoked_by_itself, by=key, by_org=org)
+    s = world.session
+    report = rebuild(s, world.config, commit=False)
+    assert report.entries == 6
+    assert report.identical, report.differences
+    report = rebuild(s, world.config, commit=True)
+    assert report.identical, report.differences
+    s.close()
+    engine.dispose()
