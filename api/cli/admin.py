@@ -121,6 +121,25 @@ def user_add(username: str, org: str, display_name: str, password: str) -> None:
     click.echo(f"user {username} added for {org}")
 
 
+@user_group.command("password")
+@click.argument("username")
+@click.password_option()
+@with_appcontext
+def user_password(username: str, password: str) -> None:
+    """Set a new password; every session of that person ends (log in again)."""
+    _run(lambda: access.change_password(db.session, username, password))
+    click.echo(f"password of {username} changed; their sessions have ended")
+
+
+@user_group.command("deactivate")
+@click.argument("username")
+@with_appcontext
+def user_deactivate(username: str) -> None:
+    """Stop a person from logging in; their sessions end and their tokens are revoked."""
+    _run(lambda: access.deactivate_user(db.session, username))
+    click.echo(f"user {username} deactivated; sessions ended, tokens revoked")
+
+
 @click.group("token")
 def token_group() -> None:
     """Bearer tokens for API clients (only their hashes are stored)."""

@@ -55,9 +55,10 @@ def ensure_initialised() -> bool:
         return True
     log.check_operator(db.session, runtime.log_config(app))
     done = upgrade_schema(db.session)  # a database made by an earlier version
-    if done.triggers_added or done.balances_rebuilt is not None:
+    if done.triggers_added or done.balances_rebuilt is not None or done.columns_added:
         click.echo(f"upgraded the database: integrity triggers on {list(done.triggers_added)}, "
-                   f"reconciliation summary rows rebuilt: {done.balances_rebuilt}", err=True)
+                   f"reconciliation summary rows rebuilt: {done.balances_rebuilt}, "
+                   f"columns added: {list(done.columns_added)}", err=True)
     db.session.rollback()  # end the read, so later work sees others' commits
     return False
 

@@ -12,13 +12,12 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from api.auth import current_principal
+from api.auth import current_principal, log_in_session, log_out_session
 from api.demo.seed import DEMO_PASSWORD, demo_logins
 from api.extensions import db
 from api.i18n import safe_next
@@ -89,12 +88,7 @@ def login():  # type: ignore[no-untyped-def]
         except LedgerError:
             error, status = _("用户名或密码错误"), 401
         else:
-            lang = session.get("lang")
-            session.clear()  # a fresh session at the change of privilege
-            if lang:
-                session["lang"] = lang
-            session["user"], session["org"] = user.username, user.org
-            session.permanent = True
+            log_in_session(user)  # a fresh session at the change of privilege
             principal = current_principal(required=True)
             assert principal is not None
             return redirect(safe_next(request.args.get("next"), workspace_for(principal)))
@@ -111,8 +105,5 @@ def _demo_logins() -> dict[str, Any]:
 
 @bp.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    log_out_session()
     return redirect(url_for("pages.home"))

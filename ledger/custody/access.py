@@ -15,7 +15,18 @@ import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, ForeignKey, Integer, String, delete, func, or_, select
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    delete,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import ColumnElement
 
@@ -40,6 +51,8 @@ class User(Base):
     org: Mapped[str] = mapped_column(String(18), index=True)  # no FK: rebuild resets orgs
     display_name: Mapped[str] = mapped_column(String(100))
     created_ms: Mapped[int]
+    # A deactivated person cannot log in, and their sessions and tokens stop working.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class ApiToken(Base):
@@ -81,16 +94,87 @@ def authenticate_token(session: Session, token: str) -> Principal:
     if row is None or row.revoked:
         raise PermissionDenied("the bearer token is not valid", code="token_invalid")
     user = session.get(User, row.user_id) if row.user_id else None
+    if user is not None and not user.active:
+        raise PermissionDenied("the bearer token is not valid", code="token_invalid")
     return principal_for(session, row.org, user.username if user else None)
+
+
+class LoginSession(Base):
+    """A logged-in browser session, so that the server can end it (log-out, a new password,
+    a deactivated person). The cookie carries a random id; only its SHA-256 is stored."""
+
+    __tablename__ = "login_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_ms: Mapped[int]
+
+
+def start_session(session: Session, user: User) -> str:
+    """Record a new log-in of ``user``; returns the id to keep in the (signed) cookie."""
+    sid = secrets.token_urlsafe(32)
+    session.add(LoginSession(id_hash=_token_hash(sid), user_id=user.id,
+                             created_ms=time.time_ns() // 1_000_000))
+    session.commit()
+    return sid
+
+
+def session_principal(session: Session, sid: str, max_age_ms: int) -> Principal | None:
+    """The principal of a live log-in session; None once it was ended or is too old."""
+    row = session.get(LoginSession, _token_hash(sid)) if isinstance(sid, str) else None
+    if row is None or row.created_ms < time.time_ns() // 1_000_000 - max_age_ms:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    try:
+        return principal_for(session, user.org, user.username)
+    except NotFound:  # the organisation is gone (a rebuilt or replaced database)
+        return None
+
+
+def end_session(session: Session, sid: str) -> None:
+    """Log-out: the session id stops working at once, wherever the cookie was copied."""
+    session.execute(delete(LoginSession).where(LoginSession.id_hash == _token_hash(sid)))
+    session.commit()
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username}", code="user_unknown", field="username")
+    return user
+
+
+def change_password(session: Session, username: str, password: str) -> None:
+    """Set a new password and end every session of that person (log in again everywhere)."""
+    user = _user(session, username)
+    _check_strength(password)
+    user.password_hash = _hasher.hash(password)
+    session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    session.commit()
+
+
+def deactivate_user(session: Session, username: str) -> None:
+    """Stop a person from acting: no log-in, their sessions end and their tokens are revoked."""
+    user = _user(session, username)
+    user.active = False
+    session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    session.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
+    session.commit()
+
+
+def _check_strength(password: str) -> None:
+    if len(password) < 8:
+        raise PermissionDenied("passwords have at least 8 characters", code="password_weak",
+                               field="password")
 
 
 def add_user(session: Session, username: str, password: str, org: str,
              display_name: str) -> User:
     """Register a person; the password is kept only as an Argon2id hash."""
     principal_for(session, org)
-    if len(password) < 8:
-        raise PermissionDenied("passwords have at least 8 characters", code="password_weak",
-                               field="password")
+    _check_strength(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username} exists", code="user_exists", field="username")
     user = User(username=username, password_hash=_hasher.hash(password), org=org,
@@ -129,7 +213,7 @@ def check_password(session: Session, username: str, password: str,
                               "wait and try again", code="login_throttled", field="username")
     user = session.scalar(select(User).where(User.username == username))
     try:
-        if user is None:
+        if user is None or not user.active:
             raise VerificationError
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):

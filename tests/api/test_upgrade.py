@@ -69,3 +69,23 @@ def test_an_older_database_gets_its_triggers_and_summary(app, cli):
         assert done.triggers_added == () and done.balances_rebuilt is None
         assert db.session.scalar(select(func.count()).select_from(BatchBalance)) == len(before)
         db.session.remove()
+
+
+def test_an_older_users_table_gets_the_active_column(app, cli):
+    from ledger.custody import access
+    from tests.api.lifecycle import GENERATORS as GENS
+
+    build_region(app, generators=1)
+    with app.app_context():
+        access.add_user(db.session, "wang", "correct-horse", GENS[0], "王师傅")
+        db.session.execute(text("ALTER TABLE users DROP COLUMN active"))  # as before
+        db.session.commit()
+        db.session.remove()
+    result = cli("init")
+    assert result.exit_code == 0 and "users.active" in result.output, result.output
+    resp = app.test_client().post("/api/v1/auth/token", json={
+        "username": "wang", "password": "correct-horse", "label": "x"})
+    assert resp.status_code == 201  # the existing person is active
+    with app.app_context():
+        assert upgrade_schema(db.session).columns_added == ()
+        db.session.remove()
