@@ -125,7 +125,8 @@ def canonical(payload: dict[str, Any]) -> bytes:
 
 
 def check_json_profile(value: Any, path: str, depth: int) -> None:
-    """No floats, integers within +/-(2**53-1), ASCII object keys, bounded nesting."""
+    """No floats, integers within +/-(2**53-1), ASCII object keys, bounded nesting, no NUL
+    or DEL in strings and keys."""
     if depth > MAX_DEPTH:
         raise PayloadInvalid(f"nested deeper than {MAX_DEPTH}", code="json_too_deep", field=path)
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -149,6 +150,7 @@ def check_json_profile(value: Any, path: str, depth: int) -> None:
             if not isinstance(k, str) or not k.isascii():
                 raise PayloadInvalid("object keys must be ASCII", code="json_key_not_ascii",
                                      field=path)
+            _check_string(k, path)
             check_json_profile(v, f"{path}.{k}", depth + 1)
         return
     raise PayloadInvalid(f"unsupported JSON value {type(value).__name__}", field=path)
@@ -164,6 +166,11 @@ def _check_string(s: str, path: str) -> None:
     # RFC 8785 writes DEL unescaped, and a signed note may not contain ASCII controls.
     if "\x7f" in s:
         raise PayloadInvalid("string contains DEL (U+007F)", code="json_control_char",
+                             field=path)
+    # NUL is escaped (\u0000) so the note is fine, but PostgreSQL text cannot hold it and C
+    # strings end at it: a projection would fail on one database and not the other.
+    if "\x00" in s:
+        raise PayloadInvalid("string contains NUL (U+0000)", code="json_control_char",
                              field=path)
 
 
@@ -203,7 +210,7 @@ def load_payload(line: bytes) -> dict[str, Any]:
 def fast_canonical(value: Any) -> bytes:
     """RFC 8785 bytes of a value already inside our JSON profile, four times faster.
 
-    Within the profile (ASCII object keys, integers only, no lone surrogates, no DEL) the
+    Within the profile (ASCII object keys, integers only, no lone surrogates, no NUL or DEL) the
     standard library's compact, key-sorted encoder without ASCII escaping writes exactly what
     RFC 8785 prescribes: keys sorted by code point equal UTF-16 order for ASCII, the same short
     escapes and lowercase \\u00XX for other control characters, other text as is. A property

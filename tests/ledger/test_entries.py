@@ -54,6 +54,10 @@ def test_valid_entry_parses_and_keeps_exact_bytes():
         (rfc8785.dumps(BASE).replace(b'"name":', b'"name":"\\ud800","x":'), "json_surrogate"),
         (rfc8785.dumps(BASE).replace(b'"data":{', b'"data":{"a":' + b"[" * 40 + b"]" * 40 + b","),
          "json_too_deep"),
+        (rfc8785.dumps(BASE).replace("某五金厂".encode(), b"\\u0000"), "json_control_char"),
+        (rfc8785.dumps(BASE).replace(b'"data":{', b'"data":{"a":["x\\u0000y"],'),
+         "json_control_char"),
+        (rfc8785.dumps(BASE).replace(b'"data":{', b'"data":{"\\u0000":1,'), "json_control_char"),
     ],
 )
 def test_non_canonical_and_out_of_profile_payloads_are_rejected(line, code):
@@ -130,9 +134,11 @@ def test_times_round_trip_with_and_without_milliseconds():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
-    | st.text(alphabet=st.characters(blacklist_characters="\x7f", blacklist_categories=("Cs",))),
+    | st.text(alphabet=st.characters(blacklist_characters="\x00\x7f",
+                                     blacklist_categories=("Cs",))),
     lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=126), max_size=8), children,
+    | st.dictionaries(st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=126),
+                                  max_size=8), children,
                       max_size=4),
     max_leaves=12,
 )
@@ -159,3 +165,11 @@ def test_fast_canonical_escapes_control_characters_like_rfc8785():
 
     for value in ({"a": "\x00\x01\x1f\b\t\n\f\r\"\\/é\u2028漢"}, {"z": 1, "A": [True, None]}):
         assert fast_canonical(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("data", [{"name": "废\x00"}, {"\x00": 1}, {"list": [{"x": "\x00"}]}])
+def test_nul_cannot_be_signed_into_a_payload(data):
+    """U+0000 is refused where payloads are built, as where they are parsed."""
+    with pytest.raises(PayloadInvalid) as err:
+        entry_text({**BASE, "data": data})
+    assert err.value.code == "json_control_char"

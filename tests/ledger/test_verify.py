@@ -280,3 +280,15 @@ def test_identity_R_signature_is_caught_by_the_verifier(export_dir, exported):
     for jobs in (1, 2):
         f = failure(export_dir, jobs=jobs)
         assert (f.index, f.rule) == (index, "signature_invalid")
+
+
+def test_nul_in_a_signed_payload_is_caught_by_the_verifier(export_dir, exported):
+    """A log that took U+0000 (SQLite did, before the rule) fails verification at that entry."""
+    _, world, old_key = exported
+    notes = records(export_dir)
+    index = next(i for i, n in enumerate(notes) if "废活性炭".encode() in n)
+    text = notes[index][: notes[index].rindex(b"\n\n") + 1]
+    notes[index] = sign_note(text.replace("废活性炭".encode(), b"\\u0000"), old_key)
+    write(export_dir, notes, world.operator)
+    f = failure(export_dir)
+    assert (f.index, f.rule) == (index, "json_control_char")
