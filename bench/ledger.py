@@ -86,6 +86,7 @@ from ledger.tlog.checkpoints import format_tlog_proof, sign_checkpoint  # noqa: 
 from ledger.tlog.db import configure_engine  # noqa: E402
 from ledger.tlog.entries import Entry, entry_text, format_time, parse_entry, prev_field  # noqa: E402
 from ledger.tlog.log import AppendContext, LogConfig, append_entry, init_log, log_head  # noqa: E402
+from ledger.tlog.merkle import append_to_frontier  # noqa: E402
 from ledger.tlog.models import Base  # noqa: E402
 from ledger.tlog.notes import (
     Note,
@@ -103,7 +104,6 @@ from ledger.tlog.rules import (
     check_entry,
     org_stream,
 )
-from ledger.tlog.tree import append_to_frontier  # noqa: E402
 from ledger.tlog.verify import verify_export  # noqa: E402
 
 PG_URL = os.environ.get("WASTE_LEDGER_BENCH_PG",

@@ -84,13 +84,13 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from ledger.audit.gaps import GAP_TYPES, GapQuery, GapSettings, find_gaps  # noqa: E402
 from ledger.audit.reconcile import (  # noqa: E402
     ReportFilters,
-    beijing_day_start_ms,
     rebuild_balances,
     reconcile,
     reference_figures,
     region_bounds,
 )
 from ledger.bootstrap import ledger_kinds  # noqa: E402
+from ledger.clock import beijing_day_start_ms  # noqa: E402
 from ledger.custody.kinds import CustodySettings, parent_link  # noqa: E402
 from ledger.custody.projections import Batch  # noqa: E402
 from ledger.custody.uscc import make_uscc  # noqa: E402
@@ -100,10 +100,10 @@ from ledger.tlog.checkpoints import sign_checkpoint  # noqa: E402
 from ledger.tlog.db import configure_engine  # noqa: E402
 from ledger.tlog.entries import entry_text, format_time, prev_field  # noqa: E402
 from ledger.tlog.log import LogConfig, export_log  # noqa: E402
+from ledger.tlog.merkle import append_to_frontier, root_of_frontier  # noqa: E402
 from ledger.tlog.models import Base  # noqa: E402
 from ledger.tlog.notes import Signer, sign_note  # noqa: E402
 from ledger.tlog.rules import ORG_STREAM_PREFIX, org_stream  # noqa: E402
-from ledger.tlog.tree import append_to_frontier, root_of_frontier  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 PG_URL = os.environ.get("WASTE_LEDGER_BENCH_PG",

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from api.demo.seed import WASTES, Demo, description, join
 from api.extensions import db
 from api.runtime import log_config
+from ledger.clock import BEIJING
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.client import ApiError
 from ledger.tlog.log import issue_checkpoint
@@ -77,12 +78,12 @@ def simulate(app: Flask, *, enterprises: int = 20, months: int = 7, faults: bool
 
 def _month_starts(now: dt.datetime, months: int) -> list[dt.datetime]:
     """The first moments (Beijing midnight, in UTC) of the ``months`` months before now's."""
-    bj = now + dt.timedelta(hours=8)
+    bj = now.astimezone(BEIJING)
     y, m = bj.year, bj.month
     out = []
     for _ in range(months):
         y, m = (y - 1, 12) if m == 1 else (y, m - 1)
-        out.append(dt.datetime(y, m, 1, tzinfo=dt.UTC) - dt.timedelta(hours=8))
+        out.append(dt.datetime(y, m, 1, tzinfo=BEIJING).astimezone(dt.UTC))
     return list(reversed(out))
 
 

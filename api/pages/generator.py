@@ -28,9 +28,9 @@ from sqlalchemy import func, select
 from api.auth import page_principal
 from api.errors import localised, status_for
 from api.extensions import db
-from api.rest.generator import today_shanghai
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
 from labels import SHEETS, LabelSize
+from ledger.clock import beijing_today
 from ledger.custody import pickups
 from ledger.custody.label_data import MAX_LABELS, labels_for
 from ledger.custody.permits import Receiver, receivers_for
@@ -165,7 +165,7 @@ def _size(raw: str) -> LabelSize | None:
 def declare():  # type: ignore[no-untyped-def]
     principal = page_principal("generator")
     return render_template(
-        "generator/declare.html", today=today_shanghai().isoformat(),
+        "generator/declare.html", today=beijing_today().isoformat(),
         forms=form_names(), hazards=hazard_names(), sizes=size_choices(),
         js_messages=_declare_messages(principal))
 
@@ -207,7 +207,7 @@ def _declare_messages(principal: Principal) -> dict[str, str]:
 
 def receivers(principal: Principal, codes: Iterable[str]) -> list[Receiver]:
     """Receivers for the pickup form, covering first (see ``receivers_for``)."""
-    return receivers_for(db.session, principal.org, codes, today_shanghai().isoformat())
+    return receivers_for(db.session, principal.org, codes, beijing_today().isoformat())
 
 
 def _available(principal: Principal) -> list[Batch]:
@@ -267,7 +267,7 @@ def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
         requested=_requested(principal), receivers=receivers(principal, chosen_codes),
         form=form, errors=errors or {}, requests=open_requests,
         statuses={p.id: release_status(principal, p) for p in open_requests},
-        state_names=state_names(), today=today_shanghai().isoformat(), kg=kg,
+        state_names=state_names(), today=beijing_today().isoformat(), kg=kg,
         js_messages=_release_messages(principal)), status
 
 

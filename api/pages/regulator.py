@@ -46,6 +46,7 @@ from ledger.audit.reconcile import (
     scope_for,
     totals_by_region,
 )
+from ledger.clock import beijing_minutes, beijing_today
 from ledger.custody.codes import parse_batch_code
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Organisation
@@ -68,7 +69,6 @@ from ledger.tlog.verify import VerificationFailed, verify_export
 bp = Blueprint("regulator", __name__, url_prefix="/regulator")
 
 ROLES: Final = ("regulator", "operator")
-BEIJING: Final = dt.timezone(dt.timedelta(hours=8))
 GAPS_PER_PAGE: Final = 25
 DRILL_PAGE: Final = 100
 #: The figures of the mass balance as the dashboard lists them (field, label); kg.
@@ -148,10 +148,6 @@ def _org_names(usccs: Iterable[str]) -> dict[str, str]:
     return names
 
 
-def _beijing_today() -> dt.date:
-    return dt.datetime.now(BEIJING).date()
-
-
 def _query_string(params: Mapping[str, Any], keep: tuple[str, ...] = ()) -> str:
     """A query string without the empty parameters (except those in ``keep``: an empty
     status means "all", its absence "open")."""
@@ -194,7 +190,7 @@ def _parse_day(text: str, name: str, errors: dict[str, str]) -> dt.date | None:
 
 def dashboard_form(args: Mapping[str, str], principal: Principal) -> DashboardForm:
     """Read the filters; defaults: this year (Beijing) in the principal's region."""
-    today = _beijing_today()
+    today = beijing_today()
     values = {
         "from": args.get("from", dt.date(today.year, 1, 1).isoformat()).strip(),
         "to": args.get("to", today.isoformat()).strip(),
@@ -339,7 +335,7 @@ def gap_view(g: Gap, names: Mapping[str, str]) -> dict[str, Any]:
     def when(ms: int | None) -> str | None:
         if ms is None:
             return None
-        return dt.datetime.fromtimestamp(ms / 1000, BEIJING).strftime("%Y-%m-%d %H:%M")
+        return beijing_minutes(ms)
 
     return {
         "id": g.id, "type": g.type, "type_label": GAP_TYPE_LABELS[g.type],
@@ -532,7 +528,7 @@ def _beijing_time(t: str) -> str:
         when = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
         return t
-    return when.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    return beijing_minutes(when)
 
 
 def _discrepancy(entry: dict[str, Any], handovers: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import request
 from flask_smorest import Api, Blueprint
@@ -19,6 +18,7 @@ from sqlalchemy import select
 from api.auth import require_role
 from api.extensions import db
 from api.rest import schemas as s
+from ledger.clock import beijing_today
 from ledger.custody.codes import parse_batch_code
 from ledger.custody.permits import covering_permit
 from ledger.custody.pickups import RECEIVING_ROLES, PickupItem, PickupRequest, outstanding
@@ -44,10 +44,6 @@ MAX_HELD = 500
 DESCRIPTION = ("name", "form", "hazards", "container", "location", "hazardous")
 
 
-def _beijing_today() -> str:
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date().isoformat()
-
-
 def _description(code: str) -> dict[str, Any]:
     first = db.session.scalars(select(LogEntry).where(LogEntry.stream == code,
                                                       LogEntry.seq == 0)).first()
@@ -68,7 +64,7 @@ def _cards(batches: Iterable[Batch], me: str) -> list[dict[str, Any]]:
     orgs = {b.holder for b in batches} | {b.generator for b in batches}
     names = dict(db.session.execute(select(Organisation.uscc, Organisation.name)
                                     .where(Organisation.uscc.in_(orgs))).all())
-    today = _beijing_today()
+    today = beijing_today().isoformat()
     cards = []
     for b in batches:
         head = heads[b.code]
@@ -156,7 +152,7 @@ def get_child_code():  # type: ignore[no-untyped-def]
     if not re.fullmatch(r"[0-9]{8}", waste):
         raise InvalidInput("waste_code is 8 digits, e.g. 900-039-49", code="waste_code_malformed",
                            field="waste_code")
-    day = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")  # the local day
+    day = beijing_today().strftime("%Y%m%d")  # the local day
     prefix = f"{principal.org}{waste}{day}"
     parse_batch_code(f"{prefix}001", hazardous_only=False)  # a well-formed code, or a clear error
     return {"code": reserve_code(db.session, prefix, principal.org)}

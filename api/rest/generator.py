@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_smorest import Api, Blueprint
@@ -20,6 +19,7 @@ from marshmallow import Schema, fields
 from api.auth import require_role
 from api.extensions import db
 from api.rest import schemas as s
+from ledger.clock import beijing_today
 from ledger.custody.catalogue import compact_waste_code, load_catalogue
 from ledger.custody.serials import reserve_code
 from ledger.errors import InvalidInput, LedgerError
@@ -28,7 +28,6 @@ blp = Blueprint("generator_api", __name__, url_prefix="/api/v1",
                 description="Helpers for generators (产废单位)")
 
 #: Batch dates follow the Chinese calendar day of the workshop, not UTC.
-SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
 #: How long a serial handed out stays reserved for the tab that asked (then it may be reused
 #: if nothing was declared with it).
 RESERVE_SECONDS: Final = 15 * 60
@@ -50,11 +49,6 @@ class NextCodeSchema(Schema):
     generated_on = fields.String()
 
 
-def today_shanghai() -> dt.date:
-    """Today's date in Beijing time (UTC+8): the day a workshop writes on its label."""
-    return dt.datetime.now(SHANGHAI).date()
-
-
 def parse_generated_on(value: str) -> dt.date:
     """A ``YYYY-MM-DD`` date that is not in the future (Beijing time)."""
     try:
@@ -64,7 +58,7 @@ def parse_generated_on(value: str) -> dt.date:
     except ValueError:
         raise InvalidInput(_("产生日期应为 YYYY-MM-DD 格式的日期"), code="generated_on_invalid",
                            field="generated_on") from None
-    if day > today_shanghai():
+    if day > beijing_today():
         raise InvalidInput(_("产生日期不能晚于今天"), code="generated_on_future",
                            field="generated_on")
     return day

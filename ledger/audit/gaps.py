@@ -43,7 +43,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from ledger.custody.kinds import CHINA_OFFSET_MS, CONSOLIDATED
+from ledger.clock import BEIJING, BEIJING_OFFSET_MS, beijing_datetime, beijing_month
+from ledger.custody.kinds import CONSOLIDATED
 from ledger.custody.projections import (
     Batch,
     BatchBalance,
@@ -56,7 +57,7 @@ from ledger.custody.projections import (
 )
 from ledger.tlog.db import write_transaction
 from ledger.tlog.log import read_head
-from ledger.tlog.merkle import leaf_hash
+from ledger.tlog.merkle import append_to_frontier, leaf_hash, root_of_frontier, unpack_frontier
 from ledger.tlog.models import (
     Checkpoint,
     IntegrityFinding,
@@ -64,7 +65,6 @@ from ledger.tlog.models import (
     LogEntry,
     MerkleNode,
 )
-from ledger.tlog.tree import append_to_frontier, root_of_frontier, unpack_frontier
 
 HOUR = 3600 * 1000
 DAY = 24 * HOUR
@@ -344,7 +344,7 @@ def _permit_violations(session: Session, query: GapQuery,
 
 def _year(t_ms: Any, dialect: str) -> ColumnElement[str]:
     """The Beijing year (YYYY) of a time in ms."""
-    shifted = (t_ms + literal_column(str(CHINA_OFFSET_MS))) // literal_column("1000")
+    shifted = (t_ms + literal_column(str(BEIJING_OFFSET_MS))) // literal_column("1000")
     if dialect == "postgresql":
         utc = func.timezone(literal_column("'UTC'"), func.to_timestamp(shifted))
         return func.to_char(utc, literal_column("'YYYY'"))
@@ -364,7 +364,7 @@ def _capacity(session: Session, query: GapQuery) -> Iterable[Gap]:
         return
     # Grams per receiver and Beijing *day* (integer arithmetic, no date function per row):
     # a few hundred rows per receiver and year, summed into years here.
-    day = (_z(t) + _int(CHINA_OFFSET_MS)) // _int(DAY)
+    day = (_z(t) + _int(BEIJING_OFFSET_MS)) // _int(DAY)
     per_day = session.execute(
         select(ho.to_org, day.label("day"), func.sum(_z(ho.accepted_mass_g)))
         .where(ho.status == CONFIRMED, ho.to_org.in_(sorted(caps)))
@@ -461,14 +461,14 @@ def working_days_after(start_ms: int, days: int) -> int:
         t += dt.timedelta(days=1)
         if t.weekday() < 5:
             added += 1
-    return int((t - dt.timedelta(hours=8)).replace(tzinfo=dt.UTC).timestamp() * 1000)
+    return int(t.replace(tzinfo=BEIJING).timestamp() * 1000)
 
 
 def _working_days_due(start_ms: Any, days: Any) -> ColumnElement[int]:
     """``working_days_after(start_ms, days)`` as SQL arithmetic (Beijing days; 1970-01-01 was
     a Thursday): n working days after weekday w (0 = Monday) is n + 2 * ((min(w, 4) + n) / 5)
     − (w − min(w, 4)) calendar days, for n ≥ 1."""
-    weekday = ((start_ms + _int(CHINA_OFFSET_MS)) // _int(DAY) + _int(3)) % _int(7)
+    weekday = ((start_ms + _int(BEIJING_OFFSET_MS)) // _int(DAY) + _int(3)) % _int(7)
     capped = case((weekday > _int(4), _int(4)), else_=weekday)
     calendar_days = days + _int(2) * ((capped + days) // _int(5)) - (weekday - capped)
     return start_ms + calendar_days * _int(DAY)
@@ -709,12 +709,11 @@ def _integrity_gap(key: str, index: int, t_ms: int, reason: str) -> Gap:
 
 
 def _beijing(t_ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp((t_ms + CHINA_OFFSET_MS) / 1000, tz=dt.UTC).replace(
-        tzinfo=None)
+    return beijing_datetime(t_ms).replace(tzinfo=None)
 
 
 def _month(t_ms: int) -> str:
-    return _beijing(t_ms).strftime("%Y-%m")
+    return beijing_month(t_ms)
 
 
 def monthly_generation(session: Session, query: GapQuery) -> dict[tuple[str, str], dict[str, int]]:
@@ -734,7 +733,7 @@ def monthly_generation(session: Session, query: GapQuery) -> dict[tuple[str, str
 def _anomaly_gap(org: str, code: str, region: str, judged_month: str, value: int,
                  median: float, mad: float) -> Gap:
     start = dt.datetime.strptime(judged_month + "-01", "%Y-%m-%d")
-    opened = int((start - dt.timedelta(hours=8)).replace(tzinfo=dt.UTC).timestamp() * 1000)
+    opened = int(start.replace(tzinfo=BEIJING).timestamp() * 1000)
     return Gap(f"generation_anomaly:{org}:{code}:{judged_month}", "generation_anomaly",
                "medium", region, (), (org,), (), opened, None, None,
                {"waste_code": code, "month": judged_month, "declared_g": value,

@@ -56,6 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.sql.expression import Subquery
 
+from ledger.clock import BEIJING_OFFSET_MS, beijing_day_start_ms
 from ledger.custody.access import batch_visibility
 from ledger.custody.catalogue import load_catalogue, normalise_category, normalise_waste_code
 from ledger.custody.codes import region_contains, region_level, validate_region
@@ -106,7 +107,6 @@ REPORT_FORMAT: Final = "waste-ledger/reconciliation/v1"
 BUNDLE_FORMAT: Final = "waste-ledger/report-bundle/v1"
 NOTE_HEADER: Final = "waste-ledger/report/v1"  # first line of the signed note text
 
-BEIJING_OFFSET_MS: Final = 8 * 3600 * 1000  # periods and months are Beijing (UTC+8) days
 EARLIEST_DAY: Final = dt.date(1970, 1, 1)  # periods outside these are typing errors
 LATEST_DAY: Final = dt.date(2999, 12, 31)
 MAX_LINEAGE_DEPTH: Final = 64  # consolidation chains deeper than this are not followed
@@ -291,12 +291,6 @@ def scope_for(principal: Principal, filters: ReportFilters) -> ReportFilters:
 
 
 # --- the SQL ------------------------------------------------------------------------------
-
-
-def beijing_day_start_ms(day: dt.date) -> int:
-    """Milliseconds since the epoch at 00:00 Beijing time (UTC+8) on ``day``."""
-    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    return int(midnight.timestamp()) * 1000 - BEIJING_OFFSET_MS
 
 
 def region_bounds(region: str) -> tuple[str, str]:

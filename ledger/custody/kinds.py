@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.clock import beijing_day
 from ledger.custody.catalogue import load_catalogue, normalise_waste_code
 from ledger.custody.codes import BatchCode, parse_batch_code, parse_manifest_number, validate_region
 from ledger.custody.permits import covering_permit, permit_covers
@@ -34,7 +35,7 @@ from ledger.custody.projections import (
 )
 from ledger.custody.uscc import validate_uscc
 from ledger.errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
-from ledger.tlog.entries import Entry, format_time, prev_field
+from ledger.tlog.entries import Entry, prev_field
 from ledger.tlog.log import AppendContext, KindHandler
 from ledger.tlog.models import LogEntry
 from ledger.tlog.notes import unb64
@@ -125,12 +126,9 @@ def _tolerance_exceeded(expected: int, actual: int, settings: CustodySettings) -
     return abs(actual - expected) * 1000 > expected * settings.tolerance_permille
 
 
-CHINA_OFFSET_MS = 8 * 3600 * 1000  # permits are dated in Beijing time (UTC+8)
-
-
 def _entry_day(entry: Entry) -> str:
     """The calendar day of the entry in China, for permit validity."""
-    return format_time(entry.t_ms + CHINA_OFFSET_MS)[:10]
+    return beijing_day(entry.t_ms)
 
 
 # --- projection look-ups ----------------------------------------------------------------------

@@ -31,7 +31,14 @@ from ledger.tlog.entries import (
     parse_entry,
     prev_field,
 )
-from ledger.tlog.merkle import EMPTY_ROOT, root_from_inclusion, verify_consistency
+from ledger.tlog.merkle import (
+    EMPTY_ROOT,
+    append_to_frontier,
+    root_from_inclusion,
+    root_of_frontier,
+    unpack_frontier,
+    verify_consistency,
+)
 from ledger.tlog.models import Base, Checkpoint, LogEntry, LogHead, SigningKey
 from ledger.tlog.notes import Signer, VerifierKey, parse_vkey, sign_note
 from ledger.tlog.rules import (
@@ -43,14 +50,7 @@ from ledger.tlog.rules import (
     check_entry,
     org_stream,
 )
-from ledger.tlog.tree import (
-    append_to_frontier,
-    root_of_frontier,
-    stored_consistency_path,
-    stored_inclusion_path,
-    stored_root,
-    unpack_frontier,
-)
+from ledger.tlog.tree import stored_consistency_path, stored_inclusion_path, stored_root
 
 HEAD_ID = 1
 

@@ -227,3 +227,46 @@ def _verify_consistency(
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == bytes(root1) and sr == bytes(root2)
+
+
+# --- the frontier (the border of an append-only tree) -----------------------------------------
+# The hashes of the perfect subtrees that make up a tree of ``size`` leaves, largest first: all
+# an appender needs to add the next leaf and compute the root. The append path, the gap scan's
+# integrity check and the offline verifier all walk the log with these three functions.
+
+
+def unpack_frontier(blob: bytes) -> list[bytes]:
+    """The border hashes, largest subtree first, from their concatenation."""
+    return [blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
+
+
+def root_of_frontier(frontier: Sequence[bytes]) -> bytes:
+    """RFC 6962 root: the border folded right to left."""
+    if not frontier:
+        return EMPTY_ROOT
+    r = frontier[-1]
+    for h in reversed(frontier[:-1]):
+        r = node_hash(h, r)
+    return r
+
+
+def push_leaf(frontier: list[bytes], size: int, leaf: bytes) -> list[tuple[int, int, bytes]]:
+    """Add leaf number ``size`` to ``frontier`` in place; return the subtrees (level >= 1) it
+    completes as (level, index, hash). In place because the verifier does this per entry."""
+    carry, level, completed = leaf, 0, []
+    while size >> level & 1:
+        carry = node_hash(frontier.pop(), carry)
+        level += 1
+        completed.append((level, size >> level, carry))
+    frontier.append(carry)
+    return completed
+
+
+def append_to_frontier(
+    frontier: Sequence[bytes], size: int, leaf: bytes
+) -> tuple[list[bytes], list[tuple[int, int, bytes]]]:
+    """Add leaf number ``size``; return the new border (``frontier`` is left as it was) and the
+    subtrees it completes."""
+    border = list(frontier)
+    completed = push_leaf(border, size, leaf)
+    return border, completed

@@ -12,45 +12,12 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from ledger.tlog.merkle import (
-    EMPTY_ROOT,
-    HASH_SIZE,
     collect_subtrees,
     consistency_path,
     inclusion_path,
-    node_hash,
     subtree_root,
 )
 from ledger.tlog.models import LogEntry, MerkleNode
-
-
-def unpack_frontier(blob: bytes) -> list[bytes]:
-    """The border hashes, largest subtree first."""
-    return [blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
-
-
-def root_of_frontier(frontier: list[bytes]) -> bytes:
-    """RFC 6962 root: the border folded right to left."""
-    if not frontier:
-        return EMPTY_ROOT
-    r = frontier[-1]
-    for h in reversed(frontier[:-1]):
-        r = node_hash(h, r)
-    return r
-
-
-def append_to_frontier(
-    frontier: list[bytes], size: int, leaf: bytes
-) -> tuple[list[bytes], list[tuple[int, int, bytes]]]:
-    """Add leaf number ``size``; return the new border and the subtrees (level >= 1) it
-    completes as (level, index, hash)."""
-    border = list(frontier)
-    carry, level, completed = leaf, 0, []
-    while size >> level & 1:
-        carry = node_hash(border.pop(), carry)
-        level += 1
-        completed.append((level, size >> level, carry))
-    border.append(carry)
-    return border, completed
 
 
 def _fetch(session: Session, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:

@@ -30,7 +30,7 @@ from ledger.errors import LedgerError
 from ledger.tlog import export as bundle
 from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint
 from ledger.tlog.entries import parse_entry
-from ledger.tlog.merkle import EMPTY_ROOT, node_hash
+from ledger.tlog.merkle import EMPTY_ROOT, push_leaf, root_of_frontier
 from ledger.tlog.notes import Note, NoteSignature, VerifierKey, b64, parse_vkey, verify_ed25519
 from ledger.tlog.rules import MemoryState, check_entry
 
@@ -232,16 +232,16 @@ def _replay(path: Path, state: MemoryState, sigs: SignatureQueue,
             except LedgerError as exc:
                 _fail_after_signatures(sigs, Failure(index, stream, exc.code, exc.message))
             state.apply(entry, verdict, index)
-            frontier = _push(frontier, index, entry.leaf_hash)
+            push_leaf(frontier, index, entry.leaf_hash)
             index += 1
             done += 4 + len(raw)
-            if any(cp.root != _root(frontier) for cp in wanted.get(index, ())):
+            if any(cp.root != root_of_frontier(frontier) for cp in wanted.get(index, ())):
                 _fail_after_signatures(sigs, Failure(
                     index - 1, None, "checkpoint_inconsistent",
                     f"the first {index} entries do not have the root of the checkpoint "
                     f"at size {index}"))
             progress.update(done, index)
-    return index, _root(frontier)
+    return index, root_of_frontier(frontier)
 
 
 def _fail_after_signatures(sigs: SignatureQueue, failure: Failure) -> NoReturn:
@@ -250,24 +250,6 @@ def _fail_after_signatures(sigs: SignatureQueue, failure: Failure) -> NoReturn:
     if bad is not None and (failure.index is None or bad < failure.index):
         failure = Failure(bad, None, "signature_invalid", "a signature does not verify")
     raise VerificationFailed(failure)
-
-
-def _push(frontier: list[bytes], size: int, leaf: bytes) -> list[bytes]:
-    carry, level = leaf, 0
-    while size >> level & 1:
-        carry = node_hash(frontier.pop(), carry)
-        level += 1
-    frontier.append(carry)
-    return frontier
-
-
-def _root(frontier: list[bytes]) -> bytes:
-    if not frontier:
-        return EMPTY_ROOT
-    r = frontier[-1]
-    for h in reversed(frontier[:-1]):
-        r = node_hash(h, r)
-    return r
 
 
 def _read_vkey(path: Path) -> VerifierKey:

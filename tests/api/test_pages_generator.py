@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from api.extensions import db
-from api.rest.generator import today_shanghai
+from ledger.clock import beijing_today
 from ledger.custody.pickups import PickupRequest
 from tests.api.lifecycle import COLLECTOR, DISPOSER, GENERATORS, STATION, description, manifest
 from tests.api.pages import csrf_of, declare, log_in_as, region_with_people
@@ -31,7 +31,7 @@ def log_in(client, username: str) -> str:
 
 
 def next_code(client, waste_code: str = "900-039-49", generated_on: str | None = None):
-    day = today_shanghai().isoformat() if generated_on is None else generated_on
+    day = beijing_today().isoformat() if generated_on is None else generated_on
     return client.get("/api/v1/batches/next-code",
                       query_string={"waste_code": waste_code, "generated_on": day})
 
@@ -73,7 +73,7 @@ def test_pages_render_in_chinese_for_a_generator(region, client):
         assert "<script>" not in html and "style=" not in html  # the CSP allows neither
     declare_page = client.get("/generator/declare").get_data(as_text=True)
     assert f'data-org="{G1}"' in declare_page
-    assert f'value="{today_shanghai().isoformat()}"' in declare_page  # Beijing's today
+    assert f'value="{beijing_today().isoformat()}"' in declare_page  # Beijing's today
 
 
 # --- 我的批次 ---------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_the_list_shows_batches_after_they_leave(region, client):
 
 def test_next_code_serials_increment_and_skip_declared_ones(region, client):
     log_in(client, "boss")
-    day = today_shanghai()
+    day = beijing_today()
     first = next_code(client)
     assert first.status_code == 200, first.json
     assert first.json["code"] == f"{G1}90003949{day:%Y%m%d}001"
