@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api import errors, runtime
 from api.extensions import db
 from api.pages import web
-from api.rest import v1
+from api.rest import tiles, v1
 from api.settings import defaults
 from ledger.bootstrap import ledger_kinds
 from ledger.custody.kinds import CustodySettings
@@ -39,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         tolerance_permille=int(app.config["MASS_TOLERANCE_PERMILLE"]),
         permit_policy=dict(app.config["PERMIT_POLICY"]))))
     v1.init_app(app)
+    tiles.init_app(app)
     web.init_app(app)
     errors.init_app(app)  # last, so our error body wins over the library's
     if int(app.config.get("PROXY_HOPS", 0)):

@@ -43,7 +43,8 @@ def error_body(code: str, status: int, message: str,
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    return (request.path.startswith(("/api/", "/log/"))
+            or request.accept_mimetypes.best == "application/json")
 
 
 def prefers_english() -> bool:

@@ -7,6 +7,8 @@ MESSAGES_ZH: dict[str, str] = {
     "note_unsigned": "记录没有签名",
     "entry_header": "记录首行必须是 waste-ledger/entry/v1，且只有一行内容",
     "too_large": "内容过大",
+    "tile_path_invalid": "不是有效的日志分片路径",
+    "tile_not_found": "日志尚未达到该分片",
     "payload_not_canonical": "记录内容不是规范化 JSON（RFC 8785）",
     "json_malformed": "JSON 格式错误",
     "json_float": "不允许小数，请使用整数（如克）",

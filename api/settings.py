@@ -25,7 +25,11 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PERMIT_POLICY": {"*": "refuse"},
         # Gap thresholds per region, e.g. {"331002": {"uncollected_days": 60}} (see ledger/gaps.py).
         "GAP_THRESHOLDS": {},
-        "MAX_NOTE_BYTES": 64 * 1024,
+        # At most 65,535: entry bundles (/log/tile/entries/) frame each note with a uint16.
+        "MAX_NOTE_BYTES": 65_535,
+        # Serve the entry bundles (every signed note) to anyone, not only regulators and the
+        # operator; hash tiles and checkpoints are always public.
+        "LOG_PUBLIC_ENTRIES": False,
         "MAX_SKEW_SECONDS": 300,
         "CHECKPOINT_EVERY_ENTRIES": 1000,
         "CHECKPOINT_EVERY_SECONDS": 60,

@@ -19,6 +19,7 @@ from api.cli.admin import COMMANDS
 from api.cli.gaps import gaps_command
 from api.cli.labels import label
 from api.cli.reports import reconcile_command
+from api.cli.tiles import tiles_group
 from api.cli.tls import ensure_certificate
 from api.extensions import db
 from ledger.errors import LedgerError
@@ -212,6 +213,7 @@ def checkpoint() -> None:
 
 
 main.add_command(label)
+main.add_command(tiles_group)
 main.add_command(reconcile_command)
 for command in (*COMMANDS, gaps_command):
     main.add_command(command)

@@ -121,7 +121,7 @@ def get_entries(args: dict[str, Any]):  # type: ignore[no-untyped-def]
                 responses={"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 def get_checkpoint():  # type: ignore[no-untyped-def]
     note = log.latest_checkpoint(db.session, log_config())
-    return Response(note, mimetype="text/plain; charset=utf-8")
+    return Response(note, content_type="text/plain; charset=utf-8")
 
 
 @ledger_blp.route("/proofs/inclusion", methods=["GET"])

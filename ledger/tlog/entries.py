@@ -32,7 +32,10 @@ from ledger.tlog.notes import Note, b64, parse_note, unb64
 HEADER = "waste-ledger/entry/v1"
 MAX_SAFE_INT = 2**53 - 1  # RFC 8785 / I-JSON: integers beyond this lose precision elsewhere
 MAX_DEPTH = 16
-DEFAULT_MAX_NOTE_BYTES = 64 * 1024
+# 2**16 - 1: tlog-tiles entry bundles frame each note with a uint16 length (ledger/tlog/tiles.py),
+# so no log may accept a larger note; the default is that ceiling.
+MAX_BUNDLE_ENTRY = 0xFFFF
+DEFAULT_MAX_NOTE_BYTES = MAX_BUNDLE_ENTRY
 
 FIELDS_REQUIRED = ("data", "key", "kind", "org", "seq", "stream", "t")
 FIELDS_ALLOWED = frozenset(FIELDS_REQUIRED) | {"prev"}

@@ -24,6 +24,7 @@ from ledger.tlog.checkpoints import format_tlog_proof, parse_checkpoint, sign_ch
 from ledger.tlog.db import write_transaction
 from ledger.tlog.entries import (
     DEFAULT_MAX_NOTE_BYTES,
+    MAX_BUNDLE_ENTRY,
     Entry,
     check_fields,
     entry_text,
@@ -86,6 +87,13 @@ class LogConfig:
     checkpoint_every_ms: int = 60_000
     kinds: Mapping[str, KindHandler] = field(default_factory=dict)
     clock: Callable[[], int] = now_ms
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_note_bytes <= MAX_BUNDLE_ENTRY:
+            raise ConfigurationError(
+                f"the note size limit must be 1 to {MAX_BUNDLE_ENTRY} bytes (tlog-tiles entry "
+                f"bundles frame each note with a uint16), not {self.max_note_bytes}",
+                code="max_note_bytes_invalid")
 
     @property
     def origin(self) -> str:
