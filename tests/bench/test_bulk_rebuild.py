@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from ledger.custody.kinds import CustodySettings, custody_kinds
+from ledger.bootstrap import ledger_kinds
 from ledger.tlog.db import configure_engine
 from ledger.tlog.log import LogConfig, export_log
 from ledger.tlog.models import Base
@@ -40,13 +40,15 @@ def test_a_bulk_loaded_log_rebuilds_identically_and_verifies(bench, database, tm
     engine = database.engine()
     configure_engine(engine)
     Base.metadata.create_all(engine)
-    bench.load_rows(engine, 300)
-    config = LogConfig(operator=bench.signer_for(bench.OPERATOR_ORG),
-                       kinds=custody_kinds(CustodySettings()), clock=lambda: bench.SCAN_NOW)
-    with Session(engine) as session:
-        report = rebuild(session, config, commit=False)
-        assert report.entries > 1_000
-        assert report.identical, report.differences
-        export_log(session, config, str(tmp_path / "export"))
+    config = LogConfig(operator=bench.signer_for(bench.OPERATOR_ORG), kinds=ledger_kinds(),
+                       clock=lambda: bench.SCAN_NOW)
+    try:
+        bench.load_rows(engine, 300)
+        with Session(engine) as session:
+            report = rebuild(session, config, commit=False)
+            assert report.entries > 1_000
+            assert report.identical, report.differences
+            export_log(session, config, str(tmp_path / "export"))
+    finally:
+        engine.dispose()
     assert verify_export(tmp_path / "export").entries == report.entries
-    engine.dispose()
