@@ -303,23 +303,30 @@ def region_bounds(region: str) -> tuple[str, str]:
     return prefix.ljust(6, "0"), prefix.ljust(6, "9")
 
 
-def _population(f: ReportFilters, principal: Principal | None) -> list[ColumnElement[bool]]:
-    """WHERE clauses on ``Batch`` selecting the original batches the report covers."""
-    where: list[ColumnElement[bool]] = [Batch.consolidated == false()]
+def _filter_clauses(f: ReportFilters, columns: Any) -> list[ColumnElement[bool]]:
+    """The six report filters as WHERE clauses on ``columns`` (``Batch`` or ``BatchBalance``:
+    both carry region, declared_t_ms, generator, waste_code and category under those names)."""
+    where: list[ColumnElement[bool]] = []
     if f.region:
         lo, hi = region_bounds(f.region)
-        where += [Batch.region >= lo, Batch.region <= hi]
+        where += [columns.region >= lo, columns.region <= hi]
     if f.period_from:
-        where.append(Batch.declared_t_ms >= beijing_day_start_ms(f.period_from))
+        where.append(columns.declared_t_ms >= beijing_day_start_ms(f.period_from))
     if f.period_to:
-        where.append(Batch.declared_t_ms
+        where.append(columns.declared_t_ms
                      < beijing_day_start_ms(f.period_to + dt.timedelta(days=1)))
     if f.generator:
-        where.append(Batch.generator == f.generator)
+        where.append(columns.generator == f.generator)
     if f.waste_code:
-        where.append(Batch.waste_code == f.waste_code)
+        where.append(columns.waste_code == f.waste_code)
     if f.category:
-        where.append(Batch.category == f.category)
+        where.append(columns.category == f.category)
+    return where
+
+
+def _population(f: ReportFilters, principal: Principal | None) -> list[ColumnElement[bool]]:
+    """WHERE clauses on ``Batch`` selecting the original batches the report covers."""
+    where: list[ColumnElement[bool]] = [Batch.consolidated == false(), *_filter_clauses(f, Batch)]
     if principal is not None:
         clause = batch_visibility(principal)
         if clause is not None:
@@ -558,20 +565,7 @@ def _balance_population(f: ReportFilters,
     """``_population`` on the summary rows: the same filters on ``batch_balances`` columns
     (every original has exactly one row there), so no join back to ``batches`` is needed."""
     bb = BatchBalance
-    where: list[ColumnElement[bool]] = []
-    if f.region:
-        lo, hi = region_bounds(f.region)
-        where += [bb.region >= lo, bb.region <= hi]
-    if f.period_from:
-        where.append(bb.declared_t_ms >= beijing_day_start_ms(f.period_from))
-    if f.period_to:
-        where.append(bb.declared_t_ms < beijing_day_start_ms(f.period_to + dt.timedelta(days=1)))
-    if f.generator:
-        where.append(bb.generator == f.generator)
-    if f.waste_code:
-        where.append(bb.waste_code == f.waste_code)
-    if f.category:
-        where.append(bb.category == f.category)
+    where = _filter_clauses(f, bb)
     if principal is not None and not principal.is_operator:
         if principal.is_regulator:
             # batch_visibility is the regulator's region: the same range on the summary
