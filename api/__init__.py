@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, runtime
+from api import edge, errors, runtime
 from api.extensions import db
 from api.pages import web
 from api.rest import tiles, v1
@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
+    edge.init_app(app)
     runtime.init_app(app)
     runtime.register_kinds(app, ledger_kinds(CustodySettings(
         tolerance_permille=int(app.config["MASS_TOLERANCE_PERMILLE"]),

@@ -45,3 +45,76 @@ def test_signed_entry_with_nul_in_a_payload_string_is_refused(client, region):
     assert size(client) == before
     assert client.post("/api/v1/entries", data=sign_note(text, c.key),
                        content_type="text/plain").status_code == 201
+
+
+def bearer(client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.token}"}
+
+
+PARAMETERS = [  # (url, the field the error names)
+    ("/api/v1/batches?state=%00", "state"),
+    ("/api/v1/batches?generator=%00", "generator"),
+    ("/api/v1/batches?waste_code=900-039-49%01", "waste_code"),
+    ("/api/v1/batches?cursor=%00", "cursor"),
+    ("/api/v1/batches/%00", "code"),
+    ("/api/v1/keys?org=%00", "org"),
+    ("/api/v1/keys?cursor=a%00", "cursor"),
+    ("/api/v1/permits?org=%00", "org"),
+    ("/api/v1/organisations?cursor=%1f", "cursor"),
+    ("/api/v1/organisations/%00", "uscc"),
+    ("/api/v1/manifests/%00", "number"),
+    ("/api/v1/manifests?cursor=%7f", "cursor"),
+    ("/api/v1/catalogue?q=%E5%BA%9F%00", "q"),
+    ("/api/v1/batches?%00=1", "query"),
+]
+
+
+def test_controls_in_query_and_path_parameters_are_422(client, region):
+    """PostgreSQL answered 500 (text fields cannot contain NUL) where SQLite gave 200/404."""
+    headers = bearer(region[GEN])
+    for url, field in PARAMETERS:
+        assert_error(client.get(url, headers=headers), 422, "text_control_char", field)
+    assert client.get("/api/v1/keys?org=" + GEN, headers=headers).status_code == 200
+
+
+def test_nul_in_json_bodies_is_422_and_changes_nothing(client, region):
+    headers = bearer(region[GEN])
+    code = code_for(GEN, 1)
+    region[GEN].declare(code, description(1000))
+    for body, field in [
+        ({"collector": "\x00" * 18, "batches": [code]}, "collector"),
+        ({"collector": GEN, "batches": [code + "\x00"]},
+         "batches[0]"),
+        ({"collector": GEN, "batches": [code], "note": "请周三来\x00"}, "note"),
+        ({"collector": GEN, "batches": [code], "x\x00": 1}, "body"),
+    ]:
+        assert_error(client.post("/api/v1/pickups", json=body, headers=headers), 422,
+                     "text_control_char", field)
+    surrogate = b'{"collector": "\\ud800", "batches": []}'
+    assert_error(client.post("/api/v1/pickups", data=surrogate, headers=headers,
+                             content_type="application/json"), 422, "text_surrogate",
+                 "collector")
+    assert client.get("/api/v1/pickups?status=all", headers=headers).json["items"] == []
+    draft = {"stream": code, "org": GEN, "key": region[GEN].key.verifier.fingerprint,
+             "data": {"name": "废\x00"}}
+    assert_error(client.post("/api/v1/drafts/batch.declared", json=draft, headers=headers), 422,
+                 "text_control_char", "data.name")
+
+
+def test_log_in_with_nul_is_422_without_a_token(client, region):
+    """Unauthenticated, so anyone could send it: PostgreSQL answered 500."""
+    for body, field in [({"username": "generator\x00", "password": "x"}, "username"),
+                        ({"username": "generator", "password": "\x00"}, "password")]:
+        assert_error(client.post("/api/v1/auth/token", json=body), 422, "text_control_char",
+                     field)
+    bad = client.post("/api/v1/auth/token", json={"username": "nobody", "password": "x"})
+    assert bad.status_code == 403  # an ordinary failed log-in still says so
+
+
+def test_page_forms_refuse_controls_with_an_error_page(client, region):
+    resp = client.post("/login", data={"username": "generator\x00", "password": "x"})
+    assert resp.status_code == 422 and resp.mimetype == "text/html"
+    assert "text_control_char" in resp.get_data(as_text=True)
+    # Line breaks and tabs in a text area are text, not controls to refuse.
+    ok = client.post("/login", data={"username": "a\tb", "password": "x\r\ny"})
+    assert ok.status_code != 422
