@@ -80,6 +80,7 @@ from sqlalchemy import (  # noqa: E402
 )
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from ledger import migrations  # noqa: E402
 from ledger.tlog import export as bundle  # noqa: E402
 from ledger.tlog import merkle
 from ledger.tlog.checkpoints import format_tlog_proof, sign_checkpoint  # noqa: E402
@@ -87,7 +88,6 @@ from ledger.tlog.db import configure_engine  # noqa: E402
 from ledger.tlog.entries import Entry, entry_text, format_time, parse_entry, prev_field  # noqa: E402
 from ledger.tlog.log import AppendContext, LogConfig, append_entry, init_log, log_head  # noqa: E402
 from ledger.tlog.merkle import append_to_frontier  # noqa: E402
-from ledger.tlog.models import Base  # noqa: E402
 from ledger.tlog.notes import (
     Note,
     NoteSignature,
@@ -401,7 +401,7 @@ class Workload:
 def bench_database(db: Database, work: Workload, cpu: dict[str, float]) -> dict[str, Any]:
     """Alternate rounds of raw inserts and appends, then one instrumented pass of appends."""
     engine = db.engine()
-    Base.metadata.create_all(engine)
+    migrations.upgrade(engine)
     RAW_METADATA.create_all(engine)
     session = sessionmaker(engine)()
     config = bench_config()

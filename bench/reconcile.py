@@ -81,6 +81,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from ledger import migrations  # noqa: E402
 from ledger.audit.gaps import GAP_TYPES, GapQuery, GapSettings, find_gaps  # noqa: E402
 from ledger.audit.reconcile import (  # noqa: E402
     ReportFilters,
@@ -667,7 +668,7 @@ def load(kind: str, n: int) -> float:
         for suffix in ("", "-wal", "-shm"):
             Path(str(cache_dir(n) / "ledger.sqlite") + suffix).unlink(missing_ok=True)
     engine = engine_for(kind, n)
-    Base.metadata.create_all(engine)
+    migrations.upgrade(engine)
     load_rows(engine, n)
     with engine.connect() as conn:
         if kind == "postgresql":

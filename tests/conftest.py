@@ -71,7 +71,7 @@ def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:
 def initialised_app(database: Database, tmp_path, **config: Any):
     """An app on ``database``, initialised (tables, operator key, entry 0), disposed after."""
     from api import create_app
-    from api.cli.main import ensure_initialised
+    from api.bootstrap import ensure_initialised
     from api.extensions import db
 
     app = create_app({

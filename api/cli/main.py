@@ -15,17 +15,19 @@ from flask.cli import FlaskGroup
 from werkzeug.serving import run_simple
 
 from api import create_app, runtime
+from api.bootstrap import ensure_initialised
 from api.cli.admin import COMMANDS
+from api.cli.db import db_group
 from api.cli.gaps import gaps_command
 from api.cli.labels import label
 from api.cli.reports import reconcile_command
+from api.cli.simulate import simulate_command
 from api.cli.tiles import tiles_group
 from api.cli.tls import ensure_certificate
 from api.extensions import db
 from ledger.errors import LedgerError
 from ledger.tlog import log
 from ledger.tlog.notes import Signer
-from ledger.upgrade import upgrade_schema
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False,
@@ -38,37 +40,15 @@ def _fail(exc: LedgerError) -> None:
     raise click.ClickException(str(exc))
 
 
-def ensure_initialised() -> bool:
-    """Create tables, the operator key and entry 0 if they do not exist. True if it did."""
-    app = current_app
-    db.create_all()
-    config_signer = runtime.create_operator_key(app)
-    try:
-        log.log_head(db.session)
-    except LedgerError:
-        cfg = runtime.log_config(app)
-        assert cfg.operator.verifier == config_signer.verifier
-        log.init_log(db.session, cfg, app.config["OPERATOR_ORG"], {
-            "name": app.config["OPERATOR_NAME"],
-            "region": app.config["OPERATOR_REGION"],
-            "roles": ["operator"],
-        })
-        return True
-    log.check_operator(db.session, runtime.log_config(app))
-    done = upgrade_schema(db.session)  # a database made by an earlier version
-    if done.triggers_added or done.balances_rebuilt is not None or done.columns_added:
-        click.echo(f"upgraded the database: integrity triggers on {list(done.triggers_added)}, "
-                   f"reconciliation summary rows rebuilt: {done.balances_rebuilt}, "
-                   f"columns added: {list(done.columns_added)}", err=True)
-    db.session.rollback()  # end the read, so later work sees others' commits
-    return False
+def _report(message: str) -> None:
+    click.echo(message, err=True)
 
 
 @main.command()
 def init() -> None:
     """Create the database, the operator key and the log's first entry (idempotent)."""
     try:
-        created = ensure_initialised()
+        created = ensure_initialised(_report)
     except LedgerError as exc:
         _fail(exc)
     cfg = runtime.log_config()
@@ -88,7 +68,7 @@ def init() -> None:
 def serve(host: str, port: int, demo: bool, https: bool) -> None:
     """Initialise if needed (with demo data on first start) and serve the app."""
     try:
-        created = ensure_initialised()
+        created = ensure_initialised(_report)
         if created and demo:
             _seed()
     except LedgerError as exc:
@@ -171,7 +151,7 @@ def _seed(**kw: int) -> None:
 def seed_demo_command(enterprises: int, months: int) -> None:
     """Create a demo district with a few months of signed history."""
     try:
-        ensure_initialised()
+        ensure_initialised(_report)
         _seed(enterprises=enterprises, months=months)
     except LedgerError as exc:
         _fail(exc)
@@ -215,9 +195,5 @@ def checkpoint() -> None:
 main.add_command(label)
 main.add_command(tiles_group)
 main.add_command(reconcile_command)
-for command in (*COMMANDS, gaps_command):
+for command in (*COMMANDS, db_group, gaps_command, simulate_command):
     main.add_command(command)
-
-from api.cli.simulate import simulate_command  # noqa: E402 - needs ensure_initialised above
-
-main.add_command(simulate_command)

@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from api.cli.main import ensure_initialised
+from api.bootstrap import ensure_initialised
 from api.demo.simulate import simulate
 
 
@@ -24,7 +24,7 @@ def simulate_command(enterprises: int, months: int, faults: bool, seed: int,
                      faults_file: str) -> None:
     """Simulate a region; with faults, corrupts one tree node at the end (an integrity fault):
     use a database of its own."""
-    ensure_initialised()
+    ensure_initialised(lambda message: click.echo(message, err=True))
     sim = simulate(current_app._get_current_object(),  # type: ignore[attr-defined]
                    enterprises=enterprises, months=months, faults=faults, seed=seed,
                    progress=lambda msg: click.echo(f"simulate: {msg}", err=True))

@@ -1,7 +1,8 @@
 """Persistence of the log: typed SQLAlchemy 2 models.
 
 The log is append-only: ``log_entries`` rows are inserted once and never updated or deleted
-(triggers on both databases refuse it), and ``note`` holds the exact bytes that were signed.
+(triggers on both databases refuse it; ``ledger/migrations`` creates them and every table), and
+``note`` holds the exact bytes that were signed.
 Everything else here (``log_head``, ``merkle_nodes``, ``signing_keys``, ``checkpoints``) is
 derived from the entries and can be rebuilt from index 0.
 """
@@ -9,7 +10,6 @@ derived from the entries and can be rebuilt from index 0.
 from __future__ import annotations
 
 from sqlalchemy import (
-    DDL,
     BigInteger,
     ForeignKey,
     Index,
@@ -18,7 +18,6 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -141,63 +140,6 @@ class IntegrityFinding(Base):
     reason: Mapped[str] = mapped_column(String(200))
 
 
-# Changing or deleting verified material (tree nodes, published checkpoints) sends the
-# integrity watermark back to 0, so the next gap scan re-verifies everything. log_entries needs
-# no such trigger: it refuses UPDATE and DELETE outright (below).
-_PG_RESET_WATERMARK = DDL(
-    """
-    CREATE OR REPLACE FUNCTION waste_ledger_integrity_reset() RETURNS trigger AS $$
-    BEGIN
-      UPDATE integrity_watermark SET verified_size = 0, frontier = ''::bytea;
-      RETURN NULL;
-    END $$ LANGUAGE plpgsql;
-    CREATE TRIGGER %(table)s_integrity_reset AFTER UPDATE OR DELETE ON %(table)s
-      FOR EACH STATEMENT EXECUTE FUNCTION waste_ledger_integrity_reset();
-    """
-)
-
-
-def _sqlite_reset_watermark(event_name: str) -> DDL:
-    return DDL(
-        f"CREATE TRIGGER %(table)s_integrity_reset_{event_name.lower()} AFTER {event_name} "
-        "ON %(table)s BEGIN UPDATE integrity_watermark SET verified_size = 0, frontier = X''; "
-        "END"
-    )
-
-
-def integrity_reset_ddl(dialect: str) -> list[DDL]:
-    """The statements that install the watermark reset on a table (``%(table)s``)."""
-    if dialect == "postgresql":
-        return [_PG_RESET_WATERMARK]
-    return [_sqlite_reset_watermark(name) for name in ("UPDATE", "DELETE")]
-
-
-for _watched in (MerkleNode.__table__, Checkpoint.__table__):
-    for _dialect in ("postgresql", "sqlite"):
-        for _ddl in integrity_reset_ddl(_dialect):
-            event.listen(_watched, "after_create", _ddl.execute_if(dialect=_dialect))
-
-
-# The log refuses edits at the database level too, not only in our code.
-_PG_IMMUTABLE = DDL(
-    """
-    CREATE OR REPLACE FUNCTION waste_ledger_refuse_edit() RETURNS trigger AS $$
-    BEGIN
-      RAISE EXCEPTION 'log_entries is append-only (%% refused)', TG_OP;
-    END $$ LANGUAGE plpgsql;
-    CREATE TRIGGER log_entries_append_only BEFORE UPDATE OR DELETE ON log_entries
-      FOR EACH ROW EXECUTE FUNCTION waste_ledger_refuse_edit();
-    """
-)
-_SQLITE_NO_UPDATE = DDL(
-    "CREATE TRIGGER log_entries_no_update BEFORE UPDATE ON log_entries "
-    "BEGIN SELECT RAISE(ABORT, 'log_entries is append-only (UPDATE refused)'); END"
-)
-_SQLITE_NO_DELETE = DDL(
-    "CREATE TRIGGER log_entries_no_delete BEFORE DELETE ON log_entries "
-    "BEGIN SELECT RAISE(ABORT, 'log_entries is append-only (DELETE refused)'); END"
-)
-_table = LogEntry.__table__
-event.listen(_table, "after_create", _PG_IMMUTABLE.execute_if(dialect="postgresql"))
-event.listen(_table, "after_create", _SQLITE_NO_UPDATE.execute_if(dialect="sqlite"))
-event.listen(_table, "after_create", _SQLITE_NO_DELETE.execute_if(dialect="sqlite"))
+# The triggers on these tables (log_entries refuses UPDATE and DELETE; editing merkle_nodes or
+# checkpoints sends the integrity watermark back to 0) are created by the migrations, not here:
+# see ledger/migrations/versions/0001_baseline.py.

@@ -3,6 +3,10 @@
 import os
 import stat
 
+from sqlalchemy import text
+
+from api.extensions import db
+from ledger import migrations
 from ledger.tlog.checkpoints import parse_checkpoint
 from ledger.tlog.notes import Signer, parse_vkey
 
@@ -13,6 +17,26 @@ def test_init_is_idempotent_and_prints_the_operator_key(cli):
     assert "already initialised" in out.output
     vkey = out.output.split("operator vkey: ")[1].strip()
     assert parse_vkey(vkey).name == "waste-ledger.local/log"
+
+
+def test_db_commands_show_and_upgrade_the_schema_revision(cli, app):
+    head = migrations.heads()[0]
+    assert cli("db", "current").output == f"{head} (head)\n"
+    history = cli("db", "history").output.splitlines()
+    assert history[0].startswith(f"{migrations.history()[0].down_revision or '<base>'} -> {head} "
+                                 "(head): ")
+    assert history[-1].startswith("<base> -> 0001")
+    assert cli("db", "upgrade").output == f"schema already at {head}\n"
+    with app.app_context():  # a database made before migrations: tables, no version
+        db.session.execute(text("DROP TABLE alembic_version"))
+        db.session.commit()
+        db.session.remove()
+    assert cli("db", "current").output.startswith("none: ")
+    out = cli("db", "upgrade")
+    assert out.exit_code == 0
+    assert out.output == ("adopted a database made before migrations\n"
+                          f"schema upgraded: <empty> -> {head}\n")
+    assert cli("db", "current").output == f"{head} (head)\n"
 
 
 def test_keygen_writes_a_private_key_only_the_owner_can_read(cli, tmp_path):

@@ -1,40 +1,32 @@
-"""A database made by an earlier version is brought up to date when the app starts."""
+"""A database made before migrations is adopted in place when the app starts."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, text
+from alembic import command
+from sqlalchemy import delete, inspect, select, text
 
 from api.extensions import db
+from ledger import migrations
+from ledger.custody import access
 from ledger.custody.projections import BatchBalance
 from ledger.tlog.models import IntegrityWatermark
-from ledger.upgrade import upgrade_schema
 from tests.api.lifecycle import COLLECTOR, GENERATORS, build_region, code_for, description
+from tests.schema import TRIGGERS, triggers
 
 GEN = GENERATORS[0]
 
 
-def _triggers(session, table: str) -> int:
-    if session.connection().dialect.name == "sqlite":
-        query = text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
-                     "AND tbl_name = :t AND name LIKE '%integrity_reset%'")
-    else:
-        query = text("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                     "WHERE c.relname = :t AND t.tgname LIKE '%integrity_reset%' "
-                     "AND pg_table_is_visible(c.oid)")
-    return session.execute(query, {"t": table}).scalar_one()
-
-
-def _drop_triggers(session, table: str) -> None:
-    if session.connection().dialect.name == "sqlite":
-        for name in session.execute(text(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t "
-                "AND name LIKE '%integrity_reset%'"), {"t": table}).scalars().all():
+def _drop_integrity_triggers(session) -> None:
+    for name in triggers(session.connection()):
+        if "integrity_reset" not in name:
+            continue
+        if session.connection().dialect.name == "sqlite":
             session.execute(text(f'DROP TRIGGER "{name}"'))
-    else:
-        session.execute(text(f"DROP TRIGGER {table}_integrity_reset ON {table}"))
+        else:
+            session.execute(text(f"DROP TRIGGER {name} ON {name.split('_integrity')[0]}"))
 
 
-def test_an_older_database_gets_its_triggers_and_summary(app, cli):
+def test_an_older_database_gets_its_triggers_summary_and_version(app, cli):
     region = build_region(app, generators=1)
     code = code_for(GEN, 1)
     region[GEN].declare(code, description(50_000))
@@ -43,19 +35,20 @@ def test_an_older_database_gets_its_triggers_and_summary(app, cli):
     with app.app_context():
         before = db.session.scalars(select(BatchBalance).order_by(BatchBalance.origin)).all()
         before = [(b.origin, b.declared, b.collected) for b in before]
-        # What a database from before the summary and the triggers looks like:
-        for table in ("merkle_nodes", "checkpoints"):
-            _drop_triggers(db.session, table)
+        # What a database from before migrations, the summary and the triggers looks like:
+        _drop_integrity_triggers(db.session)
         db.session.execute(delete(BatchBalance))
+        db.session.execute(text("DROP TABLE alembic_version"))
         db.session.commit()
-        assert _triggers(db.session, "merkle_nodes") == 0
+        assert migrations.current(db.engine) is None
         db.session.remove()
     result = cli("init")
     assert result.exit_code == 0, result.output
-    assert "upgraded the database" in result.output
+    assert "adopted a database made before migrations" in result.output
+    assert "reconciliation summary filled for 1 batches" in result.output
     with app.app_context():
-        assert _triggers(db.session, "merkle_nodes") >= 1
-        assert _triggers(db.session, "checkpoints") >= 1
+        assert migrations.current(db.engine) == migrations.heads()[0]
+        assert triggers(db.session.connection()) == TRIGGERS[db.engine.dialect.name]
         after = db.session.scalars(select(BatchBalance).order_by(BatchBalance.origin)).all()
         assert [(b.origin, b.declared, b.collected) for b in after] == before
         # The restored trigger works: editing a verified tree node sends the watermark to 0.
@@ -64,28 +57,26 @@ def test_an_older_database_gets_its_triggers_and_summary(app, cli):
         db.session.execute(text("UPDATE merkle_nodes SET hash = hash"))
         db.session.commit()
         assert db.session.get(IntegrityWatermark, 1).verified_size == 0
-        # Run again on a current database: nothing to do.
-        done = upgrade_schema(db.session)
-        assert done.triggers_added == () and done.balances_rebuilt is None
-        assert db.session.scalar(select(func.count()).select_from(BatchBalance)) == len(before)
         db.session.remove()
+    # Started again on a current database: nothing to do, nothing said.
+    again = cli("init")
+    assert again.exit_code == 0 and "already initialised" in again.output
+    assert "adopted" not in again.output and "summary" not in again.output
 
 
-def test_an_older_users_table_gets_the_active_column(app, cli):
-    from ledger.custody import access
-    from tests.api.lifecycle import GENERATORS as GENS
-
+def test_a_database_at_the_baseline_gets_users_active_and_sessions(app, cli):
     build_region(app, generators=1)
     with app.app_context():
-        access.add_user(db.session, "wang", "correct-horse", GENS[0], "王师傅")
-        db.session.execute(text("ALTER TABLE users DROP COLUMN active"))  # as before
+        access.add_user(db.session, "wang", "correct-horse", GEN, "王师傅")
         db.session.commit()
         db.session.remove()
+        with db.engine.begin() as conn:  # as the release before 0002 left it
+            command.downgrade(migrations.config(conn), "0001")
+            assert "active" not in {c["name"] for c in inspect(conn).get_columns("users")}
+            assert not inspect(conn).has_table("login_sessions")
     result = cli("init")
-    assert result.exit_code == 0 and "users.active" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert f"upgraded the database schema from 0001 to {migrations.heads()[0]}" in result.output
     resp = app.test_client().post("/api/v1/auth/token", json={
         "username": "wang", "password": "correct-horse", "label": "x"})
     assert resp.status_code == 201  # the existing person is active
-    with app.app_context():
-        assert upgrade_schema(db.session).columns_added == ()
-        db.session.remove()

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from ledger import migrations
 from ledger.bootstrap import ledger_kinds
 from ledger.tlog.db import configure_engine
 from ledger.tlog.log import LogConfig, export_log
-from ledger.tlog.models import Base
 from ledger.tlog.rebuild import rebuild
 from ledger.tlog.verify import verify_export
 
@@ -39,7 +39,7 @@ def bench(tmp_path_factory):
 def test_a_bulk_loaded_log_rebuilds_identically_and_verifies(bench, database, tmp_path):
     engine = database.engine()
     configure_engine(engine)
-    Base.metadata.create_all(engine)
+    migrations.upgrade(engine)
     config = LogConfig(operator=bench.signer_for(bench.OPERATOR_ORG), kinds=ledger_kinds(),
                        clock=lambda: bench.SCAN_NOW)
     try:

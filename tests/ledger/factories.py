@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger import migrations
 from ledger.tlog.db import configure_engine
 from ledger.tlog.entries import entry_text, format_time, parse_entry, prev_field
 from ledger.tlog.log import (
@@ -18,7 +19,6 @@ from ledger.tlog.log import (
     init_log,
     log_head,
 )
-from ledger.tlog.models import Base
 from ledger.tlog.notes import Signer, sign_note
 from ledger.tlog.rules import org_stream
 
@@ -114,7 +114,7 @@ def log_config_for_tests(**overrides: Any) -> LogConfig:
 
 def make_world(engine, **overrides: Any) -> World:
     configure_engine(engine)
-    Base.metadata.create_all(engine)
+    migrations.upgrade(engine)
     session = sessionmaker(engine)()
     config = log_config_for_tests(**overrides)
     clock = config.clock
