@@ -41,6 +41,8 @@ MESSAGES_ZH: dict[str, str] = {
     "not_receiver": "只有指定的接收单位可以确认或拒收",
     "handover_open": "该批次已有未完成的交接",
     "handover_mismatch": "交接信息与移出记录不一致",
+    "handover_not_open": "该批次没有一方已签名、待另一方签名的交接，无可撤回",
+    "not_party": "只有交接的双方可以撤回这次交接",
     "permit_not_covering": "接收单位的经营许可证不覆盖该废物代码、经营方式或日期",
     "mass_invalid": "重量必须是大于 0 的整数克",
     "mass_exceeds_held": "重量超过当前持有量",

@@ -34,7 +34,7 @@ def _messages() -> dict[str, str]:
     return {
         "queue": _("待发送"),
         "queued": _("已签名，联网后自动发送"),
-        "accepted": _("已上链"),
+        "accepted": _("已签名记录"),
         "rejected": _("被拒绝"),
         "index": _("日志序号 %(n)s"),
         "offline": _("离线"),
@@ -112,6 +112,37 @@ def _messages() -> dict[str, str]:
         "error": _("出错了：%(msg)s"),
         "kg": _("千克"),
         "from": _("交出单位"),
+        "ho_released": _("已签名交给 %(who)s（联单 %(m)s），等对方签收。"),
+        "ho_they_accepted": _("%(who)s 已签收 %(kg)s（联单 %(m)s），等本单位签名交出。"),
+        "ho_they_refused": _("%(who)s 已签名拒收（联单 %(m)s），等本单位签名确认。"),
+        "ho_we_signed": _("本单位已签收（联单 %(m)s），等 %(who)s 签名交出。"),
+        "complete_release": _("签名交出"),
+        "withdraw_release": _("撤回交出"),
+        "withdraw_decline": _("不交出（撤回）"),
+        "withdraw_receipt": _("撤回签收"),
+        "withdraw_confirm": _("再按一次确认撤回"),
+        "withdraw_explain": _("撤回会签名记录在该批次下，已有的签名不会删除；批次留在原持有单位。"),
+        "withdraw_done": _("已签名撤回联单 %(m)s 的交接"),
+        "withdrawn": _("撤回交接"),
+        "reason_giver_withdraws": _("交出方撤回：对方尚未签收"),
+        "reason_giver_declines": _("交出方不交出，撤回对方的签收"),
+        "reason_receiver_withdraws": _("接收方撤回签收"),
+        "complete_done": _("已签名交给 %(who)s，联单 %(m)s"),
+        "cancel_pickup": _("取消预约"),
+        "cancelled": _("已取消联单 %(m)s 的预约，批次可以重新转交"),
+        "no_vehicle": _("不填"),
+        "other_vehicle": _("其他车牌（手动输入）…"),
+        "vehicle_missing": _("请输入车牌，或在列表中选择"),
+        "reservation_released": _("已取消为这一趟预留的联单 %(m)s，改正后可以重新转交。"),
+        "reservation_kept": _("为这一趟预留的联单 %(m)s 未能取消，"
+                              "请在下面“本单位预留的联单”中取消。"),
+        "release_partial": _("已签名交出 %(n)s 批（联单 %(m)s）；"
+                             "其余批次再次转交给同一单位时沿用这张联单。"),
+        "complete_on_round": _("%(who)s 已签收，等本单位签名交出："
+                               "请在“收运任务”页签名交出或撤回。"),
+        "waiting_for_giver": _("本单位已签收，等 %(who)s 签名交出。"),
+        "released_by_us": _("本单位已签名交给 %(who)s，等对方签收。"),
+        "to_round": _("打开收运任务"),
     }
 
 

@@ -101,6 +101,7 @@ KIND_LABELS: Final = {
     "custody.released": _l("移出（交出方签名）"), "custody.accepted": _l("接收确认"),
     "custody.refused": _l("拒收"), "custody.consolidated_out": _l("合并/拆分转出"),
     "custody.disposed": _l("利用/处置"), "custody.corrected": _l("更正"),
+    "custody.withdrawn": _l("撤回交接"),
 }
 STATE_LABELS: Final = {
     "declared": _l("待收集"), "pending": _l("交接中"), "stored": _l("贮存中"),
@@ -110,7 +111,8 @@ STATE_LABELS: Final = {
 METHOD_LABELS: Final = {"utilisation": _l("利用"), "disposal": _l("处置")}
 HANDOVER_LABELS: Final = {
     "awaiting_answer": _l("待接收方确认"), "awaiting_release": _l("待交出方签名"),
-    "confirmed": _l("已确认"), "refused": _l("已拒收"),
+    "confirmed": _l("已确认"), "refused": _l("已拒收"), "withdrawn": _l("已撤回"),
+    "superseded": _l("已改交他方"),
 }
 DETAIL_LABELS: Final = {
     "declared_mass_g": _l("申报重量"), "threshold_days": _l("期限（天）"),

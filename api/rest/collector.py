@@ -23,7 +23,7 @@ from ledger.custody.codes import parse_batch_code
 from ledger.custody.permits import covering_permit
 from ledger.custody.pickups import RECEIVING_ROLES, PickupItem, PickupRequest, outstanding
 from ledger.custody.principals import Principal
-from ledger.custody.projections import Batch, Handover, Organisation, Permit
+from ledger.custody.projections import Batch, Handover, Organisation, Permit, Vehicle
 from ledger.custody.serials import reserve_code
 from ledger.errors import InvalidInput
 from ledger.tlog.entries import format_time, parse_entry
@@ -61,7 +61,8 @@ def _cards(batches: Iterable[Batch], me: str) -> list[dict[str, Any]]:
     open_handovers = {h.batch: h for h in db.session.scalars(select(Handover).where(
         Handover.batch.in_(codes),
         Handover.status.in_(("awaiting_answer", "awaiting_release"))))} if codes else {}
-    orgs = {b.holder for b in batches} | {b.generator for b in batches}
+    orgs = {b.holder for b in batches} | {b.generator for b in batches} | {
+        o for h in open_handovers.values() for o in (h.from_org, h.to_org)}
     names = dict(db.session.execute(select(Organisation.uscc, Organisation.name)
                                     .where(Organisation.uscc.in_(orgs))).all())
     today = beijing_today().isoformat()
@@ -76,9 +77,7 @@ def _cards(batches: Iterable[Batch], me: str) -> list[dict[str, Any]]:
             "generator_name": names.get(b.generator, ""), "mass_g": b.mass_g,
             "declared_mass_g": b.declared_mass_g, "consolidated": b.consolidated,
             "head": {"seq": head.seq, "leaf": b64(head.leaf_hash), "t": format_time(head.t_ms)},
-            "handover": None if h is None else {
-                "from": h.from_org, "to": h.to_org, "manifest": h.manifest, "status": h.status,
-                "released_mass_g": h.released_mass_g, "mine": h.to_org == me},
+            "handover": None if h is None else _handover(h, me, names),
             **_description(b.code),
         }
         if b.holder == me and b.state == "received":
@@ -87,6 +86,60 @@ def _cards(batches: Iterable[Batch], me: str) -> list[dict[str, Any]]:
                 for activity in ("utilise", "dispose")}
         cards.append(card)
     return cards
+
+
+def _handover(h: Handover, me: str, names: dict[str, str]) -> dict[str, Any]:
+    """A half-signed handover: who signed, and who must sign next (``next``: the USCC)."""
+    answer = None if h.answered_at is None else (
+        "accepted" if h.accepted_mass_g is not None else "refused")
+    return {"from": h.from_org, "from_name": names.get(h.from_org, ""), "to": h.to_org,
+            "to_name": names.get(h.to_org, ""), "manifest": h.manifest, "status": h.status,
+            "released_mass_g": h.released_mass_g, "accepted_mass_g": h.accepted_mass_g,
+            "refused_mass_g": h.refused_mass_g, "answer": answer,
+            "next": h.to_org if h.status == "awaiting_answer" else h.from_org,
+            "mine": h.to_org == me}
+
+
+def _outgoing(principal: Principal) -> list[dict[str, Any]]:
+    """Open requests this organisation made (the manifests it reserved to hand waste on),
+    with what is still on each: so the person who reserved one can see it and cancel it."""
+    rows = db.session.scalars(select(PickupRequest).where(
+        PickupRequest.generator == principal.org, PickupRequest.status == "open")
+        .order_by(PickupRequest.id.desc()).limit(MAX_REQUESTS))
+    out = []
+    for row in rows:
+        codes = list(db.session.scalars(select(PickupItem.batch)
+                                        .where(PickupItem.request_id == row.id)))
+        batches = [b for b in db.session.scalars(select(Batch).where(Batch.code.in_(codes))
+                                                 .order_by(Batch.code))
+                   if outstanding(row, b)]
+        if not batches:
+            continue  # everything on it has left: nothing to cancel
+        to = db.session.get(Organisation, row.collector)
+        out.append({"id": row.id, "manifest": row.manifest, "to": row.collector,
+                    "to_name": to.name if to else "", "wanted_on": row.wanted_on,
+                    "batches": _cards(batches, principal.org)})
+    return out
+
+
+def _incoming(principal: Principal, listed: set[str]) -> list[dict[str, Any]]:
+    """Batches released to this organisation and not on any request it can see (the giver
+    cancelled the request, or released without one): still to be answered."""
+    codes = [c for c in db.session.scalars(select(Handover.batch).where(
+        Handover.to_org == principal.org, Handover.status == "awaiting_answer")
+        .order_by(Handover.batch).limit(MAX_HELD)) if c not in listed]
+    if not codes:
+        return []
+    return _cards(db.session.scalars(select(Batch).where(Batch.code.in_(codes))
+                                     .order_by(Batch.code)), principal.org)
+
+
+def _vehicles(me: str, receivers: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Plates a release may name without a carrier: this organisation's and each possible
+    receiver's (``custody.released`` accepts a vehicle of either)."""
+    orgs = {me} | {r["uscc"] for r in receivers}
+    return [{"plate": v.plate, "org": v.org} for v in db.session.scalars(
+        select(Vehicle).where(Vehicle.org.in_(orgs)).order_by(Vehicle.plate))]
 
 
 def _pickups(principal: Principal) -> list[dict[str, Any]]:
@@ -132,12 +185,17 @@ def get_round():  # type: ignore[no-untyped-def]
     permits = [{"number": p.number, "activities": p.activities.split(),
                 "codes": p.codes.split(), "valid_from": p.valid_from, "valid_to": p.valid_to}
                for p in db.session.scalars(select(Permit).where(Permit.org == principal.org))]
+    pickups = _pickups(principal)
+    listed = {b["code"] for p in pickups for b in p["batches"]}
     return {
         "org": {"uscc": me.uscc, "name": me.name, "roles": me.roles.split(),
                 "permits": permits},
-        "pickups": _pickups(principal),
+        "pickups": pickups,
+        "incoming": _incoming(principal, listed),
         "held": _cards(held, principal.org),
+        "outgoing": _outgoing(principal),
         "receivers": receivers,
+        "vehicles": _vehicles(principal.org, receivers),
         "downloaded_at": format_time(int(dt.datetime.now(dt.UTC).timestamp() * 1000)),
     }
 

@@ -291,7 +291,8 @@ def _unconfirmed(session: Session, query: GapQuery, settings: GapSettings) -> It
                     first_t.label("first_t"), first_at.label("first_at"),
                     last_t.label("last_t"), last_at.label("last_at"))
              .join(b, b.code == ho.batch)
-             .where(ho.status != "superseded", *_region_where(b.region, query.region))
+             .where(ho.status.not_in(("superseded", "withdrawn")),
+                    *_region_where(b.region, query.region))
              .subquery("sides"))
     due = inner.c.first_t + inner.c.limit
     rows = session.execute(select(inner, due.label("due")).where(or_(

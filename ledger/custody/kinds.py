@@ -579,6 +579,34 @@ def _close_manifest_if_done(ctx: AppendContext, number: str) -> None:
         m.closed_at = ctx.index
 
 
+def on_withdrawn(ctx: AppendContext) -> None:
+    """custody.withdrawn: a party of a half-signed handover withdraws it (撤回).
+
+    Either the side that signed first takes its signature back, or the side that has not
+    signed declines to. Nothing is edited: both entries stay in the batch's stream, and the
+    handover is closed as ``withdrawn`` with the batch back in its holder's hands."""
+    e, data = ctx.entry, ctx.entry.data
+    batch = _live_batch(ctx)
+    manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
+    ho = _open_handover(ctx.session, batch.code)
+    if ho is None:
+        raise RuleViolation("this batch has no half-signed handover to withdraw",
+                            code="handover_not_open", field="stream")
+    if e.org not in (ho.from_org, ho.to_org):
+        raise PermissionDenied("only the two parties of a handover may withdraw it",
+                               code="not_party", field="org")
+    if ho.manifest != manifest:
+        raise RuleViolation("data.manifest is not the open handover's manifest",
+                            code="handover_mismatch", field="data.manifest")
+    _str(data, "reason", max_len=500)
+    ho.status = "withdrawn"
+    holder = organisation(ctx.session, batch.holder)
+    batch.state = _state_at(batch, holder)  # custody never moved: as it was with its holder
+    batch.updated_at = ctx.index
+    if ctx.session.get(Manifest, ho.manifest) is not None:
+        _close_manifest_if_done(ctx, ho.manifest)
+
+
 # --- consolidation and disposal ------------------------------------------------------------
 
 
@@ -814,6 +842,7 @@ def custody_kinds(settings: CustodySettings | None = None,
         "custody.consolidated_out": make_handoff_handler(s),
         "custody.disposed": on_disposed,
         "custody.corrected": make_correction_handler(s),
+        "custody.withdrawn": on_withdrawn,
     }
     if after_batch_change is not None:
         hook = after_batch_change

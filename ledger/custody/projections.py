@@ -108,7 +108,7 @@ class Handover(Base):
     to_org: Mapped[str] = mapped_column(String(18), index=True)
     manifest: Mapped[str] = mapped_column(String(14), index=True)
     status: Mapped[str] = mapped_column(String(20))  # awaiting_answer, awaiting_release,
-    #                                                   confirmed, refused
+    #                                   confirmed, refused, superseded, withdrawn
     released_mass_g: Mapped[int | None]
     accepted_mass_g: Mapped[int | None]
     refused_mass_g: Mapped[int | None]

@@ -120,6 +120,10 @@ class Client:
             data["refused_mass_g"] = refused_mass_g
         return self.act("custody.refused", code, data)
 
+    def withdraw(self, code: str, manifest: str, reason: str) -> dict[str, Any]:
+        """Withdraw a half-signed handover of ``code`` on ``manifest`` (撤回)."""
+        return self.act("custody.withdrawn", code, {"manifest": manifest, "reason": reason})
+
     def hand_off(self, parent: str, child: str, mass_g: int) -> dict[str, Any]:
         return self.act("custody.consolidated_out", parent, {"into": child, "mass_g": mass_g})
 

@@ -133,9 +133,11 @@ def test_round_lists_held_batches_with_open_handover_and_head(region, client):
     region[G1].release(code, COLLECTOR, 120_000, manifest)
     log_in(client, "driver")
     card = client.get("/api/v1/collector/round").json["pickups"][0]["batches"][0]
-    assert card["handover"] == {"from": G1, "to": COLLECTOR, "manifest": manifest,
-                                "status": "awaiting_answer", "released_mass_g": 120_000,
-                                "mine": True}
+    assert card["handover"] == {
+        "from": G1, "from_name": "椒江小微企业1号", "to": COLLECTOR,
+        "to_name": "台州市绿源环保收集有限公司", "manifest": manifest,
+        "status": "awaiting_answer", "released_mass_g": 120_000, "accepted_mass_g": None,
+        "refused_mass_g": None, "answer": None, "next": COLLECTOR, "mine": True}
     assert card["head"]["seq"] == 1
     region[COLLECTOR].accept(code, G1, 119_500, manifest)
     round_ = client.get("/api/v1/collector/round").json
@@ -144,6 +146,37 @@ def test_round_lists_held_batches_with_open_handover_and_head(region, client):
     assert held["head"]["seq"] == 2 and held["handover"] is None
     assert {o["uscc"] for o in round_["receivers"]} >= {STATION, DISPOSER}
     assert COLLECTOR not in {o["uscc"] for o in round_["receivers"]}
+    assert round_["vehicles"] == [{"plate": "浙J·D1234", "org": COLLECTOR}]
+    assert round_["outgoing"] == [] and round_["incoming"] == []
+
+
+def test_round_shows_own_reservations_and_releases_on_no_request(region, client):
+    """What the collector reserved to hand on is listed (to cancel it); a batch released to
+    an organisation on no request it sees is still on its round, with who signs next."""
+    code = declare(region, G1, 1)
+    manifest = request_pickup(region, G1, COLLECTOR, [code])["manifest"]
+    region[G1].release(code, COLLECTOR, 120_000, manifest)
+    region[COLLECTOR].accept(code, G1, 120_000, manifest)
+    onward = region[COLLECTOR].request("POST", "/api/v1/pickups",
+                                       {"collector": STATION, "batches": [code]})
+    log_in(client, "driver")
+    (out,) = client.get("/api/v1/collector/round").json["outgoing"]
+    assert (out["id"], out["manifest"], out["to"], out["to_name"]) == (
+        onward["id"], onward["manifest"], STATION, "椒江危废中转站")
+    assert [b["code"] for b in out["batches"]] == [code]
+    region[COLLECTOR].request("POST", f"/api/v1/pickups/{onward['id']}/cancel")
+    region[COLLECTOR].release(code, STATION, 120_000, onward["manifest"])
+    round_ = client.get("/api/v1/collector/round").json
+    assert round_["outgoing"] == []
+    (held,) = round_["held"]
+    assert held["handover"]["next"] == STATION and held["handover"]["to_name"] == "椒江危废中转站"
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/collector/").get_data(
+        as_text=True))})
+    log_in(client, "station")
+    round_ = client.get("/api/v1/collector/round").json
+    assert round_["pickups"] == []
+    (incoming,) = round_["incoming"]
+    assert incoming["code"] == code and incoming["handover"]["mine"] is True
 
 
 def test_a_holder_reserves_an_onward_manifest_for_the_disposer(region, client):

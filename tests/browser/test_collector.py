@@ -18,6 +18,7 @@ from tests.api.lifecycle import (
     DISPOSER,
     DISPOSER_PERMIT,
     GENERATORS,
+    STATION,
     build_region,
     code_for,
     description,
@@ -137,7 +138,7 @@ def test_driver_scans_a_label_with_the_camera_and_signs_on_the_phone(
     screenshot(page, "collector-scan-phone")
     page.fill("#mass-input", "119.5")
     page.click("#accept")
-    expect(page.locator("#result-text")).to_contain_text("已上链")
+    expect(page.locator("#result-text")).to_contain_text("已签名记录")
     expect(page.locator("#queue-count")).to_have_text("0")
 
     entries = stream(live_server, code)
@@ -162,7 +163,7 @@ def test_driver_scans_a_label_with_the_camera_and_signs_on_the_phone(
     expect(page.locator("#batch-name")).to_have_text("沾染危险废物的包装物")
     page.fill("#mass-input", "80.45")
     page.click("#accept")
-    expect(page.locator("#result-text")).to_contain_text("已上链")
+    expect(page.locator("#result-text")).to_contain_text("已签名记录")
     handover = region[COLLECTOR].batch(other)["handovers"][-1]
     assert handover["status"] == "awaiting_release" and handover["accepted_mass_g"] == 80_450
     context.close()
@@ -301,7 +302,7 @@ def test_collector_consolidates_and_hands_on_and_the_disposer_disposes(
     expect(page.locator("#batch-manifest")).to_have_text(handover["manifest"])
     page.fill("#mass-input", "119.5")
     page.click("#accept")
-    expect(page.locator("#result-text")).to_contain_text("已上链")
+    expect(page.locator("#result-text")).to_contain_text("已签名记录")
     page.goto(f"{live_server.url}/collector/")
     open_round(page)
     page.check(f"#held input[value='{drum}']")
@@ -361,3 +362,114 @@ def test_a_weighed_mass_far_from_the_release_is_asked_twice(
     expect(page.locator("#result-text")).to_contain_text("已接收 12 千克")
     last = stream(live_server, world["a"])[-1]
     assert last.kind == "custody.accepted"
+
+
+def test_no_dead_end_between_a_collector_and_a_station(live_server: LiveServer, browser: Browser):
+    """The path of issue 13: a release fails on an unregistered plate after its manifest was
+    reserved; the reservation is given back and the retry with a registered plate works. A
+    reservation left behind is seen and cancelled; a station that signed its receipt first is
+    shown as waiting for the collector, who completes the handover (no batch stuck on
+    "交接中"); a release not yet answered is withdrawn with a signed entry and sent elsewhere."""
+    world = a_round(live_server)
+    region, a, b, manifests = world["region"], world["a"], world["b"], world["manifests"]
+    region[G2].release(b, COLLECTOR, 80_500, manifests[b])
+    region[COLLECTOR].accept(a, G1, 120_000, manifests[a])
+    region[COLLECTOR].accept(b, G2, 80_500, manifests[b])
+    with live_server.app.app_context():
+        access.add_user(db.session, "yard", PASSWORD, STATION, "中转站")
+        db.session.remove()
+
+    driver = browser.new_context(locale=LOCALE, viewport=PHONE, device_scale_factor=2,
+                                 is_mobile=True, has_touch=True)
+    driver.set_default_timeout(TIMEOUT_MS)
+    page = driver.new_page()
+    log_in(page, live_server, "driver")
+    open_round(page)
+    page.check(f"#held input[value='{a}']")
+    page.click("#release-box summary")
+    page.select_option("#release-to", STATION)
+    # Only registered plates are offered (the collector's); another one may be typed.
+    assert page.locator("#release-vehicle option").all_inner_texts()[1:-1] == ["浙J·D1234"]
+    page.select_option("#release-vehicle", "*other")
+    page.fill("#release-vehicle-other", "浙J·X9999")
+    page.click("#release-go")
+    message = page.locator("#release-go + #action-message")
+    expect(message).to_contain_text("车辆未登记在承运单位名下")
+    expect(message).to_contain_text("已取消为这一趟预留的联单")
+    expect(message).to_be_in_viewport()
+    assert [e.kind for e in stream(live_server, a)][-1] == "custody.accepted"  # nothing signed
+    assert region[COLLECTOR].request("GET", "/api/v1/pickups?status=open")["items"] == []
+    page.check(f"#held input[value='{a}']")
+    page.select_option("#release-vehicle", "浙J·D1234")
+    page.click("#release-go")
+    expect(message).to_contain_text("已签名转交 1 批")
+    first = region[COLLECTOR].batch(a)["handovers"][-1]
+    assert (first["to"], first["status"]) == (STATION, "awaiting_answer")
+
+    # A reservation left by an earlier failed attempt (as older pages did), for b.
+    stale = region[COLLECTOR].request("POST", "/api/v1/pickups",
+                                      {"collector": STATION, "batches": [b]})["manifest"]
+    # The station sees it on its round and signs its receipt before the collector released.
+    station = browser.new_context(locale=LOCALE, viewport=DESKTOP)
+    station.set_default_timeout(TIMEOUT_MS)
+    yard = station.new_page()
+    log_in(yard, live_server, "yard")
+    open_round(yard)
+    expect(yard.locator(f"section.pickup[data-manifest='{stale}']")).to_be_visible()
+    yard.goto(f"{live_server.url}/collector/scan?code={b}")
+    expect(yard.locator("#batch-manifest")).to_have_text(stale)
+    yard.fill("#mass-input", "80.5")
+    yard.click("#accept")
+    expect(yard.locator("#result-text")).to_contain_text("已签名记录")
+    yard.goto(f"{live_server.url}/collector/")
+    open_round(yard)
+    waiting = yard.locator(f".handover-box[data-code='{b}']")
+    expect(waiting).to_contain_text("等 台州市绿源环保收集有限公司 签名交出")
+    expect(waiting).to_have_attribute("data-next", "them")
+    expect(waiting.locator("button[data-action='withdraw']")).to_have_text("撤回签收")
+
+    # The collector: scanning no longer says only "本单位已持有该批次"; the round says who
+    # signs next and lets it finish.
+    page.goto(f"{live_server.url}/collector/scan?code={b}")
+    expect(page.locator("#batch-note")).to_contain_text("椒江危废中转站 已签收")
+    page.click("#batch-note a")
+    open_round(page)
+    box = page.locator(f".handover-box[data-code='{b}']")
+    expect(box).to_have_attribute("data-next", "me")
+    expect(box).to_contain_text(f"椒江危废中转站 已签收 80.5 千克（联单 {stale}）")
+    screenshot(page, "collector-handover-phone")
+    box.locator("button[data-action='complete']").click()
+    expect(page.locator("#action-message")).to_contain_text(
+        f"已签名交给 椒江危废中转站，联单 {stale}")
+    expect(page.locator(f"#held li.batch[data-code='{b}']")).to_have_count(0)
+    detail = verified_history(live_server, region, b)
+    assert (detail["holder"], detail["state"]) == (STATION, "stored")
+
+    # a: released, not yet answered. Withdrawn (two taps, signed), then its reservation
+    # cancelled, then released to the disposer instead.
+    box = page.locator(f".handover-box[data-code='{a}']")
+    expect(box).to_contain_text("等对方签收")
+    box.locator("button[data-action='withdraw']").click()
+    expect(box.locator("button[data-action='withdraw']")).to_have_text("再按一次确认撤回")
+    assert [e.kind for e in stream(live_server, a)][-1] == "custody.released"
+    box.locator("button[data-action='withdraw']").click()
+    expect(page.locator("#action-message")).to_contain_text(f"已签名撤回联单 {first['manifest']}")
+    expect(page.locator(f"#held input[value='{a}']")).to_be_enabled()
+    detail = verified_history(live_server, region, a)
+    assert (detail["holder"], detail["state"]) == (COLLECTOR, "stored")
+    assert detail["history"][-1]["data"]["manifest"] == first["manifest"]
+    reservation = page.locator(f"article.outgoing[data-manifest='{first['manifest']}']")
+    expect(reservation).to_contain_text("椒江危废中转站")
+    reservation.locator("button.cancel-pickup").click()
+    expect(page.locator("#action-message")).to_contain_text("已取消联单")
+    expect(page.locator("#outgoing-section")).to_be_hidden()
+    page.check(f"#held input[value='{a}']")
+    page.click("#release-box summary")
+    page.select_option("#release-to", DISPOSER)
+    page.click("#release-go")
+    expect(page.locator("#action-message")).to_contain_text("已签名转交 1 批")
+    assert [e.kind for e in stream(live_server, a)][-3:] == [
+        "custody.released", "custody.withdrawn", "custody.released"]
+    assert region[COLLECTOR].batch(a)["handovers"][-1]["to"] == DISPOSER
+    station.close()
+    driver.close()

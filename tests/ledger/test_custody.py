@@ -344,3 +344,56 @@ def test_a_named_vehicle_must_be_registered_to_the_carrier(region):
     s = region.world.session
     s.rollback()
     assert s.get(Manifest, MANIFEST).vehicle == "浙J·D1234"
+
+
+def _withdraw(region: Region, code: str, org: str, manifest: str = MANIFEST):
+    return region.act(org, code, "custody.withdrawn",
+                      {"manifest": manifest, "reason": "车辆未到，改日再交"})
+
+
+def test_the_holder_withdraws_its_release_before_the_answer(region):
+    code = region.declare(GEN)
+    region.release(code, GEN, COLLECTOR, 120_000)
+    refused(region, lambda: _withdraw(region, code, STATION), PermissionDenied, "not_party")
+    refused(region, lambda: _withdraw(region, code, GEN, "20263310000009"), RuleViolation,
+            "handover_mismatch")
+    _withdraw(region, code, GEN)
+    b = batch(region, code)
+    assert (b.state, b.holder, b.mass_g) == ("declared", GEN, 120_000)
+    ho = region.world.session.scalars(select(Handover)).one()
+    assert ho.status == "withdrawn"
+    assert region.world.session.get(Manifest, MANIFEST).closed_at is not None
+    # Nothing is left to withdraw, and the batch can be handed over anew.
+    refused(region, lambda: _withdraw(region, code, GEN), RuleViolation, "handover_not_open")
+    region.hand_over(code, GEN, COLLECTOR, 120_000, manifest="20263310000008")
+    assert batch(region, code).holder == COLLECTOR
+    kinds = list(region.world.session.scalars(
+        select(LogEntry.kind).where(LogEntry.stream == code).order_by(LogEntry.seq)))
+    assert kinds == ["batch.declared", "custody.released", "custody.withdrawn",
+                     "custody.released", "custody.accepted"]
+
+
+def test_a_receipt_signed_first_is_completed_or_withdrawn_by_either_side(region):
+    a, b = region.declare(GEN, serial=1), region.declare(GEN, serial=2)
+    region.accept(a, GEN, STATION, 120_000)
+    region.accept(b, GEN, STATION, 120_000)
+    assert batch(region, a).state == "pending"
+    _withdraw(region, a, GEN)  # the holder declines to hand it over
+    assert (batch(region, a).state, batch(region, a).holder) == ("declared", GEN)
+    _withdraw(region, b, STATION)  # the station takes its own signature back
+    assert batch(region, b).state == "declared"
+    assert region.world.session.get(Manifest, MANIFEST) is None  # an answer opens none
+    # A late release on the withdrawn trip starts a new handover, awaiting the station.
+    region.release(a, GEN, STATION, 120_000)
+    assert batch(region, a).state == "pending"
+    ho = region.world.session.scalars(select(Handover).where(
+        Handover.batch == a).order_by(Handover.id.desc())).first()
+    assert ho.status == "awaiting_answer"
+
+
+def test_a_settled_handover_cannot_be_withdrawn(region):
+    code = region.declare(GEN)
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    refused(region, lambda: _withdraw(region, code, COLLECTOR), RuleViolation,
+            "handover_not_open")
+    assert batch(region, code).holder == COLLECTOR

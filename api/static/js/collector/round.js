@@ -46,15 +46,50 @@ function batchLine(b, signed, { pickup }) {
   const badge = done
     ? el("span", { class: "badge ok", text: mine && b.holder !== me.org ? t("signed_here") : t("done") })
     : el("span", { class: "badge warn", text: released ? t("released_to_me") : stateLabel(b.state) });
+  const waiting = b.handover && b.handover.to === me.org && b.handover.status === "awaiting_release";
   return el("li", { class: "batch", "data-code": b.code },
     el("div", { class: "batch-main" },
       el("strong", { text: b.name }), " ", badge, el("br"),
       el("span", { class: "code small", text: groupedCode(b.code) }), el("br"),
       el("span", { class: "muted small",
                    text: `${t("waste_code")} ${b.waste_code} · ${t("declared")} ${kg(b.declared_mass_g)}`
-                     + (b.location ? ` · ${t("location")} ${b.location}` : "") })),
-    done ? null : el("a", { class: "button primary scan-one", text: t("scan"),
-                            href: `/collector/scan?code=${b.code}` }));
+                     + (b.location ? ` · ${t("location")} ${b.location}` : "") }),
+      waiting ? handoverBox(b) : null),
+    done || waiting ? null : el("a", { class: "button primary scan-one", text: t("scan"),
+                                       href: `/collector/scan?code=${b.code}` }));
+}
+
+/** A half-signed handover of this batch: who signed, who must sign next, and the buttons for
+ * whoever may act here (complete it, or withdraw it with a signed entry). */
+function handoverBox(b) {
+  const h = b.handover;
+  if (!h || ![h.from, h.to].includes(me.org)) return null;
+  const giver = h.from === me.org;
+  const other = giver ? (h.to_name || h.to) : (h.from_name || h.from);
+  let text;
+  const buttons = [];
+  if (giver && h.status === "awaiting_answer") {
+    text = t("ho_released", { who: other, m: h.manifest });
+    buttons.push(actionButton(t("withdraw_release"), "withdraw", b));
+  } else if (giver) {
+    text = h.answer === "refused" ? t("ho_they_refused", { who: other, m: h.manifest })
+      : t("ho_they_accepted", { who: other, kg: kg(h.accepted_mass_g), m: h.manifest });
+    buttons.push(actionButton(t("complete_release"), "complete", b, "primary"));
+    buttons.push(actionButton(t("withdraw_decline"), "withdraw", b));
+  } else if (h.status === "awaiting_release") {
+    text = t("ho_we_signed", { who: other, m: h.manifest });
+    buttons.push(actionButton(t("withdraw_receipt"), "withdraw", b));
+  } else {
+    return null; // released to us: answered on the scanning page
+  }
+  return el("div", { class: "handover-box", "data-next": h.next === me.org ? "me" : "them",
+                     "data-code": b.code },
+    el("p", { class: "small", text }), el("div", { class: "row" }, ...buttons));
+}
+
+function actionButton(text, action, b, cls = "") {
+  return el("button", { type: "button", class: `${cls} handover-action`, text,
+                        "data-action": action, "data-code": b.code });
 }
 
 function renderPickups(signed) {
@@ -84,6 +119,26 @@ function renderPickups(signed) {
   }));
 }
 
+function renderIncoming(signed) {
+  const incoming = round ? round.incoming || [] : [];
+  $("incoming-section").hidden = !incoming.length;
+  $("incoming").replaceChildren(...incoming.map((b) => batchLine(b, signed, { pickup: null })));
+}
+
+function renderOutgoing() {
+  const outgoing = round ? round.outgoing || [] : [];
+  $("outgoing-section").hidden = !outgoing.length;
+  $("outgoing").replaceChildren(...outgoing.map((p) => el("article", {
+    class: "card outgoing", "data-manifest": p.manifest, "data-id": String(p.id) },
+  el("p", {},
+    el("span", { text: `${t("manifest")} ` }), el("strong", { class: "code", text: p.manifest }),
+    el("span", { text: ` → ${p.to_name || p.to}` })),
+  el("ul", { class: "small" }, ...p.batches.map((b) => el("li", {
+    text: `${b.name} · ${groupedCode(b.code)} · ${stateLabel(b.state)}` }))),
+  el("button", { type: "button", class: "danger cancel-pickup", text: t("cancel_pickup"),
+                 "data-id": String(p.id) }))));
+}
+
 function renderHeld(signed) {
   const box = $("held");
   const held = round ? round.held : [];
@@ -103,7 +158,8 @@ function renderHeld(signed) {
           el("strong", { text: b.name }), " ",
           el("span", { class: `badge ${busy ? "warn" : ""}`, text: stateLabel(b.state) }), el("br"),
           el("span", { class: "code small", text: groupedCode(b.code) }), el("br"),
-          el("span", { class: "muted small", text: `${t("held_mass")} ${kg(b.mass_g)} · ${b.waste_code}` }))));
+          el("span", { class: "muted small", text: `${t("held_mass")} ${kg(b.mass_g)} · ${b.waste_code}` }))),
+      b.state === "pending" ? handoverBox(b) : null);
   })));
   box.querySelectorAll(".pick-box").forEach((c) => c.addEventListener("change", selectionChanged));
   selectionChanged();
@@ -127,30 +183,66 @@ function selectionChanged() {
 }
 
 async function render() {
+  // The message may sit beside a button drawn with the round: keep it out of what is redrawn.
+  const message = $("action-message");
+  if (message.closest("#pickups, #incoming, #held, #outgoing")) $("held").after(message);
   const signed = await allSignedHere();
   renderPickups(signed);
+  renderIncoming(signed);
   renderHeld(signed);
+  renderOutgoing();
   const select = $("release-to");
   const chosen = select.value;
   select.replaceChildren(el("option", { value: "", text: "—" }),
     ...(round ? round.receivers : []).map((o) => el("option", { value: o.uscc, text: o.name })));
   select.value = chosen;
+  renderVehicles();
 }
+
+/** The plates a release may name: this organisation's and the chosen receiver's registered
+ * vehicles, or another plate typed by hand (checked by the ledger when signed). */
+function renderVehicles() {
+  const select = $("release-vehicle");
+  const chosen = select.value;
+  const to = $("release-to").value;
+  const plates = (round ? round.vehicles || [] : [])
+    .filter((v) => v.org === me.org || v.org === to);
+  select.replaceChildren(el("option", { value: "", text: t("no_vehicle") }),
+    ...plates.map((v) => el("option", { value: v.plate, text: v.plate })),
+    el("option", { value: "*other", text: t("other_vehicle") }));
+  select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+  $("release-vehicle-other-wrap").hidden = select.value !== "*other";
+}
+
+function chosenVehicle() {
+  const v = $("release-vehicle").value;
+  return v === "*other" ? $("release-vehicle-other").value.trim() : v;
+}
+
+let lastButton = null; // the message goes where the thumb is: just after this button
 
 function say(text, ok = true) {
   const box = $("action-message");
+  const anchor = lastButton && lastButton.isConnected ? lastButton : null;
+  if (anchor && box.previousElementSibling !== anchor) anchor.after(box);
   box.hidden = !text;
   box.textContent = text;
   box.classList.toggle("error", !ok);
+  if (text) box.scrollIntoView({ block: "nearest" });
+}
+
+function errorText(err) {
+  return err instanceof ApiError || err instanceof NetworkError
+    ? err.message : String(err.message || err);
 }
 
 async function withButton(button, work) {
   button.disabled = true;
+  lastButton = button;
   try {
     await work();
   } catch (err) {
-    say(t("error", { msg: err instanceof ApiError || err instanceof NetworkError
-      ? err.message : String(err.message || err) }), false);
+    say(t("error", { msg: errorText(err) }), false);
   } finally {
     button.disabled = false;
   }
@@ -164,19 +256,87 @@ async function release() {
   if (!picked.length) return say(t("choose_batches"), false);
   if (!to) return say(t("choose_receiver"), false);
   if (!navigator.onLine) return say(t("needs_online"), false);
+  const vehicle = chosenVehicle();
+  if ($("release-vehicle").value === "*other" && !vehicle) return say(t("vehicle_missing"), false);
   // The manifest for this trip is reserved the way a generator reserves one: a pickup request
-  // addressed to the receiver (it then appears on the receiver's own round).
-  const pickup = await api("POST", "/api/v1/pickups",
-                           { collector: to, batches: picked.map((b) => b.code) });
-  const vehicle = $("release-vehicle").value.trim();
-  for (const b of picked) {
-    const data = { to, mass_g: b.mass_g, manifest: pickup.manifest };
-    if (vehicle) data.vehicle = vehicle;
-    await sign({ stream: b.code, head: await headFor(b.code, b.head), kind: "custody.released",
-                 data, label: `${t("release")} · ${b.name} · ${b.code.slice(-15)}` });
+  // addressed to the receiver (it then appears on the receiver's own round). A reservation
+  // left from an earlier attempt to the same receiver is used again, not duplicated.
+  const codes = picked.map((b) => b.code);
+  let pickup = (round.outgoing || []).find((p) => p.to === to
+    && codes.every((c) => p.batches.some((b) => b.code === c)));
+  const reserved = !pickup;
+  if (reserved) pickup = await api("POST", "/api/v1/pickups", { collector: to, batches: codes });
+  let signed = 0;
+  try {
+    for (const b of picked) {
+      const data = { to, mass_g: b.mass_g, manifest: pickup.manifest };
+      if (vehicle) data.vehicle = vehicle;
+      await sign({ stream: b.code, head: await headFor(b.code, b.head), kind: "custody.released",
+                   data, label: `${t("release")} · ${b.name} · ${b.code.slice(-15)}` });
+      signed += 1;
+    }
+  } catch (err) {
+    // Nothing of this trip was signed: give the reserved manifest back, so the batches are
+    // free to be released again (to anyone). Part of it signed: the rest stays on the
+    // reservation and the next attempt to the same receiver continues it.
+    let after = "";
+    if (!signed && reserved) {
+      after = await api("POST", `/api/v1/pickups/${pickup.id}/cancel`)
+        .then(() => t("reservation_released", { m: pickup.manifest }))
+        .catch(() => t("reservation_kept", { m: pickup.manifest }));
+    } else if (signed) {
+      after = t("release_partial", { n: signed, m: pickup.manifest });
+    }
+    await load({ fetch: true });
+    return say(`${t("error", { msg: errorText(err) })} ${after}`.trim(), false);
   }
-  say(t("release_done", { n: picked.length, m: pickup.manifest }));
   await load({ fetch: true });
+  say(t("release_done", { n: picked.length, m: pickup.manifest }));
+}
+
+// --- half-signed handovers and reservations ---------------------------------------------------
+
+const armed = new Set(); // withdrawals asked once: a second tap signs
+
+async function handoverAction(button) {
+  const code = button.dataset.code;
+  const b = [...round.held, ...round.pickups.flatMap((p) => p.batches),
+             ...(round.incoming || [])].find((x) => x.code === code);
+  if (!b || !b.handover) return;
+  const h = b.handover;
+  const head = await headFor(code, b.head);
+  if (button.dataset.action === "complete") {
+    await sign({ stream: code, head, kind: "custody.released",
+                 data: { to: h.to, mass_g: b.mass_g, manifest: h.manifest },
+                 label: `${t("release")} · ${b.name} · ${code.slice(-15)}` });
+    lastButton = $("held-h");
+    await load({ fetch: true });
+    return say(t("complete_done", { who: h.to_name || h.to, m: h.manifest }));
+  }
+  if (!armed.has(code)) {
+    armed.add(code);
+    button.textContent = t("withdraw_confirm");
+    return say(t("withdraw_explain"));
+  }
+  armed.delete(code);
+  const reason = h.from === me.org
+    ? (h.status === "awaiting_answer" ? t("reason_giver_withdraws") : t("reason_giver_declines"))
+    : t("reason_receiver_withdraws");
+  await sign({ stream: code, head, kind: "custody.withdrawn",
+               data: { manifest: h.manifest, reason },
+               label: `${t("withdrawn")} · ${b.name} · ${code.slice(-15)}` });
+  lastButton = $("held-h");
+  await load({ fetch: true });
+  say(t("withdraw_done", { m: h.manifest }));
+}
+
+async function cancelPickup(button) {
+  const id = button.dataset.id;
+  const manifest = button.closest("article").dataset.manifest;
+  await api("POST", `/api/v1/pickups/${encodeURIComponent(id)}/cancel`);
+  lastButton = $("held-h");
+  await load({ fetch: true });
+  say(t("cancelled", { m: manifest }));
 }
 
 async function consolidate() {
@@ -237,6 +397,15 @@ async function main() {
   $("release-go").addEventListener("click", (e) => withButton(e.currentTarget, release));
   $("consolidate-go").addEventListener("click", (e) => withButton(e.currentTarget, consolidate));
   $("dispose-go").addEventListener("click", (e) => withButton(e.currentTarget, dispose));
+  $("release-to").addEventListener("change", renderVehicles);
+  $("release-vehicle").addEventListener("change", renderVehicles);
+  // Buttons drawn with the round (handover boxes, reservations): one listener for them all.
+  document.querySelector("main").addEventListener("click", (e) => {
+    const button = e.target.closest("button.handover-action, button.cancel-pickup");
+    if (!button) return;
+    withButton(button, () => (button.classList.contains("cancel-pickup")
+      ? cancelPickup(button) : handoverAction(button)));
+  });
   $("dispose-method").addEventListener("change", () => {
     $("dispose-code").value = $("dispose-method").value === "disposal" ? "D10" : "R4";
     selectionChanged();

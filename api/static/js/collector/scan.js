@@ -110,8 +110,10 @@ async function lookUp(code) {
       card = {
         ...(card || {}), ...detail, hazards: first.hazards || [],
         holder_name: card && card.holder === detail.holder ? card.holder_name : detail.holder,
-        handover: open ? { from: open.from, to: open.to, manifest: open.manifest,
-                           status: open.status, released_mass_g: open.released_mass_g,
+        handover: open ? { from: open.from, to: open.to,
+                           from_name: orgName(round, open.from), to_name: orgName(round, open.to),
+                           manifest: open.manifest, status: open.status,
+                           released_mass_g: open.released_mass_g,
                            mine: open.to === me.org } : null,
       };
       serverHead = head;
@@ -137,6 +139,15 @@ async function lookUp(code) {
   render(current);
 }
 
+/** An organisation's name from the downloaded round (its receivers, enterprises, holders). */
+function orgName(round, uscc) {
+  if (!round) return "";
+  if (round.org && round.org.uscc === uscc) return round.org.name;
+  const known = (round.receivers || []).find((o) => o.uscc === uscc)
+    || round.pickups.find((p) => p.from === uscc);
+  return known ? known.name || known.from_name || "" : "";
+}
+
 function decide(card, pickup, mine) {
   const h = card.handover;
   if (mine && ["custody.accepted", "custody.refused"].includes(mine.kind)
@@ -147,7 +158,14 @@ function decide(card, pickup, mine) {
     return { from: h.from, manifest: h.manifest, released: h.released_mass_g };
   }
   if (h && h.to === me.org && h.status === "awaiting_release") {
-    return { blocked: t("signed_here") };
+    return { blocked: t("waiting_for_giver", { who: h.from_name || h.from }), toRound: true };
+  }
+  // Our own half-signed release: it is completed or withdrawn on the round, not by scanning.
+  if (h && h.from === me.org && h.status === "awaiting_release") {
+    return { blocked: t("complete_on_round", { who: h.to_name || h.to }), toRound: true };
+  }
+  if (h && h.from === me.org) {
+    return { blocked: t("released_by_us", { who: h.to_name || h.to }), toRound: true };
   }
   if (card.holder === me.org) return { blocked: t("already_mine") };
   if (pickup && card.holder === pickup.from) return { from: pickup.from, manifest: pickup.manifest };
@@ -170,6 +188,9 @@ function render(c) {
   const note = $("batch-note");
   note.hidden = !c.blocked;
   note.textContent = c.blocked || "";
+  if (c.toRound) {
+    note.append(" ", el("a", { href: `/collector/#held-h`, text: t("to_round") }));
+  }
   $("accept-form").hidden = Boolean(c.blocked);
   $("refuse-form").hidden = true;
   const mass = $("mass-input");
