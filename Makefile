@@ -20,11 +20,12 @@ sysdeps:
 run: $(STAMP) sysdeps
 	$(BIN)/waste-ledger serve
 
-test: $(STAMP) sysdeps
+# Lint and types first: a run that fails either fails before the (long) test suite starts.
+test: lint sysdeps
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check ledger labels api tests bench
+	$(BIN)/ruff check ledger labels api tests bench scripts
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -47,7 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Behind a TLS-terminating proxy: trust its X-Forwarded-* headers (that many hops),
         # so the app knows the request was HTTPS (HSTS, secure cookies, absolute URLs).
         hops = int(app.config["PROXY_HOPS"])
-        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]  # Flask's documented way
                                 x_for=hops, x_proto=hops, x_host=hops)
     return app
 

@@ -81,7 +81,7 @@ def current_principal(required: bool = True) -> Principal | None:
     if cached is not _MISSING:
         if cached is None and required:
             raise Unauthenticated("log in or send a bearer token", field="Authorization")
-        return cached  # type: ignore[no-any-return]
+        return cached
     principal = None
     token = bearer_token()
     if token is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -64,7 +65,7 @@ def localised(exc: le.LedgerError) -> str:
     return f"{zh}（{exc.message}）"
 
 
-def handle_ledger_error(exc: le.LedgerError):  # type: ignore[no-untyped-def]
+def handle_ledger_error(exc: le.LedgerError) -> ResponseReturnValue:
     if isinstance(exc, Unauthenticated) and not _wants_json():
         return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
     status = status_for(exc)
@@ -76,7 +77,7 @@ def handle_ledger_error(exc: le.LedgerError):  # type: ignore[no-untyped-def]
                            code=exc.code), status
 
 
-def handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+def handle_http_error(exc: HTTPException) -> ResponseReturnValue:
     if isinstance(exc, CSRFError):
         return handle_ledger_error(le.PermissionDenied(
             "the form has expired or did not come from this site; reload the page and retry",

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, redirect, request, session
+from flask.typing import ResponseReturnValue
 from flask_babel import Babel, get_locale
 
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -43,7 +44,7 @@ def safe_next(target: str | None, fallback: str = "/") -> str:
 
 
 @bp.get("/lang/<code>")
-def switch_language(code: str):  # type: ignore[no-untyped-def]
+def switch_language(code: str) -> ResponseReturnValue:
     if code in LANGUAGES:
         session["lang"] = code
     return redirect(safe_next(request.args.get("next")))

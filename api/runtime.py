@@ -47,7 +47,7 @@ def create_operator_key(app: Flask) -> Signer:
 
 
 def log_config(app: Flask | None = None) -> LogConfig:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's own method
     ext = app.extensions[EXT]
     if "log_config" not in ext:
         c = app.config

@@ -167,7 +167,7 @@ def pictogram_svg(letter: str) -> bytes:
     from labels.pictograms import pictogram
 
     shapes = [s for s in pictogram(letter) if not isinstance(s, TextRun)]
-    body = "".join(_svg_shape(shape, None) for shape in shapes)  # type: ignore[arg-type]
+    body = "".join(_svg_shape(shape, None) for shape in shapes)  # type: ignore[arg-type]  # no layout: no text
     return ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1" width="64" height="64">'
             f"{body}</svg>\n").encode()
 

@@ -35,8 +35,8 @@ def untranslated() -> list[str]:
 def main(command: str) -> int:
     if command == "update":
         pot = Path(tempfile.mkdtemp()) / "messages.pot"
-        pybabel("extract", "-F", "babel.cfg", "-k", "N_", "-k", "_l", "--no-location", "--sort-output",
-                "-o", str(pot), ".")
+        pybabel("extract", "-F", "babel.cfg", "-k", "N_", "-k", "_l", "--no-location",
+                "--sort-output", "-o", str(pot), ".")
         if PO.exists():
             pybabel("update", "-i", str(pot), "-d", str(TRANSLATIONS), "-l", "en",
                     "--no-fuzzy-matching", "--ignore-obsolete")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import BinaryIO
 
 import click
 from flask import current_app
@@ -26,7 +27,7 @@ from ledger.audit.gaps import GAP_TYPES, GapQuery, find_gaps
               help="file to write (xlsx needs one); default standard output")
 @with_appcontext
 def gaps_command(region: str | None, types: tuple[str, ...], status: str | None,
-                 organisation: str | None, fmt: str, output) -> None:  # type: ignore[no-untyped-def]
+                 organisation: str | None, fmt: str, output: BinaryIO) -> None:
     """List gaps in the chain of custody."""
     click.echo("gaps: scanning…", err=True)
     query = GapQuery(now_ms=time.time_ns() // 1_000_000, region=region,

@@ -43,7 +43,7 @@ def label(codes: tuple[str, ...], fmt: str, sheet: str | None, size: str | None,
         raise click.UsageError("several labels or a --sheet need --format pdf")
     requested = LabelSize(int(size)) if size else None
     try:
-        session = db.session()  # the Session behind the scoped proxy, as the use cases take
+        session = db.session
         operator = principal_for(session, current_app.config["OPERATOR_ORG"])
         batches = labels_for(session, operator, list(codes), public_base_url())
         if sheet or len(codes) > 1:

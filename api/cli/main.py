@@ -73,7 +73,7 @@ def serve(host: str, port: int, demo: bool, https: bool) -> None:
             _seed()
     except LedgerError as exc:
         _fail(exc)
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy's method
     ssl_context = None
     if https:
         cert = ensure_certificate(Path(app.config["TLS_DIR"]))
@@ -139,7 +139,7 @@ def verify(args: tuple[str, ...]) -> None:
 def _seed(**kw: int) -> None:
     from api.demo.seed import seed_demo
 
-    counts = seed_demo(current_app._get_current_object(),  # type: ignore[attr-defined]
+    counts = seed_demo(current_app._get_current_object(),  # type: ignore[attr-defined]  # LocalProxy's
                        progress=lambda msg: click.echo(f"seed-demo: {msg}", err=True), **kw)
     click.echo(f"seeded {counts['organisations']} organisations, {counts['batches']} batches, "
                f"{counts['manifests']} manifests")

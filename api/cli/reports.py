@@ -114,7 +114,7 @@ def reconcile_command(region: str | None, period_from: dt.datetime | None,
             region=region, period_from=period_from.date() if period_from else None,
             period_to=period_to.date() if period_to else None, generator=generator,
             waste_code=waste_code, category=category)
-        session = db.session()
+        session = db.session
         if fmt == "bundle":
             body = signed_report_bundle(session, log_config(), filters, progress=progress)
         else:

@@ -25,7 +25,7 @@ def simulate_command(enterprises: int, months: int, faults: bool, seed: int,
     """Simulate a region; with faults, corrupts one tree node at the end (an integrity fault):
     use a database of its own."""
     ensure_initialised(lambda message: click.echo(message, err=True))
-    sim = simulate(current_app._get_current_object(),  # type: ignore[attr-defined]
+    sim = simulate(current_app._get_current_object(),  # type: ignore[attr-defined]  # LocalProxy's
                    enterprises=enterprises, months=months, faults=faults, seed=seed,
                    progress=lambda msg: click.echo(f"simulate: {msg}", err=True))
     with open(faults_file, "w", encoding="utf-8") as fh:

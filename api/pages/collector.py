@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from api.auth import page_principal
@@ -146,7 +147,7 @@ def _messages() -> dict[str, str]:
     }
 
 
-def _page(template: str, active: str):  # type: ignore[no-untyped-def]
+def _page(template: str, active: str) -> ResponseReturnValue:
     principal = page_principal(*RECEIVING_ROLES)
     return render_template(
         template, active=active, js_messages=_messages(),
@@ -162,12 +163,12 @@ def round():  # type: ignore[no-untyped-def]  # noqa: A001 - the driver's "round
 
 
 @bp.get("/scan")
-def scan():  # type: ignore[no-untyped-def]
+def scan() -> ResponseReturnValue:
     return _page("collector/scan.html", "scan")
 
 
 @bp.get("/sw.js")
-def service_worker():  # type: ignore[no-untyped-def]
+def service_worker() -> ResponseReturnValue:
     """The service worker, served from /collector/ so that its scope is /collector/ (a worker
     may control only pages under its own path), with the list of files to keep offline."""
     static = Path(current_app.static_folder or "")

@@ -21,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import func, select
@@ -100,7 +101,7 @@ def sheet_choices() -> list[tuple[str, str]]:
 
 
 @bp.get("/")
-def batches():  # type: ignore[no-untyped-def]
+def batches() -> ResponseReturnValue:
     principal = page_principal("generator")
     group = request.args.get("state", "")
     if group not in GROUPS:
@@ -127,7 +128,7 @@ def batches():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/labels")
-def label_sheet():  # type: ignore[no-untyped-def]
+def label_sheet() -> ResponseReturnValue:
     """A PDF sheet of the chosen batches' labels (a plain form post from the list)."""
     principal = page_principal("generator")
     codes = request.form.getlist("codes")
@@ -140,7 +141,7 @@ def label_sheet():  # type: ignore[no-untyped-def]
     if sheet not in SHEETS:
         raise InvalidInput(_("请选择纸张"), code="sheet_invalid", field="sheet")
     size = _size(request.form.get("size", ""))
-    found = labels_for(db.session(), principal, codes, public_base_url())
+    found = labels_for(db.session, principal, codes, public_base_url())
     pdf = render_sheet(found, sheet, sheet_size(found, sheet, size))
     resp = Response(pdf, mimetype="application/pdf")
     resp.headers["Content-Disposition"] = 'inline; filename="labels.pdf"'
@@ -162,7 +163,7 @@ def _size(raw: str) -> LabelSize | None:
 
 
 @bp.get("/declare")
-def declare():  # type: ignore[no-untyped-def]
+def declare() -> ResponseReturnValue:
     principal = page_principal("generator")
     return render_template(
         "generator/declare.html", today=beijing_today().isoformat(),
@@ -253,7 +254,7 @@ RECENT_DONE = 10
 
 
 def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
-                  errors: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+                  errors: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
     form = form or {}
     available = _available(principal)
     chosen = set(form.get("batches") or [])
@@ -291,23 +292,23 @@ def _release_messages(principal: Principal) -> dict[str, str]:
 
 
 @bp.get("/pickups")
-def pickup_requests():  # type: ignore[no-untyped-def]
+def pickup_requests() -> ResponseReturnValue:
     principal = page_principal("generator")
     return _pickups_page(principal, {"batches": request.args.getlist("codes")})
 
 
 @bp.post("/pickups")
-def create_pickup():  # type: ignore[no-untyped-def]
+def create_pickup() -> ResponseReturnValue:
     principal = page_principal("generator")
-    form = {"collector": request.form.get("collector", ""),
-            "batches": request.form.getlist("batches"),
-            "wanted_on": request.form.get("wanted_on", "").strip() or None,
-            "note": request.form.get("note", "").strip() or None}
+    collector = request.form.get("collector", "")
+    batches = request.form.getlist("batches")
+    wanted_on = request.form.get("wanted_on", "").strip() or None
+    note = request.form.get("note", "").strip() or None
+    form = {"collector": collector, "batches": batches, "wanted_on": wanted_on, "note": note}
     try:
-        if not form["collector"]:
+        if not collector:
             raise InvalidInput(_("请选择收集单位"), code="collector_missing", field="collector")
-        made = pickups.request_pickup(db.session, principal, form["collector"], form["batches"],
-                                      form["wanted_on"], form["note"])
+        made = pickups.request_pickup(db.session, principal, collector, batches, wanted_on, note)
     except LedgerError as exc:
         db.session.rollback()
         return _pickups_page(principal, form, {exc.field or "form": localised(exc)},
@@ -318,7 +319,7 @@ def create_pickup():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/pickups/<int:pickup_id>/cancel")
-def cancel_pickup(pickup_id: int):  # type: ignore[no-untyped-def]
+def cancel_pickup(pickup_id: int) -> ResponseReturnValue:
     principal = page_principal("generator")
     made = pickups.cancel_pickup(db.session, principal, pickup_id)
     flash(_("已取消预约（联单号 %(manifest)s）", manifest=made.manifest), "ok")

@@ -14,6 +14,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -43,7 +44,7 @@ def workspace_for(principal: Principal) -> str:
 
 
 @bp.get("/")
-def home():  # type: ignore[no-untyped-def]
+def home() -> ResponseReturnValue:
     principal = current_principal(required=False)
     if principal is not None:
         return redirect(workspace_for(principal))
@@ -52,7 +53,7 @@ def home():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/trace")
-def trace_lookup():  # type: ignore[no-untyped-def]
+def trace_lookup() -> ResponseReturnValue:
     """The landing page's "look up a code" form: accepts the code with spaces or the URL."""
     raw = request.args.get("code", "")
     code = raw.strip().rsplit("/", 1)[-1].replace(" ", "").upper()
@@ -60,7 +61,7 @@ def trace_lookup():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/t/<code>")
-def trace(code: str):  # type: ignore[no-untyped-def]
+def trace(code: str) -> ResponseReturnValue:
     """The public page a label's QR code opens (no login)."""
     parsed = parse_batch_code(code, hazardous_only=False).text
     info = public_trace(db.session, parsed, log_config().operator.verifier)
@@ -68,7 +69,7 @@ def trace(code: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/hazard/<any(T, C, I, R, In):letter>.svg")
-def pictogram(letter: str):  # type: ignore[no-untyped-def]
+def pictogram(letter: str) -> ResponseReturnValue:
     """A hazard pictogram (the same drawing as on the labels)."""
     resp = Response(pictogram_svg(letter), mimetype="image/svg+xml")
     resp.cache_control.public = True
@@ -77,7 +78,7 @@ def pictogram(letter: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     error, status = None, 200
     username = request.form.get("username", "").strip()
     if request.method == "POST":
@@ -104,6 +105,6 @@ def _demo_logins() -> dict[str, Any]:
 
 
 @bp.post("/logout")
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     log_out_session()
     return redirect(url_for("pages.home"))

@@ -21,6 +21,7 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -281,7 +282,7 @@ def gap_summary(gaps: list[Gap]) -> list[dict[str, Any]]:
 
 
 @bp.get("/")
-def dashboard():  # type: ignore[no-untyped-def]
+def dashboard() -> ResponseReturnValue:
     principal = page_principal(*ROLES)
     form = dashboard_form(request.args, principal)
     figure = request.args.get("figure", "")
@@ -292,7 +293,7 @@ def dashboard():  # type: ignore[no-untyped-def]
     if form.filters is None:
         status = int(form.errors.pop("_status", "422"))
     else:
-        session = db.session()
+        session = db.session
         report = reconcile_filters(session, form.filters, principal=principal)
         districts = by_district(form.filters)
         params = form.api_params()
@@ -413,7 +414,7 @@ def gap_form(args: Mapping[str, str], principal: Principal) -> GapForm:
 
 
 @bp.get("/gaps")
-def gaps():  # type: ignore[no-untyped-def]
+def gaps() -> ResponseReturnValue:
     principal = page_principal(*ROLES)
     form = gap_form(request.args, principal)
     values = form.values
@@ -438,7 +439,7 @@ def gaps():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/gaps.xlsx")
-def gaps_xlsx():  # type: ignore[no-untyped-def]
+def gaps_xlsx() -> ResponseReturnValue:
     """The filtered gaps as a workbook, with the organisations' names beside their codes."""
     principal = page_principal(*ROLES)
     form = gap_form(request.args, principal)
@@ -453,7 +454,7 @@ def gaps_xlsx():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/gaps/<path:gap_id>")
-def gap(gap_id: str):  # type: ignore[no-untyped-def]
+def gap(gap_id: str) -> ResponseReturnValue:
     principal = page_principal(*ROLES)
     query = scoped_gap_query(principal, {"type": [], "region": None, "organisation": None})
     found = get_gap(db.session, gap_id, query, gap_settings(current_app))
@@ -552,7 +553,7 @@ def _discrepancy(entry: dict[str, Any], handovers: list[dict[str, Any]]) -> dict
 
 
 @bp.get("/batch/<code>")
-def batch(code: str):  # type: ignore[no-untyped-def]
+def batch(code: str) -> ResponseReturnValue:
     principal = page_principal(*ROLES)
     parsed = parse_batch_code(code, hazardous_only=False).text
     detail = batch_detail(db.session, principal, parsed, log_config().operator.verifier)
@@ -666,14 +667,14 @@ def verify_checkpoint_text(raw: bytes) -> Verdict:
 
 
 def _verify_page(verdict: Verdict | None = None, error: str | None = None,
-                 status: int = 200, checkpoint_text: str = ""):  # type: ignore[no-untyped-def]
+                 status: int = 200, checkpoint_text: str = "") -> ResponseReturnValue:
     limit_mb = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
     return render_template("regulator/verify.html", verdict=verdict, error=error,
                            limit_mb=limit_mb, checkpoint_text=checkpoint_text), status
 
 
 @bp.errorhandler(RequestEntityTooLarge)
-def _too_large(_exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
+def _too_large(_exc: RequestEntityTooLarge) -> ResponseReturnValue:
     """An upload beyond MAX_CONTENT_LENGTH (raised while the form is read, even by the CSRF
     check before the view): the verify page with a clear message instead of a bare 413."""
     limit_mb = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
@@ -682,7 +683,7 @@ def _too_large(_exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/verify", methods=["GET", "POST"])
-def verify():  # type: ignore[no-untyped-def]
+def verify() -> ResponseReturnValue:
     page_principal(*ROLES)
     if request.method == "GET":
         return _verify_page()

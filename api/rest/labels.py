@@ -110,7 +110,7 @@ def public_base_url() -> str:
 # --- schemas ---------------------------------------------------------------------------------
 
 
-class LabelSizeField(fields.Field):  # type: ignore[type-arg]
+class LabelSizeField(fields.Field):
     """A label size: 100, 150 or 200 (also "150x150" or "150mm"), loaded as a LabelSize."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> LabelSize:
@@ -167,7 +167,7 @@ def _file(body: bytes, mimetype: str, filename: str) -> Response:
     responses=_binary(*(mimetype for _, mimetype in FORMATS.values())))
 @s.documented_errors(labels_blp, 401, 404, 422, 503)
 def get_label(args: dict[str, Any], code: str, fmt: str) -> Response:
-    batch = label_data_for(db.session(), require_principal(), code, public_base_url())
+    batch = label_data_for(db.session, require_principal(), code, public_base_url())
     body = render_label(batch, fmt, label_size(batch, args["size"]))
     return _file(body, FORMATS[fmt][1], f"{batch.code}.{fmt}")
 
@@ -181,7 +181,7 @@ def get_label(args: dict[str, Any], code: str, fmt: str) -> Response:
     responses=_binary("application/pdf"))
 @s.documented_errors(labels_blp, 401, 404, 422, 503)
 def post_sheet(body: dict[str, Any]) -> Response:
-    batches = labels_for(db.session(), require_principal(), body["codes"], public_base_url())
+    batches = labels_for(db.session, require_principal(), body["codes"], public_base_url())
     pdf = render_sheet(batches, body["sheet"], sheet_size(batches, body["sheet"], body["size"]))
     return _file(pdf, "application/pdf", "labels.pdf")
 

@@ -188,7 +188,7 @@ def get_reconciliation(args: dict[str, Any]) -> Any:
     principal = require_principal()
     filters = scope_for(principal, filters_from(args))
     fmt = args["format"]
-    session = db.session()
+    session = db.session
     if fmt == "bundle":
         body = signed_report_bundle(session, log_config(), filters, principal=principal)
         return _file(body, fmt, "reconciliation.bundle.json")
@@ -211,7 +211,7 @@ def get_reconciliation(args: dict[str, Any]) -> Any:
 def get_drilldown(args: dict[str, Any]) -> Any:
     principal = require_principal()
     filters = scope_for(principal, filters_from(args))
-    codes = batches_behind_filters(db.session(), args["figure"], filters, principal=principal,
+    codes = batches_behind_filters(db.session, args["figure"], filters, principal=principal,
                                    after=args["cursor"], limit=args["limit"] + 1)
     more = len(codes) > args["limit"]
     codes = codes[: args["limit"]]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, request
 from flask_smorest import Api, Blueprint
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from api.auth import require_principal, require_role
 from api.errors import error_body, localised, status_for
@@ -74,7 +74,7 @@ def _receipt(r: log.Receipt) -> dict[str, Any]:
 @ledger_blp.response(201, s.ReceiptSchema)
 @ledger_blp.alt_response(200, schema=s.ReceiptSchema, description="idempotent repeat")
 @s.documented_errors(ledger_blp, 400, 403, 404, 409, 413, 422)
-def post_entry():  # type: ignore[no-untyped-def]
+def post_entry() -> Any:  # serialised by the response schema
     receipt = log.append_entry(db.session, _note_from_request(), log_config())
     return _receipt(receipt), 201 if receipt.created else 200
 
@@ -84,7 +84,7 @@ def post_entry():  # type: ignore[no-untyped-def]
 @ledger_blp.response(200, s.BatchResultsSchema)
 @ledger_blp.doc(summary="Append up to 1,000 entries; each accepted or rejected on its own")
 @s.documented_errors(ledger_blp, 413, 422)
-def post_entries_batch(body: dict[str, Any]):  # type: ignore[no-untyped-def]
+def post_entries_batch(body: dict[str, Any]) -> Any:  # serialised by the response schema
     results, accepted = [], 0
     for note in body["notes"]:
         try:
@@ -107,7 +107,7 @@ def post_entries_batch(body: dict[str, Any]):  # type: ignore[no-untyped-def]
 @ledger_blp.response(200, s.EntriesSchema)
 @ledger_blp.doc(summary="Read the log in index order (regulators and the operator)")
 @s.documented_errors(ledger_blp, 401, 403, 422)
-def get_entries(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def get_entries(args: dict[str, Any]) -> Any:  # serialised by the response schema
     require_role("regulator", "operator")
     start, limit = args["start"], args["limit"]
     rows = list(log.entries_between(db.session, start, start + limit, batch=limit))
@@ -119,7 +119,7 @@ def get_entries(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @ledger_blp.route("/checkpoint", methods=["GET"])
 @ledger_blp.doc(summary="The latest signed checkpoint (text/plain, c2sp.org/tlog-checkpoint)",
                 responses={"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
-def get_checkpoint():  # type: ignore[no-untyped-def]
+def get_checkpoint() -> Any:  # serialised by the response schema
     note = log.latest_checkpoint(db.session, log_config())
     return Response(note, content_type="text/plain; charset=utf-8")
 
@@ -129,7 +129,7 @@ def get_checkpoint():  # type: ignore[no-untyped-def]
 @ledger_blp.response(200, s.ProofSchema)
 @ledger_blp.doc(summary="Inclusion proof of entry `index` in the tree of `size` entries")
 @s.documented_errors(ledger_blp, 404, 422)
-def get_inclusion(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def get_inclusion(args: dict[str, Any]) -> Any:  # serialised by the response schema
     path = log.inclusion_proof(db.session, args["index"], args["size"])
     return {"size": args["size"], "root": b64(log.root_at(db.session, args["size"])),
             "hashes": [b64(h) for h in path]}
@@ -140,7 +140,7 @@ def get_inclusion(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @ledger_blp.response(200, s.ProofSchema)
 @ledger_blp.doc(summary="Consistency proof from size `old` to size `new`")
 @s.documented_errors(ledger_blp, 404, 422)
-def get_consistency(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def get_consistency(args: dict[str, Any]) -> Any:  # serialised by the response schema
     path = log.consistency_proof(db.session, args["old"], args["new"])
     return {"size": args["new"], "root": b64(log.root_at(db.session, args["new"])),
             "hashes": [b64(h) for h in path]}
@@ -151,7 +151,7 @@ def get_consistency(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @ledger_blp.response(200, s.DraftSchema)
 @ledger_blp.doc(summary="The exact payload and note text to sign next in a stream")
 @s.documented_errors(ledger_blp, 401, 403, 422)
-def post_draft(body: dict[str, Any], kind: str):  # type: ignore[no-untyped-def]
+def post_draft(body: dict[str, Any], kind: str) -> Any:  # serialised by the response schema
     principal = require_principal()
     if body["org"] != principal.org:
         raise PermissionDenied("you can draft only for your own organisation",
@@ -170,7 +170,7 @@ def post_draft(body: dict[str, Any], kind: str):  # type: ignore[no-untyped-def]
 @custody_blp.response(200, s.BatchPageSchema)
 @custody_blp.doc(summary="Batches you may see, filtered, ordered by code, cursor-paginated")
 @s.documented_errors(custody_blp, 401, 422)
-def get_batches(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def get_batches(args: dict[str, Any]) -> Any:  # serialised by the response schema
     rows, cursor = list_batches(db.session, require_principal(), args, args["limit"])
     return {"items": [batch_summary(b) for b in rows], "next_cursor": cursor}
 
@@ -179,13 +179,17 @@ def get_batches(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @custody_blp.doc(summary="One batch: state, holder, masses, handovers, lineage, verified "
                          "history. The code may also be given as its trace URL.")
 @s.documented_errors(custody_blp, 401, 404, 422)
-def get_batch(code: str):  # type: ignore[no-untyped-def]
+def get_batch(code: str) -> Any:  # serialised by the response schema
     principal = require_principal()
     parsed = parse_batch_code(code, hazardous_only=False).text
     return batch_detail(db.session, principal, parsed, log_config().operator.verifier)
 
 
-def _page(query, key, args):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _page(query: Select[T], key: Any, args: dict[str, Any]) -> tuple[list[T], bool]:
+    """One page of ``query`` in ``key`` order after the cursor, and whether more follow."""
     if args.get("cursor"):
         query = query.where(key > args["cursor"])
     rows = list(db.session.scalars(query.order_by(key).limit(args["limit"] + 1)))
@@ -201,7 +205,7 @@ def _org_json(o: Organisation) -> dict[str, Any]:
 @custody_blp.route("/organisations", methods=["GET"])
 @custody_blp.arguments(s.PageQuerySchema, location="query")
 @custody_blp.doc(summary="Registered organisations (public register)")
-def get_organisations(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def get_organisations(args: dict[str, Any]) -> Any:  # serialised by the response schema
     rows, more = _page(select(Organisation), Organisation.uscc, args)
     return {"items": [_org_json(o) for o in rows],
             "next_cursor": rows[-1].uscc if more and rows else None}
@@ -210,7 +214,7 @@ def get_organisations(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @custody_blp.route("/organisations/<uscc>", methods=["GET"])
 @custody_blp.doc(summary="One organisation with its permits and keys")
 @s.documented_errors(custody_blp, 404)
-def get_organisation(uscc: str):  # type: ignore[no-untyped-def]
+def get_organisation(uscc: str) -> Any:  # serialised by the response schema
     o = db.session.get(Organisation, uscc)
     if o is None:
         raise NotFound(f"organisation {uscc} is not registered", code="org_unknown")
@@ -237,7 +241,7 @@ def _key_json(k: SigningKey) -> dict[str, Any]:
 @custody_blp.route("/permits", methods=["GET"])
 @custody_blp.arguments(s.PageQuerySchema, location="query")
 @custody_blp.doc(summary="Permits (public register); filter by org")
-def get_permits(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def get_permits(args: dict[str, Any]) -> Any:  # serialised by the response schema
     query = select(Permit)
     if args.get("org"):
         query = query.where(Permit.org == args["org"])
@@ -249,7 +253,7 @@ def get_permits(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @custody_blp.route("/keys", methods=["GET"])
 @custody_blp.arguments(s.PageQuerySchema, location="query")
 @custody_blp.doc(summary="Registered signing keys (public, so anyone can verify); by org")
-def get_keys(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def get_keys(args: dict[str, Any]) -> Any:  # serialised by the response schema
     query = select(SigningKey)
     if args.get("org"):
         query = query.where(SigningKey.org == args["org"])
@@ -268,7 +272,7 @@ def _manifest_json(m: Manifest) -> dict[str, Any]:
 @custody_blp.arguments(s.PageQuerySchema, location="query")
 @custody_blp.doc(summary="Transfer manifests (转移联单) you took part in (regulators: all)")
 @s.documented_errors(custody_blp, 401)
-def get_manifests(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def get_manifests(args: dict[str, Any]) -> Any:  # serialised by the response schema
     p = require_principal()
     query = select(Manifest)
     if not (p.is_operator or p.is_regulator):
@@ -280,7 +284,7 @@ def get_manifests(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 @custody_blp.route("/manifests/<number>", methods=["GET"])
 @s.documented_errors(custody_blp, 401, 404)
-def get_manifest(number: str):  # type: ignore[no-untyped-def]
+def get_manifest(number: str) -> Any:  # serialised by the response schema
     p = require_principal()
     m = db.session.get(Manifest, number)
     if m is None or not (p.is_operator or p.is_regulator or p.org in (m.origin, m.destination)):
@@ -308,7 +312,7 @@ def _waste_json(w: Any) -> dict[str, Any]:
 @catalogue_blp.arguments(s.CatalogueQuerySchema, location="query")
 @catalogue_blp.doc(summary="Search the catalogue by code, category or Chinese text")
 @s.documented_errors(catalogue_blp, 422)
-def get_catalogue(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def get_catalogue(args: dict[str, Any]) -> Any:  # serialised by the response schema
     cat = load_catalogue()
     if args["q"].strip():
         items = cat.search(args["q"], limit=args["limit"])
@@ -319,7 +323,7 @@ def get_catalogue(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 @catalogue_blp.route("/catalogue/<code>", methods=["GET"])
 @s.documented_errors(catalogue_blp, 404, 422)
-def get_waste_code(code: str):  # type: ignore[no-untyped-def]
+def get_waste_code(code: str) -> Any:  # serialised by the response schema
     return _waste_json(load_catalogue().get(code))
 
 
@@ -328,7 +332,7 @@ def get_waste_code(code: str):  # type: ignore[no-untyped-def]
 @auth_blp.response(201, s.TokenSchema)
 @auth_blp.doc(summary="Log in with a username and password; returns a bearer token")
 @s.documented_errors(auth_blp, 403, 422)
-def post_token(body: dict[str, Any]):  # type: ignore[no-untyped-def]
+def post_token(body: dict[str, Any]) -> Any:  # serialised by the response schema
     user = access.check_password(db.session, body["username"], body["password"])
     token = access.issue_token(db.session, user.org, body["label"], user.id)
     return {"token": token, "org": user.org}

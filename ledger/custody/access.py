@@ -119,7 +119,7 @@ def start_session(session: Session, user: User) -> str:
     return sid
 
 
-def session_principal(session: Session, sid: str, max_age_ms: int) -> Principal | None:
+def session_principal(session: Session, sid: object, max_age_ms: int) -> Principal | None:
     """The principal of a live log-in session; None once it was ended or is too old."""
     row = session.get(LoginSession, _token_hash(sid)) if isinstance(sid, str) else None
     if row is None or row.created_ms < time.time_ns() // 1_000_000 - max_age_ms:

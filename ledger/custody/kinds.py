@@ -34,7 +34,14 @@ from ledger.custody.projections import (
     Vehicle,
 )
 from ledger.custody.uscc import validate_uscc
-from ledger.errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
+from ledger.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadInvalid,
+    PermissionDenied,
+    RuleViolation,
+)
 from ledger.tlog.entries import Entry, prev_field
 from ledger.tlog.log import AppendContext, KindHandler
 from ledger.tlog.models import LogEntry
@@ -115,9 +122,12 @@ def _date(data: Mapping[str, Any], key: str) -> str:
 
 def _org_ref(data: Mapping[str, Any], key: str) -> str:
     value = data.get(key)
+    if not isinstance(value, str):
+        raise PayloadInvalid(f"data.{key} must be a valid USCC (a string of 18 characters)",
+                             code="uscc_invalid", field=f"data.{key}")
     try:
-        return validate_uscc(value)  # type: ignore[arg-type]
-    except Exception as exc:
+        return validate_uscc(value)
+    except InvalidInput as exc:
         raise PayloadInvalid(f"data.{key} must be a valid USCC: {exc}", code="uscc_invalid",
                              field=f"data.{key}") from None
 

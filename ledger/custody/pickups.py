@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ForeignKey, Integer, String, func, select
+from sqlalchemy import ForeignKey, Integer, Select, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -164,7 +164,7 @@ def pickups_for(session: Session, principal: Principal, status: str | None = "op
     return [p for p in pickups if status is None or p.status == status][:limit]
 
 
-def batches_requested_of(org: str):  # type: ignore[no-untyped-def]
+def batches_requested_of(org: str) -> Select[str]:
     """A subquery of the batches ``org`` has been asked to fetch and that are still with the
     requester (visibility: once a batch has left, the request shows nothing more of it)."""
     return (select(PickupItem.batch).join(PickupRequest)

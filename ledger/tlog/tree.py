@@ -7,17 +7,21 @@ roots and proofs for any earlier size read O(log n) stored subtrees in two queri
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from ledger.tlog.merkle import (
+    SubtreeGetter,
     collect_subtrees,
     consistency_path,
     inclusion_path,
     subtree_root,
 )
 from ledger.tlog.models import LogEntry, MerkleNode
+
+T = TypeVar("T")
 
 
 def _fetch(session: Session, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -39,21 +43,23 @@ def _fetch(session: Session, wanted: set[tuple[int, int]]) -> dict[tuple[int, in
     return got
 
 
-def _with_stored(session: Session, compute: Callable[[Callable[[int, int], bytes]], object]):
+def _with_stored(session: Session, compute: Callable[[SubtreeGetter], T]) -> T:
+    """Run a proof computation on the stored tree: first find which subtrees it reads, fetch
+    them in two queries, then run it on those."""
     nodes = _fetch(session, collect_subtrees(compute))
     return compute(lambda level, index: nodes[(level, index)])
 
 
 def stored_root(session: Session, size: int) -> bytes:
     """The root of the tree's first ``size`` leaves."""
-    return _with_stored(session, lambda get: subtree_root(0, size, get))  # type: ignore[return-value]
+    return _with_stored(session, lambda get: subtree_root(0, size, get))
 
 
 def stored_inclusion_path(session: Session, index: int, size: int) -> list[bytes]:
     """The inclusion proof of leaf ``index`` in the tree of ``size``."""
-    return _with_stored(session, lambda get: inclusion_path(index, size, get))  # type: ignore[return-value]
+    return _with_stored(session, lambda get: inclusion_path(index, size, get))
 
 
 def stored_consistency_path(session: Session, size1: int, size2: int) -> list[bytes]:
     """The consistency proof from ``size1`` to ``size2``."""
-    return _with_stored(session, lambda get: consistency_path(size1, size2, get))  # type: ignore[return-value]
+    return _with_stored(session, lambda get: consistency_path(size1, size2, get))
