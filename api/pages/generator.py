@@ -181,6 +181,7 @@ def _declare_messages(principal: Principal) -> dict[str, str]:
         "name_required": _("请填写废物名称"),
         "mass_required": _("请填写重量"),
         "mass_format": _("重量请填写数字（千克），最多 3 位小数，如 12.5"),
+        "mass_decimal_comma": _("小数请用点号，如 65.3；逗号只用作千位分隔，如 1,200"),
         "mass_range": _("重量应大于 0，且不超过 1,000,000,000 千克"),
         "count_invalid": _("容器数量应为 1 以上的整数"),
         "volume_invalid": _("容器容积应为大于 0 的整数（升）"),

@@ -4,6 +4,7 @@ phone camera and signing the acceptance on the phone, and the same pickup with n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -230,7 +231,7 @@ def test_round_page_at_desktop_width(live_server: LiveServer, page: Page):
     # A refusal needs a reason; a partial one names the refused mass.
     page.click("#refuse-open")
     page.click("#refuse")
-    expect(page.locator("#result-text")).to_have_text("请填写拒收原因")
+    expect(page.locator("#refuse + #refuse-message")).to_have_text("请填写拒收原因")
     page.select_option("#reason-select", label="包装破损或渗漏")
     page.fill("#reason-text", "一袋破损")
     page.fill("#refused-mass", "12.25")
@@ -354,9 +355,23 @@ def test_a_weighed_mass_far_from_the_release_is_asked_twice(
     open_round(page)
     page.goto(f"{live_server.url}/collector/scan?code={world['a']}")
     expect(page.locator("#batch-name")).to_have_text("废活性炭")
+    mass = page.locator("#mass-input")
+    # The box is empty, and says what to type (no number that looks filled in).
+    expect(mass).to_have_value("")
+    expect(mass).to_have_attribute("placeholder", "填写磅秤读数")
+    expect(page.locator("#mass-hint")).to_have_text("对照：120 千克。请按实际称重填写。")
+    message = page.locator("#accept + #accept-message")
+    page.click("#accept")  # nothing typed
+    expect(message).to_have_text("请先称重，在上面填写磅秤读数（千克）")
+    expect(message).to_be_in_viewport()
+    page.fill("#mass-input", "65,3")  # a decimal comma
+    page.click("#accept")
+    expect(message).to_have_text("小数请用点号，如 65.3；逗号只用作千位分隔，如 1,200")
+    assert [e.kind for e in stream(live_server, world["a"])][-1] == "custody.released"
     page.fill("#mass-input", "12")
     page.click("#accept")
-    expect(page.locator("#result-text")).to_contain_text("相差 90.0%")
+    expect(message).to_contain_text("相差 90.0%")
+    expect(message).to_be_in_viewport()
     assert [e.kind for e in stream(live_server, world["a"])][-1] == "custody.released"
     page.click("#accept")
     expect(page.locator("#result-text")).to_contain_text("已接收 12 千克")
@@ -473,3 +488,30 @@ def test_no_dead_end_between_a_collector_and_a_station(live_server: LiveServer, 
     assert region[COLLECTOR].batch(a)["handovers"][-1]["to"] == DISPOSER
     station.close()
     driver.close()
+
+
+def test_the_result_card_follows_the_queue_and_the_camera_error_is_in_chinese(
+        live_server: LiveServer, phone: tuple[BrowserContext, Page]):
+    """An acceptance signed offline says "联网后自动发送"; when the network returns and the
+    queue is sent, the same card says it was recorded, with its log index. Without a camera
+    the page says why in the page's language (not the browser's English)."""
+    world = a_round(live_server)
+    context, page = phone
+    log_in(page, live_server, "driver")
+    open_round(page)
+    page.goto(f"{live_server.url}/collector/scan")
+    page.wait_for_selector("body[data-ready='1']")
+    status = page.locator("#camera-status")
+    expect(status).to_contain_text("手动输入识别码")
+    assert not re.search("[A-Za-z]", status.inner_text()), status.inner_text()
+    context.set_offline(True)
+    page.fill("#code-input", world["a"])
+    page.click("#code-form button[type=submit]")
+    page.fill("#mass-input", "119.5")
+    page.click("#accept")
+    result = page.locator("#result-text")
+    expect(result).to_contain_text("联网后自动发送")
+    context.set_offline(False)
+    expect(result).to_contain_text("已发送并签名记录 · 日志序号")
+    expect(result).not_to_contain_text("联网后自动发送")
+    assert stream(live_server, world["a"])[-1].kind == "custody.accepted"

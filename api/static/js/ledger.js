@@ -91,7 +91,8 @@ export async function api(method, path, body, { text = false } = {}) {
 const FULL_WIDTH = /[\uFF10-\uFF19\uFF0E\uFF0C]/g;
 
 /** Kilograms as a person types them into exact integer grams, without floating point:
- * {grams} or {error: "mass_required" | "mass_format" | "mass_range"}. Up to 3 decimals after
+ * {grams} or {error: "mass_required" | "mass_format" | "mass_decimal_comma" |
+ * "mass_range"}. Up to 3 decimals after
  * a point; full-width digits allowed; a comma only as a thousands separator in its right
  * place ("1,200" is 1200 kg, as the pages display it), so "12,5" is refused rather than
  * guessed — a decimal comma read as a thousands separator would be off by a factor of 1000. */
@@ -103,7 +104,9 @@ export function parseKg(raw) {
   if (!text) return { error: "mass_required" };
   const plain = /^\d{1,3}(,\d{3})+(\.\d+)?$/.test(text) ? text.replace(/,/g, "") : text;
   const match = /^(\d{1,10})(?:\.(\d{1,3}))?$/.exec(plain);
-  if (!match) return { error: "mass_format" };
+  // "65,3": a decimal comma, as many scales and European keyboards write it. Said so plainly
+  // rather than guessed (read as thousands it would be 1000 times off).
+  if (!match) return { error: /^\d+,\d{1,3}$/.test(text) ? "mass_decimal_comma" : "mass_format" };
   const grams = Number(match[1]) * 1000 + Number((match[2] || "").padEnd(3, "0"));
   if (grams < 1 || grams > 1e12) return { error: "mass_range" };
   return { grams };

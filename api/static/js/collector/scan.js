@@ -1,8 +1,8 @@
 // The scanning page: camera (jsQR on canvas frames) or a typed code -> what the batch is ->
 // the weighed mass -> accept or refuse, signed on this phone -> ready for the next scan.
-import { ApiError, NetworkError, massDifference } from "../ledger.js";
+import { ApiError, NetworkError, massDifference, parseKg as parseMass } from "../ledger.js";
 import {
-  $, el, t, whoami, normaliseCode, groupedCode, parseKg, kg, kgNumber, stateLabel,
+  $, el, t, whoami, normaliseCode, groupedCode, kg, kgNumber, stateLabel,
   downloadRound, savedRound, findInRound, signedHere, headFor, freshHead, sign, keyStatus,
   setUpWorkspace,
 } from "./common.js";
@@ -25,7 +25,11 @@ async function startCamera() {
     stream = await navigator.mediaDevices.getUserMedia({
       audio: false, video: { facingMode: { ideal: "environment" } } });
   } catch (err) {
-    status.textContent = t("camera_unavailable", { msg: err.message || err.name });
+    // The browser's own text is English whatever the page's language: say it in ours.
+    status.textContent = t({ NotAllowedError: "camera_denied", SecurityError: "camera_denied",
+                             NotFoundError: "camera_missing", OverconstrainedError: "camera_missing",
+                             NotReadableError: "camera_busy", AbortError: "camera_busy" }[err.name]
+                           || "camera_failed");
     $("camera-start").hidden = false;
     return;
   }
@@ -195,7 +199,12 @@ function render(c) {
   $("refuse-form").hidden = true;
   const mass = $("mass-input");
   mass.value = "";
-  mass.placeholder = kgNumber(c.released || card.mass_g || card.declared_mass_g);
+  // What was handed over is a fact to compare with, not a value to type: never a placeholder
+  // (grey digits in the box look as if it were filled in).
+  const expected = c.released || card.mass_g || card.declared_mass_g;
+  $("mass-hint").textContent = expected ? t("mass_compare", { kg: kg(expected) }) : "";
+  say("accept-message", "");
+  say("refuse-message", "");
   $("batch").hidden = false;
   $("scanner").hidden = true;
   if (!c.blocked) mass.focus();
@@ -215,15 +224,45 @@ async function answer(kind, data, label) {
       ? `${t("accepted")} · ${t("index", { n: result.receipt.index })}` : t("queued");
     showResult(`${done} · ${how}${result.resigned ? " · " + t("resigned") : ""}`,
                result.status === "accepted" ? "ok" : "warn");
+    waitingResult = result.status === "queued" ? { code: current.code, done } : null;
     $("batch").hidden = true;
     current = null;
   } catch (err) {
     const msg = err instanceof ApiError ? err.message : String(err.message || err);
     showResult(t("error", { msg }), "bad");
     $("result").dataset.outcome = "error";
+    say(kind === "custody.accepted" ? "accept-message" : "refuse-message", t("error", { msg }));
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
   }
+}
+
+/** A message right under the button that was tapped, scrolled to where the thumb is. */
+function say(id, text, cls = "bad") {
+  const box = $(id);
+  box.hidden = !text;
+  box.textContent = text || "";
+  box.className = `notice ${cls === "bad" ? "error" : cls}`;
+  if (text) box.scrollIntoView({ block: "nearest" });
+}
+
+function massProblem(typed) {
+  const parsed = parseMass(typed);
+  if (!parsed.error) return { grams: parsed.grams };
+  return { error: t(parsed.error, { text: typed.trim() }) };
+}
+
+// The result card of an entry signed offline follows the queue: once it is sent, it says so.
+let waitingResult = null;
+
+async function resultAfterSync() {
+  if (!waitingResult) return;
+  const { code, done } = waitingResult;
+  const mine = await signedHere(code);
+  if (!mine || mine.status === "queued" || !waitingResult || waitingResult.code !== code) return;
+  waitingResult = null;
+  if (mine.status === "accepted") showResult(`${done} · ${t("synced", { n: mine.index })}`, "ok");
+  else showResult(`${done} · ${t("rejected")}`, "bad");
 }
 
 function showResult(text, cls) {
@@ -242,17 +281,18 @@ let confirmedGrams = null;
 
 function onAccept(event) {
   event.preventDefault();
-  const grams = parseKg($("mass-input").value);
-  if (grams === null) { showResult(t("mass_invalid"), "bad"); $("mass-input").focus(); return; }
+  const { grams, error } = massProblem($("mass-input").value);
+  if (error) { say("accept-message", error); $("mass-input").focus(); return; }
   const expected = current.released || current.card.mass_g;
   const diff = massDifference(expected, grams);
   if (diff > ASK_AGAIN_ABOVE && confirmedGrams !== grams) {
     confirmedGrams = grams;
-    showResult(t("mass_differs", { kg: kgNumber(grams), released: kgNumber(expected),
-                                   pct: `${(diff * 100).toFixed(1)}%` }), "warn");
+    say("accept-message", t("mass_differs", { kg: kgNumber(grams), released: kgNumber(expected),
+                                              pct: `${(diff * 100).toFixed(1)}%` }), "warn");
     return;
   }
   confirmedGrams = null;
+  say("accept-message", "");
   answer("custody.accepted", { from: current.from, manifest: current.manifest, mass_g: grams },
          `${current.card.name} · ${kgNumber(grams)} ${t("kg")} · ${current.code.slice(-15)}`);
 }
@@ -261,12 +301,12 @@ function onRefuse(event) {
   event.preventDefault();
   const parts = [$("reason-select").value, $("reason-text").value.trim()].filter(Boolean);
   const reason = parts.join("：");
-  if (!reason) { showResult(t("reason_missing"), "bad"); return; }
+  if (!reason) { say("refuse-message", t("reason_missing")); return; }
   const data = { from: current.from, manifest: current.manifest, reason: reason.slice(0, 500) };
   const typed = $("refused-mass").value.trim();
   if (typed) {
-    const grams = parseKg(typed);
-    if (grams === null) { showResult(t("mass_invalid"), "bad"); return; }
+    const { grams, error } = massProblem(typed);
+    if (error) { say("refuse-message", error); return; }
     data.refused_mass_g = grams;
   }
   answer("custody.refused", data, `${t("refuse_done")} · ${current.card.name} · ${current.code.slice(-15)}`);
@@ -274,6 +314,7 @@ function onRefuse(event) {
 
 function nextScan() {
   confirmedGrams = null;
+  waitingResult = null;
   $("result").hidden = true;
   $("result-text").textContent = "";
   $("batch").hidden = true;
@@ -314,6 +355,7 @@ async function main() {
   $("next-scan").addEventListener("click", nextScan);
   $("batch-next").addEventListener("click", nextScan);
   $("camera-start").addEventListener("click", startCamera);
+  document.addEventListener("queue-flushed", resultAfterSync);
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) stopCamera();
   });
