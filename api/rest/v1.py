@@ -149,8 +149,11 @@ def get_consistency(args: dict[str, Any]) -> Any:  # serialised by the response 
 @ledger_blp.route("/drafts/<kind>", methods=["POST"])
 @ledger_blp.arguments(s.DraftInSchema)
 @ledger_blp.response(200, s.DraftSchema)
-@ledger_blp.doc(summary="The exact payload and note text to sign next in a stream")
-@s.documented_errors(ledger_blp, 401, 403, 422)
+@ledger_blp.doc(summary="The exact payload and note text to sign next in a stream",
+                description="Refuses with the append's own error what the append would refuse "
+                            "without the signature: kind, envelope, JSON profile, key, size "
+                            "of the signed note (413) and time.")
+@s.documented_errors(ledger_blp, 401, 403, 413, 422)
 def post_draft(body: dict[str, Any], kind: str) -> Any:  # serialised by the response schema
     principal = require_principal()
     if body["org"] != principal.org:

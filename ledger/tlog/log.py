@@ -30,6 +30,7 @@ from ledger.tlog.entries import (
     entry_text,
     format_time,
     parse_entry,
+    parse_time,
     prev_field,
 )
 from ledger.tlog.merkle import (
@@ -41,7 +42,14 @@ from ledger.tlog.merkle import (
     verify_consistency,
 )
 from ledger.tlog.models import Base, Checkpoint, LogEntry, LogHead, SigningKey
-from ledger.tlog.notes import Signer, VerifierKey, parse_vkey, sign_note
+from ledger.tlog.notes import (
+    Signer,
+    VerifierKey,
+    check_note_size,
+    parse_vkey,
+    sign_note,
+    signed_size,
+)
 from ledger.tlog.rules import (
     KIND_ORG_REGISTERED,
     REGISTRY_KINDS,
@@ -49,6 +57,8 @@ from ledger.tlog.rules import (
     StreamHead,
     Verdict,
     check_entry,
+    check_signing_key,
+    check_time,
     org_stream,
 )
 from ledger.tlog.tree import stored_consistency_path, stored_inclusion_path, stored_root
@@ -512,14 +522,17 @@ class Draft:
 
 def draft_entry(session: Session, config: LogConfig, *, stream: str, org: str, key: str,
                 kind: str, data: Mapping[str, Any], t: str | None = None) -> Draft:
-    """Build the payload a client should sign next in ``stream``; checks the envelope only.
+    """Build the payload a client should sign next in ``stream``.
 
-    ``t`` is the client's own time (a device that worked offline); default: now."""
-
+    ``t`` is the client's own time (a device that worked offline); default: now. Every rule of
+    the append that does not need the signature or the kind's domain state is checked here, with
+    the same error: kind, envelope and JSON profile, the key acting for ``org``, the size of the
+    signed note, and the time (not before the stream's last entry, not ahead of the clock)."""
     if kind not in config.kinds and kind not in REGISTRY_KINDS:
         raise PayloadInvalid(f"unknown kind {kind!r}", code="kind_unknown", field="kind")
-    head = DbState(session, log_head(session), config.operator.verifier).stream_head(stream)
-    session.rollback()
+    log = log_head(session)
+    state = DbState(session, log, config.operator.verifier)
+    head = state.stream_head(stream)
     now = config.clock()
     payload: dict[str, Any] = {
         "stream": stream,
@@ -533,4 +546,11 @@ def draft_entry(session: Session, config: LogConfig, *, stream: str, org: str, k
     if head is not None:
         payload["prev"] = prev_field(head.leaf_hash)
     check_fields(payload)
-    return Draft(payload, entry_text(payload))
+    text = entry_text(payload)
+    try:
+        key_name = check_signing_key(state, key, org, log.size)
+    finally:
+        session.rollback()
+    check_note_size(signed_size(text, key_name), config.max_note_bytes)
+    check_time(parse_time(payload["t"]), head, now, config.max_skew_ms)
+    return Draft(payload, text)

@@ -267,11 +267,24 @@ def add_signature(raw: bytes, signer: Signer) -> bytes:
     return raw + signer.signature_line(note.text).encode()
 
 
+def check_note_size(size: int, max_size: int) -> None:
+    """Raise TooLarge when a note of ``size`` bytes exceeds the limit."""
+    if size > max_size:
+        raise TooLarge(f"note is {size} bytes, the limit is {max_size}", field="note",
+                       limit=max_size)
+
+
+def signed_size(text: bytes, key_name: str) -> int:
+    """The size of ``text`` once signed by one Ed25519 key named ``key_name``: what a draft
+    can know of the note before it is signed."""
+    line = f"{SIG_PREFIX}{key_name} {b64(bytes(4 + 64))}\n"
+    return len(text) + 1 + len(line.encode())
+
+
 def parse_note(raw: bytes, *, max_size: int | None = None) -> Note:
     """Split a signed note into text and signatures; raise NoteMalformed on any deviation."""
-    if max_size is not None and len(raw) > max_size:
-        raise TooLarge(f"note is {len(raw)} bytes, the limit is {max_size}", field="note",
-                       limit=max_size)
+    if max_size is not None:
+        check_note_size(len(raw), max_size)
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -131,11 +131,17 @@ def _check_chain(
             code="prev_mismatch",
             field="prev",
         )
-    t = entry.t_ms
-    if head is not None and t < head.t_ms:
+    check_time(entry.t_ms, head, now_ms, max_skew_ms)
+
+
+def check_time(t_ms: int, head: StreamHead | None, now_ms: int | None,
+               max_skew_ms: int) -> None:
+    """``t`` is not before the stream's previous entry nor (when ``now_ms`` is given, on append
+    and for drafts) more than the allowed skew ahead of the server clock."""
+    if head is not None and t_ms < head.t_ms:
         raise RuleViolation("time is before the stream's previous entry",
                             code="time_before_previous", field="t")
-    if now_ms is not None and t > now_ms + max_skew_ms:
+    if now_ms is not None and t_ms > now_ms + max_skew_ms:
         raise RuleViolation(f"time is more than {max_skew_ms // 1000} s ahead of the server clock",
                             code="time_in_future", field="t")
 
@@ -176,19 +182,39 @@ def _check_signatures(
 
 
 def _explain_primary_failure(entry: Entry, state: LedgerState, index: int) -> None:
-    rec = state.key_by_fingerprint(entry.key)
-    if entry.key == state.operator_key.fingerprint:
-        rec_org = state.operator_org
-    elif rec is None or rec.registered_at >= index:
-        raise KeyNotAuthorised("the key named in 'key' is not registered", code="key_unknown",
-                               field="key")
-    else:
-        rec_org = rec.org
-    if rec_org != entry.org:
+    if _key_org(state, entry.key, index) != entry.org:
         raise KeyNotAuthorised(f"the key is not registered to {entry.org}", code="key_wrong_org",
                                field="key")
     raise KeyNotAuthorised("the note carries no signature by the key named in 'key'",
                            code="signature_missing", field="note")
+
+
+def _key_org(state: LedgerState, key: str, index: int) -> str | None:
+    """The organisation the key with fingerprint ``key`` acts for at ``index``."""
+    if key == state.operator_key.fingerprint:
+        return state.operator_org
+    rec = state.key_by_fingerprint(key)
+    if rec is None or rec.registered_at >= index:
+        raise KeyNotAuthorised("the key named in 'key' is not registered", code="key_unknown",
+                               field="key")
+    return rec.org
+
+
+def check_signing_key(state: LedgerState, key: str, org: str, index: int) -> str:
+    """What the primary-signature rule of ``check_entry`` can tell before anything is signed:
+    the key named ``key`` is registered, acts for ``org`` and is valid at ``index``. Returns
+    the key's name (its signature line carries it)."""
+    if _key_org(state, key, index) != org:
+        raise KeyNotAuthorised(f"the key is not registered to {org}", code="key_wrong_org",
+                               field="key")
+    if key == state.operator_key.fingerprint:
+        return state.operator_key.name
+    rec = state.key_by_fingerprint(key)
+    assert rec is not None  # _key_org found it
+    if not rec.valid_at(index):
+        raise KeyNotAuthorised(f"key {rec.fingerprint[:16]}… was revoked", code="key_revoked",
+                               field="key")
+    return rec.name
 
 
 def _check_registry(entry: Entry, state: LedgerState, index: int, verdict: Verdict) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.tlog.entries import entry_text
 from ledger.tlog.notes import sign_note
-from tests.api.lifecycle import GENERATORS, build_region, code_for, description
+from tests.api.lifecycle import COLLECTOR, GENERATORS, build_region, code_for, description
 
 GEN = GENERATORS[0]
 
@@ -118,3 +119,46 @@ def test_page_forms_refuse_controls_with_an_error_page(client, region):
     # Line breaks and tabs in a text area are text, not controls to refuse.
     ok = client.post("/login", data={"username": "a\tb", "password": "x\r\ny"})
     assert ok.status_code != 422
+
+
+def _draft(client, headers, kind: str, **body):
+    return client.post(f"/api/v1/drafts/{kind}", json=body, headers=headers)
+
+
+def test_drafts_refuse_what_the_append_would_with_the_same_error(app, client, region):
+    """A draft used to hand out a payload (t in 2099, 2 MB of data) the append then refused."""
+    c = region[GEN]
+    headers = bearer(c)
+    code = code_for(GEN, 1)
+    c.declare(code, description(1000))
+    base = {"stream": code, "org": GEN, "key": c.key.verifier.fingerprint, "data": {}}
+    good = _draft(client, headers, "custody.released", **base)
+    assert good.status_code == 200, good.json
+    payload = good.json["payload"]
+    before = size(client)
+    for change, status, err in [
+        ({"t": "2099-01-01T00:00:00Z"}, 422, "time_in_future"),
+        ({"t": "2001-01-01T00:00:00Z"}, 422, "time_before_previous"),
+        ({"data": {"text": "x" * 2_000_000}}, 413, "too_large"),
+        ({"key": "0" * 64}, 403, "key_unknown"),
+        ({"key": region[COLLECTOR].key.verifier.fingerprint}, 403, "key_wrong_org"),
+    ]:
+        note = sign_note(entry_text({**payload, **change}), c.key)
+        appended = client.post("/api/v1/entries", data=note, content_type="text/plain")
+        assert_error(appended, status, err)
+        assert_error(_draft(client, headers, "custody.released", **{**base, **change}),
+                     status, err)
+    assert size(client) == before
+    # The size limit is the signed note's, to the byte.
+    limit = app.config["MAX_NOTE_BYTES"]
+    probe = _draft(client, headers, "custody.released", **{**base, "data": {"text": ""}})
+    signed_len = len(sign_note(probe.json["note_text"], c.key))
+    fits = {**base, "data": {"text": "x" * (limit - signed_len)}}
+    drafted = _draft(client, headers, "custody.released", **fits)
+    assert drafted.status_code == 200
+    note = sign_note(drafted.json["note_text"], c.key)
+    assert len(note) == limit
+    appended = client.post("/api/v1/entries", data=note, content_type="text/plain")
+    assert appended.json["code"] != "too_large"
+    over = {**base, "data": {"text": "x" * (limit - signed_len + 1)}}
+    assert_error(_draft(client, headers, "custody.released", **over), 413, "too_large")
