@@ -167,3 +167,16 @@ def test_the_verifier_loads_neither_flask_nor_sqlalchemy(module: str) -> None:
             " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    """Shared test helpers live in helper modules (factories, conftest fixtures), never in a
+    test module another test imports (which would run its tests twice and tie the two)."""
+    wrong = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            wrong += [f"{path.relative_to(ROOT)} imports {n}" for n in names
+                      if n.startswith("tests.") and n.rsplit(".", 1)[-1].startswith("test_")]
+    assert not wrong, wrong

@@ -35,7 +35,7 @@ from tests.api.lifecycle import (
     description,
     manifest,
 )
-from tests.ledger.test_reconcile import as_figures, reference
+from tests.ledger.reference import as_figures, reference
 
 GEN = GENERATORS[0]
 PERMIT = DISPOSER_PERMIT
