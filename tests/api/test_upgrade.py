@@ -1,17 +1,28 @@
-"""A database made before migrations is adopted in place when the app starts."""
+"""A database made before migrations is adopted in place when the app starts; the baseline
+revision is the schema of that release (tests/data/schema-660c4f9)."""
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from sqlalchemy import delete, inspect, select, text
 
+from api import create_app
+from api.cli.main import main
 from api.extensions import db
 from ledger import migrations
 from ledger.custody import access
 from ledger.custody.projections import BatchBalance
+from ledger.tlog.log import issue_checkpoint
 from ledger.tlog.models import IntegrityWatermark
 from tests.api.lifecycle import COLLECTOR, GENERATORS, build_region, code_for, description
-from tests.schema import TRIGGERS, triggers
+from tests.ledger.custody_world import COLLECTOR as REGION_COLLECTOR
+from tests.ledger.custody_world import GENERATORS as region_generators
+from tests.ledger.custody_world import make_region
+from tests.ledger.factories import operator
+from tests.schema import TRIGGERS, load_frozen_schema, shape, triggers
 
 GEN = GENERATORS[0]
 
@@ -80,3 +91,81 @@ def test_a_database_at_the_baseline_gets_users_active_and_sessions(app, cli):
     resp = app.test_client().post("/api/v1/auth/token", json={
         "username": "wang", "password": "correct-horse", "label": "x"})
     assert resp.status_code == 201  # the existing person is active
+
+
+def test_the_baseline_is_the_schema_of_the_release_before_migrations(database):
+    engine = database.engine()
+    migrations.upgrade(engine, "0001")
+    with engine.connect() as conn:
+        baseline = shape(conn)
+    with engine.begin() as conn:
+        command.downgrade(migrations.config(conn), "base")
+        conn.execute(text("DROP TABLE alembic_version"))
+    load_frozen_schema(engine)
+    with engine.connect() as conn:
+        frozen = shape(conn)
+    engine.dispose()
+    assert frozen["triggers"] == TRIGGERS[database.kind]
+    assert len(frozen["tables"]) == 22
+    assert frozen == baseline
+
+
+def _signed(engine) -> dict[str, list]:
+    """Everything signed or derived from signatures that must survive an upgrade unchanged."""
+    with engine.connect() as conn:
+        return {table: [tuple(row) for row in conn.execute(text(query))] for table, query in {
+            "log_entries": "SELECT * FROM log_entries ORDER BY idx",
+            "checkpoints": "SELECT * FROM checkpoints ORDER BY size",
+            "log_head": "SELECT size, root, frontier, operator_vkey FROM log_head",
+            "merkle_nodes": "SELECT * FROM merkle_nodes ORDER BY level, idx",
+        }.items()}
+
+
+@pytest.mark.parametrize("older", [False, True], ids=["660c4f9", "before-integrity-triggers"])
+def test_a_database_made_by_the_release_before_migrations_is_adopted(database, tmp_path, older):
+    engine = database.engine()
+    load_frozen_schema(engine)
+    region = make_region(engine, migrate=False)  # today's append path on the frozen schema
+    gen = region_generators[0]
+    code = region.declare(gen)
+    region.hand_over(code, gen, REGION_COLLECTOR, 120_000)
+    region.declare(gen, serial=2, mass_g=30_000)
+    issue_checkpoint(region.world.session, region.world.config)
+    session = region.world.session
+    if older:  # as the release before the integrity triggers and the summary left it
+        _drop_integrity_triggers(session)
+        session.execute(delete(BatchBalance))
+        session.commit()
+    session.close()
+    before = _signed(engine)
+    assert len(before["log_entries"]) > 20 and before["checkpoints"]
+
+    key = tmp_path / "operator.key"
+    key.write_text(operator().private_key_text() + "\n")
+    app = create_app({"TESTING": True, "DATABASE_URL": database.url, "SECRET_KEY": "test",
+                      "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options,
+                      "OPERATOR_KEY_FILE": str(key)})
+
+    def waste_ledger(*args: str):
+        return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app),
+                                  catch_exceptions=False)
+
+    try:
+        init = waste_ledger("init")
+        assert init.exit_code == 0, init.output
+        assert "adopted a database made before migrations" in init.output
+        assert "already initialised" in init.output
+        assert ("reconciliation summary filled for 2 batches" in init.output) is older
+        check = waste_ledger("rebuild", "--check")
+        assert check.exit_code == 0, check.output
+        assert "projections identical" in check.output
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    assert _signed(engine) == before  # not one signed byte changed
+    assert migrations.current(engine) == migrations.heads()[0]
+    with engine.connect() as conn:
+        assert triggers(conn) == TRIGGERS[database.kind]
+        assert "active" in {c["name"] for c in inspect(conn).get_columns("users")}
+        assert conn.execute(text("SELECT count(*) FROM batch_balances")).scalar() == 2
+    engine.dispose()

@@ -84,8 +84,9 @@ def description(waste: str, mass_g: int) -> dict[str, Any]:
     }
 
 
-def make_region(engine, settings: CustodySettings | None = None) -> Region:
-    world = make_world(engine, kinds=ledger_kinds(settings))
+def make_region(engine, settings: CustodySettings | None = None, *,
+                migrate: bool = True) -> Region:
+    world = make_world(engine, migrate=migrate, kinds=ledger_kinds(settings))
     region = Region(world)
     parties = [(g, "generator", "331002") for g in GENERATORS[:3]] + [
         (COLLECTOR, "collector", "331002"), (STATION, "collector", "331002"),

@@ -112,9 +112,12 @@ def log_config_for_tests(**overrides: Any) -> LogConfig:
     return LogConfig(operator=operator(), clock=Clock(), **overrides)
 
 
-def make_world(engine, **overrides: Any) -> World:
+def make_world(engine, *, migrate: bool = True, **overrides: Any) -> World:
+    """A log on ``engine`` (its schema migrated to head unless ``migrate`` is False: the
+    caller built it, e.g. from a frozen older schema)."""
     configure_engine(engine)
-    migrations.upgrade(engine)
+    if migrate:
+        migrations.upgrade(engine)
     session = sessionmaker(engine)()
     config = log_config_for_tests(**overrides)
     clock = config.clock
