@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import edge, errors, runtime
+from api import cosigning, edge, errors, runtime
 from api.extensions import db
 from api.pages import web
 from api.rest import tiles, v1
@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         permit_policy=dict(app.config["PERMIT_POLICY"]))))
     v1.init_app(app)
     tiles.init_app(app)
+    cosigning.init_app(app)
     web.init_app(app)
     errors.init_app(app)  # last, so our error body wins over the library's
     if int(app.config.get("PROXY_HOPS", 0)):

@@ -30,6 +30,11 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Serve the entry bundles (every signed note) to anyone, not only regulators and the
         # operator; hash tiles and checkpoints are always public.
         "LOG_PUBLIC_ENTRIES": False,
+        # Witnesses that cosign checkpoints, as JSON: [{"url": "https://w.example/witness",
+        # "vkey": "w.example+1234abcd+BA..."}] (docs/ledger-format.md section 11).
+        "WITNESSES": [],
+        "WITNESS_INTERVAL_SECONDS": 5,  # how often the background thread asks them
+        "WITNESS_TIMEOUT_SECONDS": 3,  # per witness and request
         "MAX_SKEW_SECONDS": 300,
         "CHECKPOINT_EVERY_ENTRIES": 1000,
         "CHECKPOINT_EVERY_SECONDS": 60,

@@ -24,6 +24,7 @@ from api.cli.reports import reconcile_command
 from api.cli.simulate import simulate_command
 from api.cli.tiles import tiles_group
 from api.cli.tls import ensure_certificate
+from api.cli.witness import cosign_before_export, witness_group
 from api.extensions import db
 from ledger.errors import LedgerError
 from ledger.tlog import log
@@ -121,6 +122,7 @@ def export(directory: Path) -> None:
         click.echo(f"export: {done}/{total} entries", err=True)
 
     try:
+        cosign_before_export()
         result = log.export_log(db.session, runtime.log_config(), str(directory), progress)
     except LedgerError as exc:
         _fail(exc)
@@ -194,6 +196,7 @@ def checkpoint() -> None:
 
 main.add_command(label)
 main.add_command(tiles_group)
+main.add_command(witness_group)
 main.add_command(reconcile_command)
 for command in (*COMMANDS, db_group, gaps_command, simulate_command):
     main.add_command(command)

@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from api import runtime
+from api.cli.witness import cosign_before_export
 from api.extensions import db
 from ledger.errors import LedgerError
 from ledger.tlog.tiles import export_tiles
@@ -31,6 +32,7 @@ def export_command(directory: Path, entries: bool) -> None:
         click.echo(f"tiles: {done}/{total} tiles", err=True)
 
     try:
+        cosign_before_export()
         result = export_tiles(db.session, runtime.log_config(), str(directory),
                               entries=entries, progress=progress)
     except LedgerError as exc:

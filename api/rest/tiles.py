@@ -15,6 +15,7 @@ from api.auth import require_role
 from api.extensions import db
 from api.runtime import log_config
 from ledger.tlog import log, tiles
+from ledger.tlog.witnessing import current_checkpoint
 
 bp = Blueprint("tlog_tiles", __name__, url_prefix="/log")
 
@@ -25,7 +26,7 @@ CHECKPOINT_CACHE = "no-cache"
 
 @bp.get("/checkpoint")
 def checkpoint() -> Response:
-    note = log.latest_checkpoint(db.session, log_config())
+    note = current_checkpoint(db.session, log_config())
     resp = Response(note, content_type="text/plain; charset=utf-8")
     resp.headers["Cache-Control"] = CHECKPOINT_CACHE
     return resp

@@ -29,6 +29,7 @@ from ledger.errors import InvalidInput, LedgerError, NotFound, PermissionDenied
 from ledger.tlog import log
 from ledger.tlog.models import SigningKey
 from ledger.tlog.notes import VerifierKey, b64
+from ledger.tlog.witnessing import cosigned_receipt, current_checkpoint
 
 ledger_blp = Blueprint("ledger", __name__, url_prefix="/api/v1",
                        description="The log: append signed entries, read it, prove it")
@@ -120,8 +121,18 @@ def get_entries(args: dict[str, Any]) -> Any:  # serialised by the response sche
 @ledger_blp.doc(summary="The latest signed checkpoint (text/plain, c2sp.org/tlog-checkpoint)",
                 responses={"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 def get_checkpoint() -> Any:  # serialised by the response schema
-    note = log.latest_checkpoint(db.session, log_config())
+    note = current_checkpoint(db.session, log_config())
     return Response(note, content_type="text/plain; charset=utf-8")
+
+
+@ledger_blp.route("/entries/<int:index>/receipt", methods=["GET"])
+@ledger_blp.doc(summary="A receipt (c2sp.org/tlog-proof@v1) for entry `index` to the newest "
+                        "checkpoint witnesses cosigned, cosignatures included (else the latest)",
+                responses={"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+@s.documented_errors(ledger_blp, 404)
+def get_receipt(index: int) -> Response:
+    proof = cosigned_receipt(db.session, log_config(), index)
+    return Response(proof, content_type="text/plain; charset=utf-8")
 
 
 @ledger_blp.route("/proofs/inclusion", methods=["GET"])

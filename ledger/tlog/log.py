@@ -41,8 +41,16 @@ from ledger.tlog.merkle import (
     unpack_frontier,
     verify_consistency,
 )
-from ledger.tlog.models import Base, Checkpoint, LogEntry, LogHead, SigningKey
+from ledger.tlog.models import (
+    Base,
+    Checkpoint,
+    CheckpointCosignature,
+    LogEntry,
+    LogHead,
+    SigningKey,
+)
 from ledger.tlog.notes import (
+    MAX_SIGNATURES,
     Signer,
     VerifierKey,
     check_note_size,
@@ -411,6 +419,19 @@ def latest_checkpoint(session: Session, config: LogConfig) -> bytes:
     return last.note if fresh and last is not None else issue_checkpoint(session, config)
 
 
+# A note carries at most MAX_SIGNATURES lines: the operator's and up to 15 cosignatures.
+MAX_COSIGNATURES = MAX_SIGNATURES - 1
+
+
+def with_cosignatures(session: Session, note: bytes, size: int) -> bytes:
+    """The checkpoint note of ``size`` with the witnesses' cosignature lines appended."""
+    lines = session.scalars(select(CheckpointCosignature.line)
+                            .where(CheckpointCosignature.size == size)
+                            .order_by(CheckpointCosignature.witness)
+                            .limit(MAX_COSIGNATURES)).all()
+    return note + b"".join(lines)
+
+
 def checkpoint_at(session: Session, size: int) -> bytes:
     row = session.get(Checkpoint, size)
     if row is None:
@@ -501,7 +522,7 @@ def export_log(session: Session, config: LogConfig, directory: str,
             bundle.write_record(fh, row.note)
             if progress is not None and (n % 10_000 == 0 or n == cp.size):
                 progress(n, cp.size)
-    (out / bundle.CHECKPOINT).write_bytes(cp_note)
+    (out / bundle.CHECKPOINT).write_bytes(with_cosignatures(session, cp_note, cp.size))
     (out / bundle.OPERATOR_VKEY).write_text(config.operator.verifier.vkey + "\n")
     for old in session.scalars(select(Checkpoint).where(Checkpoint.size < cp.size)):
         (out / bundle.OLD_CHECKPOINTS / str(old.size)).write_bytes(old.note)

@@ -113,6 +113,20 @@ class Checkpoint(Base):
     issued_ms: Mapped[int]
 
 
+class CheckpointCosignature(Base):
+    """A witness's cosignature on a stored checkpoint (c2sp.org/tlog-cosignature), the exact
+    signature line the witness returned; served appended to the checkpoint note."""
+
+    __tablename__ = "checkpoint_cosignatures"
+
+    size: Mapped[int] = mapped_column(ForeignKey("checkpoints.size"), primary_key=True,
+                                      autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(140), primary_key=True)  # name+hex key ID
+    timestamp: Mapped[int]  # the witness's time, POSIX seconds
+    line: Mapped[bytes]
+    received_ms: Mapped[int]
+
+
 class IntegrityWatermark(Base):
     """How far the gap scan has re-verified the stored log (docs/gaps.md, "integrity").
 

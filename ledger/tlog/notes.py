@@ -230,6 +230,10 @@ class Signer:
                                field="key")
         return signer
 
+    def sign(self, message: bytes) -> bytes:
+        """The raw 64-byte Ed25519 signature of ``message``."""
+        return self._private.sign(message)
+
     def signature_line(self, text: bytes) -> str:
         sig = self._private.sign(text)
         return f"{SIG_PREFIX}{self.name} {b64(self.verifier.key_id + sig)}\n"

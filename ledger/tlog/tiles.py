@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from ledger.errors import InvalidInput, NotFound
 from ledger.tlog.checkpoints import parse_checkpoint
 from ledger.tlog.entries import MAX_BUNDLE_ENTRY
-from ledger.tlog.log import LogConfig, issue_checkpoint
+from ledger.tlog.log import LogConfig, issue_checkpoint, with_cosignatures
 from ledger.tlog.models import LogEntry, MerkleNode
 
 TILE_HEIGHT = 8
@@ -222,7 +222,7 @@ def export_tiles(session: Session, config: LogConfig, directory: str, *,
             written += 1
         if progress is not None and (done % 1000 == 0 or done == len(wanted)):
             progress(done, len(wanted))
-    _write_atomic(out / "checkpoint", note)
+    _write_atomic(out / "checkpoint", with_cosignatures(session, note, size))
     session.rollback()  # end the read transaction
     return TilesExport(size, written, kept)
 

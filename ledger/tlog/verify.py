@@ -29,9 +29,18 @@ from typing import NoReturn
 from ledger.errors import LedgerError
 from ledger.tlog import export as bundle
 from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint
+from ledger.tlog.cosignatures import CosignerKey, cosigners, parse_cosigner_vkey
 from ledger.tlog.entries import parse_entry
 from ledger.tlog.merkle import EMPTY_ROOT, push_leaf, root_of_frontier
-from ledger.tlog.notes import Note, NoteSignature, VerifierKey, b64, parse_vkey, verify_ed25519
+from ledger.tlog.notes import (
+    Note,
+    NoteSignature,
+    VerifierKey,
+    b64,
+    parse_note,
+    parse_vkey,
+    verify_ed25519,
+)
 from ledger.tlog.rules import MemoryState, check_entry
 
 SIG_BATCH = 4096
@@ -165,11 +174,16 @@ def _load_checkpoints(directory: Path, extra: Sequence[Path],
 
 def verify_export(directory: Path, *, checkpoints: Sequence[Path] = (),
                   operator: VerifierKey | None = None, jobs: int = 1,
-                  quiet: bool = True) -> Summary:
-    """Verify an export directory; raise VerificationFailed with the first failure."""
+                  quiet: bool = True, witnesses: Sequence[CosignerKey] = (),
+                  witness_quorum: int = 0) -> Summary:
+    """Verify an export directory; raise VerificationFailed with the first failure.
+
+    With ``witnesses``, at least ``witness_quorum`` of them must have cosigned the latest
+    checkpoint (docs/ledger-format.md, section 11)."""
     if operator is None:
         operator = _read_vkey(directory / bundle.OPERATOR_VKEY)
     latest, older = _load_checkpoints(directory, checkpoints, operator)
+    _check_quorum(latest, witnesses, witness_quorum)
     # Every checkpoint is checked: the export's own must never mask one the user holds.
     wanted: dict[int, list[SignedCheckpoint]] = {}
     for cp in older:
@@ -203,6 +217,19 @@ def verify_export(directory: Path, *, checkpoints: Sequence[Path] = (),
         raise VerificationFailed(Failure(None, None, "root_mismatch",
                                          "the entries' Merkle root is not the checkpoint's"))
     return Summary(count, len(state.heads), root, 1 + len(older))
+
+
+def _check_quorum(latest: SignedCheckpoint, witnesses: Sequence[CosignerKey],
+                  quorum: int) -> None:
+    if quorum <= 0:
+        return
+    signed = cosigners(parse_note(latest.note), witnesses)
+    if len(signed) < quorum:
+        missing = [w.name for w in dict.fromkeys(witnesses) if w not in signed]
+        raise VerificationFailed(Failure(
+            None, None, "witness_quorum",
+            f"{len(signed)} of the given witnesses cosigned the checkpoint, {quorum} needed "
+            f"(no valid cosignature by: {', '.join(missing)})"))
 
 
 def _replay(path: Path, state: MemoryState, sigs: SignatureQueue,
@@ -277,6 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="processes for signature checks (default: all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--witness", action="append", default=[], metavar="VKEY",
+                        help="a witness's cosigning vkey (type 0x04) you trust (repeatable)")
+    parser.add_argument("--witness-quorum", type=int, metavar="K",
+                        help="how many of the --witness keys must have cosigned the "
+                             "checkpoint (default: all of them)")
     args = parser.parse_args(argv)
     if not args.directory.is_dir():
         print(f"error: {args.directory} is not a directory", file=sys.stderr)
@@ -288,10 +320,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"error: missing in {args.directory}: {', '.join(missing)}", file=sys.stderr)
         return 2
+    quorum = len(args.witness) if args.witness_quorum is None else args.witness_quorum
+    if not 0 <= quorum <= len(args.witness) or (args.witness_quorum is not None
+                                                 and not args.witness):
+        print(f"error: --witness-quorum {quorum} needs at least that many --witness keys",
+              file=sys.stderr)
+        return 2
     try:
         operator = parse_vkey(args.key) if args.key else None
+        witnesses = [parse_cosigner_vkey(v) for v in args.witness]
         summary = verify_export(args.directory, checkpoints=args.checkpoint, operator=operator,
-                                jobs=max(1, args.jobs), quiet=args.quiet)
+                                jobs=max(1, args.jobs), quiet=args.quiet,
+                                witnesses=witnesses, witness_quorum=quorum)
     except VerificationFailed as exc:
         print(exc.failure)
         return 1
