@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def witnesses(app: Flask) -> list[Witness]:
-    return app.extensions[EXT]["witnesses"]  # type: ignore[no-any-return]
+    found: list[Witness] = app.extensions[EXT]["witnesses"]
+    return found
 
 
 def init_app(app: Flask) -> None:
@@ -57,15 +58,13 @@ def _loop(app: Flask) -> None:
     state = app.extensions[EXT]
     interval = float(app.config["WITNESS_INTERVAL_SECONDS"])
     while not state["stop"].is_set():
-        with app.app_context():
+        with app.app_context():  # its end returns the session's connection to the pool
             try:
                 for outcome in cosign_now(app):
                     if not outcome.cosigned:
                         log.warning("witness %s: %s", outcome.witness, outcome.detail)
             except (LedgerError, SQLAlchemyError, OSError) as exc:
                 log.warning("cosigning failed: %s", exc)
-            finally:
-                db.session.remove()
         state["stop"].wait(interval)
 
 
