@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,21 @@ from ledger.audit.reconcile import rebuild_balances
 from ledger.custody.projections import Batch, BatchBalance
 from ledger.errors import LedgerError
 from ledger.tlog import log
+
+
+def upgrade_schema(app: Flask) -> migrations.SchemaUpgrade:
+    """Bring the schema to head at a server's start (``api.wsgi``), and let go of the
+    connections, so workers forked afterwards (gunicorn --preload) share none. Workers that
+    start together upgrade once: the migrations take a lock. The operator key and entry 0 are
+    ``waste-ledger init``'s, not a worker's."""
+    with app.app_context():
+        try:
+            done = migrations.upgrade(db.engine)
+        finally:
+            db.engine.dispose()
+    if done.changed:
+        app.logger.warning("database schema upgraded from %s to %s", done.before, done.after)
+    return done
 
 
 def ensure_initialised(report: Callable[[str], None] | None = None) -> bool:

@@ -47,4 +47,5 @@ def history() -> None:
     """List the revisions, newest first."""
     for script in migrations.history():
         head = " (head)" if script.is_head else ""
-        click.echo(f"{script.down_revision or '<base>'} -> {script.revision}{head}: {script.doc}")
+        doc = " ".join(script.doc.split())  # one line per revision
+        click.echo(f"{script.down_revision or '<base>'} -> {script.revision}{head}: {doc}")
