@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import cosigning, edge, errors, runtime
+from api import cosigning, edge, errors, ratelimit, runtime
 from api.extensions import db
 from api.pages import web
 from api.rest import tiles, v1
@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         configure_engine(db.engine)
     edge.init_app(app)
     runtime.init_app(app)
+    ratelimit.init_app(app)
     runtime.register_kinds(app, ledger_kinds(CustodySettings(
         tolerance_permille=int(app.config["MASS_TOLERANCE_PERMILLE"]),
         permit_policy=dict(app.config["PERMIT_POLICY"]))))

@@ -72,7 +72,7 @@ MESSAGES_ZH: dict[str, str] = {
     "vehicle_unknown": "车辆未登记在承运单位名下",
     "mass_mismatch": "交接重量应为该批次的全部重量；如需分出部分，请先拆分",
     "hazardous_code_as_general": "名录中的危险废物不能按一般工业固体废物申报",
-    "login_throttled": "登录失败次数过多，请 15 分钟后再试",
+    "login_throttled": "登录尝试过于频繁，请稍后再试",
     "serial_race": "同时申请编码的设备过多，请重试",
     "serial_exhausted": "该废物当天的批次序号（001–999）已用完",
     "batch_already_requested": "该批次已在另一条未完成的收集预约中，请先取消那条预约",

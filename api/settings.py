@@ -51,6 +51,14 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,  # a working day; then log in again
+        # Log-in attempts (page and POST /api/v1/auth/token), counted before the password is
+        # checked: per client address, and per username from one address (so guesses from
+        # elsewhere never lock a person out). Flask-Limiter strings; docs/deployment.md.
+        "LOGIN_LIMIT_PER_ADDRESS": "30 per minute;300 per day",
+        "LOGIN_LIMIT_PER_USERNAME": "10 per 15 minutes",
+        # Where the counters live: "" = this installation's database (shared by every worker);
+        # or e.g. redis://127.0.0.1:6379/0.
+        "RATELIMIT_STORAGE_URI": "",
         # List the demo log-ins on the log-in page when the demo users exist.
         "SHOW_DEMO_LOGINS": True,
     }

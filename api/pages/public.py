@@ -22,6 +22,7 @@ from api.auth import current_principal, log_in_session, log_out_session
 from api.demo.seed import DEMO_PASSWORD, demo_logins
 from api.extensions import db
 from api.i18n import safe_next
+from api.ratelimit import login_limits
 from api.runtime import log_config
 from labels.render import pictogram_svg
 from ledger.audit.queries import public_trace
@@ -78,6 +79,7 @@ def pictogram(letter: str) -> ResponseReturnValue:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@login_limits
 def login() -> ResponseReturnValue:
     error, status = None, 200
     username = request.form.get("username", "").strip()
@@ -85,7 +87,7 @@ def login() -> ResponseReturnValue:
         try:
             user = check_password(db.session, username, request.form.get("password", ""))
         except TooManyAttempts:
-            error, status = _("登录失败次数过多，请 15 分钟后再试"), 429
+            error, status = _("登录尝试过于频繁，请稍后再试"), 429
         except LedgerError:
             error, status = _("用户名或密码错误"), 401
         else:

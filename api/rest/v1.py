@@ -12,6 +12,7 @@ from sqlalchemy import Select, select
 from api.auth import require_principal, require_role
 from api.errors import error_body, localised, status_for
 from api.extensions import db
+from api.ratelimit import login_limits
 from api.rest import schemas as s
 from api.rest.collector import register as register_collector
 from api.rest.gaps import register as register_gaps
@@ -345,7 +346,8 @@ def get_waste_code(code: str) -> Any:  # serialised by the response schema
 @auth_blp.arguments(s.LoginSchema)
 @auth_blp.response(201, s.TokenSchema)
 @auth_blp.doc(summary="Log in with a username and password; returns a bearer token")
-@s.documented_errors(auth_blp, 403, 422)
+@s.documented_errors(auth_blp, 403, 422, 429)
+@login_limits
 def post_token(body: dict[str, Any]) -> Any:  # serialised by the response schema
     user = access.check_password(db.session, body["username"], body["password"])
     token = access.issue_token(db.session, user.org, body["label"], user.id)

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import (
     Boolean,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -34,6 +35,7 @@ from ledger.custody.pickups import batches_requested_of
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Organisation
 from ledger.errors import Conflict, NotFound, PermissionDenied, TooManyAttempts
+from ledger.tlog.db import write_transaction
 from ledger.tlog.models import Base
 
 TOKEN_PREFIX = "wl_"
@@ -184,6 +186,17 @@ def add_user(session: Session, username: str, password: str, org: str,
     return user
 
 
+class RateCounter(Base):
+    """A rate-limit counter (Flask-Limiter's fixed window) kept in the database, so every
+    worker process of an installation counts the same attempts (api/ratelimit.py)."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the limit key
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # Unix seconds
+
+
 class LoginFailure(Base):
     """A failed log-in, kept for a while to slow down password guessing."""
 
@@ -194,10 +207,20 @@ class LoginFailure(Base):
     at_ms: Mapped[int]
 
 
-# After this many failures within the window, a username is refused until the window passes
-# (whether or not it exists, so the refusal reveals nothing).
-MAX_FAILURES = 5
+# A username that many people guess at (from many addresses: one address is stopped earlier by
+# the log-in rate limits) makes each further attempt wait after its latest failure, the wait
+# doubling per failure up to MAX_DELAY_MS. It is a delay, never a lock: the right password
+# after the wait logs in, so nobody can shut a person out by failing on purpose.
+FREE_FAILURES = 20
+MAX_DELAY_MS = 60_000
 FAILURE_WINDOW_MS = 15 * 60 * 1000
+
+
+def login_delay_ms(failures: int) -> int:
+    """How long after the latest failure the next attempt for that username must wait."""
+    if failures < FREE_FAILURES:
+        return 0
+    return min(1000 * 2 ** min(failures - FREE_FAILURES, 16), MAX_DELAY_MS)
 
 
 def check_password(session: Session, username: str, password: str,
@@ -205,25 +228,34 @@ def check_password(session: Session, username: str, password: str,
     """The user if the password is right; the same error whether the user exists or not."""
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     username = username[:64]
-    recent = session.scalar(select(func.count()).select_from(LoginFailure).where(
-        LoginFailure.username == username, LoginFailure.at_ms > now - FAILURE_WINDOW_MS)) or 0
-    if recent >= MAX_FAILURES:
+    failures, last = session.execute(
+        select(func.count(), func.max(LoginFailure.at_ms)).where(
+            LoginFailure.username == username,
+            LoginFailure.at_ms > now - FAILURE_WINDOW_MS)).one()
+    wait = login_delay_ms(failures) - (now - last) if last is not None else 0
+    if wait > 0:
         session.rollback()
-        raise TooManyAttempts(f"{recent} failed log-ins for {username} in 15 minutes; "
-                              "wait and try again", code="login_throttled", field="username")
+        raise TooManyAttempts(f"{failures} failed log-ins for {username} in 15 minutes; try "
+                              f"again in {-(-wait // 1000)} s", code="login_throttled",
+                              field="username")
     user = session.scalar(select(User).where(User.username == username))
-    try:
-        if user is None or not user.active:
-            raise VerificationError
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        session.add(LoginFailure(username=username, at_ms=now))
-        session.execute(delete(LoginFailure).where(
-            LoginFailure.at_ms <= now - FAILURE_WINDOW_MS))  # forget old failures
-        session.commit()
-        raise PermissionDenied("wrong username or password", code="login_failed") from None
-    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    stored = user.password_hash if user is not None and user.active else None
+    # End the read before the (slow) hash check, and write in a transaction that takes the
+    # write lock first: SQLite cannot upgrade a read that another writer has overtaken.
     session.commit()
+    try:
+        if user is None or stored is None:
+            raise VerificationError
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        with write_transaction(session):
+            session.add(LoginFailure(username=username, at_ms=now))
+            session.execute(delete(LoginFailure).where(
+                LoginFailure.at_ms <= now - FAILURE_WINDOW_MS))  # forget old failures
+        raise PermissionDenied("wrong username or password", code="login_failed") from None
+    if failures:
+        with write_transaction(session):
+            session.execute(delete(LoginFailure).where(LoginFailure.username == username))
     return user
 
 
