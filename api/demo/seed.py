@@ -164,7 +164,8 @@ def _demo_pickup(generator: str, collector: str) -> None:
         Batch.holder == generator, Batch.state == "declared")))
     if waiting:
         request_pickup(db.session, access.principal_for(db.session, generator, "generator"),
-                       collector, waiting, note="放在危废暂存间门口")
+                       collector, waiting, note="放在危废暂存间门口",
+                       address="台州市椒江区海门街道东海大道 1 号（演示地址）")
 
 
 def demo_logins(app: Flask) -> list[tuple[str, str]]:

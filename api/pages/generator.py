@@ -295,7 +295,8 @@ def _release_messages(principal: Principal) -> dict[str, str]:
 @bp.get("/pickups")
 def pickup_requests() -> ResponseReturnValue:
     principal = page_principal("generator")
-    return _pickups_page(principal, {"batches": request.args.getlist("codes")})
+    return _pickups_page(principal, {"batches": request.args.getlist("codes"),
+                                     "address": pickups.last_address(db.session, principal.org)})
 
 
 @bp.post("/pickups")
@@ -305,11 +306,14 @@ def create_pickup() -> ResponseReturnValue:
     batches = request.form.getlist("batches")
     wanted_on = request.form.get("wanted_on", "").strip() or None
     note = request.form.get("note", "").strip() or None
-    form = {"collector": collector, "batches": batches, "wanted_on": wanted_on, "note": note}
+    address = request.form.get("address", "").strip() or None
+    form = {"collector": collector, "batches": batches, "wanted_on": wanted_on, "note": note,
+            "address": address}
     try:
         if not collector:
             raise InvalidInput(_("请选择收集单位"), code="collector_missing", field="collector")
-        made = pickups.request_pickup(db.session, principal, collector, batches, wanted_on, note)
+        made = pickups.request_pickup(db.session, principal, collector, batches, wanted_on, note,
+                                      address)
     except LedgerError as exc:
         db.session.rollback()
         return _pickups_page(principal, form, {exc.field or "form": localised(exc)},

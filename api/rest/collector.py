@@ -159,7 +159,7 @@ def _pickups(principal: Principal) -> list[dict[str, Any]]:
         giver = db.session.get(Organisation, row.generator)
         out.append({
             "id": row.id, "manifest": row.manifest, "wanted_on": row.wanted_on,
-            "note": row.note, "from": row.generator,
+            "note": row.note, "address": row.address, "from": row.generator,
             "from_name": giver.name if giver else "",
             "contact": giver.contact if giver else None, "phone": giver.phone if giver else None,
             "batches": _cards(batches, principal.org),

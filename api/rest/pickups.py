@@ -38,7 +38,8 @@ def list_pickups(args: dict[str, Any]) -> Any:  # serialised by the response sch
 @s.documented_errors(blp, 401, 403, 404, 409, 422)
 def create_pickup(body: dict[str, Any]) -> Any:  # serialised by the response schema
     return pickups.request_pickup(db.session, require_principal(), body["collector"],
-                                  body["batches"], body["wanted_on"], body["note"])
+                                  body["batches"], body["wanted_on"], body["note"],
+                                  body["address"])
 
 
 @blp.route("/pickups/<int:pickup_id>", methods=["GET"])

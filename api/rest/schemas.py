@@ -189,6 +189,8 @@ class PickupInSchema(Schema):
     batches = fields.List(fields.String(validate=validate.Length(1, 64)), required=True)
     wanted_on = fields.String(load_default=None, allow_none=True)
     note = fields.String(load_default=None, allow_none=True)
+    address = fields.String(load_default=None, allow_none=True,
+                            metadata={"description": "where to fetch the waste (取货地址)"})
 
 
 class PickupBatchSchema(Schema):
@@ -213,6 +215,7 @@ class PickupSchema(Schema):
     manifest = fields.String(metadata={"description": "the transfer manifest number reserved"})
     wanted_on = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
     status = fields.String()
     created_ms = fields.Integer()
     batches = fields.List(fields.Nested(PickupBatchSchema))

@@ -29,6 +29,7 @@ RECEIVING_ROLES = frozenset({"collector", "transporter", "receiver", "disposer"}
 CLOSED = ("consolidated", "disposed")
 MAX_BATCHES = 200
 MAX_NOTE = 200
+MAX_ADDRESS = 200
 
 
 class PickupRequest(Base):
@@ -43,6 +44,8 @@ class PickupRequest(Base):
     manifest: Mapped[str] = mapped_column(String(14), unique=True)
     wanted_on: Mapped[str | None] = mapped_column(String(10))
     note: Mapped[str | None] = mapped_column(String(MAX_NOTE))
+    # Where to fetch the waste (取货地址): the driver's round shows it with a map link.
+    address: Mapped[str | None] = mapped_column(String(MAX_ADDRESS))
     status: Mapped[str] = mapped_column(String(12), index=True)  # open | cancelled
     created_ms: Mapped[int]
     created_by: Mapped[str | None] = mapped_column(String(64))
@@ -89,6 +92,7 @@ class Pickup:
     status: str
     created_ms: int
     batches: tuple[PickupBatch, ...]
+    address: str | None = None
 
 
 def next_manifest_number(session: Session, region: str, year: int) -> str:
@@ -107,7 +111,7 @@ def next_manifest_number(session: Session, region: str, year: int) -> str:
 
 def request_pickup(session: Session, principal: Principal, collector: str,
                    codes: Sequence[str], wanted_on: str | None = None,
-                   note: str | None = None) -> Pickup:
+                   note: str | None = None, address: str | None = None) -> Pickup:
     """Open a request for ``collector`` to fetch ``codes`` (held by the principal's org)."""
     generator = _organisation(session, principal.org, "org")
     receiver = _organisation(session, collector, "collector")
@@ -116,10 +120,14 @@ def request_pickup(session: Session, principal: Principal, collector: str,
                                field="collector")
     batches = _own_open_batches(session, principal.org, codes)
     _check_text(wanted_on, note)
+    address = (address or "").strip() or None
+    if address is not None and len(address) > MAX_ADDRESS:
+        raise InvalidInput(f"the address has at most {MAX_ADDRESS} characters",
+                           code="field_invalid", field="address")
     today = dt.datetime.now(dt.UTC)
     row = PickupRequest(generator=principal.org, collector=collector,
                         manifest=next_manifest_number(session, generator.region, today.year),
-                        wanted_on=wanted_on, note=note or None, status="open",
+                        wanted_on=wanted_on, note=note or None, address=address, status="open",
                         created_ms=time.time_ns() // 1_000_000, created_by=principal.user)
     session.add(row)
     try:
@@ -141,6 +149,13 @@ def cancel_pickup(session: Session, principal: Principal, pickup_id: int) -> Pic
     row.status = "cancelled"
     session.commit()
     return get_pickup(session, principal, pickup_id)
+
+
+def last_address(session: Session, org: str) -> str | None:
+    """The pickup address ``org`` gave last (a form starts from it: a site rarely moves)."""
+    return session.scalar(select(PickupRequest.address).where(
+        PickupRequest.generator == org, PickupRequest.address.is_not(None))
+        .order_by(PickupRequest.id.desc()).limit(1))
 
 
 def get_pickup(session: Session, principal: Principal, pickup_id: int) -> Pickup:
@@ -201,7 +216,7 @@ def _pickup(session: Session, row: PickupRequest) -> Pickup:
         id=row.id, generator=row.generator, generator_name=names.get(row.generator, ""),
         collector=row.collector, collector_name=names.get(row.collector, ""),
         manifest=row.manifest, wanted_on=row.wanted_on, note=row.note, status=status,
-        created_ms=row.created_ms,
+        created_ms=row.created_ms, address=row.address,
         batches=tuple(_pickup_batch(b, heads[b.code]) for b in batches))
 
 

@@ -173,3 +173,17 @@ def test_ids_that_cannot_exist_are_not_found(client, region, path):
     assert resp.status_code == 404 and resp.json["code"] == "pickup_not_found"
     resp = client.post(path + "/cancel", headers=bearer(region[GEN]))
     assert resp.status_code == 404
+
+
+def test_a_request_carries_the_pickup_address_and_a_too_long_one_is_refused(client, region):
+    code = code_for(GEN, 1)
+    too_long = client.post("/api/v1/pickups", headers=bearer(region[GEN]), json={
+        "collector": COLLECTOR, "batches": [code], "address": "路" * 201})
+    assert too_long.status_code == 422 and too_long.json["code"] == "field_invalid"
+    assert list(too_long.json["errors"]) == ["address"]
+    assert client.get("/api/v1/pickups", headers=bearer(region[GEN])).json["items"] == []
+    made = client.post("/api/v1/pickups", headers=bearer(region[GEN]), json={
+        "collector": COLLECTOR, "batches": [code], "address": " 椒江区东海大道 1 号 "}).json
+    assert made["address"] == "椒江区东海大道 1 号"
+    (seen,) = client.get("/api/v1/pickups", headers=bearer(region[COLLECTOR])).json["items"]
+    assert seen["address"] == "椒江区东海大道 1 号"

@@ -346,3 +346,39 @@ def test_every_page_fits_a_phone(demo_server: LiveServer, phone_page: Page):
 
 def test_every_page_on_a_desktop(demo_server: LiveServer, page: Page):
     _every_page(page, demo_server, "desktop")
+
+
+def test_the_pickup_address_reaches_the_drivers_round_with_a_map_link(
+        demo_server: LiveServer, page: Page):
+    """The enterprise's pickup form starts from the address it gave last; a new address is
+    kept with the request, and the driver's round shows it with a map link."""
+    server = demo_server
+    log_in(page, server)
+    code = declare_in_browser(page, server, mass="5")
+    page.goto(f"{server.url}/generator/pickups?codes={code}")
+    address = page.locator("#address")
+    expect(address).to_have_value("台州市椒江区海门街道东海大道 1 号（演示地址）")
+    page.select_option("#collector", org_of(server, "driver"))
+    page.fill("#address", "台州市椒江区海门街道北门 8 号")
+    page.get_by_role("button", name="提交预约").click()
+    article = page.locator("article.pickup", has=page.locator(f'li[data-code="{code}"]'))
+    expect(article).to_contain_text("取货地址：台州市椒江区海门街道北门 8 号")
+    manifest = article.get_attribute("data-manifest")
+    page.goto(f"{server.url}/generator/pickups")
+    expect(page.locator("#address")).to_have_value("台州市椒江区海门街道北门 8 号")
+
+    page.context.clear_cookies()
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=username]", "driver")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/collector/")
+    page.wait_for_selector("body[data-ready='1']")
+    enterprise = page.locator("article.enterprise", has=page.locator(
+        f"section.pickup[data-manifest='{manifest}']"))
+    expect(enterprise.locator(".address").filter(has_text="北门 8 号")).to_be_visible()
+    link = enterprise.locator(".address a.map-link").filter(has_text="地图导航").last
+    href = link.get_attribute("href") or ""
+    assert href.startswith("https://uri.amap.com/search?keyword=")
+    assert "%E5%8C%97%E9%97%A8" in href  # 北门, encoded
+    assert link.get_attribute("rel") == "noopener noreferrer"

@@ -92,6 +92,12 @@ function actionButton(text, action, b, cls = "") {
                         "data-action": action, "data-code": b.code });
 }
 
+/** A map search for an address, opened by AMap (高德) on the phone or in the browser:
+ * its documented URI API, which needs no key. */
+function mapLink(address) {
+  return `https://uri.amap.com/search?keyword=${encodeURIComponent(address)}&src=waste-ledger`;
+}
+
 function renderPickups(signed) {
   const box = $("pickups");
   if (!round || !round.pickups.length) {
@@ -106,8 +112,13 @@ function renderPickups(signed) {
   box.replaceChildren(...[...byEnterprise.values()].map((pickups) => {
     const first = pickups[0];
     const contact = [first.contact && `${t("contact")} ${first.contact}`].filter(Boolean);
+    const addresses = [...new Set(pickups.map((p) => p.address).filter(Boolean))];
     return el("article", { class: "card enterprise", "data-org": first.from },
       el("h3", { class: "tight", text: first.from_name || first.from }),
+      ...addresses.map((a) => el("p", { class: "address" },
+        el("span", { text: `${t("address")} ${a} ` }),
+        el("a", { class: "button map-link", href: mapLink(a), target: "_blank",
+                  rel: "noopener noreferrer", text: t("map") }))),
       el("p", { class: "muted small" }, ...contact.map((c) => c + " "),
          first.phone ? el("a", { href: `tel:${first.phone}`, text: `${t("phone")} ${first.phone}` }) : ""),
       ...pickups.map((p) => el("section", { class: "pickup", "data-manifest": p.manifest },
