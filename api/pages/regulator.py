@@ -54,6 +54,7 @@ from ledger.custody.projections import Organisation
 from ledger.errors import LedgerError, NotFound
 from ledger.tlog import export as export_files
 from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint
+from ledger.tlog.cosignatures import CosignerKey, cosigners, parse_cosigner_vkey
 from ledger.tlog.log import (
     consistency_proof,
     inclusion_proof,
@@ -64,7 +65,7 @@ from ledger.tlog.log import (
 )
 from ledger.tlog.merkle import verify_consistency, verify_inclusion
 from ledger.tlog.models import SigningKey
-from ledger.tlog.notes import b64, unb64
+from ledger.tlog.notes import b64, parse_note, unb64
 from ledger.tlog.verify import VerificationFailed, verify_export
 
 bp = Blueprint("regulator", __name__, url_prefix="/regulator")
@@ -587,9 +588,42 @@ class Verdict:
     proof_link: str | None = None
 
 
-def verify_uploaded_export(files: list[FileStorage]) -> Verdict:
-    """Verify an uploaded export against this platform's operator key, then compare it with
-    this log: its root must be the root of this log's first N entries."""
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """The witnesses the regulator trusts (their vkeys) and how many must have cosigned."""
+
+    keys: list[CosignerKey]
+    quorum: int
+
+
+def witness_policy(vkeys_text: str, quorum_text: str) -> WitnessPolicy:
+    """Parse the verify form's witness fields: one vkey per line; the quorum defaults to all."""
+    try:
+        keys = [parse_cosigner_vkey(line) for line in vkeys_text.split() if line]
+    except LedgerError as exc:
+        raise UploadRejected(_("见证方公钥无效：%(why)s", why=localised(exc))) from None
+    if not quorum_text.strip():
+        return WitnessPolicy(keys, len(keys))
+    if not quorum_text.strip().isascii() or not quorum_text.strip().isdigit() \
+            or not 0 <= int(quorum_text) <= len(keys):
+        raise UploadRejected(_("联署门槛应是 0 到 %(n)s 之间的整数（不超过所填见证方公钥数）",
+                               n=len(keys)))
+    return WitnessPolicy(keys, int(quorum_text))
+
+
+def _cosigned_fact(note: bytes, policy: WitnessPolicy) -> tuple[str, str]:
+    signed = cosigners(parse_note(note), policy.keys)
+    names = ", ".join(k.name for k in signed) or "—"
+    return _("见证方联署"), _("%(n)s / %(m)s（需要 %(k)s）：%(names)s", n=len(signed),
+                               m=len(policy.keys), k=policy.quorum, names=names)
+
+
+def verify_uploaded_export(files: list[FileStorage],
+                           policy: WitnessPolicy | None = None) -> Verdict:
+    """Verify an uploaded export against this platform's operator key (and, with ``policy``, a
+    quorum of witness cosignatures on its checkpoint), then compare it with this log: its root
+    must be the root of this log's first N entries."""
+    policy = policy or WitnessPolicy([], 0)
     work = Path(tempfile.mkdtemp(prefix="wl-verify-"))
     try:
         gather_export(files, work)
@@ -604,15 +638,19 @@ def verify_uploaded_export(files: list[FileStorage]) -> Verdict:
                 return Verdict("export", False, _(
                     "导出中的运营方公钥不是本平台的运营方公钥：这不是本平台日志的导出，"
                     "或公钥被替换"))
+        if policy.keys:
+            facts.append(_cosigned_fact((work / export_files.CHECKPOINT).read_bytes(), policy))
         try:
-            summary = verify_export(work, operator=operator, jobs=1)
+            summary = verify_export(work, operator=operator, jobs=1, witnesses=policy.keys,
+                                    witness_quorum=policy.quorum)
         except VerificationFailed as exc:
             f = exc.failure
             where = "" if f.index is None else _("第 %(i)s 条记录", i=f.index)
             if f.stream:
                 where += _("（批次/流 %(s)s）", s=f.stream)
             return Verdict("export", False, _("验证失败：%(where)s %(rule)s — %(message)s",
-                                              where=where, rule=f.rule, message=f.message))
+                                              where=where, rule=f.rule, message=f.message),
+                           facts=facts)
         facts.append((_("批次/流数量"), str(summary.streams)))
         facts.append((_("一致的检查点数"), str(summary.checkpoints)))
         head = log_head(db.session).size
@@ -635,9 +673,11 @@ def verify_uploaded_export(files: list[FileStorage]) -> Verdict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def verify_checkpoint_text(raw: bytes) -> Verdict:
-    """Check a checkpoint note: the operator's signature, then that this log's current tree
-    extends it (a consistency proof from its size to the current size)."""
+def verify_checkpoint_text(raw: bytes, policy: WitnessPolicy | None = None) -> Verdict:
+    """Check a checkpoint note: the operator's signature, a quorum of witness cosignatures
+    (with ``policy``), then that this log's current tree extends it (a consistency proof from
+    its size to the current size)."""
+    policy = policy or WitnessPolicy([], 0)
     raw = raw.replace(b"\r\n", b"\n").strip(b"\n") + b"\n"
     config = log_config()
     try:
@@ -647,6 +687,13 @@ def verify_checkpoint_text(raw: bytes) -> Verdict:
     head = log_head(db.session).size
     verdict = Verdict("checkpoint", True, "", size=cp.size, root=b64(cp.root),
                       facts=[(_("日志来源"), cp.origin), (_("本平台日志当前条数"), str(head))])
+    if policy.keys:
+        verdict.facts.append(_cosigned_fact(raw, policy))
+        if len(cosigners(parse_note(raw), policy.keys)) < policy.quorum:
+            verdict.ok = False
+            verdict.reason = _("运营方签名有效，但联署该检查点的见证方不足 %(k)s 个",
+                               k=policy.quorum)
+            return verdict
     if cp.size > head:
         verdict.ok = False
         verdict.reason = _("运营方签名有效，但检查点声称有 %(n)s 条记录，本平台日志只有 %(h)s 条",
@@ -667,10 +714,14 @@ def verify_checkpoint_text(raw: bytes) -> Verdict:
 
 
 def _verify_page(verdict: Verdict | None = None, error: str | None = None,
-                 status: int = 200, checkpoint_text: str = "") -> ResponseReturnValue:
+                 status: int = 200, checkpoint_text: str = "",
+                 witness_fields: Mapping[str, str] | None = None) -> ResponseReturnValue:
+    """The page; ``witness_fields`` refills the witness vkeys and quorum the person typed (the
+    form is passed in, never read here: this also renders the answer to an oversized upload)."""
     limit_mb = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
     return render_template("regulator/verify.html", verdict=verdict, error=error,
-                           limit_mb=limit_mb, checkpoint_text=checkpoint_text), status
+                           limit_mb=limit_mb, checkpoint_text=checkpoint_text,
+                           witness_fields=witness_fields or {}), status
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -688,18 +739,24 @@ def verify() -> ResponseReturnValue:
     if request.method == "GET":
         return _verify_page()
     what = request.form.get("what", "")
+    fields = {name: request.form.get(name, "") for name in ("witnesses", "witness_quorum")}
+    try:
+        policy = witness_policy(fields["witnesses"], fields["witness_quorum"])
+    except UploadRejected as exc:
+        return _verify_page(error=exc.message, status=422, witness_fields=fields)
     if what == "export":
         try:
-            verdict = verify_uploaded_export(request.files.getlist("export"))
+            verdict = verify_uploaded_export(request.files.getlist("export"), policy)
         except UploadRejected as exc:
-            return _verify_page(error=exc.message, status=422)
-        return _verify_page(verdict)
+            return _verify_page(error=exc.message, status=422, witness_fields=fields)
+        return _verify_page(verdict, witness_fields=fields)
     if what == "checkpoint":
         text = request.form.get("checkpoint", "")
         upload = request.files.get("checkpoint_file")
         raw = upload.read() if upload is not None and upload.filename else text.encode("utf-8")
         if not raw.strip():
             return _verify_page(error=_("请粘贴检查点文本或选择检查点文件"), status=422,
-                                checkpoint_text=text)
-        return _verify_page(verify_checkpoint_text(raw), checkpoint_text=text)
+                                checkpoint_text=text, witness_fields=fields)
+        return _verify_page(verify_checkpoint_text(raw, policy), checkpoint_text=text,
+                            witness_fields=fields)
     return _verify_page(error=_("请选择要验证的内容：导出或检查点"), status=422)

@@ -263,3 +263,53 @@ def test_appends_go_on_when_the_witnesses_are_down(database, tmp_path):
         assert "FAILED" in result.output
         r = app.test_client().get("/log/checkpoint")
         assert r.status_code == 200 and len(parse_note(r.get_data()).signatures) == 1
+
+
+def test_the_verify_page_requires_a_quorum_of_witnesses(witnessed_app, tmp_path: Path):
+    import html
+    import io
+    import zipfile
+
+    from tests.api.lifecycle import REGULATOR
+    from tests.api.pages import log_in_as, region_with_people
+
+    app, running = witnessed_app
+    region_with_people(app, {"inspector": REGULATOR}, "correct horse 9")
+    out = tmp_path / "export"
+    assert run_cli(app, "export", str(out)).exit_code == 0
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in out.rglob("*"):
+            if path.is_file():
+                z.write(path, f"export/{path.relative_to(out)}")
+    client = app.test_client()
+    token = log_in_as(client, "inspector", "correct horse 9")
+    keys = "\n".join(w.key.vkey for w in running)
+    stranger = CosignerKey("witness.example/w3", Signer.generate("x").verifier.public_key).vkey
+
+    def post_export(witnesses: str, quorum: str = ""):
+        resp = client.post("/regulator/verify", data={
+            "csrf_token": token, "what": "export", "witnesses": witnesses,
+            "witness_quorum": quorum, "export": [(io.BytesIO(archive.getvalue()), "e.zip")]},
+            content_type="multipart/form-data")
+        return resp.status_code, html.unescape(resp.get_data(as_text=True))
+
+    status, page = post_export(keys, "2")
+    assert status == 200 and "✔ 验证通过" in page and "2 / 2（需要 2）" in page
+    status, page = post_export(keys + "\n" + stranger)  # default quorum: all three
+    assert status == 200 and "✘ 验证未通过" in page and "witness_quorum" in page
+    assert "2 / 3（需要 3）" in page
+    status, page = post_export(keys, "3")
+    assert status == 422 and "联署门槛" in page
+    status, page = post_export("not-a-vkey")
+    assert status == 422 and "见证方公钥无效" in page
+
+    # a checkpoint pasted with its cosignatures, and the same without them
+    cosigned = (out / "checkpoint").read_text()
+    bare = cosigned.split("\n\n")[0] + "\n\n" + cosigned.split("\n\n")[1].split("\n")[0] + "\n"
+    for text, ok in ((cosigned, True), (bare, False)):
+        resp = client.post("/regulator/verify", data={
+            "csrf_token": token, "what": "checkpoint", "checkpoint": text,
+            "witnesses": keys, "witness_quorum": "2"})
+        page = html.unescape(resp.get_data(as_text=True))
+        assert ("✔ 验证通过" in page) is ok, page
