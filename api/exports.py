@@ -17,9 +17,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from api.extensions import db
 from ledger.audit.gaps import Gap
 from ledger.audit.reconcile import Figures, Report, Row
-from ledger.custody.catalogue import load_catalogue
+from ledger.custody.editions import describe_code
 from ledger.tlog.entries import format_time
 
 XLSX_MIMETYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -136,8 +137,9 @@ def kg_text(grams: int) -> str:
 
 
 def category_of(waste_code: str) -> str:
-    """HW category of a catalogue code, GY (一般工业固体废物) otherwise."""
-    if load_catalogue().is_hazardous(waste_code):
+    """HW category of a code some loaded edition lists (or 900-000-××), GY (一般工业固体废物)
+    otherwise."""
+    if describe_code(db.session, waste_code) is not None:
         return "HW" + waste_code[-2:]
     return "GY"
 

@@ -85,4 +85,12 @@ MESSAGES_ZH: dict[str, str] = {
     "pickup_race": "联单编号被占用，请重试",
     "batch_not_available": "该批次当前不能预约收集",
     "manifest_exhausted": "本年度联单编号已用完",
+    "waste_code_superseded": "该废物代码在现行名录中已被整合、拆分或删除，请改用新代码",
+    "catalogue_edition_mismatch": "所填名录版本不是该废物产生之日施行的版本",
+    "catalogue_edition_not_loaded": "本系统没有载入该废物产生之日施行的名录版本",
+    "catalogue_edition_unknown": "本系统没有载入该版本的名录",
+    "catalogue_edition_exists": "该版本名录已载入，不能替换",
+    "catalogue_import_invalid": "名录表格有误",
+    "identification_missing": "900-000-×× 废物须填写鉴别报告编号，并声明名录中没有适用代码",
+    "identification_hazards_missing": "900-000-×× 废物须勾选鉴别确定的危险特性",
 }

@@ -17,6 +17,7 @@ from werkzeug.serving import run_simple
 from api import create_app, runtime
 from api.bootstrap import ensure_initialised
 from api.cli.admin import COMMANDS
+from api.cli.catalogue import catalogue_group, in_force_notice
 from api.cli.db import db_group
 from api.cli.gaps import gaps_command
 from api.cli.labels import label
@@ -55,6 +56,7 @@ def init() -> None:
     cfg = runtime.log_config()
     click.echo(("initialised" if created else "already initialised") +
                f": {current_app.config['DATABASE_URL']}")
+    click.echo(in_force_notice())
     click.echo(f"operator vkey: {cfg.operator.verifier.vkey}")
 
 
@@ -198,5 +200,5 @@ main.add_command(label)
 main.add_command(tiles_group)
 main.add_command(witness_group)
 main.add_command(reconcile_command)
-for command in (*COMMANDS, db_group, gaps_command, simulate_command):
+for command in (*COMMANDS, db_group, gaps_command, simulate_command, catalogue_group):
     main.add_command(command)

@@ -20,7 +20,8 @@ from api.auth import require_role
 from api.extensions import db
 from api.rest import schemas as s
 from ledger.clock import beijing_today
-from ledger.custody.catalogue import compact_waste_code, load_catalogue
+from ledger.custody import editions
+from ledger.custody.catalogue import compact_waste_code
 from ledger.custody.serials import reserve_code
 from ledger.errors import InvalidInput, LedgerError
 
@@ -36,7 +37,9 @@ MAX_SERIAL: Final = 999
 
 class NextCodeQuerySchema(Schema):
     waste_code = fields.String(load_default="", metadata={
-        "description": "waste code, 900-039-49 or 90003949 (in the 2021 catalogue)"})
+        "description": "waste code, 900-039-49 or 90003949, in the catalogue edition in "
+                       "force on generated_on, or 900-000-×× (found hazardous by "
+                       "identification)"})
     generated_on = fields.String(load_default="", metadata={
         "description": "the day the waste was generated, YYYY-MM-DD (Beijing time), not later "
                        "than today"})
@@ -64,12 +67,14 @@ def parse_generated_on(value: str) -> dt.date:
     return day
 
 
-def catalogue_code(value: str) -> str:
-    """The hyphenated waste code, which must be in the national catalogue."""
+def catalogue_code(value: str, day: dt.date) -> str:
+    """The hyphenated waste code, which must be in the edition of the national catalogue in
+    force on ``day`` (or be 900-000-××, found hazardous by identification)."""
     if not value.strip():
         raise InvalidInput(_("请选择废物代码"), code="waste_code_missing", field="waste_code")
     try:
-        return load_catalogue().get(value.strip()).code
+        edition = editions.edition_for(db.session, day.isoformat()).edition
+        return editions.waste_entry(editions.catalogue(db.session, edition), value.strip()).code
     except LedgerError as exc:  # malformed or unknown: keep the code, name the field
         raise InvalidInput(exc.message, code=exc.code, field="waste_code") from None
 
@@ -93,8 +98,8 @@ def next_batch_code(org: str, waste_code: str, day: dt.date) -> dict[str, Any]:
 @s.documented_errors(blp, 401, 403, 409, 422)
 def get_next_code(args: dict[str, Any]) -> Any:  # serialised by the response schema
     principal = require_role("generator")
-    waste_code = catalogue_code(args["waste_code"])
     day = parse_generated_on(args["generated_on"])
+    waste_code = catalogue_code(args["waste_code"], day)
     return next_batch_code(principal.org, waste_code, day)
 
 

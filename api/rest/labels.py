@@ -67,7 +67,10 @@ def label_data(batch: BatchLabel) -> LabelData:
         harmful_components=batch.harmful_components,
         precautions=batch.precautions,
         mass_g=batch.mass_g,
-        notes="；".join(part for part in (batch.container, batch.notes) if part),
+        notes="；".join(part for part in (
+            batch.container, batch.notes,
+            batch.catalogue_edition and f"名录{batch.catalogue_edition}年版",
+            batch.identification and f"鉴别报告 {batch.identification}") if part),
         kind="hazardous" if batch.hazardous else "general",
     )
 

@@ -134,7 +134,14 @@ class BatchPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class CatalogueQuerySchema(Schema):
+class CatalogueEditionQuerySchema(Schema):
+    edition = fields.String(metadata={"description": "an edition, e.g. 2021"})
+    generated_on = fields.String(metadata={
+        "description": "the day the waste was generated (YYYY-MM-DD): the edition in force "
+                       "that day is used"})
+
+
+class CatalogueQuerySchema(CatalogueEditionQuerySchema):
     q = fields.String(load_default="")
     category = fields.String()
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
@@ -148,6 +155,7 @@ class WasteCodeSchema(Schema):
     description = fields.String()
     hazards = fields.List(fields.String())
     edition = fields.String()
+    identified = fields.Boolean()
 
 
 class LoginSchema(Schema):

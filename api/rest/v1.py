@@ -16,14 +16,16 @@ from api.ratelimit import login_limits
 from api.rest import schemas as s
 from api.rest.collector import register as register_collector
 from api.rest.gaps import register as register_gaps
+from api.rest.generator import parse_generated_on
 from api.rest.generator import register as register_generator
 from api.rest.labels import register as register_labels
 from api.rest.pickups import register as register_pickups
 from api.rest.reconciliation import register as register_reports
 from api.runtime import log_config
 from ledger.audit.queries import batch_detail, batch_summary, list_batches
-from ledger.custody import access
-from ledger.custody.catalogue import load_catalogue
+from ledger.clock import beijing_today
+from ledger.custody import access, editions
+from ledger.custody.catalogue import is_identified_code
 from ledger.custody.codes import parse_batch_code
 from ledger.custody.projections import Handover, Manifest, Organisation, Permit
 from ledger.errors import InvalidInput, LedgerError, NotFound, PermissionDenied
@@ -37,7 +39,7 @@ ledger_blp = Blueprint("ledger", __name__, url_prefix="/api/v1",
 custody_blp = Blueprint("custody", __name__, url_prefix="/api/v1",
                         description="Batches, organisations, permits, keys, manifests")
 catalogue_blp = Blueprint("catalogue", __name__, url_prefix="/api/v1",
-                          description="国家危险废物名录 (2021)")
+                          description="国家危险废物名录 (editions side by side)")
 auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Tokens")
 
 ERRORS = (400, 401, 403, 404, 409, 413, 422)
@@ -316,30 +318,57 @@ def get_manifest(number: str) -> Any:  # serialised by the response schema
 # --- catalogue and auth --------------------------------------------------------------------
 
 
-def _waste_json(w: Any) -> dict[str, Any]:
-    cat = load_catalogue(w.edition).category(w.category)
-    return {"code": w.code, "category": w.category, "category_name": cat.name,
-            "industry": w.industry, "description": w.description, "hazards": list(w.hazards),
-            "edition": w.edition}
+def _waste_json(cat: Any, w: Any) -> dict[str, Any]:
+    return {"code": w.code, "category": w.category,
+            "category_name": cat.category(w.category).name, "industry": w.industry,
+            "description": w.description, "hazards": list(w.hazards), "edition": w.edition,
+            "identified": is_identified_code(w.code)}
+
+
+def _edition_of(args: dict[str, Any]) -> Any:
+    """The edition asked for, else the one that applies to ``generated_on`` (default today)."""
+    if args.get("edition"):
+        return editions.catalogue(db.session, args["edition"])
+    day = parse_generated_on(args["generated_on"]) if args.get("generated_on") else (
+        beijing_today())
+    return editions.catalogue(db.session, editions.edition_for(db.session, day.isoformat())
+                              .edition)
 
 
 @catalogue_blp.route("/catalogue", methods=["GET"])
 @catalogue_blp.arguments(s.CatalogueQuerySchema, location="query")
-@catalogue_blp.doc(summary="Search the catalogue by code, category or Chinese text")
-@s.documented_errors(catalogue_blp, 422)
+@catalogue_blp.doc(summary="Search the catalogue by code, category or Chinese text",
+                   description="In the edition asked for, else the edition that applies to "
+                               "waste generated on generated_on (default: today, Beijing "
+                               "time). The answer names the edition.")
+@s.documented_errors(catalogue_blp, 404, 422)
 def get_catalogue(args: dict[str, Any]) -> Any:  # serialised by the response schema
-    cat = load_catalogue()
+    cat = _edition_of(args)
     if args["q"].strip():
         items = cat.search(args["q"], limit=args["limit"])
     else:
         items = list(cat.codes(args.get("category")))[: args["limit"]]
-    return {"edition": cat.edition, "items": [_waste_json(w) for w in items]}
+    return {"edition": cat.edition, "items": [_waste_json(cat, w) for w in items]}
+
+
+@catalogue_blp.route("/catalogue/editions", methods=["GET"])
+@catalogue_blp.doc(summary="The loaded editions, and whether the edition in force is one")
+def get_editions() -> Any:  # plain JSON
+    now = editions.in_force(db.session, beijing_today())
+    return {"editions": [{"edition": e.edition, "effective_from": e.effective_from,
+                          "origin": e.origin, "order": e.order}
+                         for e in editions.editions(db.session)],
+            "in_force": {"edition": now.edition, "effective_from": now.effective_from,
+                         "order": now.order, "loaded": now.loaded, "used": now.used,
+                         "import_command": None if now.loaded else now.import_command}}
 
 
 @catalogue_blp.route("/catalogue/<code>", methods=["GET"])
+@catalogue_blp.arguments(s.CatalogueEditionQuerySchema, location="query")
 @s.documented_errors(catalogue_blp, 404, 422)
-def get_waste_code(code: str) -> Any:  # serialised by the response schema
-    return _waste_json(load_catalogue().get(code))
+def get_waste_code(args: dict[str, Any], code: str) -> Any:  # plain JSON
+    cat = _edition_of(args)
+    return _waste_json(cat, editions.waste_entry(cat, code))
 
 
 @auth_blp.route("/auth/token", methods=["POST"])

@@ -60,6 +60,7 @@ from ledger.clock import BEIJING_OFFSET_MS, beijing_day_start_ms
 from ledger.custody.access import batch_visibility
 from ledger.custody.catalogue import load_catalogue, normalise_category, normalise_waste_code
 from ledger.custody.codes import region_contains, region_level, validate_region
+from ledger.custody.editions import describe_code
 from ledger.custody.kinds import (
     CONSOLIDATED,
     DECLARED,
@@ -518,14 +519,12 @@ def _head(session: Session) -> tuple[int, bytes]:
     return int(row.size), bytes(row.root)
 
 
-def _labels() -> tuple[Callable[[str], str], Callable[[str], str]]:
+def _labels(session: Session) -> tuple[Callable[[str], str], Callable[[str], str]]:
     cat = load_catalogue()
 
     def code_name(code: str) -> str:
-        try:
-            return cat.get(code).description
-        except LedgerError:
-            return ""
+        entry = describe_code(session, code)  # the newest loaded edition that lists it
+        return entry.description if entry is not None else ""
 
     def category_name(code: str) -> str:
         if code == GENERAL_CATEGORY:
@@ -623,7 +622,7 @@ def _compute(session: Session, filters: ReportFilters, principal: Principal | No
     dialect = _prepare(session)
     by_code, by_gen, by_month = _grouped(session, _balance_population(filters, principal),
                                          dialect, progress)
-    code_name, category_name = _labels()
+    code_name, category_name = _labels(session)
     waste_rows = tuple(sorted((Row(r.waste_code, code_name(r.waste_code), _figures(r))
                                for r in by_code), key=lambda r: r.key))
     categories: dict[str, Figures] = {}

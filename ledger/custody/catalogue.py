@@ -30,8 +30,16 @@ from importlib.resources.abc import Traversable
 from ledger.errors import ConfigurationError, InvalidInput, NotFound
 
 __all__ = [
+    "ALL_STAGES",
     "DEFAULT_EDITION",
     "HAZARD_CHARACTERISTICS",
+    "IDENTIFIED_PREFIX",
+    "STAGES",
+    "Successor",
+    "TableError",
+    "exemption_stages",
+    "is_identified_code",
+    "parse_edition",
     "HW_CATEGORY_CODES",
     "Catalogue",
     "Category",
@@ -99,9 +107,12 @@ class Category:
 class Exemption:
     """One row of the exemption list (危险废物豁免管理清单).
 
-    ``subject`` is the source's 类别/代码 cell verbatim; ``codes`` and ``categories`` hold the
-    waste codes and HW categories it names. Rows about a kind of origin rather than a code
-    (生活垃圾中的危险废物, 突发环境事件, 历史遗留, and the point-to-point rule "-") name neither.
+    ``seq`` is the list's 序号 (the item), ``row`` the row's place within its item (item 20
+    has two rows, both 利用, with different conditions): together they name the row, as in
+    "清单第 22 项第 1 行". ``subject`` is the source's 类别/代码 cell verbatim; ``codes`` and
+    ``categories`` hold the waste codes and HW categories it names. Rows about a kind of origin
+    rather than a code (生活垃圾中的危险废物, 突发环境事件, 历史遗留, and the point-to-point
+    rule "-") name neither.
     """
 
     seq: int
@@ -109,10 +120,52 @@ class Exemption:
     codes: tuple[str, ...]
     categories: tuple[str, ...]
     waste: str
-    stage: str  # 豁免环节, e.g. 运输 / 利用 / 全部环节
+    stage: str  # 豁免环节, e.g. 运输 / 利用 / 利用、处置 / 全部环节
     condition: str  # 豁免条件
     content: str  # 豁免内容
     edition: str
+    row: int = 1
+    line: int = 0  # the line of the source table, for error messages
+
+    @property
+    def stages(self) -> frozenset[str]:
+        """The concrete stages the row exempts (全部环节: all of 收集, 运输, 利用, 处置)."""
+        return exemption_stages(self.stage)
+
+    @property
+    def names_code(self) -> bool:
+        """Whether the row is about listed codes or categories (not an origin such as 突发)."""
+        return bool(self.codes or self.categories)
+
+    def concerns(self, code: str) -> bool:
+        """Whether the row applies to a waste code: it names the code or its category, or
+        it names neither (origin rows apply to whatever waste has that origin)."""
+        return not self.names_code or code in self.codes or "HW" + code[-2:] in self.categories
+
+
+@dataclass(frozen=True)
+class Successor:
+    """What became of a code that an edition no longer lists (整合, 拆分, 删除)."""
+
+    code: str
+    change: str  # merged | split | removed
+    successors: tuple[str, ...]
+    edition: str
+
+
+#: The stages of the exemption list this product can tell apart, in the list's words.
+STAGES = ("收集", "运输", "利用", "处置")
+ALL_STAGES = "全部环节"
+
+#: Wastes found hazardous by identification (鉴别) with no listed code that fits are classed
+#: by category as 900-000-×× (名录 第六条).
+IDENTIFIED_PREFIX = "900-000-"
+
+
+def is_identified_code(code: str) -> bool:
+    """Whether a well-formed waste code is 900-000-×× with ×× a hazardous waste category."""
+    key = normalise_waste_code(code)
+    return key.startswith(IDENTIFIED_PREFIX) and "HW" + key[-2:] in HW_CATEGORY_CODES
 
 
 def _malformed_code(value: object) -> InvalidInput:
@@ -174,8 +227,13 @@ class Catalogue:
         codes: Iterable[WasteCode],
         categories: Iterable[Category],
         exemptions: Iterable[Exemption] = (),
+        *,
+        effective_from: str = "",
+        successors: Iterable[Successor] = (),
     ) -> None:
         self.edition = edition
+        self.effective_from = effective_from  # YYYY-MM-DD, "" if not known
+        self._successors = {entry.code: entry for entry in successors}
         self._codes = {entry.code: entry for entry in codes}
         self._categories = {category.code: category for category in categories}
         self._exemptions = tuple(exemptions)
@@ -271,6 +329,24 @@ class Catalogue:
     def exemptions(self) -> tuple[Exemption, ...]:
         """The whole exemption list in source order."""
         return self._exemptions
+
+    def exemption(self, seq: int, row: int = 1) -> Exemption:
+        """One row of the exemption list by item (序号) and row within it; NotFound if absent."""
+        for entry in self._exemptions:
+            if (entry.seq, entry.row) == (seq, row):
+                return entry
+        raise NotFound(
+            f"the {self.edition} exemption list has no item {seq} row {row}",
+            code="exemption_unknown",
+            field="exemption",
+        )
+
+    def successor(self, code: str) -> Successor | None:
+        """What this edition says became of a code it no longer lists, if it says."""
+        return self._successors.get(normalise_waste_code(code))
+
+    def successors(self) -> tuple[Successor, ...]:
+        return tuple(self._successors.values())
 
     def exemptions_for(self, code: str) -> tuple[Exemption, ...]:
         """Exemptions that concern a waste code or a category.
@@ -379,12 +455,28 @@ def _load_edition(edition: str) -> Catalogue:
             code="catalogue_edition_unknown",
             field="edition",
         )
-    categories = [Category(row["category"], row["name"]) for row in _read(edition, "categories")]
-    codes = [_waste_code(row, edition) for row in _read(edition, "catalogue")]
-    exemptions = [_exemption(row, edition) for row in _read(edition, "exemptions")]
-    _check_consistency(edition, codes, categories, exemptions)
-    return Catalogue(edition, codes, categories, exemptions)
+    try:
+        return parse_edition(
+            edition,
+            catalogue=_read_text(edition, "catalogue"),
+            categories=_read_text(edition, "categories"),
+            exemptions=_read_text(edition, "exemptions"),
+            effective_from=PACKAGE_EFFECTIVE.get(edition, ""),
+        )
+    except TableError as exc:
+        raise _data_error(edition, exc.detail) from None
 
+
+def _read_text(edition: str, table: str) -> str:
+    resource = _data_root() / edition / f"hw_{table}_{edition}.csv"
+    try:
+        return resource.read_bytes().decode("utf-8-sig")
+    except (FileNotFoundError, UnicodeDecodeError) as exc:
+        raise _data_error(edition, f"cannot read {resource.name}: {exc}") from exc
+
+
+#: When the shipped editions came into force (部令第15号: 2021-01-01).
+PACKAGE_EFFECTIVE = {"2021": "2021-01-01"}
 
 _COLUMNS = {
     "catalogue": ["category", "industry", "code", "description", "hazard"],
@@ -397,21 +489,59 @@ _COLUMNS = {
         "exempt_condition",
         "exempt_content",
     ],
+    "successors": ["code", "change", "successors"],
 }
 
+#: What became of a code a newer edition no longer lists (the ministry's own words: 整合, 拆分).
+SUCCESSOR_CHANGES = {"merged": "整合", "split": "拆分", "removed": "删除"}
 
-def _read(edition: str, table: str) -> list[dict[str, str]]:
-    """Rows of ``hw_<table>_<edition>.csv`` as dicts, after checking the header."""
-    resource = _data_root() / edition / f"hw_{table}_{edition}.csv"
-    try:
-        # The files have CRLF line ends; csv wants the text undecoded by universal newlines.
-        text = resource.read_bytes().decode("utf-8-sig")
-    except (FileNotFoundError, UnicodeDecodeError) as exc:
-        raise _data_error(edition, f"cannot read {resource.name}: {exc}") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+
+class TableError(Exception):
+    """A catalogue table that cannot be used, with the file and line to blame."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def parse_edition(
+    edition: str,
+    *,
+    catalogue: str,
+    categories: str,
+    exemptions: str,
+    successors: str | None = None,
+    effective_from: str = "",
+) -> Catalogue:
+    """Parse and cross-check the tables of one edition (CSV text in the 2021 files' columns).
+
+    Raises `TableError` naming the table and line of the first defect: a missing column, a
+    malformed or repeated code, a category that is not HW + the code's last two digits, hazards
+    outside T/C/I/R/In, an exemption or successor naming a code the edition does not have.
+    """
+    category_rows = _rows("categories", categories)
+    named = [Category(row["category"], row["name"]) for _, row in category_rows]
+    codes = [_waste_code(row, edition, line) for line, row in _rows("catalogue", catalogue)]
+    exempt = _exemptions(_rows("exemptions", exemptions), edition)
+    _check_consistency(codes, named, exempt, [line for line, _ in category_rows])
+    later = _successors(successors, edition, {entry.code for entry in codes})
+    return Catalogue(edition, codes, named, exempt, effective_from=effective_from,
+                     successors=later)
+
+
+def _rows(table: str, text: str) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs of a CSV table after checking its header."""
+    # The files have CRLF line ends; csv wants the text undecoded by universal newlines.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     if reader.fieldnames != _COLUMNS[table]:
-        raise _data_error(edition, f"{resource.name} has columns {reader.fieldnames}")
-    return [{key: (value or "").strip() for key, value in row.items()} for row in reader]
+        raise TableError(f"{table} table has columns {reader.fieldnames}, "
+                         f"expected {_COLUMNS[table]}")
+    out = []
+    for row in reader:
+        if None in row or any(value is None for value in row.values()):
+            raise TableError(f"{table} line {reader.line_num}: wrong number of cells")
+        out.append((reader.line_num, {key: value.strip() for key, value in row.items()}))
+    return out
 
 
 def _data_error(edition: str, detail: str) -> ConfigurationError:
@@ -420,68 +550,125 @@ def _data_error(edition: str, detail: str) -> ConfigurationError:
     )
 
 
-def _waste_code(row: dict[str, str], edition: str) -> WasteCode:
+def _waste_code(row: dict[str, str], edition: str, line: int) -> WasteCode:
     code = row["code"]
     if not _HYPHENATED_RE.fullmatch(code):
-        raise _data_error(edition, f"malformed code {code!r}")
+        raise TableError(f"catalogue line {line}: malformed code {code!r}")
+    category = row["category"]
+    if category != "HW" + code[-2:]:
+        raise TableError(f"catalogue line {line}: code {code} has category {category}, "
+                         f"expected HW{code[-2:]}")
+    if not row["description"]:
+        raise TableError(f"catalogue line {line}: code {code} has no description")
     return WasteCode(
         code=code,
-        category=row["category"],
+        category=category,
         industry=row["industry"],
         description=row["description"],
-        hazards=_hazards(row["hazard"], edition),
+        hazards=_hazards(row["hazard"], f"catalogue line {line} (code {code})"),
         edition=edition,
     )
 
 
-def _hazards(raw: str, edition: str) -> tuple[str, ...]:
+def _hazards(raw: str, where: str) -> tuple[str, ...]:
     """Normalise "T/C/I/R", "T,I", "R,T" to letters in the catalogue's order: ("T", "I")."""
     letters = {part.strip() for part in re.split(r"[,/]", raw) if part.strip()}
     if not letters or not letters <= HAZARD_CHARACTERISTICS.keys():
-        raise _data_error(edition, f"unknown hazard characteristics {raw!r}")
+        raise TableError(f"{where}: unknown hazard characteristics {raw!r} "
+                         "(use T, C, I, R, In)")
     return tuple(letter for letter in HAZARD_CHARACTERISTICS if letter in letters)
 
 
-def _exemption(row: dict[str, str], edition: str) -> Exemption:
-    parts = [part.strip() for part in row["category_or_code"].split(";")]
-    try:
-        seq = int(row["seq"])
-    except ValueError as exc:
-        raise _data_error(edition, f"exemption seq {row['seq']!r}") from exc
-    return Exemption(
-        seq=seq,
-        subject=row["category_or_code"],
-        codes=tuple(part for part in parts if _HYPHENATED_RE.fullmatch(part)),
-        categories=tuple(part for part in parts if _CATEGORY_RE.fullmatch(part)),
-        waste=row["waste"],
-        stage=row["exempt_stage"],
-        condition=row["exempt_condition"],
-        content=row["exempt_content"],
-        edition=edition,
-    )
+def _exemptions(rows: list[tuple[int, dict[str, str]]], edition: str) -> list[Exemption]:
+    out: list[Exemption] = []
+    parts_seen: dict[int, int] = {}
+    for line, row in rows:
+        try:
+            item = int(row["seq"])
+        except ValueError:
+            raise TableError(f"exemptions line {line}: exemption seq {row['seq']!r}") from None
+        stages = exemption_stages(row["exempt_stage"])
+        if not stages:
+            raise TableError(f"exemptions line {line}: unknown stage {row['exempt_stage']!r} "
+                             f"(use {', '.join(STAGES)}, 利用、处置 or 全部环节)")
+        parts_seen[item] = parts_seen.get(item, 0) + 1
+        parts = [part.strip() for part in row["category_or_code"].split(";")]
+        out.append(Exemption(
+            seq=item,
+            row=parts_seen[item],
+            subject=row["category_or_code"],
+            codes=tuple(part for part in parts if _HYPHENATED_RE.fullmatch(part)),
+            categories=tuple(part for part in parts if _CATEGORY_RE.fullmatch(part)),
+            waste=row["waste"],
+            stage=row["exempt_stage"],
+            condition=row["exempt_condition"],
+            content=row["exempt_content"],
+            edition=edition,
+            line=line,
+        ))
+    return out
+
+
+def exemption_stages(stage: str) -> frozenset[str]:
+    """The stages a 豁免环节 cell names: "利用、处置" -> {利用, 处置}; 全部环节 -> all four."""
+    text = stage.strip()
+    if text == ALL_STAGES:
+        return frozenset(STAGES)
+    parts = {part.strip() for part in re.split(r"[、,，/]", text) if part.strip()}
+    return frozenset(parts) if parts and parts <= set(STAGES) else frozenset()
 
 
 def _check_consistency(
-    edition: str,
     codes: Sequence[WasteCode],
     categories: Sequence[Category],
     exemptions: Sequence[Exemption],
+    category_lines: Sequence[int],
 ) -> None:
-    """Refuse data whose tables disagree, so a bad 2025 drop-in fails at load, not in use."""
-    category_codes = {category.code for category in categories}
-    if len(category_codes) != len(categories) or not category_codes <= HW_CATEGORY_CODES:
-        raise _data_error(edition, "categories are duplicated or not HW01-HW50")
+    """Refuse tables that disagree, so a bad edition fails when loaded, not in use."""
+    category_codes: set[str] = set()
+    for category, line in zip(categories, category_lines, strict=True):
+        if category.code not in HW_CATEGORY_CODES or category.code in category_codes:
+            raise TableError(f"categories line {line}: {category.code} is duplicated or not "
+                             "HW01-HW50")
+        category_codes.add(category.code)
     seen: set[str] = set()
     for entry in codes:
         if entry.code in seen:
-            raise _data_error(edition, f"code {entry.code} is listed twice")
+            raise TableError(f"catalogue: code {entry.code} is listed twice")
         seen.add(entry.code)
-        if entry.category != "HW" + entry.code[-2:] or entry.category not in category_codes:
-            raise _data_error(edition, f"code {entry.code} has category {entry.category}")
+        if entry.category not in category_codes:
+            raise TableError(f"catalogue: code {entry.code} has category {entry.category}, "
+                             "which the categories table does not name")
     for row in exemptions:
         unknown = (set(row.codes) - seen) | (set(row.categories) - category_codes)
         if unknown:
-            raise _data_error(edition, f"exemption {row.seq} names unknown {sorted(unknown)}")
+            raise TableError(f"exemptions line {row.line}: exemption {row.seq} names unknown "
+                             f"{sorted(unknown)}")
+
+
+def _successors(text: str | None, edition: str, listed: set[str]) -> list[Successor]:
+    if not text:
+        return []
+    out: dict[str, Successor] = {}
+    for line, row in _rows("successors", text):
+        code = row["code"]
+        if not _HYPHENATED_RE.fullmatch(code) or code in listed or code in out:
+            raise TableError(f"successors line {line}: {code!r} must be a code this edition "
+                             "no longer lists, once")
+        if row["change"] not in SUCCESSOR_CHANGES:
+            raise TableError(f"successors line {line}: change {row['change']!r} is not one of "
+                             f"{', '.join(SUCCESSOR_CHANGES)}")
+        later = tuple(part.strip() for part in row["successors"].split(";") if part.strip())
+        if row["change"] == "removed" and later or row["change"] != "removed" and not later:
+            raise TableError(f"successors line {line}: a {row['change']} code "
+                             + ("names no successor" if later else "needs its successors"))
+        missing = sorted(set(later) - listed)
+        if missing:
+            raise TableError(f"successors line {line}: successor {missing[0]} is not in the "
+                             f"{edition} table")
+        out[code] = Successor(code=code, change=row["change"], successors=later,
+                              edition=edition)
+    return list(out.values())
 
 
 def is_hazardous_code(code: str, edition: str = DEFAULT_EDITION) -> bool:

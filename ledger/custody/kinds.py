@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.clock import beijing_day
-from ledger.custody.catalogue import load_catalogue, normalise_waste_code
+from ledger.custody.catalogue import is_identified_code, normalise_waste_code
 from ledger.custody.codes import BatchCode, parse_batch_code, parse_manifest_number, validate_region
+from ledger.custody.editions import EditionInfo, catalogue, edition_for, editions, waste_entry
 from ledger.custody.permits import covering_permit, permit_covers
 from ledger.custody.projections import (
     Batch,
@@ -333,24 +334,32 @@ def on_batch_declared(ctx: AppendContext) -> None:
     code, hazardous = _new_batch_code(ctx)
     generator = organisation(ctx.session, e.org)
     _require_role(generator, {"generator"}, "org")
-    described = _describe(data, code.waste_code, hazardous)
+    described = _describe(ctx, data, code.waste_code, hazardous)
+    if hazardous and is_identified_code(code.waste_code):
+        _check_identification(data)
     if described["generated_on"] != code.day.isoformat():
         raise PayloadInvalid("data.generated_on must be the date inside the batch code",
                              code="date_mismatch", field="data.generated_on")
     _new_batch(ctx, e.stream, generator, code.waste_code, hazardous, described, DECLARED)
 
 
-def _describe(data: Mapping[str, Any], waste_code: str, hazardous: bool) -> dict[str, Any]:
-    """Check the description every batch carries (HJ 1276 label fields)."""
+def _describe(ctx: AppendContext, data: Mapping[str, Any], waste_code: str,
+              hazardous: bool) -> dict[str, Any]:
+    """Check the description every batch carries (HJ 1276 label fields) against the edition
+    of the catalogue in force on the day the waste was generated."""
     given = normalise_waste_code(_str(data, "waste_code", max_len=10) or "")
     if given != waste_code:
         raise PayloadInvalid("data.waste_code must match the batch code",
                              code="waste_code_mismatch", field="data.waste_code")
+    generated_on = _date(data, "generated_on")
     if hazardous:
-        load_catalogue().get(waste_code)  # NotFound waste_code_unknown if absent
-    elif load_catalogue().is_hazardous(waste_code):
-        raise RuleViolation(f"{waste_code} is in the hazardous waste catalogue",
-                            code="hazardous_code_as_general", field="data.hazardous")
+        _check_listed(ctx, data, waste_code, generated_on)
+    else:
+        # Any loaded edition listing it makes it hazardous waste, whatever the date.
+        cats = (catalogue(ctx.session, e.edition) for e in _editions(ctx))
+        if any(cat.is_hazardous(waste_code) for cat in cats):
+            raise RuleViolation(f"{waste_code} is in the hazardous waste catalogue",
+                                code="hazardous_code_as_general", field="data.hazardous")
     if data.get("form") not in FORMS:
         raise PayloadInvalid(f"data.form must be one of {sorted(FORMS)}", code="field_invalid",
                              field="data.form")
@@ -366,7 +375,44 @@ def _describe(data: Mapping[str, Any], waste_code: str, hazardous: bool) -> dict
         raise PayloadInvalid("data.container needs a type and a count >= 1",
                              code="field_invalid", field="data.container")
     return {"name": _str(data, "name", max_len=100), "mass_g": _mass(data),
-            "generated_on": _date(data, "generated_on")}
+            "generated_on": generated_on}
+
+
+def _editions(ctx: AppendContext) -> list[EditionInfo]:
+    return [e for e in editions(ctx.session) if e.from_index <= ctx.index]
+
+
+def _check_listed(ctx: AppendContext, data: Mapping[str, Any], waste_code: str,
+                  generated_on: str) -> None:
+    """The code is in the edition that applies (名录: by the day the waste was generated, among
+    the editions loaded before this entry), or is 900-000-×× with an identification report."""
+    edition = edition_for(ctx.session, generated_on, ctx.index).edition
+    named = data.get("catalogue_edition")
+    if named is not None and named != edition:
+        raise RuleViolation(f"waste generated on {generated_on} is classed under the "
+                            f"{edition} catalogue, not {named!r}",
+                            code="catalogue_edition_mismatch", field="data.catalogue_edition")
+    waste_entry(catalogue(ctx.session, edition), waste_code)  # NotFound: unknown / superseded
+
+
+def _check_identification(data: Mapping[str, Any]) -> None:
+    """900-000-××: the declarer names the identification report (鉴别报告) and states that no
+    listed code fits (名录 2025 第六条), and chooses the hazards the report found."""
+    ident = data.get("identification")
+    report = ident.get("report") if isinstance(ident, dict) else None
+    if not isinstance(report, str) or not report.strip() or len(report) > 200:
+        raise PayloadInvalid("a 900-000-×× waste names its identification report in "
+                             "data.identification.report (1-200 characters)",
+                             code="identification_missing", field="data.identification")
+    assert isinstance(ident, dict)
+    if ident.get("no_listed_code") is not True:
+        raise PayloadInvalid("a 900-000-×× waste states data.identification.no_listed_code: "
+                             "true (no listed code fits its main harmful components and "
+                             "hazards)", code="identification_missing",
+                             field="data.identification.no_listed_code")
+    if not data.get("hazards"):
+        raise PayloadInvalid("a 900-000-×× waste lists the hazards its identification found",
+                             code="identification_hazards_missing", field="data.hazards")
 
 
 def _new_batch(ctx: AppendContext, code: str, holder: Organisation, waste_code: str,
@@ -667,7 +713,7 @@ def make_consolidated_handler(settings: CustodySettings) -> KindHandler:
             raise PayloadInvalid("data.parents must list 1-1000 parent batches",
                                  code="field_invalid", field="data.parents")
         total = sum(_link_parent(ctx, p, i) for i, p in enumerate(parents))
-        described = _describe(data, code.waste_code, bool(hazardous))
+        described = _describe(ctx, data, code.waste_code, bool(hazardous))
         if _tolerance_exceeded(total, described["mass_g"], settings):
             raise RuleViolation(f"parents give {total} g, the new batch declares "
                                 f"{described['mass_g']} g", code="lineage_imbalance",

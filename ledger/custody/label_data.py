@@ -24,8 +24,9 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.custody.access import region_clause
-from ledger.custody.catalogue import load_catalogue
+from ledger.custody.catalogue import WasteCode
 from ledger.custody.codes import parse_batch_code, trace_url
+from ledger.custody.editions import batch_edition, catalogue, waste_entry
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Organisation
 from ledger.errors import ConfigurationError, InvalidInput, NotFound
@@ -59,6 +60,8 @@ class BatchLabel:
     container_volume_l: float | None  # one container's volume, which sets the label size
     notes: str  # 备注 as declared
     trace_url: str  # what the QR code encodes: <public base URL>/t/<code>
+    catalogue_edition: str = ""  # 名录 edition the code is from ("" for general waste)
+    identification: str = ""  # 鉴别报告 of a 900-000-×× waste
 
 
 def label_clause(principal: Principal) -> ColumnElement[bool] | None:
@@ -99,7 +102,8 @@ def _gather(session: Session, principal: Principal, codes: Sequence[str],
                            field=where)
     declarations = _declarations(session, batches)
     units = _organisations(session, {b.generator for b in batches.values()})
-    made = {code: _label(b, declarations[code], units.get(b.generator), public_base_url)
+    made = {code: _label(b, declarations[code], units.get(b.generator), public_base_url,
+                         _listed(session, b))
             for code, b in batches.items()}
     return [made[code] for code in parsed]
 
@@ -138,8 +142,16 @@ def _organisations(session: Session, usccs: Iterable[str]) -> dict[str, Organisa
     return {o.uscc: o for o in session.scalars(query)}
 
 
+def _listed(session: Session, batch: Batch) -> WasteCode | None:
+    """The catalogue entry of a hazardous batch's code, in the edition it was declared under."""
+    if not batch.hazardous:
+        return None
+    edition = batch_edition(session, batch.generated_on, batch.declared_at)
+    return waste_entry(catalogue(session, edition), batch.waste_code)
+
+
 def _label(batch: Batch, data: Mapping[str, Any], unit: Organisation | None,
-           public_base_url: str) -> BatchLabel:
+           public_base_url: str, listed: WasteCode | None) -> BatchLabel:
     given = data.get("container")
     container: Mapping[str, Any] = given if isinstance(given, dict) else {}
     volume = _volume(container.get("volume_l"))
@@ -147,7 +159,7 @@ def _label(batch: Batch, data: Mapping[str, Any], unit: Organisation | None,
         category, waste_code = batch.category, batch.waste_code
         # A declaration may leave 危险特性 out; the catalogue's are then the ones that apply.
         hazards = tuple(h for h in _list(data.get("hazards")) if isinstance(h, str)) or (
-            load_catalogue().get(batch.waste_code).hazards)
+            listed.hazards if listed is not None else ())
     else:
         # General industrial solid waste (一般工业固体废物) is coded 900-001-S17 in category
         # SW17; the batch code keeps only the digits.
@@ -174,7 +186,15 @@ def _label(batch: Batch, data: Mapping[str, Any], unit: Organisation | None,
         container_volume_l=volume,
         notes=_text(data.get("notes")),
         trace_url=_trace_url(public_base_url, batch.code),
+        catalogue_edition=listed.edition if listed is not None else "",
+        identification=_identification(data),
     )
+
+
+def _identification(data: Mapping[str, Any]) -> str:
+    ident = data.get("identification")
+    report = ident.get("report") if isinstance(ident, dict) else None
+    return report if isinstance(report, str) else ""
 
 
 def _trace_url(public_base_url: str, code: str) -> str:

@@ -24,7 +24,8 @@ from ledger.tlog.models import Base, IntegrityFinding, IntegrityWatermark, LogHe
 # Evidence and access control are not projections of the log.
 PRESERVED = frozenset({"log_entries", "checkpoints", "log_head", "users", "api_tokens",
                        "pickup_requests", "pickup_items", "login_failures",
-                       "code_reservations", "login_sessions", "rate_counters"})
+                       "code_reservations", "login_sessions", "rate_counters",
+                       "catalogue_editions"})
 # Verification state of the gap scan (ledger.audit.gaps.advance_integrity): not replayed but reset,
 # so the next scan re-verifies the rebuilt tree from index 0.
 VERIFICATION = frozenset({"integrity_watermark", "integrity_findings"})

@@ -114,3 +114,38 @@ def test_operator_enrols_an_organisation_a_key_a_permit_a_vehicle_a_user(cli, cl
     created = cli("token", "create", "--org", org).output.strip()
     assert client.get("/api/v1/batches", headers={"Authorization": f"Bearer {created}"}
                       ).status_code == 200
+
+
+def test_init_says_the_catalogue_in_force_is_not_loaded_and_how_to_load_it(cli):
+    out = cli("init")
+    assert "is NOT loaded" in out.output and "2025" in out.output
+    assert ("waste-ledger catalogue import hw_catalogue_2025.csv --edition 2025 "
+            "--effective 2025-01-01 --exemptions hw_exemptions_2025.csv") in out.output
+
+
+def test_catalogue_import_loads_an_edition_and_refuses_a_bad_table(cli, tmp_path):
+    from pathlib import Path
+
+    fixture = Path(__file__).parents[1] / "data" / "catalogue"
+    table = fixture / "hw_catalogue_fixture.csv"
+    exemptions = fixture / "hw_exemptions_fixture.csv"
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(table.read_bytes().replace("不是名录条目,T".encode(),
+                                               "不是名录条目,X".encode()))
+    out = cli("catalogue", "import", str(bad), "--edition", "2025", "--effective",
+              "2025-01-01", "--exemptions", str(exemptions))
+    assert out.exit_code != 0
+    assert "catalogue line 9 (code 321-901-48): unknown hazard characteristics 'X'" in out.output
+    assert "NOT loaded" in cli("catalogue", "list").output
+    args = ("catalogue", "import", str(table), "--edition", "2025", "--effective", "2025-01-01",
+            "--exemptions", str(exemptions), "--successors",
+            str(fixture / "hw_successors_fixture.csv"))
+    out = cli(*args)
+    assert out.exit_code == 0, out.output
+    assert "loaded: catalogue 2025, in force from 2025-01-01, 8 codes, 2 exemption rows, " \
+           "3 superseded codes" in out.output
+    assert "already loaded (identical)" in cli(*args).output
+    listed = cli("catalogue", "list").output
+    assert "2025  in force from 2025-01-01  imported" in listed
+    assert "in force today: 2025" in listed and "NOT" not in listed
+    assert "NOT loaded" not in cli("init").output

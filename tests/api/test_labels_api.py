@@ -141,7 +141,8 @@ def test_pdf_label_prints_chinese_and_decodes(client, region):
     text = pdf_text(resp.data)
     for printed in ("危险废物", "废物名称：", "废液压油", "HW08", "900-249-08", "液态",
                     "台州市椒江精密机械有限公司", "王建国", "0576-88886666", "185.4kg",
-                    "铁桶；桶口朝上", "远离火源，防止泄漏", "矿物油85%"):
+                    "铁桶；桶口朝上", "远离火源，防止泄漏", "矿物油85%",
+                        "名录2021年版"):
         assert printed in text, printed
     assert decoded(pdf_pages(resp.data)[0]) == [url(code)]
 

@@ -341,7 +341,7 @@ def test_exemptions_for_unknown(cat: Catalogue) -> None:
 @pytest.fixture
 def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A copy of the package data the loader reads instead of the real one."""
-    source = Path(catalogue_module.__file__).parent / "data" / "catalogue"
+    source = Path(catalogue_module.__file__).parents[1] / "data" / "catalogue"
     shutil.copytree(source, tmp_path, dirs_exist_ok=True)
     monkeypatch.setattr(catalogue_module, "_data_root", lambda: tmp_path)
     catalogue_module._load_edition.cache_clear()
