@@ -3,8 +3,8 @@
 Not a projection: the tables an operator loaded with ``waste-ledger catalogue import``, verbatim,
 and the log index from which each applies (ledger/custody/editions.py).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
