@@ -3,8 +3,8 @@
 Not a projection: the tables an operator loaded with ``waste-ledger catalogue import``, verbatim,
 and the log index from which each applies (ledger/custody/editions.py).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
