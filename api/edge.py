@@ -12,17 +12,18 @@ What is refused (422, the field named), by where it arrives:
   and in signed entries alike) and lone surrogates (not Unicode text, no database stores them);
   a body that is not UTF-8 JSON at all is ``json_body_invalid``.
 
-Signed notes posted as text/plain are left to the note grammar (``note_control_char``).
+Signed notes posted as text/plain are left to the note grammar (``note_control_char``), and
+so are the form fields of a page marked ``raw_form``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from ledger.errors import InvalidInput
 
@@ -72,10 +73,24 @@ def _json_body(data: bytes) -> Any:
                            field="body") from None
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def raw_form(view: F) -> F:
+    """Mark a page whose form fields are material to examine, not text to store (a pasted
+    checkpoint on the verify page): it reports what is wrong with them itself, more precisely
+    than this check could. Its query and path parameters are still checked."""
+    view.raw_form = True  # type: ignore[attr-defined]
+    return view
+
+
 def check_request_text() -> None:
     """Refuse the request when a parameter, form field or JSON string holds what it may not."""
     _check_pairs((request.view_args or {}).items(), _PARAMETER_FORBIDDEN, "path")
     _check_pairs(request.args.items(multi=True), _PARAMETER_FORBIDDEN, "query")
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "raw_form", False):
+        return
     if request.mimetype in _FORM_TYPES:
         _check_pairs(request.form.items(multi=True), _FORM_FORBIDDEN, "form")
     elif request.is_json and (data := request.get_data(cache=True)):

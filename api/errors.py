@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -44,7 +53,7 @@ def error_body(code: str, status: int, message: str,
 
 
 def _wants_json() -> bool:
-    return (request.path.startswith(("/api/", "/log/"))
+    return (request.path == "/api" or request.path.startswith(("/api/", "/log/"))
             or request.accept_mimetypes.best == "application/json")
 
 
@@ -59,10 +68,15 @@ def prefers_english() -> bool:
 
 def localised(exc: le.LedgerError) -> str:
     """The message in Chinese (the default) or English, as the client prefers."""
-    zh = MESSAGES_ZH.get(exc.code)
+    return localise(exc.code, exc.message)
+
+
+def localise(code: str, english: str) -> str:
+    """The Chinese text of ``code`` with the English detail, or the English alone."""
+    zh = MESSAGES_ZH.get(code)
     if zh is None or prefers_english():
-        return exc.message
-    return f"{zh}（{exc.message}）"
+        return english
+    return f"{zh}（{english}）"
 
 
 def handle_ledger_error(exc: le.LedgerError) -> ResponseReturnValue:
@@ -83,17 +97,33 @@ def handle_http_error(exc: HTTPException) -> ResponseReturnValue:
             "the form has expired or did not come from this site; reload the page and retry",
             code="csrf_invalid"))
     status = exc.code or 500
+    code = _http_code(exc)
+    message = localise(code, exc.description or exc.name)
     if _wants_json():
-        body = error_body(_http_code(exc), status, exc.description or exc.name)
+        body = error_body(code, status, message)
         data = getattr(exc, "data", None)  # flask-smorest/webargs put field messages here
         if isinstance(data, dict) and "messages" in data:
             body["errors"] = data["messages"]
-        return jsonify(body), status
-    return render_template("errors/error.html", status=status, message=exc.description,
-                           code=_http_code(exc)), status
+        response = jsonify(body)
+    else:
+        response = make_response(render_template("errors/error.html", status=status,
+                                                 message=message, code=code))
+    # Keep the headers the exception carries besides its own HTML body's type: Allow on a
+    # 405 (RFC 9110 requires it), Retry-After, WWW-Authenticate.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, status
+
+
+# Werkzeug's errors take the project's code where one names the same condition: a body over
+# MAX_CONTENT_LENGTH is ``too_large`` like a note over the note limit.
+_HTTP_CODES = {413: "too_large"}
 
 
 def _http_code(exc: HTTPException) -> str:
+    if exc.code in _HTTP_CODES:
+        return _HTTP_CODES[exc.code]
     return (exc.name or "error").lower().replace(" ", "_")
 
 

@@ -29,6 +29,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.auth import page_principal
+from api.edge import raw_form
 from api.errors import localised, status_for
 from api.exports import XLSX_MIMETYPE, kg_text
 from api.exports import gaps_xlsx as gaps_workbook
@@ -734,6 +735,7 @@ def _too_large(_exc: RequestEntityTooLarge) -> ResponseReturnValue:
 
 
 @bp.route("/verify", methods=["GET", "POST"])
+@raw_form  # a pasted checkpoint with a control character gets the page's own verdict
 def verify() -> ResponseReturnValue:
     page_principal(*ROLES)
     if request.method == "GET":

@@ -162,3 +162,43 @@ def test_drafts_refuse_what_the_append_would_with_the_same_error(app, client, re
     assert appended.json["code"] != "too_large"
     over = {**base, "data": {"text": "x" * (limit - signed_len + 1)}}
     assert_error(_draft(client, headers, "custody.released", **over), 413, "too_large")
+
+
+JSON_ENDPOINTS = ["/api/v1/pickups", "/api/v1/drafts/batch.declared", "/api/v1/auth/token",
+                  "/api/v1/entries", "/api/v1/entries/batch", "/api/v1/keys",
+                  "/api/v1/labels/sheet"]
+
+
+def test_bodies_that_are_not_utf8_json_get_the_json_error_body(client, region):
+    """Werkzeug's generic 400 ("The browser (or proxy) sent a request…") used to answer."""
+    headers = bearer(region[GEN])
+    before = size(client)
+    for url in JSON_ENDPOINTS:
+        for body in (b'{"collector": "\xff\xfe"}', b'{"a": "\xe5\xba"}', b"{not json",
+                     b"[" * 100_000):
+            resp = client.post(url, data=body, headers=headers,
+                               content_type="application/json")
+            assert_error(resp, 422, "json_body_invalid", "body")
+    en = client.post("/api/v1/pickups", data=b"\xff", headers={**headers,
+                     "Accept-Language": "en"}, content_type="application/json")
+    assert en.json["message"] == "the body is not valid UTF-8 JSON"
+    assert size(client) == before
+
+
+def test_framework_errors_under_api_are_json_with_their_headers(app, client):
+    assert_error(client.get("/api/v1/no-such-thing"), 404, "not_found")
+    assert_error(client.get("/api"), 404, "not_found")
+    resp = client.delete("/api/v1/entries")
+    assert_error(resp, 405, "method_not_allowed")
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    resp = client.put("/api/v1/checkpoint", data=b"x")
+    assert_error(resp, 405, "method_not_allowed")
+    assert "PUT" not in resp.headers["Allow"] and "GET" in resp.headers["Allow"]
+    big = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    body = assert_error(client.post("/api/v1/entries", data=big, content_type="text/plain"),
+                        413, "too_large")
+    assert body["message"].startswith("内容过大")
+    en = client.get("/api/v1/no-such-thing", headers={"Accept-Language": "en"})
+    assert en.json["message"].startswith("The requested URL was not found")
+    page = client.get("/logout")  # pages keep their HTML error page, with Allow too
+    assert page.status_code == 405 and page.mimetype == "text/html" and "Allow" in page.headers
