@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from ledger.tlog.cosignatures import cosign
 from ledger.tlog.log import issue_checkpoint
-from ledger.tlog.notes import Signer
+from ledger.tlog.models import CheckpointCosignature
+from ledger.tlog.notes import Signer, parse_note
 from tests.ledger.factories import OPERATOR_ORG, make_world, operator
 from tests.tools import unless_ci
 
@@ -66,7 +68,15 @@ def served_log(database, tmp_path):
     old = issue_checkpoint(world.session, world.config)
     for i in range(220):
         world.act(device, GEN, batch, data={"i": i})
-    issue_checkpoint(world.session, world.config)
+    latest = issue_checkpoint(world.session, world.config)
+    # a witness's cosignature on it, so Go opens a checkpoint as /log/checkpoint serves it
+    # with witnesses: one more signature line, of a type Go does not know
+    witness = Signer.generate("witness.example/w1")
+    size = int(latest.split(b"\n")[1])
+    world.session.add(CheckpointCosignature(
+        size=size, witness="witness.example/w1", timestamp=1, received_ms=0,
+        line=cosign(witness, parse_note(latest).text, 1)))
+    world.session.commit()
     world.session.close()
 
     key_file = tmp_path / "operator.key"
@@ -111,6 +121,7 @@ def test_go_sumdb_reads_our_tiles_notes_and_proofs(tlogclient, served_log):
     with urllib.request.urlopen(f"{base}/log/checkpoint") as r:
         checkpoint = r.read().decode()
     size, root = checkpoint.split("\n")[1:3]
+    assert checkpoint.count("\n— ") == 2  # the operator's line and a cosignature
     assert out["size"] == int(size) == 520
     assert out["entries_opened"] == 520
     # Go prints hashes in base64 too: its tree hash from the tiles is the signed root

@@ -16,7 +16,7 @@ from ledger.tlog.cosignatures import (
     parse_add_checkpoint,
     parse_cosigner_vkey,
 )
-from ledger.tlog.notes import Signer, parse_note
+from ledger.tlog.notes import Signer, parse_note, unb64
 from tests.ledger.factories import operator
 
 WITNESS = Signer.from_seed("witness.example/w1", bytes([7]) * 32)
@@ -79,3 +79,17 @@ def test_add_checkpoint_bodies():
         with pytest.raises(InvalidInput) as err:
             parse_add_checkpoint(bad)
         assert err.value.code == "witness_request_malformed", bad
+
+
+def test_known_answer_of_docs_section_11_2():
+    """docs/ledger-format.md 11.2: Appendix B's checkpoint at size 6, cosigned by
+    witness.test/w1 (seed 0x20..0x3f) at time 1790000000."""
+    witness = Signer.from_seed("witness.test/w1", bytes(range(32, 64)))
+    key = CosignerKey(witness.name, witness.verifier.public_key)
+    assert key.vkey == "witness.test/w1+ad1959f2+BCmsuuFBvMrwsi4alNNNC8c2HlJtC/4SyJeUvJMilm3X"
+    root = unb64("RS3zHBT9Rq62is7oKsuwksrVS9axARcRraPFUfqJc4o=", field="root")
+    checkpoint = sign_checkpoint(operator(), 6, root)
+    line = cosign(witness, parse_note(checkpoint).text, 1790000000)
+    assert line == ("— witness.test/w1 rRlZ8gAAAABqsTuA27bWJ6lQ5qAm2ZJQmq9DTNFns2AK5QHyDfIGa0op4U+J"
+                    "gdJHOxl0228dmCW0MOJM0Xdq7xLWvjP8s9QlqH+KCQ==\n").encode()
+    assert cosigners(parse_note(checkpoint + line), [key]) == [key]
