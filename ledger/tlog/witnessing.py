@@ -30,6 +30,7 @@ from ledger.tlog.cosignatures import (
     parse_cosigner_vkey,
 )
 from ledger.tlog.log import (
+    MAX_INDEX,
     LogConfig,
     consistency_proof,
     inclusion_proof,
@@ -196,6 +197,8 @@ def current_checkpoint(session: Session, config: LogConfig) -> bytes:
 def cosigned_receipt(session: Session, config: LogConfig, index: int) -> str:
     """A tlog-proof of entry ``index`` to the newest cosigned checkpoint that covers it, its
     cosignatures included; to the latest checkpoint while none covering it is cosigned."""
+    if not 0 <= index < MAX_INDEX:  # beyond any log, and beyond a BIGINT
+        raise NotFound(f"entry {index} is not in the log", code="entry_unknown", field="index")
     size = session.scalar(select(func.max(CheckpointCosignature.size))
                           .where(CheckpointCosignature.size > index))
     if size is None:

@@ -57,6 +57,8 @@ def test_tiles_that_do_not_exist_are_404_with_the_error_body(client):
     for path, code in [("/log/tile/0/000", "tile_not_found"),
                        ("/log/tile/0/000.p/2", "tile_not_found"),
                        ("/log/tile/1/000.p/1", "tile_not_found"),
+                       ("/log/tile/0/" + "x999/" * 12 + "999", "tile_not_found"),
+                       ("/log/tile/63/x999/999.p/255", "tile_not_found"),
                        ("/log/tile/0/0", "tile_path_invalid"),
                        ("/log/tile/0/x000/000.p/1", "tile_path_invalid"),
                        ("/log/tile/8/0/000", "tile_path_invalid")]:

@@ -21,7 +21,8 @@ GETS = ["/api/v1/entries?start={}&limit={}", "/api/v1/proofs/inclusion?index={}&
         "/api/v1/batches?declared_from={}&cursor={}", "/api/v1/batches/{}{}",
         "/api/v1/organisations/{}{}", "/api/v1/catalogue?q={}&limit={}",
         "/api/v1/catalogue/{}{}", "/api/v1/manifests/{}{}", "/api/v1/keys?org={}&limit={}",
-        "/api/v1/batches/{}/label.png?size={}"]
+        "/api/v1/batches/{}/label.png?size={}", "/api/v1/entries/{}/receipt{}",
+        "/log/tile/{}/{}", "/log/tile/entries/{}{}", "/log/tile/0/{}.p/{}"]
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
