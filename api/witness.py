@@ -6,6 +6,9 @@ statuses are the ones tlog-witness prescribes, chosen here from the domain's err
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
@@ -35,8 +38,9 @@ def _status(exc: LedgerError) -> int:
     return 400
 
 
-def create_witness_app(config: WitnessConfig, database_url: str) -> Flask:
-    engine = create_engine(database_url)
+def create_witness_app(config: WitnessConfig, database_url: str,
+                       engine_options: Mapping[str, Any] | None = None) -> Flask:
+    engine = create_engine(database_url, **dict(engine_options or {}))
     configure_engine(engine)
     WitnessBase.metadata.create_all(engine)
     sessions = sessionmaker(engine)
