@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.tlog.notes import Signer
+from ledger.tlog.notes import Signer, VerifierKey
 from tests.api.lifecycle import (
     COLLECTOR,
     DISPOSER,
@@ -122,12 +122,20 @@ def test_a_device_key_registered_over_the_api_signs_for_its_organisation(app, cl
 @pytest.mark.parametrize("vkey, code", [
     ("not-a-vkey", "vkey_malformed"),
     ("bad name+00000000+AQ==", "key_name_invalid"),
+    # The identity point, a point of order 8 with the sign bit set, and y = p + 1 (the
+    # identity again, non-canonical): keys for which signatures can be made without a secret.
+    (VerifierKey("phone", bytes.fromhex("01" + "00" * 31)).vkey, "vkey_weak"),
+    (VerifierKey("phone", bytes.fromhex(
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85")).vkey, "vkey_weak"),
+    (VerifierKey("phone", bytes.fromhex("ee" + "ff" * 30 + "7f")).vkey, "vkey_weak"),
 ])
 def test_malformed_device_keys_are_refused(client, region, vkey, code):
+    keys = client.get(f"/api/v1/keys?org={GEN}").json["items"]
     resp = client.post("/api/v1/keys", headers=bearer(region[GEN]),
                        json={"vkey": vkey, "label": "x"})
     assert resp.status_code == 422 and resp.json["code"] == code
     assert "vkey" in resp.json["errors"]
+    assert client.get(f"/api/v1/keys?org={GEN}").json["items"] == keys
 
 
 def test_registering_a_key_needs_a_log_in(client, region):
