@@ -57,7 +57,7 @@ def serve(key_file: Path, logs: tuple[str, ...], database: str, host: str, port:
         raise click.ClickException(f"--log: {exc}") from None
     app = create_witness_app(WitnessConfig(signer, {k.name: k for k in keys}), database)
     click.echo(f"witness vkey: {_vkey(signer)}")
-    click.echo(f"witnessing {', '.join(k.name for k in keys)} on http://{host}:{port}/")
+    click.echo(f"witnessing {', '.join(k.name for k in keys)}")
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
