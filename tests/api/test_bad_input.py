@@ -202,3 +202,17 @@ def test_framework_errors_under_api_are_json_with_their_headers(app, client):
     assert en.json["message"].startswith("The requested URL was not found")
     page = client.get("/logout")  # pages keep their HTML error page, with Allow too
     assert page.status_code == 405 and page.mimetype == "text/html" and "Allow" in page.headers
+
+
+def test_a_bad_request_raised_by_werkzeug_is_json_too(app):
+    """Werkzeug raises BadRequest itself in a few places (a malformed form, an untrusted
+    host); whatever raises it, /api/ answers with the JSON body."""
+    from werkzeug.exceptions import BadRequest
+
+    def refuse() -> None:
+        raise BadRequest()
+
+    app.add_url_rule("/api/v1/test-bad-request", "test_bad_request", refuse)
+    resp = app.test_client().get("/api/v1/test-bad-request")
+    body = assert_error(resp, 400, "bad_request")
+    assert body["message"].startswith("请求格式不正确")
