@@ -21,8 +21,10 @@ from ledger.tlog.log import HEAD_ID, LogConfig, apply_entry, entries_between, re
 from ledger.tlog.merkle import EMPTY_ROOT
 from ledger.tlog.models import Base, IntegrityFinding, IntegrityWatermark, LogHead
 
-# Evidence and access control are not projections of the log.
-PRESERVED = frozenset({"log_entries", "checkpoints", "log_head", "users", "api_tokens",
+# Evidence and access control are not projections of the log (witness cosignatures are the
+# witnesses' signatures: nothing in the log could remake them).
+PRESERVED = frozenset({"log_entries", "checkpoints", "checkpoint_cosignatures", "log_head",
+                       "users", "api_tokens",
                        "pickup_requests", "pickup_items", "login_failures",
                        "code_reservations", "login_sessions", "rate_counters",
                        "catalogue_editions"})

@@ -164,6 +164,10 @@ def test_the_log_is_cosigned_served_exported_and_verified_with_a_quorum(witnesse
     # the tiles export carries them too
     assert cli("tiles", "export", str(tmp_path / "tiles")).exit_code == 0
     assert (tmp_path / "tiles" / "checkpoint").read_bytes() == (out / "checkpoint").read_bytes()
+    # a rebuild of the projections keeps them: nothing in the log could remake them
+    result = cli("rebuild")
+    assert result.exit_code == 0, result.output
+    assert cosigned_checkpoint(client) == served
 
 
 def test_fork_attempts_are_refused_and_kept_as_evidence(witnessed_app):
