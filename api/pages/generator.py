@@ -32,7 +32,8 @@ from api.extensions import db
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
 from labels import SHEETS, LabelSize
 from ledger.clock import beijing_today
-from ledger.custody import pickups
+from ledger.custody import pickups, waste_help
+from ledger.custody.catalogue import load_catalogue
 from ledger.custody.label_data import MAX_LABELS, labels_for
 from ledger.custody.permits import Receiver, receivers_for
 from ledger.custody.pickups import PickupItem, PickupRequest
@@ -168,7 +169,18 @@ def declare() -> ResponseReturnValue:
     return render_template(
         "generator/declare.html", today=beijing_today().isoformat(),
         forms=form_names(), hazards=hazard_names(), sizes=size_choices(),
-        js_messages=_declare_messages(principal))
+        last=_last_declaration(principal), js_messages=_declare_messages(principal))
+
+
+def _last_declaration(principal: Principal) -> dict[str, Any] | None:
+    """The latest declaration, with its catalogue entry, for "与上次相同"."""
+    last = waste_help.last_declaration(db.session, principal.org)
+    if last is None or last.get("waste_code") not in load_catalogue():
+        return last
+    entry = load_catalogue().get(last["waste_code"])
+    category = load_catalogue().category(entry.category)
+    return {**last, "category": f"{category.code} {category.name}",
+            "description": entry.description}
 
 
 def _declare_messages(principal: Principal) -> dict[str, str]:
@@ -176,7 +188,14 @@ def _declare_messages(principal: Principal) -> dict[str, str]:
         "searching": _("正在搜索…"),
         "no_results": _("名录中没有找到，请换个词（如“活性炭”“废矿物油”或代码 900-039-49）"),
         "search_failed": _("搜索失败，请检查网络后重试"),
-        "results": _("找到 %(n)s 条，用 ↑↓ 选择，回车确认", n="{n}"),
+        "results": _("找到 %(n)s 条（显示 %(shown)s 条），用 ↑↓ 选择，回车确认", n="{n}",
+                     shown="{shown}"),
+        "usual": _("本单位申报过的和本地常见的 %(n)s 种，也可以输入名称查找", n="{n}"),
+        "more": _("显示更多（还有 %(n)s 条）", n="{n}"),
+        "why_previous": _("本单位申报过"),
+        "why_region": _("本地常见"),
+        "why_synonym": _("俗称“%(term)s”", term="{term}"),
+        "same_filled": _("已按上次申报填好，请称重并填写重量"),
         "choose_code": _("请从名录中选择废物代码"),
         "name_required": _("请填写废物名称"),
         "mass_required": _("请填写重量"),

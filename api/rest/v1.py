@@ -15,6 +15,7 @@ from api.extensions import db
 from api.ratelimit import login_limits
 from api.rest import schemas as s
 from api.rest.collector import register as register_collector
+from api.rest.declare_help import register as register_declare_help
 from api.rest.gaps import register as register_gaps
 from api.rest.generator import parse_generated_on
 from api.rest.generator import register as register_generator
@@ -402,3 +403,4 @@ def init_app(app: Flask) -> None:
     register_pickups(api)
     register_collector(api)
     register_generator(api)
+    register_declare_help(api)

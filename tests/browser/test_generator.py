@@ -382,3 +382,66 @@ def test_the_pickup_address_reaches_the_drivers_round_with_a_map_link(
     assert href.startswith("https://uri.amap.com/search?keyword=")
     assert "%E5%8C%97%E9%97%A8" in href  # 北门, encoded
     assert link.get_attribute("rel") == "noopener noreferrer"
+
+
+def test_finding_the_waste_code_as_a_small_enterprise_does(demo_server: LiveServer, page: Page):
+    """Everyday names find catalogue codes; what the unit declared before and the region's
+    common wastes come first; the count is the true total and every match can be reached; the
+    name filled in is a whole phrase; "与上次相同" fills the form in one tap."""
+    server = demo_server
+    log_in(page, server)
+    page.goto(f"{server.url}/generator/declare")
+    search = page.locator("#waste-search")
+    options = page.locator("#waste-options li[role=option]:not(.more)")
+    help_line = page.locator("#waste-help")
+    # An empty box: the codes this unit declared before, marked so.
+    search.focus()
+    expect(options.first.locator(".why-previous")).to_have_text("本单位申报过")
+    expect(help_line).to_contain_text("本单位申报过的和本地常见的")
+
+    search.fill("废机油")  # an everyday name the catalogue text does not contain
+    oil = options.filter(has_text="900-214-08")
+    expect(oil).to_be_visible()
+    expect(oil.locator(".why-synonym")).to_have_text("俗称“废机油”")
+
+    search.fill("活性炭")
+    expect(options.first).to_contain_text("900-039-49")  # first, not eleventh
+
+    search.fill("废矿物油")
+    expect(help_line).to_contain_text("找到 33 条（显示 12 条）")
+    more = page.locator("#waste-options li.more")
+    expect(more).to_have_text("显示更多（还有 21 条）")
+    for shown in (24, 33):
+        more.click()
+        expect(options).to_have_count(shown)
+    expect(more).to_have_count(0)
+    expect(options.filter(has_text="900-249-08")).to_have_count(1)
+    expect(help_line).to_contain_text("找到 33 条（显示 33 条）")
+
+    search.fill("含油抹布")
+    rag = options.filter(has_text="900-041-49")
+    expect(rag).to_be_visible()
+    rag.click()
+    expect(page.locator("#waste-code")).to_have_value("900-041-49")
+    expect(page.locator("#name")).to_have_value("沾染危险废物的废弃包装物、容器、过滤吸附介质")
+    page.fill("#container-type", "编织袋")
+    page.locator("details.more summary").click()
+    page.fill("input[name=location]", "二号危废间")
+    page.fill("#mass", "8")
+    page.click("#declare-submit")
+    expect(page.locator("#declared")).to_be_visible()
+
+    # The next drum of the same waste: one tap, then only the mass.
+    page.goto(f"{server.url}/generator/declare")
+    page.click("#same-as-last")
+    expect(page.locator("#waste-code")).to_have_value("900-041-49")
+    expect(page.locator("#name")).to_have_value("沾染危险废物的废弃包装物、容器、过滤吸附介质")
+    expect(page.locator("#container-type")).to_have_value("编织袋")
+    expect(page.locator("#mass")).to_be_focused()
+    page.fill("#mass", "9.5")
+    page.click("#declare-submit")
+    expect(page.locator("#declared")).to_be_visible()
+    code = page.locator('#declared [data-slot="code"]').inner_text().strip()
+    data = page.request.get(f"{server.url}/api/v1/batches/{code}").json()["history"][0]["data"]
+    assert (data["waste_code"], data["container"]["type"], data["location"], data["mass_g"]) == (
+        "900-041-49", "编织袋", "二号危废间", 9_500)

@@ -29,15 +29,9 @@ let autoName = "";
 
 // --- the catalogue combobox -----------------------------------------------------------------
 
-/** A short waste name from a catalogue description: what the process "产生的…" leaves. */
-export function guessName(description) {
-  const text = description.replace(/（[^）]*）/g, "");
-  const at = text.lastIndexOf("产生的");
-  let name = at >= 0 ? text.slice(at + 3) : text;
-  name = name.split(/[，,；;。、]/)[0].trim();
-  if (!name || name.length > 30) name = text.split(/[，,；;。]/)[0].slice(0, 30);
-  return name;
-}
+const WHY = { previous: T.why_previous, region: T.why_region };
+let total = 0;
+let lastQuery = "";
 
 function setExpanded(open) {
   list.hidden = !open;
@@ -61,12 +55,34 @@ function render() {
     cat.className = "badge";
     cat.textContent = `${w.category} ${w.category_name || ""}`.trim();
     head.append(code, " ", cat);
+    const why = w.why === "synonym" ? format(T.why_synonym, { term: w.synonym })
+      : WHY[w.why];
+    if (why) {
+      const badge = document.createElement("span");
+      badge.className = `badge why why-${w.why}`;
+      badge.textContent = why;
+      head.append(" ", badge);
+    }
+    const name = document.createElement("div");
+    name.className = "short-name";
+    name.textContent = w.name;
     const desc = document.createElement("div");
     desc.className = "desc";
     desc.textContent = w.industry ? `${w.industry} · ${w.description}` : w.description;
-    li.append(head, desc);
+    li.append(head, name, desc);
     list.append(li);
   });
+  if (items.length < total) {
+    // The rest is a tap away: the list says how many there are, and never hides them.
+    const more = document.createElement("li");
+    more.className = "more";
+    more.setAttribute("role", "option");
+    more.id = `waste-option-${items.length}`;
+    more.setAttribute("aria-selected", active === items.length ? "true" : "false");
+    more.dataset.more = "1";
+    more.textContent = format(T.more, { n: total - items.length });
+    list.append(more);
+  }
   setExpanded(items.length > 0);
   if (active >= 0) {
     search.setAttribute("aria-activedescendant", `waste-option-${active}`);
@@ -74,16 +90,21 @@ function render() {
   }
 }
 
-async function lookUp(q) {
+async function lookUp(q, offset = 0) {
   const mine = ++asked;
   help.textContent = T.searching;
   try {
-    const url = `${form.dataset.catalogueUrl}?q=${encodeURIComponent(q)}&limit=${LIMIT}`;
+    const url = `${form.dataset.catalogueUrl}?q=${encodeURIComponent(q)}&limit=${LIMIT}`
+      + `&offset=${offset}`;
     const answer = await api("GET", url);
     if (mine !== asked) return;
-    items = answer.items;
-    active = items.length ? 0 : -1;
-    help.textContent = items.length ? format(T.results, { n: items.length }) : T.no_results;
+    lastQuery = q;
+    total = answer.total;
+    items = offset ? items.concat(answer.items) : answer.items;
+    active = items.length ? (offset ? offset : 0) : -1;
+    help.textContent = items.length
+      ? format(q ? T.results : T.usual, { n: total, shown: items.length })
+      : (q ? T.no_results : "");
     render();
   } catch (err) {
     if (mine !== asked) return;
@@ -94,10 +115,11 @@ async function lookUp(q) {
 }
 
 function choose(index) {
+  if (index === items.length && items.length < total) { lookUp(lastQuery, items.length); return; }
   const w = items[index];
   if (!w) return;
   codeInput.value = w.code;
-  search.value = `${w.code} ${guessName(w.description)}`;
+  search.value = `${w.code} ${w.name}`;
   chosenBox.querySelector('[data-slot="code"]').textContent = w.code;
   chosenBox.querySelector('[data-slot="category"]').textContent =
     `${w.category} ${w.category_name || ""}`.trim();
@@ -107,7 +129,7 @@ function choose(index) {
     box.checked = w.hazards.includes(box.value);
   }
   if (!nameInput.value.trim() || nameInput.value === autoName) {
-    autoName = guessName(w.description);
+    autoName = w.name;
     nameInput.value = autoName;
   }
   clearError("waste_code");
@@ -120,8 +142,14 @@ search.addEventListener("input", () => {
   codeInput.value = "";
   chosenBox.hidden = true;
   clearTimeout(timer);
+  // What was listed no longer answers what is typed: never let Enter pick from it, and drop
+  // any answer still on its way.
+  asked++;
+  items = [];
+  total = 0;
+  setExpanded(false);
   const q = search.value.trim();
-  if (!q) { asked++; items = []; setExpanded(false); help.textContent = ""; return; }
+  if (!q) { timer = setTimeout(() => lookUp(""), DEBOUNCE_MS); return; }
   timer = setTimeout(() => lookUp(q), DEBOUNCE_MS);
 });
 
@@ -130,7 +158,8 @@ search.addEventListener("keydown", (event) => {
     if (!items.length) return;
     event.preventDefault();
     const step = event.key === "ArrowDown" ? 1 : -1;
-    active = (active + step + items.length) % items.length;
+    const n = items.length + (items.length < total ? 1 : 0); // "more" is the last option
+    active = (active + step + n) % n;
     render();
   } else if (event.key === "Enter") {
     if (!list.hidden && active >= 0) { event.preventDefault(); choose(active); }
@@ -143,10 +172,52 @@ search.addEventListener("keydown", (event) => {
 list.addEventListener("pointerdown", (event) => event.preventDefault());
 list.addEventListener("click", (event) => {
   const li = event.target.closest("li[role=option]");
-  if (li) choose(Number(li.dataset.index));
+  if (li) choose(li.dataset.more ? items.length : Number(li.dataset.index));
 });
 search.addEventListener("blur", () => setTimeout(() => setExpanded(false), 150));
-search.addEventListener("focus", () => { if (items.length) render(); });
+// An empty box offers what this unit declared before and the region's common wastes.
+search.addEventListener("focus", () => {
+  if (items.length) render();
+  else if (!search.value.trim() && !codeInput.value) lookUp("");
+});
+
+// --- the same as last time -----------------------------------------------------------------
+
+const lastNode = document.getElementById("last-declaration");
+const last = lastNode ? JSON.parse(lastNode.textContent) : null;
+
+/** Fill the form as the latest declaration was (not its mass or date: this drum's own). */
+function sameAsLast() {
+  if (!last) return;
+  codeInput.value = last.waste_code;
+  search.value = `${last.waste_code} ${last.name}`;
+  chosenBox.querySelector('[data-slot="code"]').textContent = last.waste_code;
+  chosenBox.querySelector('[data-slot="category"]').textContent = last.category || "";
+  chosenBox.querySelector('[data-slot="description"]').textContent = last.description || "";
+  chosenBox.hidden = false;
+  nameInput.value = last.name;
+  autoName = last.name;
+  for (const box of form.querySelectorAll('input[name="hazards"]')) {
+    box.checked = (last.hazards || []).includes(box.value);
+  }
+  const formRadio = form.querySelector(`input[name="form"][value="${last.form}"]`);
+  if (formRadio) formRadio.checked = true;
+  if (last.container) {
+    form.elements.container_type.value = last.container.type || "";
+    form.elements.container_count.value = String(last.container.count || 1);
+    form.elements.container_volume.value = last.container.volume_l ? String(last.container.volume_l) : "";
+  }
+  for (const extra of ["location", "components", "harmful_components", "precautions", "notes"]) {
+    form.elements[extra].value = last[extra] || "";
+  }
+  clearError("waste_code");
+  clearError("name");
+  items = [];
+  setExpanded(false);
+  help.textContent = T.same_filled;
+  form.elements.mass_kg.focus();
+}
+document.getElementById("same-as-last")?.addEventListener("click", sameAsLast);
 
 // --- validation ------------------------------------------------------------------------------
 
