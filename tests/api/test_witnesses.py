@@ -5,6 +5,7 @@ quorum, receipts with the cosigned checkpoint, and the background cosigner."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -237,7 +238,7 @@ def test_witness_refusals_follow_tlog_witness(witnessed_app):
     assert got == 200 and answer.startswith("— witness.example/w1 ".encode())
 
 
-def test_the_background_cosigner_never_blocks_appends(database, tmp_path, witnesses):
+def test_the_background_cosigner_gets_new_checkpoints_cosigned(database, tmp_path, witnesses):
     running, operator_key = witnesses
     with initialised_app(database, tmp_path, OPERATOR_KEY_FILE=str(operator_key),
                          WITNESSES=[w.setting for w in running],
@@ -255,6 +256,48 @@ def test_the_background_cosigner_never_blocks_appends(database, tmp_path, witnes
             assert len(cosigners(parse_note(note), keys)) == 2, note
         finally:
             cosigning.stop(app)
+
+
+def test_appends_do_not_wait_for_a_witness_that_hangs(database, tmp_path):
+    """A witness that accepts the connection and never answers: while the cosigner is stuck in
+    that request, appends still commit and the checkpoint is still served."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted, release = threading.Event(), threading.Event()
+
+    def hang() -> None:
+        conn, _ = listener.accept()
+        accepted.set()
+        release.wait()
+        conn.close()
+
+    hanging = threading.Thread(target=hang, daemon=True)
+    hanging.start()
+    key = CosignerKey("witness.example/slow", Signer.generate("x").verifier.public_key)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with initialised_app(database, tmp_path, WITNESSES=[{"url": url, "vkey": key.vkey}],
+                         WITNESS_INTERVAL_SECONDS=0.1, WITNESS_TIMEOUT_SECONDS=600) as app:
+        try:
+            client = app.test_client()
+            cosigned_checkpoint(client)  # the first request starts the cosigner
+            assert accepted.wait(120), "the cosigner never called the witness"
+            with app.app_context():
+                before = log.log_head(db.session).size
+            grow(app, 2)  # the cosigner is inside its request now
+            with app.app_context():
+                after = log.log_head(db.session).size
+            assert after > before
+            served = parse_checkpoint(cosigned_checkpoint(client), operator_of(app))
+            assert served.size <= after
+        finally:
+            release.set()
+            cosigning.stop(app)
+            hanging.join()
+            listener.close()
+
+
+def operator_of(app):
+    with app.app_context():
+        return log_config().operator.verifier
 
 
 def test_appends_go_on_when_the_witnesses_are_down(database, tmp_path):
