@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cosigning, edge, errors, ratelimit, runtime
 from api.extensions import db
+from api.instance import instance_dir, private_sqlite_file, sqlite_path, write_private_file
 from api.pages import web
 from api.rest import tiles, v1
 from api.settings import defaults
@@ -22,10 +23,16 @@ from ledger.tlog.db import configure_engine
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then WASTE_LEDGER_* environment variables, then ``config``."""
+    """Build the app: defaults, then WASTE_LEDGER_* environment variables, then ``config``.
+
+    All state lives in the instance directory (``INSTANCE_PATH``: ``instance/`` in the checkout
+    unless ``WASTE_LEDGER_INSTANCE_PATH`` or ``config`` names another), made 0700."""
     root = Path(__file__).resolve().parent.parent
+    where = (config or {}).get("INSTANCE_PATH") or os.environ.get("WASTE_LEDGER_INSTANCE_PATH")
     app = Flask(__name__, template_folder=str(root / "templates"),
-                instance_path=str(root / "instance"), instance_relative_config=True)
+                instance_path=str(Path(where).absolute() if where else root / "instance"),
+                instance_relative_config=True)
+    instance_dir(Path(app.instance_path))
     app.config.update(defaults(app.instance_path))
     app.config.from_prefixed_env("WASTE_LEDGER")
     if config:
@@ -57,8 +64,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _finish_config(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     app.config["SQLALCHEMY_DATABASE_URI"] = url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_path(url)
+    if database is not None:
+        private_sqlite_file(database)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if app.config.get("SECRET_KEY") is None:
         app.config["SECRET_KEY"] = _instance_secret(app)
@@ -69,9 +77,6 @@ def _instance_secret(app: Flask) -> str:
     path = Path(app.instance_path) / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret)
+    write_private_file(path, secret.encode())
     return secret

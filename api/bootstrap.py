@@ -19,7 +19,6 @@ from api.extensions import db
 from ledger import migrations
 from ledger.audit.reconcile import rebuild_balances
 from ledger.custody.projections import Batch, BatchBalance
-from ledger.errors import LedgerError
 from ledger.tlog import log
 
 
@@ -53,10 +52,9 @@ def ensure_initialised(report: Callable[[str], None] | None = None) -> bool:
     filled = _fill_summary(db.session)
     if filled is not None:
         say(f"reconciliation summary filled for {filled} batches")
-    config_signer = runtime.create_operator_key(app)
-    try:
-        log.log_head(db.session)
-    except LedgerError:
+    if log.read_head(db.session, lock=False) is None:
+        db.session.rollback()
+        config_signer = runtime.create_operator_key(app)
         cfg = runtime.log_config(app)
         assert cfg.operator.verifier == config_signer.verifier
         log.init_log(db.session, cfg, app.config["OPERATOR_ORG"], {
@@ -65,9 +63,28 @@ def ensure_initialised(report: Callable[[str], None] | None = None) -> bool:
             "roles": ["operator"],
         })
         return True
-    log.check_operator(db.session, runtime.log_config(app))
-    db.session.rollback()  # end the read, so later work sees others' commits
+    # The log exists: its operator key must be the file's. A missing file is never replaced
+    # by a new key (the log could then not be continued under its identity).
+    db.session.rollback()
+    check_operator_key(app)
     return False
+
+
+def check_operator_key(app: Flask) -> None:
+    """Refuse to start when the log exists and the operator key file is missing or does not
+    hold the key in force (entry 0's, or the one the last rotation named): what every server
+    runs at start. Before ``init`` there is nothing to compare (init makes the key). The
+    connections are let go after, as in ``upgrade_schema``, so forked workers share none."""
+    with app.app_context():
+        try:
+            head = log.read_head(db.session, lock=False)
+            if head is None:
+                app.logger.warning("the log is not initialised: run `waste-ledger init`")
+            else:
+                log.require_operator(runtime.log_config(app), head.operator_vkey)
+        finally:
+            db.session.close()
+            db.engine.dispose()
 
 
 def _fill_summary(session: Session) -> int | None:

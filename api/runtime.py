@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from flask import Flask, current_app
 
+from api.instance import write_private_key
 from ledger.errors import ConfigurationError
 from ledger.tlog.log import KindHandler, LogConfig
 from ledger.tlog.notes import Signer
@@ -29,21 +29,26 @@ def load_operator(app: Flask) -> Signer:
     try:
         return Signer.from_private_key_text(path.read_text())
     except FileNotFoundError:
-        raise ConfigurationError(f"operator key {path} is missing: run `waste-ledger init`",
-                                 code="operator_key_missing") from None
+        raise ConfigurationError(
+            f"operator key {path} is missing: restore it from its backup (a new, empty "
+            "database gets a new key from `waste-ledger init`)",
+            code="operator_key_missing") from None
 
 
 def create_operator_key(app: Flask) -> Signer:
-    """Generate the operator key file (0600) if it does not exist yet."""
+    """Generate the operator key file (0600) if it does not exist yet: only for a new log
+    (``api.bootstrap`` never calls it once the log exists)."""
     path = Path(app.config["OPERATOR_KEY_FILE"])
     if path.exists():
         return load_operator(app)
     signer = Signer.generate(app.config["LOG_ORIGIN"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(signer.private_key_text() + "\n")
+    write_private_key(path, signer)
     return signer
+
+
+def forget_log_config(app: Flask) -> None:
+    """Drop the cached LogConfig (the operator key file changed)."""
+    app.extensions[EXT].pop("log_config", None)
 
 
 def log_config(app: Flask | None = None) -> LogConfig:

@@ -5,7 +5,6 @@ Commands parse their arguments, call a use case and print; they hold no rules th
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -21,12 +20,14 @@ from api.cli.catalogue import catalogue_group, in_force_notice
 from api.cli.db import db_group
 from api.cli.gaps import gaps_command
 from api.cli.labels import label
+from api.cli.operator import operator_group
 from api.cli.reports import reconcile_command
 from api.cli.simulate import simulate_command
 from api.cli.tiles import tiles_group
 from api.cli.tls import ensure_certificate
 from api.cli.witness import cosign_before_export, witness_group
 from api.extensions import db
+from api.instance import write_private_key
 from ledger.errors import LedgerError
 from ledger.tlog import log
 from ledger.tlog.notes import Signer
@@ -106,11 +107,9 @@ def keygen(name: str, output: Path | None) -> None:
         _fail(exc)
     path = output or Path(name.replace("/", "_") + ".key")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_private_key(path, signer)
     except FileExistsError:
         raise click.ClickException(f"{path} exists; not overwriting a key") from None
-    with os.fdopen(fd, "w") as fh:
-        fh.write(signer.private_key_text() + "\n")
     click.echo(f"private key: {path}", err=True)
     click.echo(signer.verifier.vkey)
 
@@ -200,5 +199,6 @@ main.add_command(label)
 main.add_command(tiles_group)
 main.add_command(witness_group)
 main.add_command(reconcile_command)
-for command in (*COMMANDS, db_group, gaps_command, simulate_command, catalogue_group):
+for command in (*COMMANDS, db_group, gaps_command, operator_group, simulate_command,
+                catalogue_group):
     main.add_command(command)

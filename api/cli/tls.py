@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from api.instance import ensure_dir, write_private_file
 
 VALID_DAYS = 397  # the longest validity browsers accept for a server certificate
 
@@ -57,7 +58,7 @@ def ensure_certificate(directory: Path, names: list[str] | None = None) -> Certi
         existing = _load(cert_path, key_path)
         if set(names) <= set(existing.names) and _still_valid(cert_path):
             return existing
-    directory.mkdir(parents=True, exist_ok=True)
+    ensure_dir(directory)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "waste-ledger (LAN trial)")])
     now = dt.datetime.now(dt.UTC)
@@ -68,11 +69,10 @@ def ensure_certificate(directory: Path, names: list[str] | None = None) -> Certi
             .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_bytes(serialization.Encoding.PEM,
-                                   serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption()))
+    key_path.unlink(missing_ok=True)  # remade: a new file, so it is created 0600
+    write_private_file(key_path, key.private_bytes(serialization.Encoding.PEM,
+                                                   serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return _load(cert_path, key_path)
 

@@ -56,21 +56,36 @@ def _decimal(text: str, field: str) -> int:
 
 def parse_checkpoint(raw: bytes, operator: VerifierKey) -> SignedCheckpoint:
     """Parse a checkpoint and verify the operator's signature on it."""
+    cp = read_checkpoint(raw, operator.name)
+    check_checkpoint_signature(cp, operator)
+    return cp
+
+
+def read_checkpoint(raw: bytes, origin: str) -> SignedCheckpoint:
+    """Parse a checkpoint of the log ``origin`` without checking who signed it: for a verifier
+    that learns which operator key was in force at its size only while replaying the log.
+    Follow it with ``check_checkpoint_signature``."""
     note = parse_note(raw, max_size=64 * 1024)
     lines = note.text.decode().split("\n")[:-1]
     if len(lines) < 3:
         raise InvalidInput("a checkpoint has origin, size and root lines",
                            code="checkpoint_malformed", field="checkpoint")
-    origin, size_text, root_text = lines[:3]
-    if origin != operator.name:
-        raise InvalidInput(f"checkpoint origin {origin!r} is not this log's ({operator.name!r})",
+    cp_origin, size_text, root_text = lines[:3]
+    if cp_origin != origin:
+        raise InvalidInput(f"checkpoint origin {cp_origin!r} is not this log's ({origin!r})",
                            code="checkpoint_origin", field="checkpoint")
     size = _decimal(size_text, "size")
     root = unb64(root_text, field="root", length=HASH_SIZE)
+    return SignedCheckpoint(cp_origin, size, root, raw)
+
+
+def check_checkpoint_signature(cp: SignedCheckpoint, operator: VerifierKey) -> None:
+    """Raise unless ``cp`` carries a valid signature by ``operator``."""
+    note = parse_note(cp.note, max_size=64 * 1024)
     for sig in note.signatures:
         if sig.name == operator.name and sig.key_id == operator.key_id:
             verify_signature(note, sig, operator)
-            return SignedCheckpoint(origin, size, root, raw)
+            return
     raise SignatureInvalid("checkpoint is not signed by the operator key",
                            code="checkpoint_unsigned", field="checkpoint")
 

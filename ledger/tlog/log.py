@@ -8,6 +8,7 @@ before it returns a receipt. Anything that fails leaves the log as it was.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from ledger.tlog.notes import (
     signed_size,
 )
 from ledger.tlog.rules import (
+    KIND_OPERATOR_ROTATED,
     KIND_ORG_REGISTERED,
     REGISTRY_KINDS,
     KeyRecord,
@@ -140,16 +142,18 @@ class HeadState:
     operator_org: str | None
     checkpoint_size: int | None
     checkpoint_ms: int | None
+    operator_vkey: str  # the operator key in force now (changed only by operator.rotated)
 
 
 _HEAD = Base.metadata.tables["log_head"]
 _HEAD_ROW = select(_HEAD.c.size, _HEAD.c.root, _HEAD.c.frontier, _HEAD.c.operator_org,
-                   _HEAD.c.checkpoint_size, _HEAD.c.checkpoint_ms).where(_HEAD.c.id == HEAD_ID)
+                   _HEAD.c.checkpoint_size, _HEAD.c.checkpoint_ms,
+                   _HEAD.c.operator_vkey).where(_HEAD.c.id == HEAD_ID)
 _HEAD_ROW_LOCKED = _HEAD_ROW.with_for_update()
 _WRITE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(
     size=bindparam("b_size"), root=bindparam("b_root"), frontier=bindparam("b_frontier"),
     operator_org=bindparam("b_org"), checkpoint_size=bindparam("b_cp_size"),
-    checkpoint_ms=bindparam("b_cp_ms"))
+    checkpoint_ms=bindparam("b_cp_ms"), operator_vkey=bindparam("b_vkey"))
 
 
 def read_head(session: Session, *, lock: bool) -> HeadState | None:
@@ -162,7 +166,23 @@ def write_head(session: Session, head: HeadState) -> None:
     session.connection().execute(_WRITE_HEAD, {
         "b_size": head.size, "b_root": head.root, "b_frontier": head.frontier,
         "b_org": head.operator_org, "b_cp_size": head.checkpoint_size,
-        "b_cp_ms": head.checkpoint_ms})
+        "b_cp_ms": head.checkpoint_ms, "b_vkey": head.operator_vkey})
+
+
+# The head names the operator key as text; parse each distinct one once, not on every append.
+operator_key_of = functools.lru_cache(maxsize=16)(parse_vkey)
+
+
+def require_operator(config: LogConfig, operator_vkey: str) -> None:
+    """Refuse to sign for the log with any key but the operator key in force (``operator_vkey``
+    of the head): a lost or replaced key file must stop the server, never sign silently."""
+    if config.operator.verifier.vkey != operator_vkey:
+        raise ConfigurationError(
+            f"the configured operator key ({config.operator.verifier.vkey}) is not this log's "
+            f"operator key ({operator_vkey}): restore the right key file from its backup "
+            "(a planned change of key is `waste-ledger operator rotate`)",
+            code="operator_key_mismatch",
+        )
 
 
 class DbState:
@@ -251,13 +271,21 @@ def log_head(session: Session) -> LogHead:
 
 
 def check_operator(session: Session, config: LogConfig) -> None:
-    """Refuse to run with an operator key other than the one the log was created with."""
-    head = log_head(session)
-    if parse_vkey(head.operator_vkey) != config.operator.verifier:
-        raise ConfigurationError(
-            "the configured operator key is not the key this log was initialised with",
-            code="operator_key_mismatch",
-        )
+    """Refuse to run with an operator key other than the one in force in the log (the key of
+    entry 0, or the one the last ``operator.rotated`` entry named)."""
+    require_operator(config, log_head(session).operator_vkey)
+
+
+def genesis_operator_vkey(session: Session) -> str:
+    """The operator key that signed entry 0: a verifier's trust anchor. The first rotation
+    names it in ``data.old``; before any rotation it is the key in force."""
+    first = session.scalars(select(LogEntry.note).where(LogEntry.kind == KIND_OPERATOR_ROTATED)
+                            .order_by(LogEntry.idx).limit(1)).first()
+    if first is None:
+        return log_head(session).operator_vkey
+    old = parse_entry(first, max_size=len(first)).data["old"]
+    assert isinstance(old, str)  # the rules checked it when the rotation was appended
+    return old
 
 
 # --- append --------------------------------------------------------------------------------
@@ -275,7 +303,7 @@ def append_entry(session: Session, raw: bytes, config: LogConfig) -> Receipt:
                 raise ConfigurationError("the log is not initialised", code="log_not_initialised")
             existing = session.connection().scalar(_BY_LEAF, {"leaf": entry.leaf_hash})
             if existing is not None:
-                return _receipt_for_existing(session, config, existing, entry.leaf_hash)
+                return _receipt_for_existing(session, config, head, existing, entry.leaf_hash)
             old_frontier = unpack_frontier(head.frontier)
             index = head.size
             new_root = _append_checked(session, head, entry, config)
@@ -297,6 +325,9 @@ def _append_checked(session: Session, head: HeadState, entry: Entry,
                     config: LogConfig) -> bytes:
     now = config.clock()
     apply_entry(session, head, entry, config, now, store=True)
+    # After the entry: an operator.rotated entry is appended by the new key's holder, whose
+    # checkpoints from this size on are signed by the new key (docs/ledger-format.md).
+    require_operator(config, head.operator_vkey)
     _maybe_store_checkpoint(session, config, head, now)
     return head.root
 
@@ -306,7 +337,7 @@ def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConf
     """Check ``entry`` as the next index and apply it: store it (``store``; a rebuild replays
     stored entries instead), the key registry, the kind's projections and the tree."""
     index = head.size
-    state = DbState(session, head, config.operator.verifier, before=index)
+    state = DbState(session, head, operator_key_of(head.operator_vkey), before=index)
     verdict = check_entry(entry, state, index, now_ms=now, max_skew_ms=config.max_skew_ms)
     handler = config.kinds.get(entry.kind)
     if handler is None and entry.kind not in REGISTRY_KINDS:
@@ -331,6 +362,8 @@ def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConf
     head.root = root_of_frontier(frontier)
     if verdict.operator_org is not None:
         head.operator_org = verdict.operator_org
+    if verdict.new_operator is not None:
+        head.operator_vkey = verdict.new_operator.vkey
 
 
 def _apply_registry(session: Session, verdict: Verdict, index: int, entry: Entry) -> None:
@@ -351,12 +384,15 @@ def _apply_registry(session: Session, verdict: Verdict, index: int, entry: Entry
         conn.execute(_REVOKE_KEY, {"fp": verdict.revoked_key, "at": index})
 
 
-def _receipt_for_existing(session: Session, config: LogConfig, index: int,
+def _receipt_for_existing(session: Session, config: LogConfig, head: HeadState, index: int,
                           leaf: bytes) -> Receipt:
-    path = stored_inclusion_path(session, index, index + 1)
-    root = root_from_inclusion(index, index + 1, leaf, path)
-    assert root is not None  # the stored tree is consistent with itself
-    checkpoint = sign_checkpoint(config.operator, index + 1, root)
+    # Proved to the whole tree, under the key in force now: a checkpoint at an older size
+    # would have to be signed by the key in force at that size (a rotation may lie between).
+    require_operator(config, head.operator_vkey)
+    path = stored_inclusion_path(session, index, head.size)
+    root = root_from_inclusion(index, head.size, leaf, path)
+    assert root == head.root  # the stored tree is consistent with itself
+    checkpoint = sign_checkpoint(config.operator, head.size, root)
     return Receipt(index, leaf, format_tlog_proof(index, path, checkpoint), created=False)
 
 
@@ -401,6 +437,7 @@ def issue_checkpoint(session: Session, config: LogConfig) -> bytes:
         head = read_head(session, lock=True)
         if head is None:
             raise ConfigurationError("the log is not initialised", code="log_not_initialised")
+        require_operator(config, head.operator_vkey)
         last = _latest_checkpoint(session)
         if last is not None and last.size == head.size:
             return last.note
@@ -523,7 +560,8 @@ def export_log(session: Session, config: LogConfig, directory: str,
             if progress is not None and (n % 10_000 == 0 or n == cp.size):
                 progress(n, cp.size)
     (out / bundle.CHECKPOINT).write_bytes(with_cosignatures(session, cp_note, cp.size))
-    (out / bundle.OPERATOR_VKEY).write_text(config.operator.verifier.vkey + "\n")
+    # The trust anchor: entry 0's key; a verifier follows any rotation from there.
+    (out / bundle.OPERATOR_VKEY).write_text(genesis_operator_vkey(session) + "\n")
     for old in session.scalars(select(Checkpoint).where(Checkpoint.size < cp.size)):
         (out / bundle.OLD_CHECKPOINTS / str(old.size)).write_bytes(old.note)
     session.rollback()  # end the read transaction

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from ledger.tlog.db import write_transaction
 from ledger.tlog.entries import parse_entry
-from ledger.tlog.log import HEAD_ID, LogConfig, apply_entry, entries_between, read_head, write_head
+from ledger.tlog.log import (
+    HEAD_ID,
+    LogConfig,
+    apply_entry,
+    entries_between,
+    genesis_operator_vkey,
+    read_head,
+    write_head,
+)
 from ledger.tlog.merkle import EMPTY_ROOT
 from ledger.tlog.models import Base, IntegrityFinding, IntegrityWatermark, LogHead
 
@@ -62,7 +70,7 @@ def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
         out[table.name] = sorted((tuple(r) for r in rows), key=repr)
     head = session.get(LogHead, HEAD_ID)
     out["log_head"] = [] if head is None else [(head.size, head.root, head.frontier,
-                                                head.operator_org)]
+                                                head.operator_org, head.operator_vkey)]
     return out
 
 
@@ -105,10 +113,11 @@ def _reset(session: Session) -> int:
     head = session.get(LogHead, HEAD_ID)
     assert head is not None
     size = head.size
+    genesis_vkey = genesis_operator_vkey(session)  # the replay follows rotations from it
     for table in reversed(projection_tables()):
         session.execute(delete(table))
     session.execute(update(LogHead).where(LogHead.id == HEAD_ID).values(
-        size=0, root=EMPTY_ROOT, frontier=b"", operator_org=None))
+        size=0, root=EMPTY_ROOT, frontier=b"", operator_org=None, operator_vkey=genesis_vkey))
     session.execute(delete(IntegrityFinding))
     session.execute(update(IntegrityWatermark).values(verified_size=0, frontier=b""))
     # stored checkpoints are kept (they were published); the head keeps pointing at the newest

@@ -4,19 +4,29 @@ operator key and appended like any other entry (so they are in the log, verifiab
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ledger.tlog.log import LogConfig, Receipt, append_entry, draft_entry, log_head
-from ledger.tlog.notes import VerifierKey, sign_note
-from ledger.tlog.rules import org_stream
+from ledger.tlog.log import (
+    LogConfig,
+    Receipt,
+    append_entry,
+    draft_entry,
+    log_head,
+    require_operator,
+)
+from ledger.tlog.notes import Signer, VerifierKey, sign_note
+from ledger.tlog.rules import KIND_OPERATOR_ROTATED, org_stream
 
 
 def operator_act(session: Session, config: LogConfig, stream: str, kind: str,
                  data: dict[str, Any]) -> Receipt:
     """Draft, sign with the operator key, append."""
-    operator_org = log_head(session).operator_org
+    head = log_head(session)
+    require_operator(config, head.operator_vkey)  # say so plainly, not as key_unknown
+    operator_org = head.operator_org
     assert operator_org is not None
     draft = draft_entry(session, config, stream=stream, org=operator_org,
                         key=config.operator.verifier.fingerprint, kind=kind, data=data)
@@ -58,3 +68,18 @@ def register_vehicle(session: Session, config: LogConfig, org: str, plate: str,
                      transport_permit: str) -> Receipt:
     return operator_act(session, config, org_stream(org), "vehicle.registered",
                         {"plate": plate, "transport_permit": transport_permit})
+
+
+def rotate_operator(session: Session, config: LogConfig, new: Signer) -> Receipt:
+    """Hand the log over to a new operator key (docs/ledger-format.md, operator.rotated).
+
+    The key in force signs the entry naming the new key, and the new key signs it too; the
+    entry is appended with the new key as the checkpoint signer, so every checkpoint from
+    this size on is signed by the new key. Whoever runs the log must use the new key after."""
+    operator_org = log_head(session).operator_org
+    assert operator_org is not None
+    old = config.operator
+    draft = draft_entry(session, config, stream=org_stream(operator_org), org=operator_org,
+                        key=old.verifier.fingerprint, kind=KIND_OPERATOR_ROTATED,
+                        data={"old": old.verifier.vkey, "vkey": new.verifier.vkey})
+    return append_entry(session, sign_note(draft.text, old, new), replace(config, operator=new))

@@ -32,7 +32,9 @@ ORG_STREAM_PREFIX = "org:"
 KIND_ORG_REGISTERED = "org.registered"
 KIND_KEY_REGISTERED = "key.registered"
 KIND_KEY_REVOKED = "key.revoked"
-REGISTRY_KINDS = frozenset({KIND_ORG_REGISTERED, KIND_KEY_REGISTERED, KIND_KEY_REVOKED})
+KIND_OPERATOR_ROTATED = "operator.rotated"
+REGISTRY_KINDS = frozenset({KIND_ORG_REGISTERED, KIND_KEY_REGISTERED, KIND_KEY_REVOKED,
+                            KIND_OPERATOR_ROTATED})
 
 
 def org_stream(org: str) -> str:
@@ -94,6 +96,7 @@ class Verdict:
     new_key: KeyRecord | None = None
     revoked_key: str | None = None
     operator_org: str | None = None
+    new_operator: VerifierKey | None = None  # in force from the next index on
 
 
 def check_entry(
@@ -110,7 +113,7 @@ def check_entry(
     verdict = Verdict()
     _check_chain(entry, state.stream_head(entry.stream), now_ms, max_skew_ms)
     _check_signatures(entry, state, index, verdict, signature_check)
-    _check_registry(entry, state, index, verdict)
+    _check_registry(entry, state, index, verdict, signature_check)
     return verdict
 
 
@@ -217,7 +220,8 @@ def check_signing_key(state: LedgerState, key: str, org: str, index: int) -> str
     return rec.name
 
 
-def _check_registry(entry: Entry, state: LedgerState, index: int, verdict: Verdict) -> None:
+def _check_registry(entry: Entry, state: LedgerState, index: int, verdict: Verdict,
+                    signature_check: SignatureCheck) -> None:
     stream = entry.stream
     is_org_stream = stream.startswith(ORG_STREAM_PREFIX)
     if index == 0:
@@ -241,6 +245,8 @@ def _check_registry(entry: Entry, state: LedgerState, index: int, verdict: Verdi
         verdict.new_key = _check_key_registered(entry, state, subject, index)
     elif entry.kind == KIND_KEY_REVOKED:
         verdict.revoked_key = _check_key_revoked(entry, state, subject)
+    elif entry.kind == KIND_OPERATOR_ROTATED:
+        verdict.new_operator = _check_operator_rotated(entry, state, subject, signature_check)
 
 
 def _check_genesis(entry: Entry, state: LedgerState, verdict: Verdict) -> None:
@@ -319,6 +325,38 @@ def _check_key_revoked(entry: Entry, state: LedgerState, subject: str) -> str:
     return rec.fingerprint
 
 
+def _check_operator_rotated(entry: Entry, state: LedgerState, subject: str,
+                            signature_check: SignatureCheck) -> VerifierKey:
+    """A planned change of the operator key: signed by the key in force (the entry's ``key``),
+    naming it in full (``data.old``) and the new key (``data.vkey``, same name: the log's
+    origin), and signed by the new key too, which proves its holder has it."""
+    old = state.operator_key
+    if subject != state.operator_org or entry.org != state.operator_org or (
+            entry.key != old.fingerprint):
+        raise KeyNotAuthorised("only the operator key in force rotates itself, in the "
+                               "operator's own stream", code="registry_forbidden", field="key")
+    if entry.data.get("old") != old.vkey:
+        raise RuleViolation("data.old must be the operator key in force", code="field_invalid",
+                            field="data.old")
+    vkey_text = entry.data.get("vkey")
+    if not isinstance(vkey_text, str):
+        raise PayloadInvalid("operator.rotated needs data.vkey", code="field_missing",
+                             field="data.vkey")
+    new = parse_vkey(vkey_text)
+    if new.name != old.name:
+        raise PayloadInvalid(f"the new operator key must be named {old.name!r} (the log's "
+                             "origin)", code="field_invalid", field="data.vkey")
+    if new.fingerprint == old.fingerprint or state.key_by_fingerprint(new.fingerprint):
+        raise Conflict("this public key is already in use", code="key_already_registered",
+                       field="data.vkey")
+    by_new = [s for s in entry.note.signatures if s.name == new.name and s.key_id == new.key_id]
+    if not by_new:
+        raise KeyNotAuthorised("the note carries no signature by the new operator key",
+                               code="signature_missing", field="note")
+    signature_check(entry.note, by_new[0], new)
+    return new
+
+
 class MemoryState:
     """LedgerState held in memory: the offline verifier's, and the tests'."""
 
@@ -343,6 +381,8 @@ class MemoryState:
         self.heads[entry.stream] = StreamHead(entry.seq, entry.leaf_hash, entry.t_ms)
         if verdict.operator_org is not None:
             self.operator_org = verdict.operator_org
+        if verdict.new_operator is not None:
+            self.operator_key = verdict.new_operator
         if verdict.new_key is not None:
             rec = verdict.new_key
             self.keys[rec.fingerprint] = rec

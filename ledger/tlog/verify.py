@@ -28,7 +28,11 @@ from typing import NoReturn
 
 from ledger.errors import LedgerError
 from ledger.tlog import export as bundle
-from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint
+from ledger.tlog.checkpoints import (
+    SignedCheckpoint,
+    check_checkpoint_signature,
+    read_checkpoint,
+)
 from ledger.tlog.cosignatures import CosignerKey, cosigners, parse_cosigner_vkey
 from ledger.tlog.entries import parse_entry
 from ledger.tlog.merkle import EMPTY_ROOT, push_leaf, root_of_frontier
@@ -154,11 +158,14 @@ class Progress:
               file=sys.stderr, flush=True)
 
 
+Held = tuple[Path, SignedCheckpoint]  # a checkpoint not yet signature-checked, and its file
+
+
 def _load_checkpoints(directory: Path, extra: Sequence[Path],
-                      operator: VerifierKey) -> tuple[SignedCheckpoint, list[SignedCheckpoint]]:
-    def load(path: Path) -> SignedCheckpoint:
+                      operator: VerifierKey) -> tuple[Held, list[Held]]:
+    def load(path: Path) -> Held:
         try:
-            return parse_checkpoint(path.read_bytes(), operator)
+            return path, read_checkpoint(path.read_bytes(), operator.name)
         except OSError as exc:
             raise VerificationFailed(Failure(None, None, "export_unreadable", str(exc))) from None
         except LedgerError as exc:
@@ -172,17 +179,43 @@ def _load_checkpoints(directory: Path, extra: Sequence[Path],
     return latest, [load(p) for p in paths]
 
 
+class CheckpointSignatures:
+    """Checks each checkpoint's signature with the operator key in force at its size, once the
+    replay has reached that size (a rotation may change the key; docs/ledger-format.md)."""
+
+    def __init__(self, held: Sequence[Held]) -> None:
+        self.due: dict[int, list[Held]] = {}
+        for path, cp in held:
+            self.due.setdefault(cp.size, []).append((path, cp))
+
+    def reached(self, size: int, key: VerifierKey) -> None:
+        for path, cp in self.due.pop(size, ()):
+            try:
+                check_checkpoint_signature(cp, key)
+            except LedgerError as exc:
+                raise VerificationFailed(Failure(None, None, exc.code,
+                                                 f"{path}: {exc.message}")) from None
+
+    def beyond(self, key: VerifierKey) -> None:
+        """Those past the end of the replay: the last key in force is the only one known."""
+        for size in sorted(self.due):
+            self.reached(size, key)
+
+
 def verify_export(directory: Path, *, checkpoints: Sequence[Path] = (),
                   operator: VerifierKey | None = None, jobs: int = 1,
                   quiet: bool = True, witnesses: Sequence[CosignerKey] = (),
                   witness_quorum: int = 0) -> Summary:
     """Verify an export directory; raise VerificationFailed with the first failure.
 
-    With ``witnesses``, at least ``witness_quorum`` of them must have cosigned the latest
-    checkpoint (docs/ledger-format.md, section 11)."""
+    ``operator`` (default: the export's operator.vkey) is the key of entry 0, the trust anchor;
+    operator.rotated entries hand trust on to the keys they name. With ``witnesses``, at least
+    ``witness_quorum`` of them must have cosigned the latest checkpoint (docs/ledger-format.md,
+    section 11)."""
     if operator is None:
         operator = _read_vkey(directory / bundle.OPERATOR_VKEY)
-    latest, older = _load_checkpoints(directory, checkpoints, operator)
+    (_, latest), older_held = _load_checkpoints(directory, checkpoints, operator)
+    older = [cp for _, cp in older_held]
     _check_quorum(latest, witnesses, witness_quorum)
     # Every checkpoint is checked: the export's own must never mask one the user holds.
     wanted: dict[int, list[SignedCheckpoint]] = {}
@@ -192,22 +225,25 @@ def verify_export(directory: Path, *, checkpoints: Sequence[Path] = (),
         if cp.root != EMPTY_ROOT:
             raise VerificationFailed(Failure(None, None, "checkpoint_inconsistent",
                                              "a size-0 checkpoint must have the empty root"))
-    for cp in older:
-        if cp.size > latest.size:
-            raise VerificationFailed(Failure(
-                latest.size, None, "log_truncated",
-                f"an older checkpoint has size {cp.size}, the export only {latest.size}: "
-                "entries were removed from the tail"))
     state = MemoryState(operator)
+    signed = CheckpointSignatures([(directory / bundle.CHECKPOINT, latest), *older_held])
+    signed.reached(0, state.operator_key)
     sigs = SignatureQueue(jobs)
     try:
-        count, root = _replay(directory / bundle.ENTRIES, state, sigs, wanted, quiet)
+        count, root = _replay(directory / bundle.ENTRIES, state, sigs, wanted, signed, quiet)
         bad = sigs.first_failure()
     finally:
         sigs.close()
     if bad is not None:
         raise VerificationFailed(Failure(bad, None, "signature_invalid",
                                          "a signature does not verify"))
+    signed.beyond(state.operator_key)
+    for cp in older:
+        if cp.size > latest.size:
+            raise VerificationFailed(Failure(
+                latest.size, None, "log_truncated",
+                f"an older checkpoint has size {cp.size}, the export only {latest.size}: "
+                "entries were removed from the tail"))
     if count != latest.size:
         rule = "log_truncated" if count < latest.size else "entries_beyond_checkpoint"
         raise VerificationFailed(Failure(min(count, latest.size), None, rule,
@@ -233,7 +269,8 @@ def _check_quorum(latest: SignedCheckpoint, witnesses: Sequence[CosignerKey],
 
 
 def _replay(path: Path, state: MemoryState, sigs: SignatureQueue,
-            wanted: dict[int, list[SignedCheckpoint]], quiet: bool) -> tuple[int, bytes]:
+            wanted: dict[int, list[SignedCheckpoint]], signed: CheckpointSignatures,
+            quiet: bool) -> tuple[int, bytes]:
     frontier: list[bytes] = []
     index = 0
     progress = Progress(path.stat().st_size if path.exists() else 0, quiet)
@@ -262,6 +299,10 @@ def _replay(path: Path, state: MemoryState, sigs: SignatureQueue,
             push_leaf(frontier, index, entry.leaf_hash)
             index += 1
             done += 4 + len(raw)
+            try:
+                signed.reached(index, state.operator_key)
+            except VerificationFailed as exc:
+                _fail_after_signatures(sigs, exc.failure)
             if any(cp.root != root_of_frontier(frontier) for cp in wanted.get(index, ())):
                 _fail_after_signatures(sigs, Failure(
                     index - 1, None, "checkpoint_inconsistent",

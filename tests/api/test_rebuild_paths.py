@@ -18,16 +18,7 @@ from tests.api.lifecycle import (
     description,
     manifest,
 )
-
-
-def assert_rebuild_identical_and_export_verifies(cli, tmp_path) -> None:
-    check = cli("rebuild", "--check")
-    assert check.exit_code == 0, check.output
-    assert "projections identical" in check.output
-    export = tmp_path / "export"
-    assert cli("export", str(export)).exit_code == 0
-    verified = cli("verify", str(export), "--quiet")
-    assert verified.exit_code == 0 and verified.output.startswith("OK: "), verified.output
+from tests.api.replay import assert_rebuild_identical_and_export_verifies
 
 
 def test_a_log_written_through_http_rebuilds_identically(app, client, cli, tmp_path):
