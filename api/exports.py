@@ -37,6 +37,7 @@ TYPE_ZH = {
     "permit_violation": "许可证不符", "lineage_imbalance": "合并拆分不平衡",
     "refusal_unresolved": "拒收未处理", "manifest_open": "联单未关闭",
     "integrity": "完整性", "generation_anomaly": "产生量异常",
+    "exemption_misfit": "豁免条件不符",
 }
 
 

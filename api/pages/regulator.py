@@ -95,6 +95,7 @@ GAP_TYPE_LABELS: Final = {
     "permit_violation": _l("许可证不符"), "lineage_imbalance": _l("合并拆分不平衡"),
     "refusal_unresolved": _l("拒收未处理"), "manifest_open": _l("联单未关闭"),
     "integrity": _l("完整性"), "generation_anomaly": _l("产生量异常"),
+    "exemption_misfit": _l("豁免条件不符"),
 }
 SEVERITY_LABELS: Final = {"high": _l("高"), "medium": _l("中"), "low": _l("低")}
 SEVERITY_BADGE: Final = {"high": "bad", "medium": "warn", "low": ""}

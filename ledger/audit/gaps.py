@@ -44,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from ledger.clock import BEIJING, BEIJING_OFFSET_MS, beijing_datetime, beijing_month
+from ledger.custody.exemptions import ExemptionClaim
 from ledger.custody.kinds import CONSOLIDATED
 from ledger.custody.projections import (
     Batch,
@@ -73,6 +74,7 @@ GAP_TYPES = (
     "uncollected_overdue", "handover_unconfirmed", "in_transit_overdue", "mass_discrepancy",
     "undisposed_overdue", "stored_overdue", "permit_violation", "lineage_imbalance",
     "refusal_unresolved", "manifest_open", "integrity", "generation_anomaly",
+    "exemption_misfit",
 )
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 # Inlined, not bound, so both databases can match them to the partial indexes' predicates.
@@ -150,7 +152,7 @@ def find_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[
         "mass_discrepancy": _discrepancies, "permit_violation": _permit_violations,
         "lineage_imbalance": _lineage, "refusal_unresolved": _refusals,
         "manifest_open": _manifests, "integrity": _integrity,
-        "generation_anomaly": _anomalies,
+        "generation_anomaly": _anomalies, "exemption_misfit": _exemption_misfits,
     }
     gaps: list[Gap] = []
     for name, finder in finders.items():
@@ -330,6 +332,26 @@ def _discrepancies(session: Session, query: GapQuery, settings: GapSettings) -> 
                   r.answered_t_ms or 0, None, None,
                   {"released_mass_g": r.released_mass_g, "accepted_mass_g": r.accepted_mass_g,
                    "manifest": r.manifest})
+
+
+def _exemption_misfits(session: Session, query: GapQuery,
+                       settings: GapSettings) -> Iterable[Gap]:
+    """Exemptions claimed (豁免管理清单) whose stage is not what the receiver does, or that the
+    receiver did not carry out (it passed the waste on, or recorded the other stage)."""
+    c, b = ExemptionClaim, Batch
+    rows = session.execute(
+        select(c.batch, c.org, c.edition, c.item, c.row, c.stage, c.misfit, c.claimed_at,
+               c.claimed_t_ms, c.misfit_at, b.region, LogEntry.t_ms.label("misfit_t_ms"))
+        .join(b, b.code == c.batch)
+        .outerjoin(LogEntry, LogEntry.idx == c.misfit_at)
+        .where(c.fits == false(), *_region_where(b.region, query.region)))
+    for r in rows:
+        yield Gap(f"exemption_misfit:{r.batch}:{r.claimed_at}", "exemption_misfit", "high",
+                  r.region, (r.batch,), (r.org,),
+                  tuple(i for i in (r.claimed_at, r.misfit_at) if i is not None),
+                  r.misfit_t_ms if r.misfit_t_ms is not None else r.claimed_t_ms, None, None,
+                  {"edition": r.edition, "item": r.item, "row": r.row, "stage": r.stage,
+                   "reason": r.misfit})
 
 
 def _permit_violations(session: Session, query: GapQuery,

@@ -23,6 +23,18 @@ from ledger.clock import beijing_day
 from ledger.custody.catalogue import is_identified_code, normalise_waste_code
 from ledger.custody.codes import BatchCode, parse_batch_code, parse_manifest_number, validate_region
 from ledger.custody.editions import EditionInfo, catalogue, edition_for, editions, waste_entry
+from ledger.custody.exemptions import (
+    METHOD_STAGES,
+    MISFIT_NOT_DONE,
+    MISFIT_ROLE,
+    TERMINAL_STAGES,
+    Claim,
+    ExemptionClaim,
+    check_claim,
+    handover_entry,
+    parse_claim,
+    stage_fits,
+)
 from ledger.custody.permits import covering_permit, permit_covers
 from ledger.custody.projections import (
     Batch,
@@ -174,14 +186,17 @@ def _is_return(batch: Batch, receiver: str) -> bool:
 
 
 def _check_permit(ctx: AppendContext, settings: CustodySettings, receiver: Organisation,
-                  batch: Batch) -> bool:
-    """True when the receiver's permit covers this batch; refuse or flag when it does not.
+                  batch: Batch, claim: Claim | None = None) -> bool:
+    """True when the receiver's permit covers this batch, or a claimed exemption row exempts
+    the stage the receiver performs (豁免管理清单); refuse or flag otherwise.
 
     Transporters carry under a road-transport permit, not a business permit; general
     industrial solid waste needs no hazardous waste permit."""
     if not batch.hazardous or set(receiver.roles.split()) <= {"transporter"}:
         return True
     if _is_return(batch, receiver.uscc):
+        return True
+    if claim is not None and stage_fits(claim.stage, set(receiver.roles.split())):
         return True
     day = _entry_day(ctx.entry)
     activities = ["collect", "store"] if not (
@@ -193,8 +208,71 @@ def _check_permit(ctx: AppendContext, settings: CustodySettings, receiver: Organ
     if settings.policy_for(receiver.region) == "flag":
         return False
     raise RuleViolation(
-        f"{receiver.name} has no permit covering {batch.waste_code} on {day}",
+        f"{receiver.name} has no permit covering {batch.waste_code} on {day}"
+        + (f", and the exemption claimed is for {claim.stage}, which a "
+           f"{'/'.join(receiver.roles.split())} does not do" if claim is not None else ""),
         code="permit_not_covering", field="data.to")
+
+
+# --- exemptions (豁免管理清单) -----------------------------------------------------------------
+
+
+def _claimed(ctx: AppendContext, batch: Batch) -> Claim | None:
+    """The exemption this entry claims, checked against the batch's edition, if any."""
+    claim = parse_claim(ctx.entry.data)
+    if claim is not None:
+        check_claim(ctx.session, claim, batch)
+    return claim
+
+
+def _handover_claim(session: Session, ho: Handover | None) -> ExemptionClaim | None:
+    opened = None if ho is None else handover_entry(ho)
+    if opened is None:
+        return None
+    return session.scalars(select(ExemptionClaim).where(
+        ExemptionClaim.handover_entry == opened)).first()
+
+
+def _effective_claim(own: Claim | None, recorded: ExemptionClaim | None) -> Claim | None:
+    """The claim a handover stands under: both parties' claims, when both made one, agree."""
+    if recorded is None:
+        return own
+    if own is not None and own.key != (recorded.edition, recorded.item, recorded.row,
+                                       recorded.stage):
+        raise RuleViolation("the two parties claim different exemption rows or stages",
+                            code="exemption_mismatch", field="data.exemption")
+    return own or Claim(recorded.edition, recorded.item, recorded.row, recorded.stage, "")
+
+
+def _record_claim(ctx: AppendContext, ho: Handover, batch: Batch, receiver: Organisation,
+                  claim: Claim | None, side: str) -> None:
+    """Keep the claim on the handover, noting which party signed it and whether it fits."""
+    if claim is None:
+        return
+    row = _handover_claim(ctx.session, ho)
+    if row is None:
+        fits = stage_fits(claim.stage, set(receiver.roles.split()))
+        row = ExemptionClaim(batch=batch.code, handover_entry=handover_entry(ho),
+                             org=receiver.uscc,
+                             edition=claim.edition, item=claim.item, row=claim.row,
+                             stage=claim.stage, by_release=False, by_answer=False, fits=fits,
+                             misfit=None if fits else MISFIT_ROLE, claimed_at=ctx.index,
+                             claimed_t_ms=ctx.entry.t_ms)
+        ctx.session.add(row)
+    if "exemption" in ctx.entry.data:
+        setattr(row, f"by_{side}", True)
+
+
+def _stage_left_undone(ctx: AppendContext, batch: Batch, done: str | None) -> None:
+    """The holder that received this batch claiming 利用/处置 now passes it on (``done`` None)
+    or records the other stage: its claim did not fit what happened."""
+    session = ctx.session
+    last = session.scalars(select(Handover).where(
+        Handover.batch == batch.code, Handover.to_org == ctx.entry.org,
+        Handover.status == "confirmed").order_by(Handover.id.desc()).limit(1)).first()
+    row = _handover_claim(session, last)
+    if row is not None and row.fits and row.stage in TERMINAL_STAGES and row.stage != done:
+        row.fits, row.misfit, row.misfit_at = False, MISFIT_NOT_DONE, ctx.index
 
 
 # --- registry kinds: organisations and permits -------------------------------------------------
@@ -470,7 +548,15 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
             raise RuleViolation(f"release of {mass} g is not the {batch.mass_g} g held",
                                 code="mass_mismatch", field="data.mass_g")
         manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
-        covered = _check_permit(ctx, settings, receiver, batch)
+        own = _claimed(ctx, batch)
+        answered = _open_handover(ctx.session, batch.code)
+        if answered is not None and (answered.status, answered.from_org, answered.to_org,
+                                     answered.manifest) != ("awaiting_release", e.org, to,
+                                                            manifest):
+            answered = None  # a different receiver or trip: the early answer is superseded
+        claim = _effective_claim(own, _handover_claim(ctx.session, answered))
+        covered = _check_permit(ctx, settings, receiver, batch, claim)
+        _stage_left_undone(ctx, batch, None)
         carrier = data.get("carrier")
         if carrier is not None:
             _require_role(organisation(ctx.session, _org_ref(data, "carrier"), "data.carrier"),
@@ -505,6 +591,7 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
                            field="stream")
         if not covered:
             ho.permit_flagged = True  # the region records and flags instead of refusing
+        _record_claim(ctx, ho, batch, receiver, claim, "release")
         batch.updated_at = ctx.index
 
     return on_released
@@ -542,8 +629,12 @@ def make_answer_handler(settings: CustodySettings, accept: bool) -> KindHandler:
             raise Conflict("this handover is already answered; awaiting the release",
                            code="handover_answered", field="stream")
         _record_answer(ctx, ho, data, accept)
-        if accept and not _check_permit(ctx, settings, receiver, batch):
+        claim = _effective_claim(_claimed(ctx, batch) if accept else None,
+                                 _handover_claim(ctx.session, ho))
+        if accept and not _check_permit(ctx, settings, receiver, batch, claim):
             ho.permit_flagged = True
+        if accept:
+            _record_claim(ctx, ho, batch, receiver, claim, "answer")
         if ho.status == "awaiting_release":
             batch.state = PENDING
         else:
@@ -759,11 +850,17 @@ def on_disposed(ctx: AppendContext) -> None:
     if method not in ("utilisation", "disposal"):
         raise PayloadInvalid("data.method is utilisation or disposal", code="field_invalid",
                              field="data.method")
-    permit_no = _str(data, "permit", max_len=64)
+    claim = _claimed(ctx, batch)
+    if claim is not None and claim.stage != METHOD_STAGES[method]:
+        raise RuleViolation(f"{method} is {METHOD_STAGES[method]}; the exemption claimed is "
+                            f"for {claim.stage}", code="exemption_stage_invalid",
+                            field="data.exemption.stage")
+    # Under a claimed exemption no business permit is needed (清单: 不按危险废物管理).
+    permit_no = _str(data, "permit", max_len=64, required=claim is None)
     activity = "utilise" if method == "utilisation" else "dispose"
     permit = ctx.session.scalars(select(Permit).where(Permit.org == e.org,
                                                       Permit.number == permit_no)).first()
-    if batch.hazardous and (permit is None or not permit_covers(
+    if batch.hazardous and claim is None and (permit is None or not permit_covers(
             permit, batch.waste_code, activity, _entry_day(e))):
         raise RuleViolation(f"permit {permit_no} does not cover {activity} of "
                             f"{batch.waste_code}", code="permit_not_covering",
@@ -772,7 +869,14 @@ def on_disposed(ctx: AppendContext) -> None:
     assert mass is not None
     ctx.session.add(Disposal(batch=batch.code, disposer=e.org, method=method,
                              method_code=_str(data, "method_code", max_len=8),
-                             permit=permit_no, mass_g=mass, entry=ctx.index, t_ms=e.t_ms))
+                             permit=permit_no or "", mass_g=mass, entry=ctx.index,
+                             t_ms=e.t_ms))
+    _stage_left_undone(ctx, batch, METHOD_STAGES[method])
+    if claim is not None:
+        ctx.session.add(ExemptionClaim(
+            batch=batch.code, disposal_entry=ctx.index, org=e.org, edition=claim.edition,
+            item=claim.item, row=claim.row, stage=claim.stage, by_release=False,
+            by_answer=False, fits=True, claimed_at=ctx.index, claimed_t_ms=e.t_ms))
     batch.state = DISPOSED
     batch.updated_at = ctx.index
 
