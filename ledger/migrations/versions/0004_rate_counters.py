@@ -23,10 +23,10 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_counters")),
+        if_not_exists=True,  # adopting a database made before migrations runs every revision
     )
-    with op.batch_alter_table("rate_counters", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_rate_counters_expires_at"), ["expires_at"],
-                              unique=False)
+    op.create_index(op.f("ix_rate_counters_expires_at"), "rate_counters", ["expires_at"],
+                    unique=False, if_not_exists=True)
 
 
 def downgrade() -> None:
