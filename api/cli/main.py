@@ -16,6 +16,7 @@ from werkzeug.serving import run_simple
 from api import create_app, runtime
 from api.bootstrap import ensure_initialised
 from api.cli.admin import COMMANDS
+from api.cli.backup import backup_command, restore_command
 from api.cli.catalogue import catalogue_group, in_force_notice
 from api.cli.db import db_group
 from api.cli.gaps import gaps_command
@@ -200,5 +201,5 @@ main.add_command(tiles_group)
 main.add_command(witness_group)
 main.add_command(reconcile_command)
 for command in (*COMMANDS, db_group, gaps_command, operator_group, simulate_command,
-                catalogue_group):
+                catalogue_group, backup_command, restore_command):
     main.add_command(command)
