@@ -54,14 +54,17 @@ from ledger.custody.principals import Principal
 from ledger.custody.projections import Organisation
 from ledger.errors import LedgerError, NotFound
 from ledger.tlog import export as export_files
-from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint
+from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint, read_checkpoint
 from ledger.tlog.cosignatures import CosignerKey, cosigners, parse_cosigner_vkey
 from ledger.tlog.log import (
     consistency_proof,
+    genesis_operator_vkey,
     inclusion_proof,
     issue_checkpoint,
     latest_checkpoint,
     log_head,
+    operator_key_of,
+    operator_vkey_at,
     root_at,
 )
 from ledger.tlog.merkle import verify_consistency, verify_inclusion
@@ -631,7 +634,7 @@ def verify_uploaded_export(files: list[FileStorage],
         gather_export(files, work)
         if not (work / export_files.CHECKPOINT).is_file():
             raise UploadRejected(_("缺少 checkpoint（导出目录中的签名检查点）"))
-        operator = log_config().operator.verifier
+        operator = operator_key_of(genesis_operator_vkey(db.session))  # the trust anchor
         vkey_file = work / export_files.OPERATOR_VKEY
         facts: list[tuple[str, str]] = []
         if vkey_file.is_file():
@@ -683,7 +686,9 @@ def verify_checkpoint_text(raw: bytes, policy: WitnessPolicy | None = None) -> V
     raw = raw.replace(b"\r\n", b"\n").strip(b"\n") + b"\n"
     config = log_config()
     try:
-        cp = parse_checkpoint(raw, config.operator.verifier)
+        # signed by the operator key in force at its size (a rotation may lie after it)
+        size = read_checkpoint(raw, config.origin).size
+        cp = parse_checkpoint(raw, operator_key_of(operator_vkey_at(db.session, size)))
     except LedgerError as exc:
         return Verdict("checkpoint", False, _("检查点无效：%(why)s", why=localised(exc)))
     head = log_head(db.session).size

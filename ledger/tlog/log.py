@@ -276,6 +276,19 @@ def check_operator(session: Session, config: LogConfig) -> None:
     require_operator(config, log_head(session).operator_vkey)
 
 
+def operator_vkey_at(session: Session, size: int) -> str:
+    """The operator key in force after the first ``size`` entries: the one a checkpoint of
+    that size is signed by (docs/ledger-format.md, section 7.2)."""
+    last = session.scalars(select(LogEntry.note).where(LogEntry.kind == KIND_OPERATOR_ROTATED,
+                                                       LogEntry.idx < size)
+                           .order_by(LogEntry.idx.desc()).limit(1)).first()
+    if last is None:
+        return genesis_operator_vkey(session)
+    new = parse_entry(last, max_size=len(last)).data["vkey"]
+    assert isinstance(new, str)  # the rules checked it when the rotation was appended
+    return new
+
+
 def genesis_operator_vkey(session: Session) -> str:
     """The operator key that signed entry 0: a verifier's trust anchor. The first rotation
     names it in ``data.old``; before any rotation it is the key in force."""

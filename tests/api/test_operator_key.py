@@ -4,6 +4,7 @@ planned way, as a signed entry the offline verifier follows."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -14,10 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
+from werkzeug.datastructures import FileStorage
 
 from api import create_app
 from api.cli.main import main
 from api.extensions import db
+from api.pages.regulator import verify_checkpoint_text, verify_uploaded_export
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.log import log_head
 from ledger.tlog.notes import Signer
@@ -108,6 +111,7 @@ def test_operator_rotate_hands_the_log_to_a_new_key(app, tmp_path, fresh_app):
     old = Signer.from_private_key_text(key_file.read_text())
     assert run(app, "org", "add", ORG_A, "--name", "某厂", "--region", "331002",
                "--role", "generator").exit_code == 0
+    before_rotation = run(app, "checkpoint").output.encode()
     new_file = tmp_path / "next-operator.key"
     out = run(app, "operator", "rotate", "--new-key", str(new_file))
     assert out.exit_code == 0, out.output
@@ -135,6 +139,15 @@ def test_operator_rotate_hands_the_log_to_a_new_key(app, tmp_path, fresh_app):
     assert (tmp_path / "export" / "operator.vkey").read_text() == old.verifier.vkey + "\n"
     shown = run(after, "operator", "show").output
     assert new.verifier.vkey in shown and old.verifier.vkey in shown
+    # the regulator's verify page: the export, and checkpoints from either side of the rotation
+    export = tmp_path / "export"
+    with after.test_request_context():
+        files = [FileStorage(io.BytesIO((export / n).read_bytes()), filename=n)
+                 for n in ("entries.bin", "checkpoint", "operator.vkey")]
+        assert verify_uploaded_export(files).ok
+        for note in (before_rotation, (export / "checkpoint").read_bytes()):
+            checked = verify_checkpoint_text(note)
+            assert checked.ok, checked.reason
 
 
 def test_rotate_refuses_a_key_with_another_name_and_changes_nothing(app, tmp_path):
