@@ -17,18 +17,23 @@ from __future__ import annotations
 import os
 import re
 import struct
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.errors import InvalidInput, NotFound
-from ledger.tlog.checkpoints import parse_checkpoint
+from ledger.errors import InvalidInput, LedgerError, NotFound, PayloadInvalid
+from ledger.tlog import merkle
+from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint
 from ledger.tlog.entries import MAX_BUNDLE_ENTRY
 from ledger.tlog.log import LogConfig, issue_checkpoint, with_cosignatures
 from ledger.tlog.models import LogEntry, MerkleNode
+from ledger.tlog.notes import VerifierKey
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT  # 256 hashes, 8,192 bytes when full
@@ -189,6 +194,160 @@ def unbundle(data: bytes) -> list[bytes]:
         notes.append(data[pos + 2 : pos + 2 + n])
         pos += 2 + n
     return notes
+
+
+# --- reading the tree back from tiles ----------------------------------------------------------
+# What tlog.TileHashReader is in Go's sumdb code: proofs computed from tiles alone, wherever the
+# tiles come from (this database, an exported directory, any HTTP server or CDN serving /log/).
+# The Merkle algorithms are merkle.py's; a reader only turns tiles into its subtree getter.
+
+
+class TileSource(Protocol):
+    """Where tiles come from: the bytes of one tile (NotFound if the source lacks it)."""
+
+    def tile(self, tile: Tile) -> bytes: ...
+
+
+class StoredTiles:
+    """The tiles of this database's tree of ``size`` entries (what /log/tile serves)."""
+
+    def __init__(self, session: Session, size: int) -> None:
+        self.session, self.size = session, size
+
+    def tile(self, tile: Tile) -> bytes:
+        return read_tile(self.session, tile, self.size)
+
+
+class DirectoryTiles:
+    """A static tree as ``waste-ledger tiles export`` writes it."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def tile(self, tile: Tile) -> bytes:
+        try:
+            return (self.directory / tile.path).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"{tile.path} is not in {self.directory}",
+                           code="tile_not_found", field="path") from None
+
+    def checkpoint(self) -> bytes:
+        return (self.directory / "checkpoint").read_bytes()
+
+
+class HttpTiles:
+    """Tiles over HTTP below ``base_url`` (e.g. ``https://ledger.example/log``), with urllib."""
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0,
+                 headers: dict[str, str] | None = None) -> None:
+        self.base_url, self.timeout = base_url.rstrip("/"), timeout
+        self.headers = dict(headers or {})
+
+    def _get(self, path: str) -> bytes:
+        req = urllib.request.Request(f"{self.base_url}/{path}", headers=self.headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise NotFound(f"{path} is not at {self.base_url}", code="tile_not_found",
+                               field="path") from None
+            raise LedgerError(f"{self.base_url}/{path} answered {exc.code}",
+                              code="tile_source_failed") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise LedgerError(f"{self.base_url}/{path}: {exc}",
+                              code="tile_source_failed") from None
+
+    def tile(self, tile: Tile) -> bytes:
+        return self._get(tile.path)
+
+    def checkpoint(self) -> bytes:
+        return self._get("checkpoint")
+
+
+def tile_source(location: str) -> DirectoryTiles | HttpTiles:
+    """An exported directory, or an ``http(s)://`` base URL serving /log/."""
+    if location.startswith(("http://", "https://")):
+        return HttpTiles(location)
+    return DirectoryTiles(location)
+
+
+class TileHashReader:
+    """The hashes of the tree of ``size`` entries, read from ``source``'s tiles.
+
+    Every perfect subtree of a tree of ``size`` lies inside the tiles of that size: a subtree
+    at level h = 8·L + r is the fold of 2**r consecutive hashes of one tile at level L. So
+    proofs for any index and any older size need only this size's tiles, which are cached per
+    reader (one fetch per tile however many proofs use it). The tiles are not trusted: a proof
+    built from a wrong tile fails verification against the checkpoint's root."""
+
+    def __init__(self, source: TileSource, size: int) -> None:
+        self.source, self.size = source, size
+        self._tiles: dict[tuple[int, int], bytes] = {}
+
+    def hash(self, level: int, index: int) -> bytes:
+        """The subtree getter of merkle.py: the hash over leaves [index·2**level, +2**level)."""
+        tile_level, rest = divmod(level, TILE_HEIGHT)
+        first, count = index << rest, 1 << rest  # hashes at tree level 8·tile_level
+        if (first + count) << (TILE_HEIGHT * tile_level) > self.size:
+            raise NotFound(f"subtree ({level}, {index}) is beyond a tree of {self.size}",
+                           code="tile_not_found", field="size")
+        n, offset = divmod(first, TILE_WIDTH)
+        data = self._tile(tile_level, n)
+        hashes = [data[i : i + merkle.HASH_SIZE]
+                  for i in range(offset * merkle.HASH_SIZE, (offset + count) * merkle.HASH_SIZE,
+                                 merkle.HASH_SIZE)]
+        return merkle.root(hashes)  # a perfect power of two of hashes: their subtree's root
+
+    def _tile(self, level: int, n: int) -> bytes:
+        key = (level, n)
+        if key not in self._tiles:
+            width = min(TILE_WIDTH, (self.size >> (TILE_HEIGHT * level)) - n * TILE_WIDTH)
+            tile = Tile(level, n, width)
+            data = self.source.tile(tile)
+            if len(data) != width * merkle.HASH_SIZE:
+                raise InvalidInput(f"{tile.path} has {len(data)} bytes, not {width * 32}",
+                                   code="tile_size_wrong", field="path")
+            self._tiles[key] = data
+        return self._tiles[key]
+
+    def root(self, size: int | None = None) -> bytes:
+        """The root of the first ``size`` entries (default: the reader's whole tree)."""
+        size = self.size if size is None else self._within(size, "size")
+        return merkle.subtree_root(0, size, self.hash)
+
+    def inclusion_path(self, index: int, size: int | None = None) -> list[bytes]:
+        """The inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        size = self.size if size is None else self._within(size, "size")
+        if not 0 <= index < size:
+            raise PayloadInvalid("index must be in [0, size)", code="index_out_of_range",
+                                 field="index")
+        return merkle.inclusion_path(index, size, self.hash)
+
+    def consistency_path(self, old: int, new: int | None = None) -> list[bytes]:
+        """The consistency proof from size ``old`` to size ``new``."""
+        new = self.size if new is None else self._within(new, "new")
+        if not 0 <= old <= new:
+            raise PayloadInvalid("need 0 <= old <= new", code="size_out_of_range", field="old")
+        return merkle.consistency_path(old, new, self.hash)
+
+    def _within(self, size: int, field: str) -> int:
+        if not 0 <= size <= self.size:
+            raise NotFound(f"the tiles cover {self.size} entries, not {size}",
+                           code="size_beyond_log", field=field)
+        return size
+
+
+def checked_reader(source: DirectoryTiles | HttpTiles,
+                   operator: VerifierKey) -> tuple[SignedCheckpoint, TileHashReader]:
+    """The source's checkpoint, its signature checked with ``operator``, and a reader at its
+    size whose tiles give the checkpoint's root (so proofs from them verify against it)."""
+    cp = parse_checkpoint(source.checkpoint(), operator)
+    reader = TileHashReader(source, cp.size)
+    if reader.root() != cp.root:
+        raise InvalidInput("the tiles do not give the checkpoint's root",
+                           code="tiles_inconsistent", field="path")
+    return cp, reader
 
 
 # --- static export -----------------------------------------------------------------------------
