@@ -90,16 +90,14 @@ def post_entry() -> Any:  # serialised by the response schema
 @ledger_blp.doc(summary="Append up to 1,000 entries; each accepted or rejected on its own")
 @s.documented_errors(ledger_blp, 413, 422)
 def post_entries_batch(body: dict[str, Any]) -> Any:  # serialised by the response schema
+    notes = [note.encode("utf-8", errors="surrogatepass") for note in body["notes"]]
     results, accepted = [], 0
-    for note in body["notes"]:
-        try:
-            r = log.append_entry(db.session, note.encode("utf-8", errors="surrogatepass"),
-                                 log_config())
-        except LedgerError as exc:
-            status = status_for(exc)
+    for r in log.append_entries(db.session, notes, log_config()):
+        if isinstance(r, LedgerError):
+            status = status_for(r)
             results.append({"status": status, "receipt": None,
-                            "error": error_body(exc.code, status, localised(exc),
-                                                {exc.field: [exc.message]} if exc.field else {})})
+                            "error": error_body(r.code, status, localised(r),
+                                                {r.field: [r.message]} if r.field else {})})
             continue
         accepted += 1
         results.append({"status": 201 if r.created else 200, "receipt": _receipt(r),

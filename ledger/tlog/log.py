@@ -1,17 +1,18 @@
 """Use cases of the log: initialise, append an entry, issue checkpoints, prove, export.
 
-``append_entry`` is where every rule is enforced: it parses the note, takes the log's write
-lock, checks the integrity rules (``rules.check_entry``) and the domain rules of the entry's
-kind, stores the exact bytes with the next index and the Merkle nodes it completes, and commits
-before it returns a receipt. Anything that fails leaves the log as it was.
+``append_entry`` is where every rule is enforced: it parses the note and checks its signatures'
+maths, then (group commit: appends waiting together share one transaction) under the log's
+write lock checks the integrity rules (``rules.check_entry``) and the domain rules of the
+entry's kind, stores the exact bytes with the next index and the Merkle nodes it completes, and
+commits before it returns a receipt. An entry that fails leaves the log as it was.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,14 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ledger.errors import ConfigurationError, Conflict, LedgerError, NotFound, PayloadInvalid
+from ledger.errors import (
+    ConfigurationError,
+    Conflict,
+    LedgerError,
+    NotFound,
+    PayloadInvalid,
+    SignatureInvalid,
+)
 from ledger.tlog import export as bundle
 from ledger.tlog.checkpoints import format_tlog_proof, parse_checkpoint, sign_checkpoint
 from ledger.tlog.db import write_transaction
@@ -34,9 +42,11 @@ from ledger.tlog.entries import (
     parse_time,
     prev_field,
 )
+from ledger.tlog.groupcommit import Take, group_for
 from ledger.tlog.merkle import (
     EMPTY_ROOT,
     append_to_frontier,
+    inclusion_path,
     root_from_inclusion,
     root_of_frontier,
     unpack_frontier,
@@ -52,18 +62,22 @@ from ledger.tlog.models import (
 )
 from ledger.tlog.notes import (
     MAX_SIGNATURES,
+    Note,
+    NoteSignature,
     Signer,
     VerifierKey,
     check_note_size,
     parse_vkey,
     sign_note,
     signed_size,
+    verify_signature,
 )
 from ledger.tlog.rules import (
     KIND_OPERATOR_ROTATED,
     KIND_ORG_REGISTERED,
     REGISTRY_KINDS,
     KeyRecord,
+    SignatureCheck,
     StreamHead,
     Verdict,
     check_entry,
@@ -307,51 +321,207 @@ def genesis_operator_vkey(session: Session) -> str:
 def append_entry(session: Session, raw: bytes, config: LogConfig) -> Receipt:
     """Verify and append one signed entry note; return its receipt after commit.
 
-    The very same note appended twice returns the first receipt (``created=False``)."""
+    The very same note appended again adds nothing and returns a receipt for its first index
+    (``created=False``)."""
+    outcome = append_entries(session, [raw], config)[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def append_entries(session: Session, raws: Sequence[bytes],
+                   config: LogConfig) -> list[Receipt | LedgerError]:
+    """Append several notes in order, each accepted or refused on its own; every receipt is
+    returned only after the transaction that stored it committed.
+
+    The checks that need no log state (size, parsing, canonical JSON, the signature maths
+    against the keys registered now) run here, outside the head lock and in parallel with
+    other requests. The rest is group commit (``ledger.tlog.groupcommit``): the entries join
+    the process's pending set, and whichever request holds the head lock integrates every
+    pending entry in one transaction with one checkpoint signature (``_integrate``)."""
+    outcomes: list[Receipt | LedgerError | None] = [None] * len(raws)
+    pending: list[tuple[int, _Prepared]] = []
+    for pos, raw in enumerate(raws):
+        try:
+            prepared = _prepare(session, raw, config)
+        except LedgerError as exc:
+            outcomes[pos] = exc
+            continue
+        if isinstance(prepared, Receipt):
+            outcomes[pos] = prepared
+        else:
+            pending.append((pos, prepared))
+    session.rollback()  # hand the connection back while we wait
+    if pending:
+        group = group_for(session.get_bind(), config)
+        done = group.submit([p for _, p in pending],
+                            lambda take: _integrate(session, config, take))
+        for (pos, _), outcome in zip(pending, done, strict=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, LedgerError):
+                raise outcome
+            outcomes[pos] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An entry that passed the checks needing no log state, with the signatures (by key) whose
+    maths already verified; the rules under the lock look the keys up again."""
+
+    entry: Entry
+    verified: frozenset[tuple[bytes, bytes]]
+
+    def signature_check(self, note: Note, sig: NoteSignature, key: VerifierKey) -> None:
+        if (sig.signature, key.public_key) not in self.verified:
+            verify_signature(note, sig, key)
+
+
+def _prepare(session: Session, raw: bytes, config: LogConfig) -> _Prepared | Receipt:
     entry = parse_entry(raw, max_size=config.max_note_bytes)
+    conn = session.connection()
+    existing = conn.scalar(_BY_LEAF, {"leaf": entry.leaf_hash})
+    if existing is not None:  # a stored entry never moves: its receipt needs no lock
+        head = read_head(session, lock=False)
+        assert head is not None  # it holds an entry
+        return _receipt_for_existing(session, config, head, existing, entry.leaf_hash)
+    operator = config.operator.verifier
+    verified = set()
+    for sig in entry.note.signatures:
+        keys = [VerifierKey(r.name, r.public_key) for r in conn.execute(
+            _KEYS_BY_ID, {"name": sig.name, "key_id": sig.key_id})]
+        if sig.name == operator.name and sig.key_id == operator.key_id:
+            keys.append(operator)
+        for key in keys:
+            try:
+                verify_signature(entry.note, sig, key)
+            except SignatureInvalid:
+                continue  # checked again, and reported in rule order, under the lock
+            verified.add((sig.signature, key.public_key))
+    return _Prepared(entry, frozenset(verified))
+
+
+def _integrate(session: Session, config: LogConfig, take: Take) -> list[Receipt | LedgerError]:
+    """Integrate every pending entry in one transaction under the head lock: each in its own
+    SAVEPOINT, so a refused entry is refused alone; one checkpoint signature for the group."""
+    batch: list[_Prepared] = []
+    outcomes: list[tuple[str, int] | LedgerError] = []
     try:
         with write_transaction(session):
             head = read_head(session, lock=True)
             if head is None:
                 raise ConfigurationError("the log is not initialised", code="log_not_initialised")
-            existing = session.connection().scalar(_BY_LEAF, {"leaf": entry.leaf_hash})
-            if existing is not None:
-                return _receipt_for_existing(session, config, head, existing, entry.leaf_hash)
-            old_frontier = unpack_frontier(head.frontier)
-            index = head.size
-            new_root = _append_checked(session, head, entry, config)
-            write_head(session, head)
+            batch = take()  # after the lock: whatever queued while we waited comes along
+            start, old_frontier = head.size, unpack_frontier(head.frontier)
+            tree = _GroupTree(old_frontier, start)
+            now = config.clock()
+            existing: dict[int, Receipt] = {}
+            for item in batch:
+                outcome = _integrate_one(session, config, head, item, now, tree)
+                if isinstance(outcome, tuple) and outcome[0] == "stored":
+                    # appended while this one waited: proved like any repeated note
+                    existing[outcome[1]] = _receipt_for_existing(session, config, head,
+                                                                 outcome[1], item.entry.leaf_hash)
+                outcomes.append(outcome)
+            if head.size > start:
+                _maybe_store_checkpoint(session, config, head, now)
+                write_head(session, head)
     except IntegrityError as exc:
-        # Unique (stream, seq) / index / leaf hash: another writer got there first.
+        # Unique index / leaf hash / (stream, seq) under the lock: another writer got there.
         raise Conflict("another entry took this position; re-read, re-sign and retry",
                        code="append_race") from exc
     except OperationalError as exc:
         if "locked" in str(exc).lower() or "could not serialize" in str(exc).lower():
             raise Conflict("the log is busy; retry", code="log_busy") from exc
         raise
-    checkpoint = sign_checkpoint(config.operator, index + 1, new_root)
-    proof = format_tlog_proof(index, list(reversed(old_frontier)), checkpoint)
-    return Receipt(index, entry.leaf_hash, proof, created=True)
+    checkpoint = sign_checkpoint(config.operator, head.size, head.root) if head.size > start \
+        else b""
+    receipts: list[Receipt | LedgerError] = []
+    for item, outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, LedgerError):
+            receipts.append(outcome)
+        elif outcome[0] == "stored":
+            receipts.append(existing[outcome[1]])
+        else:
+            kind, idx = outcome
+            proof = format_tlog_proof(idx, inclusion_path(idx, head.size, tree.get), checkpoint)
+            receipts.append(Receipt(idx, item.entry.leaf_hash, proof, created=kind == "new"))
+    return receipts
 
 
-def _append_checked(session: Session, head: HeadState, entry: Entry,
-                    config: LogConfig) -> bytes:
-    now = config.clock()
-    apply_entry(session, head, entry, config, now, store=True)
-    # After the entry: an operator.rotated entry is appended by the new key's holder, whose
-    # checkpoints from this size on are signed by the new key (docs/ledger-format.md).
-    require_operator(config, head.operator_vkey)
-    _maybe_store_checkpoint(session, config, head, now)
-    return head.root
+def _integrate_one(session: Session, config: LogConfig, head: HeadState, item: _Prepared,
+                   now: int, tree: _GroupTree) -> tuple[str, int] | LedgerError:
+    """Apply one entry of a group as the next index, in a SAVEPOINT: ("new", index), ("again",
+    index) for a note earlier in this group, ("stored", index) for one stored before, or the
+    error that refused it (the log, ``head`` included, is then as it was)."""
+    entry = item.entry
+    again = tree.placed.get(entry.leaf_hash)
+    if again is not None:
+        return ("again", again)
+    existing = session.connection().scalar(_BY_LEAF, {"leaf": entry.leaf_hash})
+    if existing is not None:
+        return ("stored", existing)
+    before = replace(head)
+    try:
+        with session.begin_nested():
+            completed = apply_entry(session, head, entry, config, now, store=True,
+                                    signature_check=item.signature_check)
+            # After the entry: an operator.rotated entry is appended by the new key's holder,
+            # whose checkpoints from this size on are signed by the new key
+            # (docs/ledger-format.md); any other configured key signs nothing.
+            require_operator(config, head.operator_vkey)
+    except LedgerError as exc:
+        _restore(head, before)
+        return exc
+    except IntegrityError:
+        # Under the head lock only a projection's unique key can clash (a kind's rule that let
+        # a duplicate through): refuse this entry, not the group.
+        _restore(head, before)
+        return Conflict("another entry took this position; re-read, re-sign and retry",
+                        code="append_race")
+    tree.add(before.size, entry.leaf_hash, completed)
+    return ("new", before.size)
+
+
+def _restore(head: HeadState, before: HeadState) -> None:
+    head.__dict__.update(before.__dict__)
+
+
+class _GroupTree:
+    """The subtrees a group's receipts need: the border before the group, the group's leaves
+    and the subtrees they complete. Every sibling on the inclusion path of a leaf at or after
+    ``start`` is one of these (a perfect subtree left of it is a border subtree at ``start`` or
+    contains leaves of the group), so the proofs need no reads."""
+
+    def __init__(self, frontier: list[bytes], start: int) -> None:
+        self.nodes: dict[tuple[int, int], bytes] = {}
+        self.placed: dict[bytes, int] = {}
+        pos = 0
+        for h in frontier:  # largest first: one per set bit of start
+            level = (start - pos).bit_length() - 1
+            self.nodes[(level, pos >> level)] = h
+            pos += 1 << level
+
+    def add(self, index: int, leaf: bytes, completed: list[tuple[int, int, bytes]]) -> None:
+        self.placed[leaf] = index
+        self.nodes[(0, index)] = leaf
+        for level, i, h in completed:
+            self.nodes[(level, i)] = h
+
+    def get(self, level: int, index: int) -> bytes:
+        return self.nodes[(level, index)]
 
 
 def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConfig, now: int,
-                *, store: bool) -> None:
+                *, store: bool,
+                signature_check: SignatureCheck = verify_signature,
+                ) -> list[tuple[int, int, bytes]]:
     """Check ``entry`` as the next index and apply it: store it (``store``; a rebuild replays
-    stored entries instead), the key registry, the kind's projections and the tree."""
+    stored entries instead), the key registry, the kind's projections and the tree. Returns the
+    subtrees it completed."""
     index = head.size
     state = DbState(session, head, operator_key_of(head.operator_vkey), before=index)
-    verdict = check_entry(entry, state, index, now_ms=now, max_skew_ms=config.max_skew_ms)
+    verdict = check_entry(entry, state, index, now_ms=now, max_skew_ms=config.max_skew_ms,
+                          signature_check=signature_check)
     handler = config.kinds.get(entry.kind)
     if handler is None and entry.kind not in REGISTRY_KINDS:
         raise PayloadInvalid(f"unknown kind {entry.kind!r}", code="kind_unknown", field="kind")
@@ -377,6 +547,7 @@ def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConf
         head.operator_org = verdict.operator_org
     if verdict.new_operator is not None:
         head.operator_vkey = verdict.new_operator.vkey
+    return completed
 
 
 def _apply_registry(session: Session, verdict: Verdict, index: int, entry: Entry) -> None:
