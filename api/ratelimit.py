@@ -22,6 +22,7 @@ from limits.storage import Storage
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import OperationalError
 
+from api.auth import current_principal
 from api.extensions import db
 from ledger.custody.access import RateCounter
 from ledger.errors import TooManyAttempts
@@ -67,6 +68,11 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
+        session = db.session
+        if not (session.new or session.dirty or session.deleted):
+            # The request may already have read (who is calling): end that snapshot, or on
+            # SQLite the request's own later write could not follow this one.
+            session.rollback()
         with db.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, \
                 conn.begin():
             count = conn.execute(_INCR, {"key": _hashed(key), "amount": amount, "now": now,
@@ -139,6 +145,26 @@ def login_limits(view):  # type: ignore[no-untyped-def]
     return limiter.shared_limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
                                 "login-address", methods=["POST"],
                                 on_breach=_login_breached)(view)
+
+
+def organisation_or_address() -> str:
+    """Whose reservations these are: the caller's organisation (any of its people, tokens
+    and devices together), or the address of an anonymous caller."""
+    principal = current_principal(required=False)
+    return f"org:{principal.org}" if principal is not None else get_remote_address()
+
+
+def _reservations_breached(limit: RequestLimit) -> None:
+    raise TooManyAttempts(f"too many pickup requests ({limit.limit}); wait and try again",
+                          code="pickups_throttled")
+
+
+def reservation_limits(view):  # type: ignore[no-untyped-def]
+    """Each pickup request reserves a manifest number of the city's yearly series: one
+    organisation may make ``PICKUP_LIMIT_PER_ORG`` of them, so nobody can use up the series."""
+    return limiter.limit(lambda: current_app.config["PICKUP_LIMIT_PER_ORG"],
+                         key_func=organisation_or_address, methods=["POST"],
+                         on_breach=_reservations_breached)(view)
 
 
 def init_app(app: Flask) -> None:

@@ -56,6 +56,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # elsewhere never lock a person out). Flask-Limiter strings; docs/deployment.md.
         "LOGIN_LIMIT_PER_ADDRESS": "30 per minute;300 per day",
         "LOGIN_LIMIT_PER_USERNAME": "10 per 15 minutes",
+        # Pickup requests (each reserves a manifest number) per organisation.
+        "PICKUP_LIMIT_PER_ORG": "60 per hour;300 per day",
         # Where the counters live: "" = this installation's database (shared by every worker);
         # or e.g. redis://127.0.0.1:6379/0.
         "RATELIMIT_STORAGE_URI": "",

@@ -9,6 +9,7 @@ from flask_smorest import Api, Blueprint
 
 from api.auth import require_principal
 from api.extensions import db
+from api.ratelimit import reservation_limits
 from api.rest import schemas as s
 from api.runtime import log_config
 from ledger.custody import pickups
@@ -35,7 +36,8 @@ def list_pickups(args: dict[str, Any]) -> Any:  # serialised by the response sch
 @blp.arguments(s.PickupInSchema)
 @blp.response(201, s.PickupSchema)
 @blp.doc(summary="Ask a collector to fetch batches you hold; reserves a manifest number")
-@s.documented_errors(blp, 401, 403, 404, 409, 422)
+@s.documented_errors(blp, 401, 403, 404, 409, 422, 429)
+@reservation_limits
 def create_pickup(body: dict[str, Any]) -> Any:  # serialised by the response schema
     return pickups.request_pickup(db.session, require_principal(), body["collector"],
                                   body["batches"], body["wanted_on"], body["note"],

@@ -23,12 +23,20 @@ from api.rest.labels import register as register_labels
 from api.rest.pickups import register as register_pickups
 from api.rest.reconciliation import register as register_reports
 from api.runtime import log_config
-from ledger.audit.queries import batch_detail, batch_summary, list_batches
+from ledger.audit.queries import (
+    batch_detail,
+    batch_summary,
+    get_visible_batch,
+    get_visible_manifest,
+    list_batches,
+    visible_entries,
+    visible_manifests,
+)
 from ledger.clock import beijing_today
 from ledger.custody import access, editions
 from ledger.custody.catalogue import is_identified_code
 from ledger.custody.codes import parse_batch_code
-from ledger.custody.projections import Handover, Manifest, Organisation, Permit
+from ledger.custody.projections import Batch, Handover, Manifest, Organisation, Permit
 from ledger.errors import InvalidInput, LedgerError, NotFound, PermissionDenied
 from ledger.tlog import log
 from ledger.tlog.models import SigningKey
@@ -108,12 +116,14 @@ def post_entries_batch(body: dict[str, Any]) -> Any:  # serialised by the respon
 @ledger_blp.route("/entries", methods=["GET"])
 @ledger_blp.arguments(s.EntriesQuerySchema, location="query")
 @ledger_blp.response(200, s.EntriesSchema)
-@ledger_blp.doc(summary="Read the log in index order (regulators and the operator)")
+@ledger_blp.doc(summary="Read the log in index order (regulators and the operator)",
+                description="The entries with start <= index < start + limit that you may "
+                            "read: a regulator, the registry and the batches of its region; "
+                            "the operator, all. `size` is the whole log's.")
 @s.documented_errors(ledger_blp, 401, 403, 422)
 def get_entries(args: dict[str, Any]) -> Any:  # serialised by the response schema
-    require_role("regulator", "operator")
-    start, limit = args["start"], args["limit"]
-    rows = list(log.entries_between(db.session, start, start + limit, batch=limit))
+    principal = require_role("regulator", "operator")
+    rows = visible_entries(db.session, principal, args["start"], args["limit"])
     return {"size": log.log_head(db.session).size,
             "entries": [{"index": r.idx, "leaf_hash": b64(r.leaf_hash),
                          "note": r.note.decode("utf-8")} for r in rows]}
@@ -172,10 +182,19 @@ def post_draft(body: dict[str, Any], kind: str) -> Any:  # serialised by the res
     if body["org"] != principal.org:
         raise PermissionDenied("you can draft only for your own organisation",
                                code="org_mismatch", field="org")
+    if _is_batch_code(body["stream"]) and db.session.get(Batch, body["stream"]) is not None:
+        get_visible_batch(db.session, principal, body["stream"])  # 404 as for the batch
     draft = log.draft_entry(db.session, log_config(), stream=body["stream"], org=body["org"],
                             key=body["key"], kind=kind, data=body["data"], t=body.get("t"))
     text = draft.text.decode("utf-8")
     return {"payload": draft.payload, "payload_text": text.split("\n")[1], "note_text": text}
+
+
+def _is_batch_code(stream: str) -> bool:
+    try:
+        return parse_batch_code(stream, hazardous_only=False).text == stream
+    except LedgerError:  # not a batch code: a registry stream, or nothing at all
+        return False
 
 
 # --- batches and the registry ----------------------------------------------------------------
@@ -286,14 +305,11 @@ def _manifest_json(m: Manifest) -> dict[str, Any]:
 
 @custody_blp.route("/manifests", methods=["GET"])
 @custody_blp.arguments(s.PageQuerySchema, location="query")
-@custody_blp.doc(summary="Transfer manifests (转移联单) you took part in (regulators: all)")
+@custody_blp.doc(summary="Transfer manifests (转移联单) you took part in (a regulator: those "
+                         "leaving or reaching its region; the operator: all)")
 @s.documented_errors(custody_blp, 401)
 def get_manifests(args: dict[str, Any]) -> Any:  # serialised by the response schema
-    p = require_principal()
-    query = select(Manifest)
-    if not (p.is_operator or p.is_regulator):
-        query = query.where((Manifest.origin == p.org) | (Manifest.destination == p.org))
-    rows, more = _page(query, Manifest.number, args)
+    rows, more = _page(visible_manifests(require_principal()), Manifest.number, args)
     return {"items": [_manifest_json(m) for m in rows],
             "next_cursor": rows[-1].number if more and rows else None}
 
@@ -301,10 +317,7 @@ def get_manifests(args: dict[str, Any]) -> Any:  # serialised by the response sc
 @custody_blp.route("/manifests/<number>", methods=["GET"])
 @s.documented_errors(custody_blp, 401, 404)
 def get_manifest(number: str) -> Any:  # serialised by the response schema
-    p = require_principal()
-    m = db.session.get(Manifest, number)
-    if m is None or not (p.is_operator or p.is_regulator or p.org in (m.origin, m.destination)):
-        raise NotFound(f"no manifest {number} visible to you", code="manifest_not_found")
+    m = get_visible_manifest(db.session, require_principal(), number)
     body = _manifest_json(m)
     body["handovers"] = [{"batch": h.batch, "status": h.status,
                           "released_mass_g": h.released_mass_g,

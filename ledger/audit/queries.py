@@ -18,9 +18,22 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from ledger.custody.access import batch_visibility, can_see_batch, region_clause
+from ledger.custody.access import (
+    batch_visibility,
+    can_see_batch,
+    entry_visibility,
+    manifest_visibility,
+    region_clause,
+)
 from ledger.custody.principals import Principal
-from ledger.custody.projections import Batch, Disposal, Handover, Lineage, Organisation
+from ledger.custody.projections import (
+    Batch,
+    Disposal,
+    Handover,
+    Lineage,
+    Manifest,
+    Organisation,
+)
 from ledger.errors import LedgerError, NotFound
 from ledger.tlog.entries import format_time, parse_entry
 from ledger.tlog.log import log_head
@@ -228,3 +241,28 @@ def public_trace(session: Session, code: str, operator: VerifierKey) -> dict[str
 def _roles(session: Session) -> dict[str, set[str]]:
 
     return {o.uscc: set(o.roles.split()) for o in session.scalars(select(Organisation))}
+
+
+def visible_entries(session: Session, principal: Principal, start: int,
+                    limit: int) -> list[LogEntry]:
+    """The entries with start <= index < start + limit that ``principal`` may read."""
+    query = select(LogEntry).where(LogEntry.idx >= start, LogEntry.idx < start + limit)
+    clause = entry_visibility(principal)
+    if clause is not None:
+        query = query.where(clause)
+    return list(session.scalars(query.order_by(LogEntry.idx)))
+
+
+def visible_manifests(principal: Principal) -> Select[Manifest]:
+    """A query of the manifests ``principal`` may see (for paging by the caller)."""
+    query = select(Manifest)
+    clause = manifest_visibility(principal)
+    return query if clause is None else query.where(clause)
+
+
+def get_visible_manifest(session: Session, principal: Principal, number: str) -> Manifest:
+    """The manifest if ``principal`` may see it; NotFound alike when it does not exist."""
+    m = session.scalars(visible_manifests(principal).where(Manifest.number == number)).first()
+    if m is None:
+        raise NotFound(f"no manifest {number} visible to you", code="manifest_not_found")
+    return m

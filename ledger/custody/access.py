@@ -33,10 +33,10 @@ from sqlalchemy.sql import ColumnElement
 
 from ledger.custody.pickups import batches_requested_of
 from ledger.custody.principals import Principal
-from ledger.custody.projections import Batch, Handover, Organisation
+from ledger.custody.projections import Batch, Handover, Manifest, Organisation
 from ledger.errors import Conflict, NotFound, PermissionDenied, TooManyAttempts
 from ledger.tlog.db import write_transaction
-from ledger.tlog.models import Base
+from ledger.tlog.models import Base, LogEntry
 
 TOKEN_PREFIX = "wl_"
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
@@ -271,15 +271,41 @@ def batch_visibility(principal: Principal) -> ColumnElement[bool] | None:
                Batch.code.in_(handled), Batch.code.in_(batches_requested_of(principal.org)))
 
 
-def region_clause(region: str) -> ColumnElement[bool]:
-    # GB/T 2260: a province ends in 0000, a city in 00; they contain codes sharing the prefix.
+def region_prefix(region: str) -> str:
+    """GB/T 2260: a province ends in 0000, a city in 00; they contain the codes sharing the
+    prefix (the SQL form of ``codes.region_contains``)."""
     if region.endswith("0000"):
-        prefix = region[:2]
-    elif region.endswith("00"):
-        prefix = region[:4]
-    else:
-        prefix = region
-    return Batch.region.like(prefix + "%")
+        return region[:2]
+    if region.endswith("00"):
+        return region[:4]
+    return region
+
+
+def region_clause(region: str) -> ColumnElement[bool]:
+    return Batch.region.like(region_prefix(region) + "%")
+
+
+def entry_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """A WHERE clause on log entries: those of batches ``principal`` may see, and the
+    registry (organisations, keys, permits, vehicles: a public register). None: all."""
+    clause = batch_visibility(principal)
+    if clause is None:
+        return None
+    return or_(~LogEntry.stream.in_(select(Batch.code)),
+               LogEntry.stream.in_(select(Batch.code).where(clause)))
+
+
+def manifest_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """Manifests ``principal`` may see: its own trips; a regulator's, those leaving or
+    reaching an organisation of its region; the operator's, all (None)."""
+    if principal.is_operator:
+        return None
+    if principal.is_regulator:
+        regional = select(Organisation.uscc).where(
+            Organisation.region.like(region_prefix(principal.region) + "%"))
+        return or_(Manifest.origin.in_(regional), Manifest.destination.in_(regional))
+    return or_(Manifest.origin == principal.org, Manifest.destination == principal.org,
+               Manifest.carrier == principal.org)
 
 
 def can_see_batch(session: Session, principal: Principal, code: str) -> bool:

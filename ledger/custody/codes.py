@@ -29,6 +29,7 @@ __all__ = [
     "make_manifest_number",
     "parse_batch_code",
     "parse_manifest_number",
+    "check_manifest_issued_for",
     "region_contains",
     "region_level",
     "trace_url",
@@ -394,3 +395,22 @@ def parse_manifest_number(s: str) -> ManifestNumber:
         )
     except InvalidInput as exc:
         raise _restate(exc, "manifest_number", f"manifest number {text}") from exc
+
+
+def check_manifest_issued_for(number: ManifestNumber, region_code: str, year: int) -> None:
+    """Raise unless ``number`` could have been issued this ``year`` for a party in
+    ``region_code``: the same province (the provincial system numbers by province) and the
+    current year. For numbers this server did not reserve itself."""
+    region = validate_region(region_code)
+    if number.province != region[:2]:
+        raise InvalidInput(
+            f"manifest {number.text} is of province {number.province}, not {region[:2]}",
+            code="manifest_region_invalid",
+            field="data.manifest",
+        )
+    if number.year != year:
+        raise InvalidInput(
+            f"manifest {number.text} is of year {number.year}, not {year}",
+            code="manifest_year_invalid",
+            field="data.manifest",
+        )

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from ledger.clock import beijing_day
 from ledger.custody.catalogue import is_identified_code, normalise_waste_code
-from ledger.custody.codes import BatchCode, parse_batch_code, parse_manifest_number, validate_region
+from ledger.custody.codes import (
+    BatchCode,
+    check_manifest_issued_for,
+    parse_batch_code,
+    parse_manifest_number,
+    region_contains,
+    validate_region,
+)
 from ledger.custody.editions import EditionInfo, catalogue, edition_for, editions, waste_entry
 from ledger.custody.exemptions import (
     METHOD_STAGES,
@@ -36,6 +43,7 @@ from ledger.custody.exemptions import (
     stage_fits,
 )
 from ledger.custody.permits import covering_permit, permit_covers
+from ledger.custody.pickups import PickupItem, PickupRequest
 from ledger.custody.projections import (
     Batch,
     Disposal,
@@ -308,6 +316,10 @@ def on_permit_granted(ctx: AppendContext) -> None:
     if not (signer.has_role("operator") or signer.has_role("regulator")):
         raise PermissionDenied("only the operator or a regulator records permits",
                                code="permit_forbidden", field="org")
+    if not signer.has_role("operator") and not region_contains(signer.region, holder.region):
+        raise PermissionDenied(f"{holder.name} ({holder.region}) is outside the region of "
+                               f"{signer.name} ({signer.region})", code="permit_out_of_region",
+                               field="stream")
     valid_from, valid_to = _date(data, "valid_from"), _date(data, "valid_to")
     if valid_to < valid_from:
         raise PayloadInvalid("valid_to is before valid_from", code="date_invalid",
@@ -547,7 +559,7 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
             # A batch moves whole; to hand on part of it, split it first (consolidated_out).
             raise RuleViolation(f"release of {mass} g is not the {batch.mass_g} g held",
                                 code="mass_mismatch", field="data.mass_g")
-        manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
+        manifest = _release_manifest(ctx, e.org, to)
         own = _claimed(ctx, batch)
         answered = _open_handover(ctx.session, batch.code)
         if answered is not None and (answered.status, answered.from_org, answered.to_org,
@@ -597,6 +609,54 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
     return on_released
 
 
+def _release_manifest(ctx: AppendContext, releaser: str, receiver: str) -> str:
+    """The manifest number of a release: one the server reserved for this releaser and
+    receiver (a pickup request), one of a trip already open between them, or, issued by the
+    provincial system, a number of the releaser's province and the entry's year. A number
+    reserved for another pair is refused, so nobody can take or exhaust others' numbers."""
+    number = parse_manifest_number(_str(ctx.entry.data, "manifest", max_len=14) or "")
+    reserved = ctx.session.scalars(select(PickupRequest).where(
+        PickupRequest.manifest == number.text)).first()
+    if reserved is not None:
+        if (reserved.generator, reserved.collector) != (releaser, receiver):
+            raise RuleViolation(f"manifest {number.text} is reserved for another hand-over",
+                                code="manifest_reserved", field="data.manifest")
+        return number.text
+    if ctx.session.get(Manifest, number.text) is None:
+        region = organisation(ctx.session, releaser).region
+        year = int(_entry_day(ctx.entry)[:4])
+        try:
+            check_manifest_issued_for(number, region, year)
+        except InvalidInput as exc:
+            raise PayloadInvalid(exc.message, code=exc.code, field="data.manifest") from None
+    return number.text  # an open trip's pair is checked by _open_manifest
+
+
+def _check_offered(ctx: AppendContext, batch: Batch, holder: str, manifest: str) -> None:
+    """Answering before the release is for a receiver the batch was offered to: a pickup
+    request of the holder to this receiver that lists the batch, or a manifest (a trip)
+    from the holder to it. Anyone else would only block the holder's batch."""
+    acceptor = ctx.entry.org
+    requested = ctx.session.scalars(
+        select(PickupRequest.id).join(PickupItem).where(
+            PickupRequest.manifest == manifest, PickupRequest.generator == holder,
+            PickupRequest.collector == acceptor, PickupItem.batch == batch.code)).first()
+    trip = ctx.session.get(Manifest, manifest)
+    if requested is None and (trip is None or (trip.origin, trip.destination) != (
+            holder, acceptor)):
+        raise PermissionDenied("nobody released, requested or manifested this batch to you",
+                               code="answer_unsolicited", field="data.manifest")
+
+
+def _holder_overrides_answer(ctx: AppendContext, batch: Batch) -> None:
+    """The holder acts on its batch while a receiver's early answer awaits its release: the
+    holder decides, so that answer is superseded (an answer never blocks the holder)."""
+    ho = _open_handover(ctx.session, batch.code)
+    if ho is not None and ho.status == "awaiting_release":
+        ho.status = "superseded"
+        batch.state = _state_at(batch, organisation(ctx.session, batch.holder))
+
+
 def make_answer_handler(settings: CustodySettings, accept: bool) -> KindHandler:
     def on_answer(ctx: AppendContext) -> None:
         """custody.accepted / custody.refused: the named receiver answers a handover."""
@@ -622,6 +682,7 @@ def make_answer_handler(settings: CustodySettings, accept: bool) -> KindHandler:
             if batch.holder == e.org:
                 raise PayloadInvalid("the holder cannot receive its own batch",
                                      code="field_invalid", field="org")
+            _check_offered(ctx, batch, frm, manifest)
             ho = Handover(batch=batch.code, from_org=frm, to_org=e.org, manifest=manifest,
                           status="awaiting_release")
             ctx.session.add(ho)
@@ -766,6 +827,7 @@ def make_handoff_handler(settings: CustodySettings) -> KindHandler:
             raise PermissionDenied("only the holder may consolidate a batch", code="not_holder",
                                    field="org")
         _require_role(organisation(ctx.session, e.org), HOLDING_ROLES, "org")
+        _holder_overrides_answer(ctx, batch)
         if batch.state == PENDING:
             raise Conflict("the batch has an open handover", code="handover_open",
                            field="stream")
@@ -843,6 +905,8 @@ def on_disposed(ctx: AppendContext) -> None:
     """custody.disposed: the disposer records utilisation or disposal of what it holds."""
     e, data = ctx.entry, ctx.entry.data
     batch = _live_batch(ctx)
+    if batch.holder == e.org:
+        _holder_overrides_answer(ctx, batch)
     if batch.holder != e.org or batch.state != RECEIVED:
         raise PermissionDenied("only the disposer holding a received batch may dispose of it",
                                code="not_holder", field="org")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ledger.custody.principals import Principal
-from ledger.custody.projections import Batch, Manifest, Organisation
+from ledger.custody.projections import Batch, Handover, Manifest, Organisation
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ledger.tlog.entries import format_time
 from ledger.tlog.log import stream_heads
@@ -96,17 +96,23 @@ class Pickup:
 
 
 def next_manifest_number(session: Session, region: str, year: int) -> str:
-    """The next free manifest number for a region's city in ``year`` (year+province+city+serial),
-    above every number already used in the log or reserved by a request."""
+    """The next manifest number this server reserves for a region's city in ``year``
+    (year+province+city+serial): after its own last reservation, skipping any number already
+    used in the log. Numbers that others used (issued by the provincial system) are skipped,
+    never counted from, so one release naming serial 999999 cannot exhaust the city."""
     prefix = f"{year:04d}{region[:4]}"
-    used = [session.scalar(select(func.max(Manifest.number))
-                           .where(Manifest.number.like(prefix + "%"))),
-            session.scalar(select(func.max(PickupRequest.manifest))
-                           .where(PickupRequest.manifest.like(prefix + "%")))]
-    serial = max((int(n[8:]) for n in used if n), default=0) + 1
-    if serial > 999_999:
-        raise Conflict(f"no manifest numbers left for {prefix}", code="manifest_exhausted")
-    return f"{prefix}{serial:06d}"
+    last = session.scalar(select(func.max(PickupRequest.manifest))
+                          .where(PickupRequest.manifest.like(prefix + "%")))
+    serial = int(last[8:]) + 1 if last else 1
+    while serial <= 999_999:
+        candidates = [f"{prefix}{n:06d}" for n in range(serial, min(serial + 100, 1_000_000))]
+        used = set(session.scalars(select(Manifest.number)
+                                   .where(Manifest.number.in_(candidates))))
+        free = next((c for c in candidates if c not in used), None)
+        if free is not None:
+            return free
+        serial += len(candidates)
+    raise Conflict(f"no manifest numbers left for {prefix}", code="manifest_exhausted")
 
 
 def request_pickup(session: Session, principal: Principal, collector: str,
@@ -248,7 +254,8 @@ def _own_open_batches(session: Session, org: str, codes: Sequence[str]) -> list[
         if code not in mine:
             raise NotFound(f"you hold no batch {code}", code="batch_not_found",
                            field="batches")
-        if mine[code].state in ("pending", "consolidated", "disposed"):
+        if mine[code].state in ("consolidated", "disposed") or (
+                mine[code].state == "pending" and not _only_answered(session, code)):
             raise Conflict(f"batch {code} is {mine[code].state}", code="batch_not_available",
                            field="batches")
     already = session.scalars(
@@ -259,6 +266,15 @@ def _own_open_batches(session: Session, org: str, codes: Sequence[str]) -> list[
         raise Conflict(f"batch {already} is already on an open pickup request; cancel that "
                        "one first", code="batch_already_requested", field="batches")
     return [mine[c] for c in unique]
+
+
+def _only_answered(session: Session, code: str) -> bool:
+    """The batch's open handover is a receiver's answer awaiting the holder's release: the
+    holder has not committed the batch, so it may still ask for a pickup (the answer is
+    superseded when the holder releases elsewhere)."""
+    status = session.scalar(select(Handover.status).where(
+        Handover.batch == code, Handover.status.in_(("awaiting_answer", "awaiting_release"))))
+    return status == "awaiting_release"
 
 
 def _check_text(wanted_on: str | None, note: str | None) -> None:

@@ -118,9 +118,11 @@ def test_visibility_of_batches(region):
 def test_receiver_signs_first_then_holder(region):
     code = code_for(GEN, 2)
     region[GEN].declare(code, description(5000))
-    region[COLLECTOR].accept(code, GEN, 5000, manifest(9))
+    pickup = region[GEN].request("POST", "/api/v1/pickups",
+                                 {"collector": COLLECTOR, "batches": [code]})
+    region[COLLECTOR].accept(code, GEN, 5000, pickup["manifest"])  # the driver signs first
     assert region[GEN].batch(code)["state"] == "pending"
-    region[GEN].release(code, COLLECTOR, 5000, manifest(9))
+    region[GEN].release(code, COLLECTOR, 5000, pickup["manifest"])
     assert region[COLLECTOR].batch(code)["holder"] == COLLECTOR
 
 

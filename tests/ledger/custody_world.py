@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from ledger.bootstrap import ledger_kinds
 from ledger.custody.kinds import CustodySettings, parent_link
 from ledger.custody.uscc import make_uscc
@@ -50,6 +52,22 @@ class Region:
                manifest: str = MANIFEST) -> Receipt:
         return self.act(to, code, "custody.accepted",
                         {"from": frm, "mass_g": mass_g, "manifest": manifest})
+
+    def offer(self, code: str, frm: str, to: str, manifest: str = MANIFEST) -> None:
+        """A pickup request of ``frm`` to ``to`` listing ``code`` under ``manifest``: what lets
+        the receiver sign before the holder releases."""
+        from ledger.custody.pickups import PickupItem, PickupRequest
+
+        session = self.world.session
+        request = session.scalars(select(PickupRequest).where(
+            PickupRequest.manifest == manifest)).first()
+        if request is None:
+            request = PickupRequest(generator=frm, collector=to, manifest=manifest,
+                                    status="open", created_ms=0)
+            session.add(request)
+            session.flush()
+        session.add(PickupItem(request_id=request.id, batch=code))
+        session.commit()
 
     def refuse(self, code: str, frm: str, to: str, reason: str = "标签与实物不符",
                refused_mass_g: int | None = None, manifest: str = MANIFEST) -> Receipt:

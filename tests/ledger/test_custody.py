@@ -72,6 +72,7 @@ def test_declare_release_accept_moves_custody_and_closes_the_manifest(region):
 
 def test_receiver_may_sign_before_the_holder(region):
     code = region.declare(GEN)
+    region.offer(code, GEN, COLLECTOR)  # the generator asked the collector to fetch it
     region.accept(code, GEN, COLLECTOR, 120_000)
     assert batch(region, code).holder == GEN  # not yet: one side only
     region.release(code, GEN, COLLECTOR, 120_000)
@@ -253,9 +254,45 @@ def test_a_trip_stays_open_while_batches_join_it(region):
 
 def test_an_early_answer_by_someone_else_does_not_lock_the_holder(region):
     code = region.declare(GEN)
-    region.accept(code, GEN, STATION, 120_000)  # the station answers first, unasked
+    region.offer(code, GEN, STATION)
+    region.accept(code, GEN, STATION, 120_000)  # the station answers first
     region.hand_over(code, GEN, COLLECTOR, 120_000, manifest="20263310000008")
     assert batch(region, code).holder == COLLECTOR
+
+
+def test_an_unasked_answer_is_refused_and_changes_nothing(region):
+    code = region.declare(GEN)
+    refused(region, lambda: region.accept(code, GEN, STATION, 120_000), PermissionDenied,
+            "answer_unsolicited")
+    assert batch(region, code).state == "declared"
+    region.offer(code, GEN, COLLECTOR)  # asked of the collector, not of the station
+    refused(region, lambda: region.accept(code, GEN, STATION, 120_000), PermissionDenied,
+            "answer_unsolicited")
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    assert batch(region, code).holder == COLLECTOR
+
+
+def test_a_trip_already_open_between_the_two_lets_the_receiver_sign_first(region):
+    first, second = region.declare(GEN, serial=1), region.declare(GEN, serial=2)
+    region.release(first, GEN, COLLECTOR, 120_000)  # opens manifest MANIFEST to COLLECTOR
+    region.accept(second, GEN, COLLECTOR, 120_000)  # the same trip names the collector
+    assert batch(region, second).state == "pending"
+    refused(region, lambda: region.accept(second, GEN, STATION, 120_000), LedgerError)
+
+
+def test_an_early_answer_never_blocks_the_holders_own_work(region):
+    code = region.declare(GEN)
+    region.hand_over(code, GEN, COLLECTOR, 120_000)
+    region.offer(code, COLLECTOR, DISPOSER, manifest="20263310000002")
+    region.accept(code, COLLECTOR, DISPOSER, 120_000, manifest="20263310000002")
+    assert batch(region, code).state == "pending"
+    # The collector pours the batch into a drum all the same: the early answer is superseded.
+    drum = region.consolidate(COLLECTOR, [(code, 120_000)], serial=5)
+    assert batch(region, code).state == "consolidated"
+    assert batch(region, drum).holder == COLLECTOR
+    statuses = region.world.session.scalars(select(Handover.status).where(
+        Handover.batch == code).order_by(Handover.id)).all()
+    assert statuses == ["confirmed", "superseded"]
 
 
 def test_a_batch_moves_whole(region):
@@ -375,6 +412,8 @@ def test_the_holder_withdraws_its_release_before_the_answer(region):
 
 def test_a_receipt_signed_first_is_completed_or_withdrawn_by_either_side(region):
     a, b = region.declare(GEN, serial=1), region.declare(GEN, serial=2)
+    region.offer(a, GEN, STATION)
+    region.offer(b, GEN, STATION)
     region.accept(a, GEN, STATION, 120_000)
     region.accept(b, GEN, STATION, 120_000)
     assert batch(region, a).state == "pending"

@@ -124,9 +124,9 @@ def test_stored_beyond_the_permitted_period(region):
 def test_a_stay_that_ended_late_is_resolved_by_the_next_release(region):
     code = region.declare(GEN)
     region.hand_over(code, GEN, COLLECTOR, 120_000)
-    later(region, 400 * DAY)
-    receipt = region.release(code, COLLECTOR, DISPOSER, 120_000, manifest="20263310000002")
-    region.accept(code, COLLECTOR, DISPOSER, 120_000, manifest="20263310000002")
+    later(region, 400 * DAY)  # into 2027: a manifest number of that year
+    receipt = region.release(code, COLLECTOR, DISPOSER, 120_000, manifest="20273310000002")
+    region.accept(code, COLLECTOR, DISPOSER, 120_000, manifest="20273310000002")
     (gap,) = gaps(region, "stored_overdue")
     assert (gap.status, gap.severity, gap.resolved_by) == ("resolved", "low", receipt.index)
     assert gaps(region, "stored_overdue", status="open") == []

@@ -224,7 +224,9 @@ def test_a_pending_handover_counts_as_in_transit_whichever_side_signed_first(reg
     first = region.declare(GEN_A, serial=1, mass_g=10_000)
     region.release(first, GEN_A, COLLECTOR, 10_000, manifest=manifest(region))  # holder only
     second = region.declare(GEN_A, serial=2, mass_g=7_000)
-    region.accept(second, GEN_A, COLLECTOR, 6_900, manifest=manifest(region))  # receiver only
+    number = manifest(region)
+    region.offer(second, GEN_A, COLLECTOR, manifest=number)
+    region.accept(second, GEN_A, COLLECTOR, 6_900, manifest=number)  # receiver only
     rep = report(region)
     assert rep.totals.as_dict() == figures(batches=2, declared=17_000, in_transit=17_000)
     assert behind(region, "in_transit") == sorted([first, second])
