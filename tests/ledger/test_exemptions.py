@@ -147,11 +147,13 @@ def test_aluminium_dross_goes_to_a_smelter_under_the_utilisation_exemption(regio
 
 def test_the_receiver_may_claim_first_and_both_claims_must_agree(region):
     code = declare(region, DROSS)
+    region.offer(code, GEN, SMELTER)  # asked to fetch it, the smelter may sign first
     accept(region, code, SMELTER, ALUMINIUM)  # the smelter signs first, claiming item 22
     release(region, code, SMELTER)  # the generator's release stands under that claim
     (row,) = claims(region)
     assert (row.by_release, row.by_answer, row.fits) == (False, True, True)
     other = declare(region, DROSS, serial=2)
+    region.offer(other, GEN, SMELTER, manifest="20263310000002")
     accept(region, other, SMELTER, ALUMINIUM, manifest="20263310000002")
     refused(region, lambda: release(region, other, SMELTER,
                                     claim(CAT.exemption(22), "利用", item=9),
