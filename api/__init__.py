@@ -12,7 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cosigning, edge, errors, ratelimit, runtime
-from api.extensions import db
+from api.extensions import REPORTS_BIND, db
 from api.instance import instance_dir, private_sqlite_file, sqlite_path, write_private_file
 from api.pages import web
 from api.rest import tiles, v1
@@ -40,7 +40,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _finish_config(app)
     db.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        for engine in db.engines.values():
+            configure_engine(engine)
     edge.init_app(app)
     runtime.init_app(app)
     ratelimit.init_app(app)
@@ -68,6 +69,9 @@ def _finish_config(app: Flask) -> None:
     if database is not None:
         private_sqlite_file(database)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    if app.config.get("REPORTS_DATABASE_URL"):
+        app.config.setdefault("SQLALCHEMY_BINDS", {})[REPORTS_BIND] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "url": app.config["REPORTS_DATABASE_URL"]}
     if app.config.get("SECRET_KEY") is None:
         app.config["SECRET_KEY"] = _instance_secret(app)
 

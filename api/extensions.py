@@ -23,4 +23,7 @@ if TYPE_CHECKING:
         session: Session  # type: ignore[assignment]
 
 
+# The engine of REPORTS_DATABASE_URL (a streaming replica), when one is configured.
+REPORTS_BIND = "reports"
+
 db: _SQLAlchemy = SQLAlchemy(metadata=Base.metadata)  # type: ignore[assignment]  # see above

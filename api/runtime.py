@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
 
+from api.extensions import REPORTS_BIND, db
 from api.instance import write_private_key
 from ledger.errors import ConfigurationError
 from ledger.tlog.log import KindHandler, LogConfig
@@ -16,6 +18,26 @@ EXT = "waste_ledger"
 
 def init_app(app: Flask) -> None:
     app.extensions[EXT] = {"kinds": {}}
+    app.teardown_appcontext(_close_reports_session)
+
+
+def reports_session() -> Session:
+    """The session reconciliation reports and gap scans read from: one on
+    REPORTS_DATABASE_URL (a streaming replica) when configured, else the primary's ``db.session``.
+    A replica may lag: what is read there is the log as of the replica's last replay, which
+    the report names (its log size and root). Anything that writes stays on ``db.session``."""
+    if REPORTS_BIND not in db.engines:
+        return db.session
+    if "reports_session" not in g:
+        g.reports_session = Session(db.engines[REPORTS_BIND])
+    session: Session = g.reports_session
+    return session
+
+
+def _close_reports_session(_exc: BaseException | None) -> None:
+    session = g.pop("reports_session", None)
+    if session is not None:
+        session.close()
 
 
 def register_kinds(app: Flask, kinds: dict[str, KindHandler]) -> None:

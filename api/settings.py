@@ -35,6 +35,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WITNESSES": [],
         "WITNESS_INTERVAL_SECONDS": 5,  # how often the background thread asks them
         "WITNESS_TIMEOUT_SECONDS": 3,  # per witness and request
+        # A second database (a streaming replica of DATABASE_URL) that reconciliation reports
+        # and gap scans read from; "" = the primary (docs/deployment.md, "Reports on a replica").
+        "REPORTS_DATABASE_URL": "",
         "MAX_SKEW_SECONDS": 300,
         "CHECKPOINT_EVERY_ENTRIES": 1000,
         "CHECKPOINT_EVERY_SECONDS": 60,

@@ -90,7 +90,8 @@ def initialised_app(database: Database, tmp_path, **config: Any):
     finally:
         with app.app_context():
             db.session.remove()
-            db.engine.dispose()
+            for engine in db.engines.values():  # the reports engine too, when configured
+                engine.dispose()
 
 
 @pytest.fixture

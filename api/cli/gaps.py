@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 
 from api.exports import TYPE_ZH, gap_json, gaps_csv, gaps_xlsx
 from api.extensions import db
+from api.runtime import reports_session
 from api.scoping import gap_settings
 from ledger.audit.gaps import GAP_TYPES, GapQuery, find_gaps
 
@@ -33,7 +34,7 @@ def gaps_command(region: str | None, types: tuple[str, ...], status: str | None,
     query = GapQuery(now_ms=time.time_ns() // 1_000_000, region=region,
                      types=frozenset(types or GAP_TYPES), organisation=organisation,
                      status=status)
-    found = find_gaps(db.session, query, gap_settings(current_app))
+    found = find_gaps(reports_session(), query, gap_settings(current_app), primary=db.session)
     if fmt == "xlsx":
         if getattr(output, "name", "-") in ("-", "<stdout>") or output.isatty():
             raise click.UsageError("--format xlsx writes a file: add -o gaps.xlsx")

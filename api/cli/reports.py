@@ -22,7 +22,7 @@ from api.exports import (
     kg_text,
 )
 from api.extensions import db
-from api.runtime import log_config
+from api.runtime import log_config, reports_session
 from ledger.audit.reconcile import (
     Figures,
     Report,
@@ -114,9 +114,10 @@ def reconcile_command(region: str | None, period_from: dt.datetime | None,
             region=region, period_from=period_from.date() if period_from else None,
             period_to=period_to.date() if period_to else None, generator=generator,
             waste_code=waste_code, category=category)
-        session = db.session
+        session = reports_session()
         if fmt == "bundle":
-            body = signed_report_bundle(session, log_config(), filters, progress=progress)
+            body = signed_report_bundle(session, log_config(), filters, progress=progress,
+                                        primary=db.session)
         else:
             report = reconcile_filters(session, filters, progress=progress)
             if fmt in EXPORTERS:

@@ -35,7 +35,7 @@ from api.exports import XLSX_MIMETYPE, kg_text
 from api.exports import gaps_xlsx as gaps_workbook
 from api.extensions import db
 from api.pages.uploads import UploadRejected, gather_export
-from api.runtime import log_config
+from api.runtime import log_config, reports_session
 from api.scoping import gap_settings, scoped_gap_query
 from ledger.audit.gaps import GAP_TYPES, Gap, find_gaps, get_gap
 from ledger.audit.queries import batch_detail
@@ -272,7 +272,7 @@ def chart_data(report: Report, districts: list[DistrictRow]) -> dict[str, Any]:
 
 def _open_gaps(principal: Principal, region: str | None) -> list[Gap]:
     query = scoped_gap_query(principal, {"type": [], "region": region, "status": "open"})
-    return find_gaps(db.session, query, gap_settings(current_app))
+    return find_gaps(reports_session(), query, gap_settings(current_app), primary=db.session)
 
 
 def gap_summary(gaps: list[Gap]) -> list[dict[str, Any]]:
@@ -299,7 +299,7 @@ def dashboard() -> ResponseReturnValue:
     if form.filters is None:
         status = int(form.errors.pop("_status", "422"))
     else:
-        session = db.session
+        session = reports_session()
         report = reconcile_filters(session, form.filters, principal=principal)
         districts = by_district(form.filters)
         params = form.api_params()
@@ -411,7 +411,7 @@ def gap_form(args: Mapping[str, str], principal: Principal) -> GapForm:
         errors[exc.field or "form"] = localised(exc)
         form.status = status_for(exc)
         return form
-    found = find_gaps(db.session, query, gap_settings(current_app))
+    found = find_gaps(reports_session(), query, gap_settings(current_app), primary=db.session)
     form.involved = sorted({o for g in found for o in g.organisations})
     if values["organisation"]:
         found = [g for g in found if values["organisation"] in g.organisations]
@@ -463,7 +463,8 @@ def gaps_xlsx() -> ResponseReturnValue:
 def gap(gap_id: str) -> ResponseReturnValue:
     principal = page_principal(*ROLES)
     query = scoped_gap_query(principal, {"type": [], "region": None, "organisation": None})
-    found = get_gap(db.session, gap_id, query, gap_settings(current_app))
+    found = get_gap(reports_session(), gap_id, query, gap_settings(current_app),
+                    primary=db.session)
     if found is None:
         raise NotFound(f"no gap {gap_id} visible to you", code="gap_not_found")
     names = _org_names(found.organisations)

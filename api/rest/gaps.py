@@ -11,9 +11,12 @@ from marshmallow import Schema, fields, validate
 from api.auth import require_principal
 from api.exports import XLSX_MIMETYPE, gap_json, gaps_csv, gaps_xlsx
 from api.extensions import db
+from api.runtime import reports_session
 from api.scoping import gap_settings, scoped_gap_query
 from ledger.audit.gaps import GAP_TYPES, find_gaps, get_gap
+from ledger.audit.reconcile import log_state
 from ledger.errors import NotFound
+from ledger.tlog.notes import b64
 
 blp = Blueprint("gaps", __name__, url_prefix="/api/v1",
                 description="Gaps in the chain of custody (监管缺口)")
@@ -36,7 +39,9 @@ class GapQuerySchema(Schema):
                  "headers)")
 def list_gaps(args: dict[str, Any]) -> Any:  # serialised by the response schema
     query = scoped_gap_query(require_principal(), args)
-    gaps = find_gaps(db.session, query, gap_settings(current_app))
+    session = reports_session()
+    size, root = log_state(session)
+    gaps = find_gaps(session, query, gap_settings(current_app), primary=db.session)
     if args["format"] == "csv":
         return Response(gaps_csv(gaps), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": "attachment; filename=gaps.csv"})
@@ -45,7 +50,8 @@ def list_gaps(args: dict[str, Any]) -> Any:  # serialised by the response schema
                         headers={"Content-Disposition": "attachment; filename=gaps.xlsx"})
     page = gaps[args["cursor"]: args["cursor"] + args["limit"]]
     more = args["cursor"] + args["limit"] < len(gaps)
-    return {"total": len(gaps), "items": [gap_json(g) for g in page],
+    return {"total": len(gaps), "log": {"size": size, "root": b64(root)},
+            "items": [gap_json(g) for g in page],
             "next_cursor": args["cursor"] + args["limit"] if more else None}
 
 
@@ -54,7 +60,8 @@ def list_gaps(args: dict[str, Any]) -> Any:  # serialised by the response schema
 def one_gap(gap_id: str) -> Any:  # serialised by the response schema
     p = require_principal()
     query = scoped_gap_query(p, {"type": [], "region": None, "organisation": None})
-    gap = get_gap(db.session, gap_id, query, gap_settings(current_app))
+    gap = get_gap(reports_session(), gap_id, query, gap_settings(current_app),
+                  primary=db.session)
     if gap is None or (query.organisation and query.organisation not in gap.organisations):
         raise NotFound(f"no gap {gap_id} visible to you", code="gap_not_found")
     return gap_json(gap)

@@ -19,7 +19,7 @@ from api.auth import require_principal
 from api.exports import EXPORTERS, report_filename
 from api.extensions import db
 from api.rest import schemas as s
-from api.runtime import log_config
+from api.runtime import log_config, reports_session
 from ledger.audit.reconcile import (
     DRILLABLE,
     EARLIEST_DAY,
@@ -188,9 +188,10 @@ def get_reconciliation(args: dict[str, Any]) -> Any:
     principal = require_principal()
     filters = scope_for(principal, filters_from(args))
     fmt = args["format"]
-    session = db.session
+    session = reports_session()
     if fmt == "bundle":
-        body = signed_report_bundle(session, log_config(), filters, principal=principal)
+        body = signed_report_bundle(session, log_config(), filters, principal=principal,
+                                    primary=db.session)
         return _file(body, fmt, "reconciliation.bundle.json")
     report = reconcile_filters(session, filters, principal=principal)
     if fmt in EXPORTERS:
@@ -211,7 +212,7 @@ def get_reconciliation(args: dict[str, Any]) -> Any:
 def get_drilldown(args: dict[str, Any]) -> Any:
     principal = require_principal()
     filters = scope_for(principal, filters_from(args))
-    codes = batches_behind_filters(db.session, args["figure"], filters, principal=principal,
+    codes = batches_behind_filters(reports_session(), args["figure"], filters, principal=principal,
                                    after=args["cursor"], limit=args["limit"] + 1)
     more = len(codes) > args["limit"]
     codes = codes[: args["limit"]]

@@ -140,10 +140,14 @@ class GapQuery:
     severity: str | None = None
 
 
-def find_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[Gap]:
-    """Every gap matching the query, most severe and oldest first."""
+def find_gaps(session: Session, query: GapQuery, settings: GapSettings, *,
+              primary: Session | None = None) -> list[Gap]:
+    """Every gap matching the query, most severe and oldest first. ``session`` may read a
+    replica; the integrity scan's watermark then advances on ``primary`` (it writes) and the
+    replica reports it once it has replayed it."""
     if "integrity" in query.types:
-        advance_integrity(session)  # its own short write transactions, before the reads
+        # its own short write transactions, before the reads
+        advance_integrity(primary or session)
     if session.get_bind().dialect.name == "postgresql":
         # the scan sorts and hashes whole tables; the 4 MB default spills them to disk
         session.execute(text("SET LOCAL work_mem = '64MB'"))
@@ -164,12 +168,14 @@ def find_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[
     return sorted(gaps, key=lambda g: (SEVERITY_ORDER[g.severity], g.opened_ms, g.id))
 
 
-def get_gap(session: Session, gap_id: str, query: GapQuery, settings: GapSettings) -> Gap | None:
+def get_gap(session: Session, gap_id: str, query: GapQuery, settings: GapSettings, *,
+            primary: Session | None = None) -> Gap | None:
     kind = gap_id.split(":", 1)[0]
     if kind not in GAP_TYPES:
         return None
     q = replace(query, types=frozenset({kind}), status=None, severity=None)
-    return next((g for g in find_gaps(session, q, settings) if g.id == gap_id), None)
+    return next((g for g in find_gaps(session, q, settings, primary=primary)
+                 if g.id == gap_id), None)
 
 
 def _matches(g: Gap, q: GapQuery) -> bool:

@@ -513,7 +513,8 @@ def _prepare(session: Session) -> str:
     return dialect
 
 
-def _head(session: Session) -> tuple[int, bytes]:
+def log_state(session: Session) -> tuple[int, bytes]:
+    """The log's size and root as ``session`` sees it (on a replica: as far as it replayed)."""
     # Columns, not the entity: the identity map would hand back a stale LogHead.
     row = session.execute(select(LogHead.size, LogHead.root).where(LogHead.id == 1)).one()
     return int(row.size), bytes(row.root)
@@ -750,9 +751,9 @@ def _consistent(session: Session, work: Callable[[], Any], attempts: int = 3) ->
     newer commit, so the head is read before and after and the work redone if it moved (an
     append changes the head and the projections in one transaction)."""
     for _ in range(attempts):
-        before = _head(session)
+        before = log_state(session)
         result = work()
-        if _head(session) == before:
+        if log_state(session) == before:
             return before[0], before[1], result
     raise Conflict("the log kept growing while the report was computed; try again",
                    code="report_race")
@@ -861,13 +862,18 @@ def report_bundle(report: Report, operator: Signer, checkpoint: bytes | None = N
 
 def signed_report_bundle(session: Session, config: LogConfig, filters: ReportFilters, *,
                          principal: Principal | None = None,
-                         progress: ProgressFn | None = None) -> bytes:
+                         progress: ProgressFn | None = None,
+                         primary: Session | None = None) -> bytes:
     """Reconcile and sign: a checkpoint is issued first, so that unless the log grows in the
-    meantime the bundle carries the operator's published checkpoint at the report's size."""
-    issue_checkpoint(session, config)
+    meantime the bundle carries the operator's published checkpoint at the report's size.
+    When ``session`` reads a replica, ``primary`` is the database the checkpoint is issued on
+    and looked up in (a replica that lags computes at an older size; the bundle then carries
+    the checkpoint published at exactly that size if there is one, else none)."""
+    primary = primary or session
+    issue_checkpoint(primary, config)
     report = reconcile_filters(session, filters, principal=principal, progress=progress)
     try:
-        checkpoint: bytes | None = checkpoint_at(session, report.log_size)
+        checkpoint: bytes | None = checkpoint_at(primary, report.log_size)
     except NotFound:
         checkpoint = None  # the log grew between the checkpoint and the report
     return report_bundle(report, config.operator, checkpoint)
