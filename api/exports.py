@@ -1,7 +1,7 @@
 """What the product gives out as files: CSV and XLSX with Chinese headers, shared by the API,
 the pages and the CLI (one writer per table, so the three never disagree).
 
-Gaps (监管缺口) and the mass balance (对账) are written here; the use cases that compute them
+Gaps (监管异常) and the mass balance (对账) are written here; the use cases that compute them
 are in ``ledger.audit``.
 """
 
@@ -77,7 +77,7 @@ def gaps_xlsx(gaps: list[Gap], names: Mapping[str, str] | None = None) -> bytes:
     wb = Workbook()
     ws = wb.active
     assert ws is not None
-    ws.title = "监管缺口"
+    ws.title = "监管异常"
     ws.append([*CSV_HEADERS, *(["相关单位名称"] if names is not None else [])])
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -195,7 +195,7 @@ def _filters_zh(report: Report) -> list[tuple[str, Any]]:
         ("日志条目数 (log size)", report.log_size),
         ("日志根哈希 (root, base64)", report.root),
         ("计算时间 (UTC)", report.computed_at),
-        ("说明", "质量单位为千克(kg)，保留三位小数；日期按北京时间计。"
+        ("说明", "重量单位为千克(kg)，保留三位小数；日期按北京时间计。"
                  "合并批次按各原始批次投入量比例归属；未核清 = 申报量 − 各去向之和。"),
     ]
 

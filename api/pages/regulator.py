@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -37,6 +45,7 @@ from api.extensions import db
 from api.pages.uploads import UploadRejected, gather_export
 from api.runtime import log_config, reports_session
 from api.scoping import gap_settings, scoped_gap_query
+from ledger.audit import search as finder
 from ledger.audit.gaps import GAP_TYPES, Gap, find_gaps, get_gap
 from ledger.audit.queries import batch_detail
 from ledger.audit.reconcile import (
@@ -131,18 +140,36 @@ DETAIL_LABELS: Final = {
 
 
 def kg(grams: int | None) -> str:
-    """Grams as kilograms with thousands separators and three decimals (exact)."""
+    """A single batch's grams as kilograms with thousands separators, exact, without trailing
+    zeros ("1,200", "119.5", "0.001")."""
     if grams is None:
         return "—"
     text = kg_text(int(grams))
     sign, body = ("-", text[1:]) if text.startswith("-") else ("", text)
     whole, frac = body.split(".")
-    return f"{sign}{int(whole):,}.{frac}"
+    frac = frac.rstrip("0")
+    return f"{sign}{int(whole):,}" + (f".{frac}" if frac else "")
+
+
+def tonnes(grams: int | None) -> str:
+    """A total's grams as tonnes (吨) with thousands separators and three decimals, i.e. to
+    the nearest kilogram (half up): regulators count in tonnes."""
+    if grams is None:
+        return "—"
+    sign = "-" if grams < 0 else ""
+    kgs = (abs(int(grams)) + 500) // 1000
+    whole, rest = divmod(kgs, 1000)
+    return f"{sign}{whole:,}.{rest:03d}"
 
 
 @bp.app_template_filter("reg_kg")
 def _kg_filter(grams: int | None) -> str:
     return kg(grams)
+
+
+@bp.app_template_filter("reg_t")
+def _t_filter(grams: int | None) -> str:
+    return tonnes(grams)
 
 
 # --- shared helpers --------------------------------------------------------------------------
@@ -174,6 +201,7 @@ class DashboardForm:
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
     filters: ReportFilters | None = None
+    notices: dict[str, str] = field(default_factory=dict)  # said, but not blocking
 
     def api_params(self) -> dict[str, str]:
         """The same filters as the reconciliation API's query parameters."""
@@ -213,10 +241,19 @@ def dashboard_form(args: Mapping[str, str], principal: Principal) -> DashboardFo
     period_to = _parse_day(values["to"], "to", form.errors)
     if form.errors:
         return form
+    generator: str | None = values["generator"]
+    if generator:
+        # A name is what people type: resolved here, and when it names no single unit the
+        # dashboard still shows (unfiltered by unit) with the reason beside the box.
+        generator, problem = resolve_generator(principal, values["generator"])
+        if problem:
+            form.notices["generator"] = problem
+        elif generator:
+            values["generator_name"] = _org_names([generator]).get(generator, "")
     try:
         checked = ReportFilters.checked(
             region=values["region"] or None, period_from=period_from, period_to=period_to,
-            generator=values["generator"] or None, waste_code=values["waste_code"] or None,
+            generator=generator or None, waste_code=values["waste_code"] or None,
             category=values["category"] or None)
         form.filters = scope_for(principal, checked)
     except LedgerError as exc:
@@ -250,12 +287,12 @@ def by_district(filters: ReportFilters) -> list[DistrictRow]:
 
 
 def chart_data(report: Report, districts: list[DistrictRow]) -> dict[str, Any]:
-    """What the charts draw (kg, as numbers), read by regulator/dashboard.js."""
-    def kgs(grams: int) -> float:
-        return round(grams / 1000, 3)
+    """What the charts draw (tonnes, as numbers), read by regulator/dashboard.js."""
+    def kgs(grams: int) -> float:  # tonnes, to the kilogram
+        return round(grams / 1_000_000, 3)
 
     return {
-        "labels": {"declared": _("申报量 (kg)"), "disposed": _("利用/处置量 (kg)")},
+        "labels": {"declared": _("申报量 (t)"), "disposed": _("利用/处置量 (t)")},
         "by_month": {"keys": [r.key for r in report.by_month],
                      "declared": [kgs(r.figures.declared) for r in report.by_month],
                      "disposed": [kgs(r.figures.disposed) for r in report.by_month]},
@@ -388,7 +425,7 @@ def gap_form(args: Mapping[str, str], principal: Principal) -> GapForm:
     form = GapForm(values)
     errors = form.errors
     if values["type"] and values["type"] not in GAP_TYPES:
-        errors["type"] = _("没有这种缺口类型")
+        errors["type"] = _("没有这种异常类型")
     if values["severity"] and values["severity"] not in SEVERITY_LABELS:
         errors["severity"] = _("严重程度应为 高、中 或 低")
     if values["status"] and values["status"] not in STATUS_LABELS:
@@ -417,6 +454,38 @@ def gap_form(args: Mapping[str, str], principal: Principal) -> GapForm:
         found = [g for g in found if values["organisation"] in g.organisations]
     form.found = found
     return form
+
+
+@bp.get("/search")
+def search() -> ResponseReturnValue:
+    """One box for a company name, USCC, batch code, manifest number or plate (监管检索)."""
+    principal = page_principal(*ROLES)
+    q = request.args.get("q", "").strip()
+    hits = finder.search(db.session, principal, q) if q else []
+    if len(hits) == 1 and hits[0].kind == "batch":
+        return redirect(url_for("regulator.batch", code=hits[0].key))
+    names = _org_names({h.org for h in hits if h.org})
+    details = {h.key: finder.manifest_batches(db.session, h.key)
+               for h in hits if h.kind == "manifest"}
+    trips = {h.key: finder.plate_manifests(db.session, h.key)
+             for h in hits if h.kind == "vehicle"}
+    return render_template("regulator/search.html", q=q, hits=hits, names=names,
+                           manifests=details, trips=trips)
+
+
+def resolve_generator(principal: Principal, text: str) -> tuple[str | None, str | None]:
+    """A generator filter typed as a USCC or as (part of) a company name: (USCC, None), or
+    (None, what is wrong) when no single organisation in the region is named."""
+    if finder.ALNUM_18.fullmatch(text.upper()):
+        return text.upper(), None
+    found = [h for h in finder.search(db.session, principal, text, limit=6)
+             if h.kind == "organisation"]
+    if len(found) == 1:
+        return found[0].key, None
+    if not found:
+        return None, _("辖区内没有名称含“%(q)s”的单位", q=text)
+    return None, _("“%(q)s”对应多个单位：%(names)s。请从列表中选择或输入统一社会信用代码",
+                   q=text, names="、".join(h.label for h in found[:5]))
 
 
 @bp.get("/gaps")

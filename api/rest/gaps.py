@@ -19,7 +19,7 @@ from ledger.errors import NotFound
 from ledger.tlog.notes import b64
 
 blp = Blueprint("gaps", __name__, url_prefix="/api/v1",
-                description="Gaps in the chain of custody (监管缺口)")
+                description="Gaps in the chain of custody (监管异常)")
 
 class GapQuerySchema(Schema):
     type = fields.List(fields.String(validate=validate.OneOf(GAP_TYPES)), load_default=list)

@@ -79,7 +79,8 @@ def text_of(resp) -> str:
     return html_lib.unescape(resp.get_data(as_text=True))
 
 
-def figure_kg(page: str, name: str) -> str:
+def figure_t(page: str, name: str) -> str:
+    """A total on the dashboard, in tonnes as shown (unit t)."""
     match = re.search(rf'data-figure="{name}">.*?<span class="value">([^<]+)</span>', page,
                       re.S)
     assert match, f"figure {name} is shown"
@@ -105,7 +106,7 @@ def test_other_roles_are_forbidden(region, client):
         resp = client.get(path)
         assert resp.status_code == 403, path
         page = text_of(resp)
-        assert "时间线" not in page and "物料平衡" not in page and "100.000" not in page
+        assert "时间线" not in page and "物料平衡" not in page and "100 kg" not in page
 
 
 def test_a_regulator_of_another_region_sees_none_of_this_district(region, app, client):
@@ -117,7 +118,7 @@ def test_a_regulator_of_another_region_sees_none_of_this_district(region, app, c
     log_in(client, "hangzhou")
     assert client.get(f"/regulator/gaps/{gap_id}").status_code == 404
     page = text_of(client.get("/regulator/"))
-    assert figure_kg(page, "declared") == "0.000"
+    assert figure_t(page, "declared") == "0.000"
     assert "重量差异" not in page  # the district's gap is not in Hangzhou's summary
     gaps = text_of(client.get("/regulator/gaps?status="))
     assert region.codes["light"] not in gaps and "共 0 项" in gaps
@@ -129,6 +130,15 @@ def test_a_regulator_of_another_region_sees_none_of_this_district(region, app, c
     assert resp.status_code == 403 and "监管部门只能查看本辖区" in text_of(resp)
     assert client.get("/regulator/gaps?region=331002").status_code == 403
     assert all(gap_id not in text_of(client.get(p)) for p in PAGES)
+    # The search box answers within the region only: this district's unit, batch and
+    # manifest are not found from Hangzhou, and a name is never a 422.
+    light = region.codes["light"]
+    for q in (GEN, light, light[:20], "椒江", manifest(1)):
+        resp = client.get("/regulator/search", query_string={"q": q})
+        assert resp.status_code == 200 and 'id="no-hits"' in text_of(resp), q
+    found = inspector.get("/regulator/search", query_string={"q": manifest(1)})
+    assert f'data-key="{manifest(1)}"' in text_of(found) and light in text_of(found)
+    assert inspector.get("/regulator/search", query_string={"q": light}).status_code == 302
 
 
 # --- 1. the dashboard -----------------------------------------------------------------------
@@ -139,16 +149,16 @@ def test_dashboard_shows_the_mass_balance_with_drill_down_and_chart_data(region,
     resp = client.get("/regulator/")
     assert resp.status_code == 200
     page = text_of(resp)
-    assert figure_kg(page, "declared") == "150.000"  # 100 kg + 50 kg, consolidated counted once
-    assert figure_kg(page, "in_storage") == "80.000"  # weighed 80 kg at the collector
-    assert figure_kg(page, "disposed_disposal") == "50.000"
-    assert figure_kg(page, "unaccounted") == "20.000"  # lost between release and acceptance
+    assert figure_t(page, "declared") == "0.150"  # 100 kg + 50 kg, consolidated counted once
+    assert figure_t(page, "in_storage") == "0.080"  # weighed 80 kg at the collector
+    assert figure_t(page, "disposed_disposal") == "0.050"
+    assert figure_t(page, "unaccounted") == "0.020"  # lost between release and acceptance
     charts = json.loads(re.search(
         r'<script type="application/json" id="chart-data">(.*?)</script>', page, re.S)[1])
     assert charts["by_category"]["keys"] == ["HW49"]
-    assert charts["by_category"]["declared"] == [150.0]
-    assert charts["by_category"]["disposed"] == [50.0]
-    assert sum(charts["by_month"]["declared"]) == 150.0
+    assert charts["by_category"]["declared"] == [0.15]  # tonnes
+    assert charts["by_category"]["disposed"] == [0.05]
+    assert sum(charts["by_month"]["declared"]) == 0.15
     assert charts["by_district"]["keys"] == ["331002"]
     assert 'src="/static/vendor/chart.js/chart.umd.min.js"' in page
     assert "<script>" not in page  # no inline code (CSP)
@@ -182,18 +192,23 @@ def test_pages_render_in_english_too(region, client):
 def test_dashboard_filters_and_bad_input(region, client):
     log_in(client, "inspector")
     page = text_of(client.get(f"/regulator/?generator={GENERATORS[1]}&from=&to="))
-    assert figure_kg(page, "declared") == "50.000"
+    assert figure_t(page, "declared") == "0.050"
     page = text_of(client.get("/regulator/?category=HW08"))
-    assert figure_kg(page, "declared") == "0.000"
+    assert figure_t(page, "declared") == "0.000"
     next_year = text_of(client.get("/regulator/?from=2999-01-01&to=2999-12-31"))
-    assert figure_kg(next_year, "declared") == "0.000"
+    assert figure_t(next_year, "declared") == "0.000"
     for query, message in [("from=31.01.2026", "日期格式应为"),
                            ("from=2026-06-01&to=2026-01-01", "period"),
-                           ("generator=123", "统一社会信用代码"),
+                           (f"generator={GEN[:-1]}X", "统一社会信用代码"),
                            ("region=12345", "region")]:
         resp = client.get(f"/regulator/?{query}")
         assert resp.status_code == 422, query
         assert message in text_of(resp), query
+    # Not a USCC: a name, looked up; none found is said and the dashboard stays.
+    resp = client.get("/regulator/?generator=123&from=&to=")
+    assert resp.status_code == 200
+    assert "辖区内没有名称含“123”的单位" in text_of(resp)
+    assert figure_t(text_of(resp), "declared") == "0.150"  # unfiltered
     assert client.get("/regulator/?figure=nonsense").status_code == 422
 
 
@@ -250,7 +265,7 @@ def test_gaps_filter_paginate_and_link_to_their_detail(region, client):
     assert detail.status_code == 200
     body = text_of(detail)
     assert "重量差异" in body and f"/regulator/batch/{region.codes['light']}" in body
-    assert "100.000 kg" in body and "80.000 kg" in body  # released and accepted
+    assert "100 kg" in body and "80 kg" in body  # released and accepted
     assert GEN in body and "尚未解决" in body
     assert client.get("/regulator/gaps/mass_discrepancy:nothing").status_code == 404
     assert client.get("/regulator/gaps?page=999").status_code == 200  # clamped, no error
@@ -274,7 +289,7 @@ def test_batch_timeline_shows_signers_masses_marks_and_inclusion_proofs(region, 
     assert page.count("✔ 已验证") == 3
     assert "椒江小微企业1号" in page and "台州市绿源环保收集有限公司" in page  # who signed
     assert "dev-" in page  # the key's name
-    assert "重量差异：移出 100.000 kg，接收 80.000 kg（20.0%）" in page
+    assert "重量差异：移出 100 kg，接收 80 kg（20.0%）" in page
     # each entry's inclusion proof, against the current checkpoint, checks out
     size = int(re.search(r"当前检查点：(\d+) 条记录", page)[1])
     root = base64.b64decode(re.search(r"当前检查点：\d+ 条记录，根哈希 <code>([^<]+)</code>",
@@ -477,3 +492,12 @@ def test_leaf_hash_helper_matches_the_log(region, client):
     page = text_of(client.get(f"/regulator/batch/{code}"))
     leaf = base64.b64encode(leaf_hash(entry["note"].encode())).decode()
     assert f"叶哈希：<code>{leaf}</code>" in page
+
+
+def test_totals_in_tonnes_and_single_batches_in_kilograms():
+    from api.pages.regulator import kg, tonnes
+
+    assert [tonnes(g) for g in (0, 499, 500, 150_000, 1_234_567_891, -20_000)] == [
+        "0.000", "0.000", "0.001", "0.150", "1,234.568", "-0.020"]
+    assert [kg(g) for g in (1, 119_500, 1_200_000, 123_456_789_999)] == [
+        "0.001", "119.5", "1,200", "123,456,789.999"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_regulator_finds_an_injected_gap_and_drills_down_to_a_verified_timeline(
     page.click("#figures [data-figure=declared] a")
     expect(page.locator("#drill")).to_contain_text(code)
     # the gaps list, filtered by the injected gap's type
-    page.click("nav.nav >> text=缺口")
+    page.click("nav.nav >> text=异常预警")
     page.select_option("#gap-filters select[name=type]", "mass_discrepancy")
     page.click("#gap-filters button[type=submit]")
     rows = page.locator("#gap-list tbody tr")
@@ -95,14 +96,14 @@ def test_regulator_finds_an_injected_gap_and_drills_down_to_a_verified_timeline(
     # its detail, then the batch's timeline
     rows.first.locator("td").first.locator("a").click()
     expect(page.locator("#gap h1")).to_contain_text("重量差异")
-    expect(page.locator("#gap")).to_contain_text("100.000 kg")
+    expect(page.locator("#gap")).to_contain_text("100 kg")
     page.click(f"#gap a[href='/regulator/batch/{code}']")
     page.wait_for_url(f"{demo_server.url}/regulator/batch/{code}")
     events = page.locator("#timeline li.event")
     expect(events).to_have_count(3)
     expect(page.locator("#timeline li.event.verified .mark.ok")).to_have_count(3)
     expect(page.locator("#verified")).to_contain_text("✔")
-    expect(page.locator(".discrepancy-note")).to_contain_text("移出 100.000 kg，接收 70.000 kg")
+    expect(page.locator(".discrepancy-note")).to_contain_text("移出 100 kg，接收 70 kg")
     proof = events.nth(2).locator("details.proof")
     proof.locator("summary").click()
     expect(proof.locator("p.ok")).to_contain_text("包含证明")
@@ -162,3 +163,45 @@ def test_verify_page_checks_an_export_and_this_logs_checkpoint(
     page.fill("#verify-checkpoint textarea[name=checkpoint]", broken)
     page.click("#verify-checkpoint button[type=submit]")
     expect(page.locator("#verdict")).to_contain_text("✘ 验证未通过")
+
+
+def test_one_search_box_finds_companies_batches_manifests_and_plates(
+        demo_server: LiveServer, page: Page, errors: list[str]):
+    """The dashboard's unit box takes a company name (it used to answer 422 and lose the
+    dashboard); the header's search box takes a name, a USCC, a batch code, a manifest number
+    or a plate; totals are in tonnes, a batch in kilograms."""
+    code = inject_mass_discrepancy(demo_server)
+    number = f"{dt.datetime.now(dt.UTC).year}3310999001"
+    log_in(page, demo_server)
+    expect(page.locator("#figures [data-figure=declared] .unit")).to_have_text("t")
+    expect(page.locator("#figures [data-figure=declared] .value")).to_have_text(
+        re.compile(r"^[0-9]{1,3}(,[0-9]{3})*\.[0-9]{3}$"))  # tonnes to the kilogram
+
+    box = page.locator("#filters input[name=generator]")
+    box.fill("注入测试五金")
+    page.click("#filters button[type=submit]")
+    expect(page.locator("#generator-resolved")).to_have_text("椒江注入测试五金厂")
+    expect(page.locator("#figures [data-figure=declared] .value")).to_have_text("0.100")
+    box.fill("椒江注入测试")  # two units: said so, and the dashboard stays
+    page.click("#filters button[type=submit]")
+    expect(page.locator("#filters [data-field=generator]")).to_contain_text("对应多个单位")
+    expect(page.locator("#figures")).to_be_visible()
+
+    search = page.locator("#nav-search")
+    for query, kind, key in (("注入测试收集", "organisation", INJECTED_COLLECTOR),
+                             (INJECTED_GENERATOR.lower(), "organisation", INJECTED_GENERATOR),
+                             (number, "manifest", number),
+                             ("浙J T0001", "vehicle", "浙J·T0001")):
+        search.fill(query)
+        search.press("Enter")
+        expect(page.locator(f"#hits li[data-kind={kind}][data-key='{key}']")).to_be_visible()
+    expect(page.locator(f"#hits li[data-kind=vehicle] a:has-text('{number}')")).to_be_visible()
+    # A whole batch code (typed in groups) opens the batch, its masses in kg.
+    search.fill(f"{code[:18]} {code[18:26]} {code[26:34]} {code[34:]}")
+    search.press("Enter")
+    page.wait_for_url(f"**/regulator/batch/{code}")
+    expect(page.locator("main")).to_contain_text("100 kg")
+    search.fill("没有这个单位")
+    search.press("Enter")
+    expect(page.locator("#no-hits")).to_contain_text("辖区内没有找到")
+    assert errors == []

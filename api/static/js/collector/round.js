@@ -11,7 +11,11 @@ const me = whoami();
 let round = null;
 
 function timeText(iso) {
-  try { return new Date(iso).toLocaleString("zh-CN", { hour12: false }); } catch { return iso; }
+  // One date format on every page: 2026-12-03 09:33, Beijing time ("sv-SE" writes ISO order).
+  try {
+    return new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Shanghai", year: "numeric",
+      month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }).format(new Date(iso));
+  } catch { return iso; }
 }
 
 async function load({ fetch }) {
