@@ -34,11 +34,12 @@ from labels import SHEETS, LabelSize
 from ledger.clock import beijing_today
 from ledger.custody import pickups, waste_help
 from ledger.custody.catalogue import load_catalogue
+from ledger.custody.exemptions import Option, applicable_exemptions
 from ledger.custody.label_data import MAX_LABELS, labels_for
 from ledger.custody.permits import Receiver, receivers_for
 from ledger.custody.pickups import PickupItem, PickupRequest
 from ledger.custody.principals import Principal
-from ledger.custody.projections import Batch, Handover
+from ledger.custody.projections import Batch, Handover, Organisation
 from ledger.errors import InvalidInput, LedgerError
 
 bp = Blueprint("generator", __name__, url_prefix="/generator")
@@ -273,6 +274,22 @@ def release_status(principal: Principal, pickup: pickups.Pickup) -> dict[str, st
 RECENT_DONE = 10
 
 
+def exemption_options(requests: Iterable[pickups.Pickup],
+                      statuses: dict[int, dict[str, str]]) -> dict[str, list[Option]]:
+    """Batch code -> the exemption rows (豁免管理清单) its release to the request's receiver may
+    claim, for the batches still to be signed."""
+    session = db.session
+    out: dict[str, list[Option]] = {}
+    for p in requests:
+        receiver = session.get(Organisation, p.collector)
+        roles = set(receiver.roles.split()) if receiver is not None else set()
+        for b in p.batches:
+            batch = session.get(Batch, b.code)
+            if statuses[p.id][b.code] in ("sign", "answered") and batch is not None:
+                out[b.code] = applicable_exemptions(session, batch, roles)
+    return out
+
+
 def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
                   errors: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
     form = form or {}
@@ -283,11 +300,12 @@ def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
     # Open requests, then the most recently completed ones (what was fetched, and when).
     open_requests = pickups.pickups_for(db.session, principal, "open") + \
         pickups.pickups_for(db.session, principal, "done", limit=RECENT_DONE)
+    statuses = {p.id: release_status(principal, p) for p in open_requests}
     return render_template(
         "generator/pickups.html", available=available, chosen=chosen,
         requested=_requested(principal), receivers=receivers(principal, chosen_codes),
-        form=form, errors=errors or {}, requests=open_requests,
-        statuses={p.id: release_status(principal, p) for p in open_requests},
+        form=form, errors=errors or {}, requests=open_requests, statuses=statuses,
+        exemptions=exemption_options(open_requests, statuses),
         state_names=state_names(), today=beijing_today().isoformat(), kg=kg,
         js_messages=_release_messages(principal)), status
 
@@ -299,6 +317,7 @@ def _release_messages(principal: Principal) -> dict[str, str]:
         "registering": _("首次在本设备签名：正在为本设备生成并登记签名密钥…"),
         "registered": _("本设备已登记签名密钥 %(name)s", name="{name}"),
         "signing": _("正在签名…"),
+        "exempt_condition": _("签名即声明满足豁免条件："),
         "accepted": _("已签名，记录号 %(index)s", index="{index}"),
         "settled": _("已签名，交接完成（记录号 %(index)s）", index="{index}"),
         "already": _("本单位已签名，等待收运方确认"),

@@ -121,6 +121,19 @@ class ReportFiltersOutSchema(Schema):
     viewer = fields.String(allow_none=True)
 
 
+class ExemptHandoverSchema(Schema):
+    batch = fields.String()
+    from_ = fields.String(data_key="from", attribute="from")
+    to = fields.String()
+    manifest = fields.String()
+    accepted_mass_g = fields.Integer(allow_none=True)
+    edition = fields.String(metadata={"description": "catalogue edition of the exemption list"})
+    item = fields.Integer(metadata={"description": "清单序号"})
+    row = fields.Integer(metadata={"description": "row within the item"})
+    stage = fields.String(metadata={"description": "收集, 运输, 利用 or 处置"})
+    fits = fields.Boolean(metadata={"description": "false: the gap exemption_misfit"})
+
+
 class ReconciliationSchema(Schema):
     format = fields.String()
     unit = fields.String(metadata={"description": "g: every mass is integer grams"})
@@ -132,6 +145,9 @@ class ReconciliationSchema(Schema):
     by_waste_code = fields.List(fields.Nested(ReconciliationRowSchema))
     by_category = fields.List(fields.Nested(ReconciliationRowSchema))
     by_month = fields.List(fields.Nested(ReconciliationRowSchema))
+    exempt_handovers = fields.List(fields.Nested(ExemptHandoverSchema), metadata={
+        "description": "settled handovers under a claimed exemption (豁免管理清单); their "
+                       "masses are in the figures like any other"})
 
 
 class ReconciliationDrilldownSchema(Schema):

@@ -25,6 +25,8 @@ from ledger.custody.access import (
     manifest_visibility,
     region_clause,
 )
+from ledger.custody.editions import batch_edition
+from ledger.custody.exemptions import ExemptionClaim, handover_entry
 from ledger.custody.principals import Principal
 from ledger.custody.projections import (
     Batch,
@@ -66,8 +68,14 @@ def batch_detail(session: Session, principal: Principal, code: str,
     """Everything about one batch: state, holder, masses, handovers, lineage, history."""
     b = get_visible_batch(session, principal, code)
     detail = batch_summary(b)
-    detail["handovers"] = [_handover(h) for h in session.scalars(
-        select(Handover).where(Handover.batch == code).order_by(Handover.id))]
+    detail["catalogue_edition"] = (batch_edition(session, b.generated_on, b.declared_at)
+                                   if b.hazardous else None)
+    claims = {c.handover_entry if c.handover_entry is not None else -c.claimed_at: c
+              for c in session.scalars(select(ExemptionClaim).where(
+                  ExemptionClaim.batch == code))}
+    detail["handovers"] = [_handover(h, claims.get(handover_entry(h) or -1)) for h in
+                           session.scalars(select(Handover).where(Handover.batch == code)
+                                           .order_by(Handover.id))]
     detail["parents"] = [{"code": link.parent, "mass_g": link.mass_g} for link in
                          session.scalars(select(Lineage).where(Lineage.child == code))]
     detail["children"] = [{"code": link.child, "mass_g": link.mass_g} for link in
@@ -76,13 +84,23 @@ def batch_detail(session: Session, principal: Principal, code: str,
     detail["disposal"] = None if disposal is None else {
         "disposer": disposal.disposer, "method": disposal.method,
         "method_code": disposal.method_code, "mass_g": disposal.mass_g,
-        "t": format_time(disposal.t_ms)}
+        "t": format_time(disposal.t_ms), "permit": disposal.permit or None,
+        "exemption": _claim(claims.get(-disposal.entry))}
     detail["attributed_disposals"] = attributed_disposals(session, code)
     detail["history"] = stream_history(session, code, operator)
     return detail
 
 
-def _handover(h: Handover) -> dict[str, Any]:
+def _claim(c: ExemptionClaim | None) -> dict[str, Any] | None:
+    """An exemption claimed (豁免管理清单): which row and stage, and whether it fits."""
+    if c is None:
+        return None
+    return {"edition": c.edition, "item": c.item, "row": c.row, "stage": c.stage,
+            "fits": c.fits, "misfit": c.misfit, "by_release": c.by_release,
+            "by_answer": c.by_answer}
+
+
+def _handover(h: Handover, claim: ExemptionClaim | None = None) -> dict[str, Any]:
     return {
         "from": h.from_org, "to": h.to_org, "manifest": h.manifest, "status": h.status,
         "released_mass_g": h.released_mass_g, "accepted_mass_g": h.accepted_mass_g,
@@ -90,6 +108,7 @@ def _handover(h: Handover) -> dict[str, Any]:
         "discrepancy": h.discrepancy, "permit_flagged": h.permit_flagged,
         "released_t": None if h.released_t_ms is None else format_time(h.released_t_ms),
         "answered_t": None if h.answered_t_ms is None else format_time(h.answered_t_ms),
+        "exemption": _claim(claim),
     }
 
 

@@ -61,6 +61,7 @@ from ledger.custody.access import batch_visibility
 from ledger.custody.catalogue import load_catalogue, normalise_category, normalise_waste_code
 from ledger.custody.codes import region_contains, region_level, validate_region
 from ledger.custody.editions import describe_code
+from ledger.custody.exemptions import ExemptionClaim
 from ledger.custody.kinds import (
     CONSOLIDATED,
     DECLARED,
@@ -235,6 +236,29 @@ BREAKDOWNS: Final = ("by_generator", "by_waste_code", "by_category", "by_month")
 
 
 @dataclass(frozen=True)
+class ExemptHandover:
+    """A handover made under a claimed exemption (豁免管理清单): its mass is in the figures
+    like any other; this marks it as not managed as hazardous waste at that stage."""
+
+    batch: str
+    from_org: str
+    to_org: str
+    manifest: str
+    accepted_mass_g: int | None
+    edition: str
+    item: int
+    row: int
+    stage: str
+    fits: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"batch": self.batch, "from": self.from_org, "to": self.to_org,
+                "manifest": self.manifest, "accepted_mass_g": self.accepted_mass_g,
+                "edition": self.edition, "item": self.item, "row": self.row,
+                "stage": self.stage, "fits": self.fits}
+
+
+@dataclass(frozen=True)
 class Report:
     """A mass balance and the exact log state (size and root) it was computed at."""
 
@@ -248,6 +272,7 @@ class Report:
     by_waste_code: tuple[Row, ...]
     by_category: tuple[Row, ...]
     by_month: tuple[Row, ...]  # Beijing month of declaration, "YYYY-MM"
+    exempt: tuple[ExemptHandover, ...] = ()  # handovers under a claimed exemption
 
     def breakdown(self, name: str) -> tuple[Row, ...]:
         if name not in BREAKDOWNS:
@@ -268,6 +293,7 @@ class Report:
         for name in BREAKDOWNS:
             body[name] = [{"key": r.key, "name": r.name, **r.figures.as_dict()}
                           for r in self.breakdown(name)]
+        body["exempt_handovers"] = [e.as_json() for e in self.exempt]
         return body
 
 
@@ -619,7 +645,7 @@ def _grouped(session: Session, where: Sequence[ColumnElement[bool]], dialect: st
 
 
 def _compute(session: Session, filters: ReportFilters, principal: Principal | None,
-             progress: ProgressFn) -> tuple[Figures, dict[str, tuple[Row, ...]]]:
+             progress: ProgressFn) -> tuple[Figures, dict[str, Any]]:
     dialect = _prepare(session)
     by_code, by_gen, by_month = _grouped(session, _balance_population(filters, principal),
                                          dialect, progress)
@@ -637,7 +663,33 @@ def _compute(session: Session, filters: ReportFilters, principal: Principal | No
     month_rows = tuple(sorted((Row(r.month, r.month, _figures(r)) for r in by_month),
                               key=lambda r: r.key))
     return totals, {"by_generator": generator_rows, "by_waste_code": waste_rows,
-                    "by_category": category_rows, "by_month": month_rows}
+                    "by_category": category_rows, "by_month": month_rows,
+                    "exempt": _exempt_handovers(session, filters, principal)}
+
+
+def _exempt_handovers(session: Session, f: ReportFilters,
+                      principal: Principal | None) -> tuple[ExemptHandover, ...]:
+    """Settled handovers of the report's batches (consolidated ones included) that claimed an
+    exemption, in log order."""
+    c, h = ExemptionClaim, Handover
+    where = _filter_clauses(f, Batch)
+    if principal is not None:
+        clause = batch_visibility(principal)
+        if clause is not None:
+            where.append(clause)
+    opened = func.coalesce(h.released_at, h.answered_at)
+    both = and_(h.released_at.is_not(None), h.answered_at.is_not(None))
+    first = case((both, case((h.released_at < h.answered_at, h.released_at),
+                             else_=h.answered_at)), else_=opened)
+    rows = session.execute(
+        select(h.batch, h.from_org, h.to_org, h.manifest, h.accepted_mass_g, c.edition, c.item,
+               c.row, c.stage, c.fits)
+        .join(c, c.handover_entry == first)
+        .join(Batch, Batch.code == h.batch)
+        .where(h.status == "confirmed", *where)
+        .order_by(c.claimed_at))
+    return tuple(ExemptHandover(r.batch, r.from_org, r.to_org, r.manifest, r.accepted_mass_g,
+                                r.edition, r.item, r.row, r.stage, r.fits) for r in rows)
 
 
 def _generator_names(session: Session, usccs: Sequence[str]) -> dict[str, str]:

@@ -34,8 +34,8 @@ from ledger.errors import NotFound, PayloadInvalid, RuleViolation
 from ledger.tlog.models import Base
 
 __all__ = ["METHOD_STAGES", "MISFIT_NOT_DONE", "MISFIT_ROLE", "STAGE_ROLES", "TERMINAL_STAGES",
-           "Claim", "ExemptionClaim", "check_claim", "handover_entry", "parse_claim",
-           "stage_fits"]
+           "Claim", "ExemptionClaim", "Option", "applicable_exemptions", "check_claim",
+           "handover_entry", "parse_claim", "stage_fits"]
 
 #: Which receiving roles perform each stage this product records.
 STAGE_ROLES: dict[str, frozenset[str]] = {
@@ -168,6 +168,32 @@ def handover_entry(ho: Any) -> int | None:
     """The log index that opened a handover: its release, or an answer signed before it."""
     opened = [i for i in (ho.released_at, ho.answered_at) if i is not None]
     return min(opened) if opened else None
+
+
+@dataclass(frozen=True)
+class Option:
+    """An exemption row a holder may claim when handing a batch to a receiver."""
+
+    row: Exemption
+    stage: str
+
+    @property
+    def claim(self) -> dict[str, Any]:
+        """The ``exemption`` object to sign."""
+        return {"edition": self.row.edition, "item": self.row.seq, "row": self.row.row,
+                "stage": self.stage, "condition": self.row.condition}
+
+
+def applicable_exemptions(session: Session, batch: Batch, roles: set[str]) -> list[Option]:
+    """Rows of the batch's edition naming its code or category whose stage the receiver
+    performs. Rows about an origin (no code) are left out: they need a basis only the parties
+    can state."""
+    if not batch.hazardous:
+        return []
+    cat = catalogue(session, batch_edition(session, batch.generated_on, batch.declared_at))
+    return [Option(row, stage) for row in cat.exemptions()
+            if row.names_code and row.concerns(batch.waste_code)
+            for stage in sorted(row.stages) if stage_fits(stage, roles)]
 
 
 def stage_fits(stage: str, roles: set[str] | frozenset[str]) -> bool:

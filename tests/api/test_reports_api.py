@@ -110,7 +110,9 @@ def test_twenty_generators_in_one_drum_each_sees_its_own_mass_utilised(region):
     assert body["filters"] == {"region": "331002", **AROUND_TODAY, "generator": None,
                                "waste_code": None, "category": None, "viewer": REGULATOR}
     assert set(body) == {"format", "unit", "log", "computed_at", "filters", "totals",
-                         "by_generator", "by_waste_code", "by_category", "by_month"}
+                         "by_generator", "by_waste_code", "by_category", "by_month",
+                         "exempt_handovers"}
+    assert body["exempt_handovers"] == []  # nothing here was handed over under an exemption
     assert set(body["totals"]) == set(Figures().as_dict())
     assert set(body["by_generator"][0]) == {"key", "name", *Figures().as_dict()}
     assert body["totals"]["batches"] == 20

@@ -34,10 +34,13 @@ async function release(article, li, signingKey) {
                                                h.status === "awaiting_release").pop();
     if (open && open.status === "awaiting_answer") { show(li, T.already, true); finish(li, null); return true; }
     const last = batch.history[batch.history.length - 1];
+    const data = { to: article.dataset.collector, mass_g: batch.mass_g, manifest: article.dataset.manifest };
+    // A claimed exemption row (豁免管理清单) is signed with its condition word for word.
+    const exemption = li.querySelector("select.exemption")?.value;
+    if (exemption) data.exemption = JSON.parse(exemption);
     const { note } = await signEntry({
       stream: code, head: { seq: last.seq, leaf: last.leaf_hash, t: last.t }, org,
-      key: signingKey, kind: "custody.released",
-      data: { to: article.dataset.collector, mass_g: batch.mass_g, manifest: article.dataset.manifest },
+      key: signingKey, kind: "custody.released", data,
     });
     const receipt = await submitNote(note);
     const text = format(open ? T.settled : T.accepted, { index: receipt.index });
@@ -73,6 +76,16 @@ async function run(article, items, button) {
     buttons.forEach((b) => { b.disabled = false; });
     if (button && !article.querySelector("button.sign-one")) button.remove();
   }
+}
+
+// Show the condition the signature will state when an exemption row is chosen.
+for (const select of document.querySelectorAll("select.exemption")) {
+  const hint = select.parentElement.querySelector('[data-slot="condition"]');
+  const first = hint.textContent;
+  select.addEventListener("change", () => {
+    const option = select.selectedOptions[0];
+    hint.textContent = option && option.value ? `${T.exempt_condition}${option.dataset.condition}` : first;
+  });
 }
 
 for (const article of document.querySelectorAll("article.pickup")) {

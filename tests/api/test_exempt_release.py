@@ -1,0 +1,97 @@
+"""Aluminium dross (铝灰渣) from a small enterprise to a smelter that recovers aluminium under the
+exemption list (2021 清单 item 22, 利用), through the generator's page and the API, on SQLite
+and PostgreSQL: the pickup page offers the row, the signed release carries it, the smelter
+accepts and utilises it without a hazardous waste permit, and the regulator's batch view and
+the reconciliation mark the handover exempt."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+
+from ledger.custody.uscc import make_uscc
+from ledger.tlog.client import ApiError
+from tests.api.lifecycle import GENERATORS, REGULATOR, code_for, description
+from tests.api.pages import log_in_as, region_with_people
+
+G1 = GENERATORS[0]
+SMELTER = make_uscc("331003", 250)
+PASSWORD = "correct horse battery"
+CONDITION = "回收金属铝。"
+
+
+@pytest.fixture
+def region(app):
+    r = region_with_people(app, {"boss": G1}, PASSWORD)
+    r.join(SMELTER, "台州某再生铝有限公司", "331003", ["receiver"])  # no hazardous waste permit
+    return r
+
+
+def dross(region) -> str:
+    code = code_for(G1, 1, "32102648")
+    region[G1].declare(code, description(2_400_000, "321-026-48", "铝灰渣"))
+    return code
+
+
+def test_dross_goes_to_the_smelter_under_the_exemption_from_the_page(region, client):
+    code = dross(region)
+    token = log_in_as(client, "boss", PASSWORD)
+    made = client.post("/generator/pickups", data={
+        "collector": SMELTER, "batches": [code], "csrf_token": token})
+    assert made.status_code == 302, made.get_data(as_text=True)
+    page = client.get("/generator/pickups").get_data(as_text=True)
+    manifest = re.search(rf'data-manifest="(\d{{14}})"\s+data-collector="{SMELTER}"', page)
+    assert manifest, page
+    options = re.findall(r'<option value="(\{[^"]+\})" data-condition="([^"]*)">([^<]*)<', page)
+    assert len(options) == 1, options  # item 22 utilisation: the only row for 321-026-48
+    claim = json.loads(html.unescape(options[0][0]))
+    assert claim == {"edition": "2021", "item": 22, "row": 1, "stage": "利用",
+                     "condition": CONDITION}
+    assert "清单第 22 项第 1 行" in options[0][2] and options[0][1] == CONDITION
+    assert "按《危险废物豁免管理清单》（2021年版名录）交接" in page
+    release = {"to": SMELTER, "mass_g": 2_400_000, "manifest": manifest.group(1)}
+    # Without the claim the smelter's missing permit refuses the release, as before.
+    with pytest.raises(ApiError) as err:
+        region[G1].act("custody.released", code, release)
+    assert (err.value.status, err.value.code) == (422, "permit_not_covering")
+    region[G1].act("custody.released", code, {**release, "exemption": claim})
+    region[SMELTER].accept(code, G1, 2_390_000, manifest.group(1))
+    region[SMELTER].act("custody.disposed", code, {
+        "method": "utilisation", "method_code": "R4", "mass_g": 2_390_000,
+        "exemption": claim})
+    detail = region[REGULATOR].batch(code)
+    assert detail["state"] == "disposed" and detail["catalogue_edition"] == "2021"
+    (handover,) = detail["handovers"]
+    assert handover["exemption"] == {"edition": "2021", "item": 22, "row": 1, "stage": "利用",
+                                     "fits": True, "misfit": None, "by_release": True,
+                                     "by_answer": False}
+    assert not handover["permit_flagged"]
+    assert detail["disposal"]["exemption"]["stage"] == "利用"
+    assert detail["disposal"]["permit"] is None
+    report = region[REGULATOR].request("GET", "/api/v1/reconciliation?region=331002")
+    assert report["exempt_handovers"] == [{
+        "batch": code, "from": G1, "to": SMELTER, "manifest": manifest.group(1),
+        "accepted_mass_g": 2_390_000, "edition": "2021", "item": 22, "row": 1,
+        "stage": "利用", "fits": True}]
+
+
+def test_the_regulator_sees_the_exempt_handover_on_the_batch_page(region, app):
+    code = dross(region)
+    manifest = "20263310000077"
+    claim = {"edition": "2021", "item": 22, "row": 1, "stage": "利用", "condition": CONDITION}
+    region[G1].act("custody.released", code, {"to": SMELTER, "mass_g": 2_400_000,
+                                              "manifest": manifest, "exemption": claim})
+    from api.extensions import db
+    from ledger.custody import access
+
+    with app.app_context():
+        access.add_user(db.session, "reg", PASSWORD, REGULATOR, "监管员")
+        db.session.remove()
+    reg = app.test_client()
+    log_in_as(reg, "reg", PASSWORD)
+    page = reg.get(f"/regulator/batch/{code}").get_data(as_text=True)
+    assert "豁免：清单第 22 项第 1 行（利用）" in page
+    assert "《国家危险废物名录》2021年版" in page
