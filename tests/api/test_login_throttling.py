@@ -176,3 +176,34 @@ def test_redis_holds_the_counters_when_configured(database, tmp_path):
             db.session.remove()
     finally:
         ctx.__exit__(None, None, None)
+
+
+def test_parallel_guesses_over_real_sockets(wang):
+    """The same through a served app (threads on both sides), as a script would attack it."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, wang, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/api/v1/auth/token"
+
+    def guess() -> int:
+        body = json.dumps({"username": "wang", "password": "guess", "label": "x"}).encode()
+        req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            code = json.load(exc)["code"]
+            assert code in ("login_failed", "login_throttled"), code
+            return exc.code
+
+    try:
+        assert _in_parallel(20, guess) == Counter({403: 10, 429: 10})
+    finally:
+        server.shutdown()
+        thread.join()
