@@ -39,7 +39,12 @@ def backup(engine: Engine, path: Path) -> BackupResult:
         raise InvalidInput(f"{path} exists; not overwriting a backup", code="backup_exists")
     ensure_dir(path.parent)
     if engine.dialect.name == "sqlite":
-        _sqlite_backup(engine, path)
+        try:
+            _sqlite_backup(engine, path)
+        except sqlite3.Error as exc:
+            path.unlink(missing_ok=True)  # never leave half a backup that looks like one
+            raise ConfigurationError(f"the SQLite backup failed: {exc}",
+                                     code="backup_failed") from None
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
             size = conn.execute("SELECT size FROM log_head").fetchone()
         return BackupResult(path, "sqlite", size[0] if size else 0)
@@ -56,7 +61,11 @@ def restore(engine: Engine, path: Path) -> None:
     if engine.dialect.name == "sqlite":
         if not head.startswith(SQLITE_MAGIC):
             raise InvalidInput(f"{path} is not an SQLite backup", code="backup_unreadable")
-        _sqlite_restore(engine, path)
+        try:
+            _sqlite_restore(engine, path)
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"the SQLite restore failed: {exc}",
+                                     code="restore_failed") from None
     else:
         if not head.startswith(PG_MAGIC):
             raise InvalidInput(f"{path} is not a pg_dump -Fc archive", code="backup_unreadable")
