@@ -3,8 +3,8 @@
 Static resources, so any cache or CDN can serve them: full tiles never change (cached for a
 year, ``immutable``); partial tiles are final too but are superseded by the full tile, so they
 are cached briefly; the checkpoint moves and is not cached. Entry bundles carry every signed
-note, which this app otherwise shows only to regulators and the operator, so they need that
-role unless ``LOG_PUBLIC_ENTRIES`` is set (docs/deployment.md).
+note of every region, which this app otherwise shows whole only to the operator, so they need
+that role unless ``LOG_PUBLIC_ENTRIES`` is set (docs/deployment.md, docs/access.md).
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ def tile(path: str) -> Response:
     t = tiles.parse_tile_path(path)
     public = t.level is not None or bool(current_app.config["LOG_PUBLIC_ENTRIES"])
     if not public:
-        require_role("regulator", "operator")
+        # Every signed note of every region: the operator's alone. A bundle cannot be cut to
+        # one region without breaking its hashes, so a regulator reads its region's entries
+        # through GET /api/v1/entries instead (docs/access.md).
+        require_role("operator")
     body = tiles.read_tile(db.session, t, log.log_head(db.session).size)
     resp = Response(body, mimetype="application/octet-stream")
     scope = "public" if public else "private"

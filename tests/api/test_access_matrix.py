@@ -147,6 +147,8 @@ REQUESTS: dict[str, Request] = {
     "checkpoints.read": lambda w, r: ("GET", "/api/v1/checkpoint", None),
     "proofs.inclusion": lambda w, r: ("GET", f"/api/v1/proofs/inclusion?index=1&size={w.size}",
                                       None),
+    "tiles.hashes": lambda w, r: ("GET", f"/log/tile/0/000.p/{w.size}", None),
+    "tiles.entries": lambda w, r: ("GET", f"/log/tile/entries/000.p/{w.size}", None),
     "pages.trace": lambda w, r: ("GET", f"/t/{w.b1}", None),
     "pages.generator": lambda w, r: ("GET", "/generator/", None),
     "pages.collector": lambda w, r: ("GET", "/collector/", None),
