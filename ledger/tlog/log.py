@@ -405,6 +405,7 @@ def _integrate(session: Session, config: LogConfig, take: Take) -> list[Receipt 
     SAVEPOINT, so a refused entry is refused alone; one checkpoint signature for the group."""
     batch: list[_Prepared] = []
     outcomes: list[tuple[str, int] | LedgerError] = []
+    lone = False
     try:
         with write_transaction(session):
             head = read_head(session, lock=True)
@@ -415,8 +416,11 @@ def _integrate(session: Session, config: LogConfig, take: Take) -> list[Receipt 
             tree = _GroupTree(old_frontier, start)
             now = config.clock()
             existing: dict[int, Receipt] = {}
+            # An entry alone needs no SAVEPOINT (two round trips): if it is refused, the whole
+            # transaction is rolled back instead.
+            lone = len(batch) == 1
             for item in batch:
-                outcome = _integrate_one(session, config, head, item, now, tree)
+                outcome = _integrate_one(session, config, head, item, now, tree, savepoint=not lone)
                 if isinstance(outcome, tuple) and outcome[0] == "stored":
                     # appended while this one waited: proved like any repeated note
                     existing[outcome[1]] = _receipt_for_existing(session, config, head,
@@ -433,6 +437,10 @@ def _integrate(session: Session, config: LogConfig, take: Take) -> list[Receipt 
         if "locked" in str(exc).lower() or "could not serialize" in str(exc).lower():
             raise Conflict("the log is busy; retry", code="log_busy") from exc
         raise
+    except LedgerError as exc:
+        if not lone:
+            raise
+        return [exc]  # the lone entry was refused; the rollback undid all it wrote
     checkpoint = sign_checkpoint(config.operator, head.size, head.root) if head.size > start \
         else b""
     receipts: list[Receipt | LedgerError] = []
@@ -449,10 +457,12 @@ def _integrate(session: Session, config: LogConfig, take: Take) -> list[Receipt 
 
 
 def _integrate_one(session: Session, config: LogConfig, head: HeadState, item: _Prepared,
-                   now: int, tree: _GroupTree) -> tuple[str, int] | LedgerError:
+                   now: int, tree: _GroupTree, *,
+                   savepoint: bool) -> tuple[str, int] | LedgerError:
     """Apply one entry of a group as the next index, in a SAVEPOINT: ("new", index), ("again",
     index) for a note earlier in this group, ("stored", index) for one stored before, or the
-    error that refused it (the log, ``head`` included, is then as it was)."""
+    error that refused it (the log, ``head`` included, is then as it was). Without
+    ``savepoint`` the error is raised, for the caller to roll the transaction back."""
     entry = item.entry
     again = tree.placed.get(entry.leaf_hash)
     if again is not None:
@@ -461,14 +471,13 @@ def _integrate_one(session: Session, config: LogConfig, head: HeadState, item: _
     if existing is not None:
         return ("stored", existing)
     before = replace(head)
+    if not savepoint:
+        completed = _apply_new(session, config, head, item, now)
+        tree.add(before.size, entry.leaf_hash, completed)
+        return ("new", before.size)
     try:
         with session.begin_nested():
-            completed = apply_entry(session, head, entry, config, now, store=True,
-                                    signature_check=item.signature_check)
-            # After the entry: an operator.rotated entry is appended by the new key's holder,
-            # whose checkpoints from this size on are signed by the new key
-            # (docs/ledger-format.md); any other configured key signs nothing.
-            require_operator(config, head.operator_vkey)
+            completed = _apply_new(session, config, head, item, now)
     except LedgerError as exc:
         _restore(head, before)
         return exc
@@ -480,6 +489,17 @@ def _integrate_one(session: Session, config: LogConfig, head: HeadState, item: _
                         code="append_race")
     tree.add(before.size, entry.leaf_hash, completed)
     return ("new", before.size)
+
+
+def _apply_new(session: Session, config: LogConfig, head: HeadState, item: _Prepared,
+               now: int) -> list[tuple[int, int, bytes]]:
+    completed = apply_entry(session, head, item.entry, config, now, store=True,
+                            signature_check=item.signature_check)
+    # After the entry: an operator.rotated entry is appended by the new key's holder, whose
+    # checkpoints from this size on are signed by the new key (docs/ledger-format.md); any
+    # other configured key signs nothing.
+    require_operator(config, head.operator_vkey)
+    return completed
 
 
 def _restore(head: HeadState, before: HeadState) -> None:

@@ -6,6 +6,7 @@ docs/deployment.md) on 127.0.0.1 port 0, a bounded number of writers for a bound
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -87,7 +88,7 @@ def _single_writer(base: str, w: Writer, stop: threading.Event) -> None:
         note = w.notes[w.next]
         try:
             status, body = _post(base, "/api/v1/entries", note, "text/plain")
-        except OSError:  # the server was killed under us: this one is not acknowledged
+        except (OSError, http.client.HTTPException):  # killed under us: not acknowledged
             return
         if status not in (200, 201):
             w.errors.append(f"{status} {body}")
@@ -102,7 +103,7 @@ def _batch_writer(base: str, w: Writer, stop: threading.Event) -> None:
         body = json.dumps({"notes": [n.decode() for n in notes]}).encode()
         try:
             status, out = _post(base, "/api/v1/entries/batch", body, "application/json")
-        except OSError:
+        except (OSError, http.client.HTTPException):
             return
         if status != 200 or out["rejected"]:
             w.errors.append(f"{status} {out}")
