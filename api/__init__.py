@@ -17,6 +17,7 @@ from api.instance import instance_dir, private_sqlite_file, sqlite_path, write_p
 from api.pages import web
 from api.rest import tiles, v1
 from api.settings import defaults
+from ledger.audit.cases import CaseSettings
 from ledger.bootstrap import ledger_kinds
 from ledger.custody.kinds import CustodySettings
 from ledger.tlog.db import configure_engine
@@ -47,7 +48,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app)
     runtime.register_kinds(app, ledger_kinds(CustodySettings(
         tolerance_permille=int(app.config["MASS_TOLERANCE_PERMILLE"]),
-        permit_policy=dict(app.config["PERMIT_POLICY"]))))
+        permit_policy=dict(app.config["PERMIT_POLICY"])), CaseSettings(
+        two_level_regions=frozenset(app.config["CASE_TWO_LEVEL_REGIONS"]))))
     v1.init_app(app)
     tiles.init_app(app)
     cosigning.init_app(app)

@@ -23,6 +23,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # receiver's permit does not cover a batch ("refuse", or "flag" to record it).
         "MASS_TOLERANCE_PERMILLE": 50,
         "PERMIT_POLICY": {"*": "refuse"},
+        # Regions where closing a case (销号) needs a second regulator's signature (docs/cases.md)
+        "CASE_TWO_LEVEL_REGIONS": [],
         # Gap thresholds per region, e.g. {"331002": {"uncollected_days": 60}} (see ledger/gaps.py).
         "GAP_THRESHOLDS": {},
         # At most 65,535: entry bundles (/log/tile/entries/) frame each note with a uint16.

@@ -1,0 +1,312 @@
+"""Cases (问题 → 交办 → 整改 → 销号): a problem found, assigned, rectified and closed out, each
+step a signed entry in the case's own stream ``case:<id>``.
+
+The handlers below run inside the append transaction like the custody kinds (wired into the
+log's kinds by ``ledger.bootstrap``): they check who may take each step and the order of
+states, then update the ``cases`` projection. docs/cases.md has the kinds, their data, the
+rules and the state diagram.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.audit.models import Case
+from ledger.custody.codes import region_contains, validate_region
+from ledger.custody.kinds import _date, _org_ref, _str, organisation
+from ledger.custody.projections import Organisation
+from ledger.errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
+from ledger.tlog.log import AppendContext, KindHandler
+from ledger.tlog.models import LogEntry
+
+CASE_STREAM_PREFIX = "case:"
+CASE_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._\-]{0,63}")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+# States (docs/cases.md has the diagram)
+OPENED = "opened"  # 立案
+ASSIGNED = "assigned"  # 交办, waiting for the assignee's report
+RESPONDED = "responded"  # 整改报告 submitted, waiting for review
+RETURNED = "returned"  # 退回: the assignee must report again
+ACCEPTED = "accepted"  # 验收通过, waiting for close-out
+CLOSED = "closed"  # 销号
+REOPENED = "reopened"  # 重新打开, to be assigned again
+STATES = (OPENED, ASSIGNED, RESPONDED, RETURNED, ACCEPTED, CLOSED, REOPENED)
+OPEN_STATES = frozenset(STATES) - {CLOSED}
+
+SOURCES = frozenset({"gap", "inspection", "public_report", "video_iot"})
+SEVERITIES = frozenset({"high", "medium", "low"})
+MAX_LIST = 100  # organisations, batches, evidence files or linked entries in one entry
+
+# Which state each kind may follow.
+ALLOWED_FROM: Mapping[str, frozenset[str]] = {
+    "case.assigned": frozenset({OPENED, ASSIGNED, RETURNED, REOPENED}),
+    "case.responded": frozenset({ASSIGNED, RETURNED}),
+    "case.reviewed": frozenset({RESPONDED}),
+    "case.closed": frozenset({ACCEPTED}),
+    "case.reopened": frozenset({CLOSED}),
+}
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    """Case policy: the regions (GB/T 2260 codes, a city or province covering its counties)
+    where a close-out needs a second regulator's signature on the same note (两级销号)."""
+
+    two_level_regions: frozenset[str] = field(default_factory=frozenset)
+
+    def two_level(self, region: str) -> bool:
+        return any(region_contains(r, region) for r in self.two_level_regions)
+
+
+def case_stream(case_id: str) -> str:
+    """The stream of a case."""
+    return CASE_STREAM_PREFIX + case_id
+
+
+def regulates(org: Organisation, region: str) -> bool:
+    """The operator, or a regulator whose region contains ``region``, acts for cases there."""
+    return org.has_role("operator") or (org.has_role("regulator")
+                                        and region_contains(org.region, region))
+
+
+# --- look-ups ------------------------------------------------------------------------------
+
+
+def _case_id(ctx: AppendContext) -> str:
+    stream = ctx.entry.stream
+    case_id = stream[len(CASE_STREAM_PREFIX):] if stream.startswith(CASE_STREAM_PREFIX) else ""
+    if not CASE_ID_RE.fullmatch(case_id):
+        raise PayloadInvalid("a case's stream is case:<id>, the id 1-64 letters, digits, "
+                             "'.', '_' or '-'", code="case_stream_invalid", field="stream")
+    return case_id
+
+
+def _case(ctx: AppendContext) -> Case:
+    case = ctx.session.get(Case, _case_id(ctx))
+    if case is None:
+        raise RuleViolation("this case has not been opened", code="case_unknown",
+                            field="stream")
+    allowed = ALLOWED_FROM[ctx.entry.kind]
+    if case.state not in allowed:
+        raise RuleViolation(f"{ctx.entry.kind} cannot follow the state {case.state} (only "
+                            f"{', '.join(sorted(allowed))})", code="case_state_invalid",
+                            field="kind")
+    return case
+
+
+def _require_regulator(ctx: AppendContext, region: str) -> Organisation:
+    signer = organisation(ctx.session, ctx.entry.org)
+    if not regulates(signer, region):
+        raise PermissionDenied(f"only a regulator of region {region} or the operator may "
+                               f"{ctx.entry.kind.split('.')[1].removesuffix('ed')} a case",
+                               code="case_forbidden", field="org")
+    return signer
+
+
+def _touch(ctx: AppendContext, case: Case, state: str) -> None:
+    case.state = state
+    case.updated_at = ctx.index
+
+
+def _text_list(data: Mapping[str, Any], key: str, check: Any, *, required: bool) -> list[str]:
+    value = data.get(key)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list) or (required and not value) or len(value) > MAX_LIST:
+        raise PayloadInvalid(f"data.{key} must list 1-{MAX_LIST} items", code="field_invalid",
+                             field=f"data.{key}")
+    out = [check(value, i) for i in range(len(value))]
+    if len(set(out)) != len(out):
+        raise PayloadInvalid(f"data.{key} lists an item twice", code="field_invalid",
+                             field=f"data.{key}")
+    return out
+
+
+# --- the kinds -------------------------------------------------------------------------------
+
+
+def on_opened(ctx: AppendContext) -> None:
+    """case.opened (seq 0): a regulator of the region opens a case (立案)."""
+    e, data = ctx.entry, ctx.entry.data
+    case_id = _case_id(ctx)
+    if e.seq != 0:
+        raise RuleViolation("a case is opened by its first entry", code="case_exists",
+                            field="seq")
+    region = validate_region(_str(data, "region", max_len=6) or "")
+    _require_regulator(ctx, region)
+    source = data.get("source")
+    if source not in SOURCES:
+        raise PayloadInvalid(f"data.source is one of {sorted(SOURCES)}", code="field_invalid",
+                             field="data.source")
+    gap_id = _gap_id(ctx.session, data, source)
+    severity = data.get("severity")
+    if severity not in SEVERITIES:
+        raise PayloadInvalid(f"data.severity is one of {sorted(SEVERITIES)}",
+                             code="field_invalid", field="data.severity")
+
+    def org(value: list[Any], i: int) -> str:
+        uscc = _org_ref({"o": value[i]}, "o")
+        organisation(ctx.session, uscc, f"data.organisations[{i}]")
+        return uscc
+
+    def batch(value: list[Any], i: int) -> str:
+        return _str({f"batches[{i}]": value[i]}, f"batches[{i}]", max_len=37) or ""
+
+    orgs = _text_list(data, "organisations", org, required=True)
+    batches = _text_list(data, "batches", batch, required=False)
+    ctx.session.add(Case(
+        id=case_id, region=region, state=OPENED, source=source, type=_str(data, "type",
+                                                                           max_len=64),
+        severity=severity, gap_id=gap_id, title=_str(data, "title"),
+        facts=_str(data, "facts", max_len=5000), organisations=" ".join(orgs),
+        batches=" ".join(batches), assignee=None, person=None, measures=None, deadline=None,
+        progress=None, reopened=0, opened_at=ctx.index, opened_t_ms=e.t_ms, closed_at=None,
+        closed_t_ms=None, updated_at=ctx.index))
+    ctx.session.flush()
+
+
+def _gap_id(session: Session, data: Mapping[str, Any], source: str) -> str | None:
+    """The gap a case is opened from: named when (and only when) the source is a gap, and not
+    already the subject of a case still open (one gap, one case at a time)."""
+    if source != "gap":
+        if data.get("gap") is not None:
+            raise PayloadInvalid("data.gap is given only when data.source is gap",
+                                 code="field_invalid", field="data.gap")
+        return None
+    gap_id = _str(data, "gap", max_len=200)
+    assert gap_id is not None
+    if ":" not in gap_id:
+        raise PayloadInvalid("data.gap is a gap id like uncollected_overdue:<batch>",
+                             code="field_invalid", field="data.gap")
+    other = session.scalar(select(Case.id).where(Case.gap_id == gap_id,
+                                                 Case.state != CLOSED).limit(1))
+    if other is not None:
+        raise Conflict(f"gap {gap_id} is already case {other}", code="case_exists_for_gap",
+                       field="data.gap")
+    return gap_id
+
+
+def on_assigned(ctx: AppendContext) -> None:
+    """case.assigned: a regulator of the region assigns the case (交办): who rectifies, the
+    person responsible, the measures required and the deadline. May be repeated to reassign."""
+    data = ctx.entry.data
+    case = _case(ctx)
+    _require_regulator(ctx, case.region)
+    assignee = _org_ref(data, "assignee")
+    organisation(ctx.session, assignee, "data.assignee")
+    case.assignee = assignee
+    case.person = _str(data, "person", max_len=100)
+    case.measures = _str(data, "measures", max_len=5000)
+    case.deadline = _date(data, "deadline")
+    _touch(ctx, case, ASSIGNED)
+
+
+def on_responded(ctx: AppendContext) -> None:
+    """case.responded: the assignee reports its rectification (整改报告), with evidence files
+    named by their SHA-256 and links to the ledger entries that fixed the situation."""
+    e, data = ctx.entry, ctx.entry.data
+    case = _case(ctx)
+    if e.org != case.assignee:
+        raise PermissionDenied("only the organisation the case is assigned to may respond",
+                               code="not_assignee", field="org")
+    report = _str(data, "report", max_len=5000)
+
+    def evidence(value: list[Any], i: int) -> str:
+        item = value[i]
+        where = f"data.evidence[{i}]"
+        if not isinstance(item, dict) or not SHA256_RE.fullmatch(str(item.get("sha256", ""))):
+            raise PayloadInvalid(f"{where}.sha256 is the file's SHA-256 in lower-case hex",
+                                 code="field_invalid", field=f"{where}.sha256")
+        _str(item, "name", max_len=200, required=False)
+        return str(item["sha256"])
+
+    def linked(value: list[Any], i: int) -> str:
+        idx = value[i]
+        if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < ctx.index or (
+                ctx.session.get(LogEntry, idx) is None):
+            raise RuleViolation(f"data.entries[{i}] is not the index of an earlier entry",
+                                code="entry_unknown", field=f"data.entries[{i}]")
+        return str(idx)
+
+    _text_list(data, "evidence", evidence, required=False)
+    _text_list(data, "entries", linked, required=False)
+    case.progress = report
+    _touch(ctx, case, RESPONDED)
+
+
+def on_reviewed(ctx: AppendContext) -> None:
+    """case.reviewed: a regulator accepts the report (验收通过) or returns it with reasons."""
+    data = ctx.entry.data
+    case = _case(ctx)
+    _require_regulator(ctx, case.region)
+    result = data.get("result")
+    if result not in ("accepted", "returned"):
+        raise PayloadInvalid("data.result is accepted or returned", code="field_invalid",
+                             field="data.result")
+    _str(data, "reasons", max_len=2000, required=result == "returned")
+    _touch(ctx, case, ACCEPTED if result == "accepted" else RETURNED)
+
+
+def make_closed_handler(settings: CaseSettings) -> KindHandler:
+    def on_closed(ctx: AppendContext) -> None:
+        """case.closed: a regulator closes out the case (销号) after an accepted report; where
+        two-level sign-off is configured, a second regulator of the region co-signs the note."""
+        e, data = ctx.entry, ctx.entry.data
+        case = _case(ctx)
+        _require_regulator(ctx, case.region)
+        _str(data, "note", max_len=2000, required=False)
+        if settings.two_level(case.region):
+            _require_second_signoff(ctx, case.region)
+        case.closed_at, case.closed_t_ms = ctx.index, e.t_ms
+        _touch(ctx, case, CLOSED)
+
+    return on_closed
+
+
+def _require_second_signoff(ctx: AppendContext, region: str) -> None:
+    others = ctx.verdict.signer_orgs - {ctx.entry.org}
+    for uscc in sorted(others):
+        org = ctx.session.get(Organisation, uscc)
+        if org is not None and regulates(org, region):
+            return
+    raise PermissionDenied(f"closing a case in {region} needs a second regulator's signature "
+                           "on the same note (两级销号)", code="cosignature_missing",
+                           field="note")
+
+
+def on_reopened(ctx: AppendContext) -> None:
+    """case.reopened: a regulator reopens a closed case (the problem came back, 反弹)."""
+    data = ctx.entry.data
+    case = _case(ctx)
+    _require_regulator(ctx, case.region)
+    _str(data, "reason", max_len=2000)
+    case.reopened += 1
+    case.closed_at = case.closed_t_ms = None
+    _touch(ctx, case, REOPENED)
+
+
+def case_kinds(settings: CaseSettings | None = None) -> dict[str, KindHandler]:
+    """The case kinds with their handlers."""
+    s = settings or CaseSettings()
+    return {
+        "case.opened": on_opened,
+        "case.assigned": on_assigned,
+        "case.responded": on_responded,
+        "case.reviewed": on_reviewed,
+        "case.closed": make_closed_handler(s),
+        "case.reopened": on_reopened,
+    }
+
+
+def get_case(session: Session, case_id: str) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist", code="case_unknown", field="id")
+    return case

@@ -1,0 +1,277 @@
+"""Cases (问题 → 交办 → 整改 → 销号): every transition and every refusal, on both databases.
+
+A refusal is checked for its error code *and* for its non-effect: the log root and the case's
+projection are as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from ledger.audit.cases import CaseSettings, case_stream
+from ledger.audit.models import Case
+from ledger.bootstrap import ledger_kinds
+from ledger.custody.uscc import make_uscc
+from ledger.errors import LedgerError
+from ledger.tlog.log import export_log, log_head
+from ledger.tlog.rebuild import rebuild
+from ledger.tlog.verify import verify_export
+from tests.ledger.factories import OPERATOR_ORG, make_world
+
+COUNTY_REG = make_uscc("331002", 901)  # 椒江区 bureau
+CITY_REG = make_uscc("331000", 902)  # 台州市 bureau
+OTHER_REG = make_uscc("331003", 903)  # 黄岩区 bureau
+GEN = make_uscc("331002", 1)
+OTHER_GEN = make_uscc("331002", 2)
+GAP = "uncollected_overdue:" + GEN + "90003949" + "20260921001"
+CASE = "331002-2026-0001"
+PHOTO = hashlib.sha256(b"photo of the cleaned store").hexdigest()
+
+
+class Cases:
+    """A log with two regulators of the county's region, one of another, two generators."""
+
+    def __init__(self, engine: Any, settings: CaseSettings | None = None) -> None:
+        self.world = make_world(engine, kinds=ledger_kinds(cases=settings))
+        self.keys = {}
+        for org, region, role in ((COUNTY_REG, "331002", "regulator"),
+                                  (CITY_REG, "331000", "regulator"),
+                                  (OTHER_REG, "331003", "regulator"),
+                                  (GEN, "331002", "generator"),
+                                  (OTHER_GEN, "331002", "generator")):
+            self.world.register_org(org, f"单位{org[-4:]}", region, (role,))
+            self.keys[org] = self.world.register_key(org, f"key-{org[-6:]}")
+
+    def act(self, org: str, kind: str, data: dict[str, Any], case: str = CASE, *cosigners: str):
+        w = self.world
+        signer = w.operator if org == OPERATOR_ORG else self.keys[org]
+        payload = w.draft(signer, org, case_stream(case), kind, data)
+        return w.append(w.sign(payload, signer, *(self.keys[c] for c in cosigners)))
+
+    def case(self, case: str = CASE) -> Case | None:
+        self.world.session.rollback()
+        return self.world.session.get(Case, case)
+
+    def root(self) -> bytes:
+        self.world.session.rollback()
+        return log_head(self.world.session).root
+
+    def refused(self, code: str, org: str, kind: str, data: dict[str, Any],
+                case: str = CASE, *cosigners: str) -> None:
+        """The append fails with ``code`` and changes neither the log nor the case."""
+        before = self.root()
+        row = self.case(case)
+        state = None if row is None else (row.state, row.updated_at)
+        with pytest.raises(LedgerError) as err:
+            self.act(org, kind, data, case, *cosigners)
+        assert err.value.code == code, err.value
+        assert self.root() == before
+        row = self.case(case)
+        assert (None if row is None else (row.state, row.updated_at)) == state
+
+
+def opened(**over: Any) -> dict[str, Any]:
+    data = {"region": "331002", "source": "gap", "gap": GAP, "type": "uncollected_overdue",
+            "severity": "high", "title": "危废超期贮存未转移",
+            "facts": "仓库内废活性炭贮存超过 90 天",
+            "organisations": [GEN], "batches": [GEN + "90003949" + "20260921001"]}
+    return {k: v for k, v in (data | over).items() if v is not None}  # None: leave the field out
+
+
+def assigned(**over: Any) -> dict[str, Any]:
+    return {"assignee": GEN, "person": "张三", "measures": "委托有资质单位转移处置",
+            "deadline": "2026-10-31", **over}
+
+
+def responded(**over: Any) -> dict[str, Any]:
+    return {"report": "已委托收集单位转移，联单已闭环",
+            "evidence": [{"sha256": PHOTO, "name": "仓库照片.jpg"}], "entries": [1], **over}
+
+
+@pytest.fixture
+def cases(database):
+    engine = database.engine()
+    c = Cases(engine)
+    yield c
+    c.world.session.close()
+    engine.dispose()
+
+
+def to_state(c: Cases, state: str) -> None:
+    """Walk the case along the main path up to ``state``."""
+    steps = [("opened", COUNTY_REG, "case.opened", opened()),
+             ("assigned", COUNTY_REG, "case.assigned", assigned()),
+             ("responded", GEN, "case.responded", responded()),
+             ("accepted", COUNTY_REG, "case.reviewed", {"result": "accepted"}),
+             ("closed", COUNTY_REG, "case.closed", {"note": "现场核查属实，予以销号"})]
+    for name, org, kind, data in steps:
+        c.act(org, kind, data)
+        if name == state:
+            return
+
+
+def test_the_whole_loop_open_assign_return_respond_accept_close_reopen(cases):
+    c = cases
+    c.act(COUNTY_REG, "case.opened", opened())
+    row = c.case()
+    assert (row.state, row.region, row.gap_id, row.type, row.assignee) == (
+        "opened", "331002", GAP, "uncollected_overdue", None)
+    assert row.organisations == GEN and row.closed_at is None
+    c.act(COUNTY_REG, "case.assigned", assigned())
+    row = c.case()
+    assert (row.state, row.assignee, row.person, row.deadline) == (
+        "assigned", GEN, "张三", "2026-10-31")
+    c.act(GEN, "case.responded", responded(report="第一次整改报告"))
+    assert (c.case().state, c.case().progress) == ("responded", "第一次整改报告")
+    c.act(COUNTY_REG, "case.reviewed", {"result": "returned", "reasons": "照片看不清"})
+    assert c.case().state == "returned"
+    c.act(GEN, "case.responded", responded(report="补充照片"))
+    c.act(CITY_REG, "case.reviewed", {"result": "accepted"})  # the city regulates the county
+    assert c.case().state == "accepted"
+    r = c.act(COUNTY_REG, "case.closed", {})
+    row = c.case()
+    assert (row.state, row.closed_at) == ("closed", r.index)
+    c.act(COUNTY_REG, "case.reopened", {"reason": "回头看发现反弹"})
+    row = c.case()
+    assert (row.state, row.reopened, row.closed_at) == ("reopened", 1, None)
+    c.act(COUNTY_REG, "case.assigned", assigned(assignee=OTHER_GEN, deadline="2026-12-31"))
+    assert (c.case().state, c.case().assignee) == ("assigned", OTHER_GEN)
+
+
+def test_reassigning_an_assigned_case_and_responding_after_a_return(cases):
+    to_state(cases, "assigned")
+    cases.act(COUNTY_REG, "case.assigned", assigned(assignee=OTHER_GEN))
+    cases.refused("not_assignee", GEN, "case.responded", responded())
+    cases.act(OTHER_GEN, "case.responded", responded())
+    assert cases.case().state == "responded"
+
+
+def test_the_operator_may_open_and_a_case_may_come_from_an_inspection(cases):
+    cases.act(OPERATOR_ORG, "case.opened", opened(source="inspection", gap=None))
+    assert cases.case().source == "inspection"
+
+
+@pytest.mark.parametrize(("code", "org", "data"), [
+    ("case_forbidden", GEN, opened()),  # an enterprise opens no case
+    ("case_forbidden", OTHER_REG, opened()),  # another region's regulator neither
+    ("field_invalid", COUNTY_REG, opened(gap=None)),  # from a gap, naming none
+    ("field_invalid", COUNTY_REG, opened(source="inspection")),  # a gap, but not from a gap
+    ("field_invalid", COUNTY_REG, opened(source="rumour")),
+    ("field_invalid", COUNTY_REG, opened(severity="urgent")),
+    ("field_invalid", COUNTY_REG, opened(organisations=[])),
+    ("field_invalid", COUNTY_REG, opened(organisations=[GEN, GEN])),
+    ("org_unknown", COUNTY_REG, opened(organisations=[make_uscc("331002", 77)])),
+    ("uscc_invalid", COUNTY_REG, opened(organisations=["91330000000000000X"])),
+    ("field_invalid", COUNTY_REG, opened(facts="")),
+    ("region_malformed", COUNTY_REG, opened(region="3310")),
+])
+def test_opening_refusals(cases, code, org, data):
+    cases.refused(code, org, "case.opened", data)
+    assert cases.case() is None
+
+
+def test_a_case_is_opened_once_and_a_gap_has_one_open_case(cases):
+    cases.act(COUNTY_REG, "case.opened", opened())
+    cases.refused("case_exists", COUNTY_REG, "case.opened", opened())  # seq 1 of the stream
+    cases.refused("case_exists_for_gap", COUNTY_REG, "case.opened", opened(), "331002-2026-0002")
+    assert cases.case("331002-2026-0002") is None
+
+
+def test_case_kinds_belong_in_a_case_stream(cases):
+    cases.refused("case_stream_invalid", COUNTY_REG, "case.opened", opened(), "x" * 65)
+    w = cases.world
+    before = cases.root()
+    payload = w.draft(cases.keys[COUNTY_REG], COUNTY_REG, "inspection-1", "case.opened",
+                      opened())
+    with pytest.raises(LedgerError) as err:
+        w.append(w.sign(payload, cases.keys[COUNTY_REG]))
+    assert err.value.code == "case_stream_invalid" and cases.root() == before
+
+
+def test_steps_on_a_case_never_opened_are_refused(cases):
+    cases.refused("case_unknown", COUNTY_REG, "case.assigned", assigned())
+
+
+@pytest.mark.parametrize(("state", "code", "org", "kind", "data"), [
+    # order of states
+    ("opened", "case_state_invalid", GEN, "case.responded", responded()),
+    ("opened", "case_state_invalid", COUNTY_REG, "case.reviewed", {"result": "accepted"}),
+    ("opened", "case_state_invalid", COUNTY_REG, "case.closed", {}),
+    ("assigned", "case_state_invalid", COUNTY_REG, "case.closed", {}),
+    ("responded", "case_state_invalid", COUNTY_REG, "case.closed", {}),  # not yet accepted
+    ("accepted", "case_state_invalid", GEN, "case.responded", responded()),
+    ("accepted", "case_state_invalid", COUNTY_REG, "case.assigned", assigned()),
+    ("assigned", "case_state_invalid", COUNTY_REG, "case.reopened", {"reason": "x"}),
+    ("closed", "case_state_invalid", COUNTY_REG, "case.closed", {}),
+    ("closed", "case_state_invalid", GEN, "case.responded", responded()),
+    # who
+    ("opened", "case_forbidden", GEN, "case.assigned", assigned()),
+    ("opened", "case_forbidden", OTHER_REG, "case.assigned", assigned()),
+    ("assigned", "not_assignee", OTHER_GEN, "case.responded", responded()),
+    ("assigned", "not_assignee", COUNTY_REG, "case.responded", responded()),
+    ("responded", "case_forbidden", GEN, "case.reviewed", {"result": "accepted"}),
+    ("accepted", "case_forbidden", GEN, "case.closed", {}),
+    ("accepted", "case_forbidden", OTHER_REG, "case.closed", {}),
+    ("closed", "case_forbidden", GEN, "case.reopened", {"reason": "x"}),
+    # data
+    ("opened", "org_unknown", COUNTY_REG, "case.assigned",
+     assigned(assignee=make_uscc("331002", 77))),
+    ("opened", "date_invalid", COUNTY_REG, "case.assigned", assigned(deadline="2026-13-01")),
+    ("opened", "field_invalid", COUNTY_REG, "case.assigned", assigned(measures="")),
+    ("assigned", "field_invalid", GEN, "case.responded",
+     responded(evidence=[{"sha256": "ABC"}])),
+    ("assigned", "entry_unknown", GEN, "case.responded", responded(entries=[10**6])),
+    ("assigned", "entry_unknown", GEN, "case.responded", responded(entries=[True])),
+    ("assigned", "field_invalid", GEN, "case.responded", responded(report="")),
+    ("responded", "field_invalid", COUNTY_REG, "case.reviewed", {"result": "returned"}),
+    ("responded", "field_invalid", COUNTY_REG, "case.reviewed", {"result": "maybe"}),
+    ("closed", "field_invalid", COUNTY_REG, "case.reopened", {}),
+])
+def test_refusals_along_the_way(cases, state, code, org, kind, data):
+    to_state(cases, state)
+    cases.refused(code, org, kind, data)
+
+
+def test_two_level_close_out_needs_a_second_regulator_on_the_same_note(database):
+    engine = database.engine()
+    c = Cases(engine, CaseSettings(two_level_regions=frozenset({"331000"})))
+    try:
+        to_state(c, "accepted")
+        c.refused("cosignature_missing", COUNTY_REG, "case.closed", {})
+        # a second signature by an enterprise is no regulator's sign-off
+        c.refused("cosignature_missing", COUNTY_REG, "case.closed", {}, CASE, GEN)
+        c.refused("cosignature_missing", COUNTY_REG, "case.closed", {}, CASE, OTHER_REG)
+        c.act(COUNTY_REG, "case.closed", {}, CASE, CITY_REG)
+        assert c.case().state == "closed"
+    finally:
+        c.world.session.close()
+        engine.dispose()
+
+
+def test_rebuild_recomputes_the_cases_table(cases):
+    to_state(cases, "closed")
+    cases.act(COUNTY_REG, "case.opened", opened(source="public_report", gap=None),
+              "331002-2026-0002")
+    s = cases.world.session
+    s.rollback()
+    assert rebuild(s, cases.world.config, commit=False).identical
+    s.execute(Case.__table__.update().values(state="opened"))
+    s.commit()
+    report = rebuild(s, cases.world.config, commit=False)
+    assert set(report.differences) == {"cases"}
+    rebuild(s, cases.world.config, commit=True)
+    assert cases.case().state == "closed"
+
+
+def test_the_offline_verifier_accepts_a_log_with_cases(cases, tmp_path):
+    to_state(cases, "closed")
+    cases.act(COUNTY_REG, "case.reopened", {"reason": "反弹"})
+    w = cases.world
+    w.session.rollback()
+    export_log(w.session, w.config, str(tmp_path / "export"))
+    summary = verify_export(tmp_path / "export")
+    head = log_head(w.session)
+    assert (summary.entries, summary.root) == (head.size, head.root)
