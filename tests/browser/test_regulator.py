@@ -83,7 +83,28 @@ def test_regulator_finds_an_injected_gap_and_drills_down_to_a_verified_timeline(
     screenshot(page, "regulator-dashboard-desktop")
     # drill into a figure: the batches behind "declared" include the injected one
     page.click("#figures [data-figure=declared] a")
-    expect(page.locator("#drill")).to_contain_text(code)
+    row = page.locator(f"#drill-table tr[data-code='{code}']")
+    expect(row).to_contain_text("椒江注入测试五金厂")  # a row a regulator reads, not a code
+    expect(row).to_contain_text("废活性炭")
+    expect(row.locator("td").nth(3)).to_have_text("100")  # declared, kg
+    # sortable: by declared mass, then reversed
+    masses = page.locator("#drill-table tbody td:nth-child(4)")
+    header = page.locator("#drill-table thead button").nth(3)
+    header.click()
+    values = [int(v) for v in masses.evaluate_all("cs => cs.map(c => c.dataset.value)")]
+    assert values == sorted(values) and len(values) > 1
+    header.click()
+    expect(header).to_have_attribute("aria-sort", "descending")
+    values = [int(v) for v in masses.evaluate_all("cs => cs.map(c => c.dataset.value)")]
+    assert values == sorted(values, reverse=True)
+    # exportable: every batch behind the figure, with the same columns, in kg
+    csv_text = page.request.get(demo_server.url + page.locator("#drill-csv")
+                                .get_attribute("href")).text()
+    lines = csv_text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("识别码,产废单位,统一社会信用代码,废物代码,废物名称,申报重量 (kg)")
+    assert any(line.startswith(f"{code},椒江注入测试五金厂,") and ",100.000," in line
+               for line in lines)
+    assert len(lines) - 1 == len(values)
     # the gaps list, filtered by the injected gap's type
     page.click("nav.nav >> text=异常预警")
     page.select_option("#gap-filters select[name=type]", "mass_discrepancy")

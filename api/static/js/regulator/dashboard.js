@@ -59,3 +59,23 @@ function main() {
 }
 
 main();
+
+// Sortable tables (the drill-down): a header button sorts by its column, again reverses.
+for (const table of document.querySelectorAll("table.sortable")) {
+  table.querySelectorAll("thead button[data-sort]").forEach((button, column) => {
+    button.addEventListener("click", () => {
+      const body = table.tBodies[0];
+      const numeric = button.dataset.sort === "number";
+      const descending = button.getAttribute("aria-sort") === "ascending";
+      table.querySelectorAll("thead button").forEach((b) => b.removeAttribute("aria-sort"));
+      button.setAttribute("aria-sort", descending ? "descending" : "ascending");
+      const value = (row) => row.cells[column].dataset.value || "";
+      const rows = [...body.rows].sort((a, b) => {
+        const order = numeric ? Number(value(a)) - Number(value(b))
+          : value(a).localeCompare(value(b), "zh-CN");
+        return descending ? -order : order;
+      });
+      body.append(...rows);
+    });
+  });
+}
