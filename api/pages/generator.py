@@ -271,6 +271,18 @@ def release_status(principal: Principal, pickup: pickups.Pickup) -> dict[str, st
     return out
 
 
+def weighed_masses(requests: Iterable[pickups.Pickup],
+                   statuses: dict[int, dict[str, str]]) -> dict[str, int]:
+    """Batch code -> the mass the collector weighed, for batches it signed for first (the
+    enterprise confirms against both: its own and the weighed one)."""
+    codes = [b.code for p in requests for b in p.batches if statuses[p.id][b.code] == "answered"]
+    if not codes:
+        return {}
+    return {h.batch: h.accepted_mass_g for h in db.session.scalars(select(Handover).where(
+        Handover.batch.in_(codes), Handover.status == "awaiting_release"))
+        if h.accepted_mass_g is not None}
+
+
 RECENT_DONE = 10
 
 
@@ -305,6 +317,7 @@ def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
         "generator/pickups.html", available=available, chosen=chosen,
         requested=_requested(principal), receivers=receivers(principal, chosen_codes),
         form=form, errors=errors or {}, requests=open_requests, statuses=statuses,
+        weighed=weighed_masses(open_requests, statuses),
         exemptions=exemption_options(open_requests, statuses),
         state_names=state_names(), today=beijing_today().isoformat(), kg=kg,
         js_messages=_release_messages(principal)), status
@@ -318,8 +331,15 @@ def _release_messages(principal: Principal) -> dict[str, str]:
         "registered": _("本设备已登记签名密钥 %(name)s", name="{name}"),
         "signing": _("正在签名…"),
         "exempt_condition": _("签名即声明满足豁免条件："),
-        "accepted": _("已签名，记录号 %(index)s", index="{index}"),
-        "settled": _("已签名，交接完成（记录号 %(index)s）", index="{index}"),
+        "accepted": _("记录号 %(index)s", index="{index}"),
+        "released_badge": _("本单位已签名，等待收运方确认"),
+        "settled_badge": _("已交接"),
+        "withdraw_confirm": _("再按一次确认撤回"),
+        "withdraw_reason_released": _("交出方撤回：收运方尚未签收"),
+        "withdraw_reason_answered": _("交出方不交出，撤回收运方的签收"),
+        "withdrawn": _("已签名撤回（记录号 %(index)s），批次仍在本单位", index="{index}"),
+        "withdrawn_badge": _("已撤回，可重新交接"),
+        "settled": _("交接完成（记录号 %(index)s）", index="{index}"),
         "already": _("本单位已签名，等待收运方确认"),
         "not_holder": _("该批次已不在本单位"),
         "network": _("网络不可用，未签名，请联网后重试"),

@@ -141,7 +141,11 @@ def test_a_generator_declares_prints_requests_a_pickup_and_releases(demo_server:
     collector, manifest = request_pickup(page, server, code)
     item = page.locator(f'li[data-code="{code}"]')
     item.get_by_role("button", name="签名交接").click()
-    expect(item.locator('[data-slot="outcome"]')).to_contain_text("已签名，记录号")
+    outcome = item.locator('[data-slot="outcome"]')
+    expect(outcome).to_have_text(re.compile(r"^记录号 [0-9]+$"))  # said once, not twice
+    expect(item.locator('[data-slot="status"]')).to_have_text("本单位已签名，等待收运方确认")
+    article = page.locator("article.pickup", has=item)
+    expect(article.locator("form.inline")).to_have_count(0)  # nothing left to cancel
     with server.app.app_context():
         handover = db.session.scalars(select(Handover).where(Handover.batch == code)).one()
         assert (handover.from_org, handover.to_org, handover.manifest) == (org, collector,
@@ -171,6 +175,9 @@ def test_a_release_after_the_driver_signed_first_settles_the_handover(demo_serve
     page.reload()
     item = page.locator(f'li[data-code="{code}"]')
     expect(item).to_have_attribute("data-status", "answered")
+    # The enterprise confirms against both masses: its own and the driver's weighed one.
+    expect(item.locator('[data-slot="weighed"]')).to_have_text(
+        "收运方称重 6.95 千克；本单位记录 7 千克，相差 0.05 千克（0.7%）")
     screenshot(page, "generator-release-desktop")
     page.locator("article.pickup", has=item).get_by_role("button", name="全部签名交接").click()
     expect(item.locator('[data-slot="outcome"]')).to_contain_text("交接完成")
@@ -445,3 +452,39 @@ def test_finding_the_waste_code_as_a_small_enterprise_does(demo_server: LiveServ
     data = page.request.get(f"{server.url}/api/v1/batches/{code}").json()["history"][0]["data"]
     assert (data["waste_code"], data["container"]["type"], data["location"], data["mass_g"]) == (
         "900-041-49", "编织袋", "二号危废间", 9_500)
+
+
+def test_the_enterprise_declines_a_receipt_the_driver_signed_first(demo_server: LiveServer,
+                                                                   page: Page):
+    """The driver signed for a drum the enterprise will not hand over after all: the
+    enterprise withdraws with a signed entry (two taps); the batch stays, to be released."""
+    server = demo_server
+    org = org_of(server, "generator")
+    log_in(page, server)
+    code = declare_in_browser(page, server, mass="4")
+    collector, manifest = request_pickup(page, server, code)
+    device_client(server, collector).accept(code, org, 4_000, manifest)
+    page.reload()
+    item = page.locator(f'li[data-code="{code}"]')
+    back = item.locator("button.withdraw-one")
+    expect(back).to_have_text("不交出（撤回）")
+    back.click()
+    expect(back).to_have_text("再按一次确认撤回")
+    with server.app.app_context():
+        assert db.session.get(Batch, code).state == "pending"  # nothing signed on one tap
+        db.session.remove()
+    back.click()
+    expect(item.locator('[data-slot="outcome"]')).to_contain_text("已签名撤回")
+    expect(item).to_have_attribute("data-status", "withdrawn")
+    with server.app.app_context():
+        batch = db.session.get(Batch, code)
+        assert (batch.state, batch.holder) == ("declared", org)
+        handover = db.session.scalars(select(Handover).where(Handover.batch == code)).one()
+        assert handover.status == "withdrawn"
+        db.session.remove()
+    history = page.request.get(f"{server.url}/api/v1/batches/{code}").json()["history"]
+    assert [h["kind"] for h in history] == ["batch.declared", "custody.accepted",
+                                            "custody.withdrawn"]
+    assert history[-1]["org"] == org and history[-1]["verified"]
+    page.reload()  # still on the request, to be handed over again
+    expect(page.locator(f'li[data-code="{code}"]')).to_have_attribute("data-status", "sign")

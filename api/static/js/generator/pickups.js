@@ -43,9 +43,10 @@ async function release(article, li, signingKey) {
       key: signingKey, kind: "custody.released", data,
     });
     const receipt = await submitNote(note);
-    const text = format(open ? T.settled : T.accepted, { index: receipt.index });
-    show(li, text, true);
-    finish(li, text);
+    // The badge says where the batch is; the line under it, once, which record says so.
+    show(li, format(open ? T.settled : T.accepted, { index: receipt.index }), true);
+    finish(li, open ? T.settled_badge : T.released_badge, open ? "done" : "released");
+    li.querySelector("button.withdraw-one")?.remove();
     li.dataset.index = String(receipt.index);
     return true;
   } catch (err) {
@@ -75,6 +76,40 @@ async function run(article, items, button) {
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
     if (button && !article.querySelector("button.sign-one")) button.remove();
+    // Nothing left to sign: cancelling the request would only hide what was handed over.
+    if (!article.querySelector('li[data-status="sign"]')) article.querySelector("form.inline")?.remove();
+  }
+}
+
+/** Withdraw this unit's half of a handover, or decline the collector's early receipt: a
+ * signed custody.withdrawn (asked twice). The batch stays here, to be handed over again. */
+async function withdraw(article, li, button) {
+  if (button.dataset.armed !== "1") {
+    button.dataset.armed = "1";
+    button.textContent = T.withdraw_confirm;
+    return;
+  }
+  button.disabled = true;
+  show(li, T.signing, true);
+  try {
+    const key = await signingKey(org, keyNotice, T);
+    const code = li.dataset.code;
+    const batch = await api("GET", `/api/v1/batches/${encodeURIComponent(code)}`);
+    const last = batch.history[batch.history.length - 1];
+    const reason = li.dataset.status === "answered" ? T.withdraw_reason_answered
+      : T.withdraw_reason_released;
+    const { note } = await signEntry({
+      stream: code, head: { seq: last.seq, leaf: last.leaf_hash, t: last.t }, org, key,
+      kind: "custody.withdrawn", data: { manifest: article.dataset.manifest, reason },
+    });
+    const receipt = await submitNote(note);
+    show(li, format(T.withdrawn, { index: receipt.index }), true);
+    finish(li, T.withdrawn_badge, "withdrawn");
+    li.querySelector('[data-slot="weighed"]')?.remove();
+    button.remove();
+  } catch (err) {
+    button.disabled = false;
+    show(li, `${T.failed}: ${err && err.message ? err.message : err}`, false);
   }
 }
 
@@ -90,6 +125,8 @@ for (const select of document.querySelectorAll("select.exemption")) {
 
 for (const article of document.querySelectorAll("article.pickup")) {
   article.addEventListener("click", (event) => {
+    const back = event.target.closest("button.withdraw-one");
+    if (back) { withdraw(article, back.closest("li"), back); return; }
     const one = event.target.closest("button.sign-one");
     if (one) { run(article, [one.closest("li")], null); return; }
     const all = event.target.closest("button.sign-all");
