@@ -116,6 +116,8 @@ def _messages() -> dict[str, str]:
         "choose_receiver": _("请选择接收单位"),
         "release_done": _("已签名转交 %(n)s 批，联单号 %(m)s"),
         "consolidate_done": _("已合并为 %(code)s"),
+        "consolidate_partial": _("已把 %(n)s 批合并为 %(code)s；%(name)s 未能并入（%(msg)s），"
+                                 "仍在本单位，可以单独处理。"),
         "dispose_done": _("已记录处置"),
         "permit_missing": _("没有覆盖该废物代码和方式的许可证"),
         "needs_online": _("这一步需要网络（预留联单号或合并批次识别码）"),

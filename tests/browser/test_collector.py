@@ -515,3 +515,40 @@ def test_the_result_card_follows_the_queue_and_the_camera_error_is_in_chinese(
     expect(result).to_contain_text("已发送并签名记录 · 日志序号")
     expect(result).not_to_contain_text("联网后自动发送")
     assert stream(live_server, world["a"])[-1].kind == "custody.accepted"
+
+
+def test_a_consolidation_that_fails_half_way_still_makes_the_drum(live_server: LiveServer,
+                                                                 page: Page):
+    """Two drums picked for consolidation; meanwhile another device of the collector released
+    the second. Its hand-off is refused (handover_open) after the first was poured: the page
+    makes the new drum of what was poured, says which one was left out, and that one stays."""
+    world = a_round(live_server)
+    region, a = world["region"], world["a"]
+    c = code_for(G2, 2)
+    region[G2].declare(c, description(30_000))
+    onward = region[G2].request("POST", "/api/v1/pickups",
+                                {"collector": COLLECTOR, "batches": [c]})["manifest"]
+    region[COLLECTOR].accept(a, G1, 120_000, world["manifests"][a])
+    region[G2].release(c, COLLECTOR, 30_000, onward)
+    region[COLLECTOR].accept(c, G2, 30_000, onward)
+    log_in(page, live_server, "driver")
+    open_round(page)
+    page.check(f"#held input[value='{a}']")
+    page.check(f"#held input[value='{c}']")
+    # the other device: c is now on its way to the station
+    station_trip = region[COLLECTOR].request("POST", "/api/v1/pickups",
+                                             {"collector": STATION, "batches": [c]})["manifest"]
+    region[COLLECTOR].release(c, STATION, 30_000, station_trip)
+    page.click("#consolidate-box summary")
+    page.click("#consolidate-go")
+    message = page.locator("#consolidate-go + #action-message")
+    expect(message).to_contain_text("已把 1 批合并为")
+    expect(message).to_contain_text("未能并入")
+    drum = region[COLLECTOR].request(
+        "GET", f"/api/v1/batches?generator={COLLECTOR}")["items"][0]["code"]
+    detail = verified_history(live_server, region, drum)
+    assert detail["parents"] == [{"code": a, "mass_g": 120_000}]
+    assert detail["mass_g"] == 120_000 and detail["holder"] == COLLECTOR
+    assert region[COLLECTOR].batch(a)["state"] == "consolidated"
+    assert region[COLLECTOR].batch(c)["state"] == "pending"  # untouched by the page
+    expect(page.locator(f"#held li.batch[data-code='{drum}']")).to_be_visible()

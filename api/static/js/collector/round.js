@@ -363,13 +363,22 @@ async function consolidate() {
   const { code: child } = await api("GET",
     `/api/v1/collector/child-code?waste_code=${encodeURIComponent(first.waste_code)}`);
   const parents = [];
+  let failed = null;
   for (const b of picked) {
-    const result = await sign({ stream: b.code, head: await headFor(b.code, b.head),
-                                kind: "custody.consolidated_out",
-                                data: { into: child, mass_g: b.mass_g },
-                                label: `${t("consolidate")} · ${b.name} · ${b.code.slice(-15)}` });
-    parents.push({ code: b.code, mass_g: b.mass_g, entry: result.head.leaf });
+    try {
+      const result = await sign({ stream: b.code, head: await headFor(b.code, b.head),
+                                  kind: "custody.consolidated_out",
+                                  data: { into: child, mass_g: b.mass_g },
+                                  label: `${t("consolidate")} · ${b.name} · ${b.code.slice(-15)}` });
+      parents.push({ code: b.code, mass_g: b.mass_g, entry: result.head.leaf });
+    } catch (err) {
+      // A hand-off already signed has poured its batch into the new drum: stopping here
+      // would leave that mass in no batch at all. The drum is made of what was poured.
+      failed = { b, err };
+      break;
+    }
   }
+  if (!parents.length) throw failed.err;
   const count = parseInt($("consolidate-count").value, 10);
   const data = {
     waste_code: first.waste_code, name: first.name, form: first.form || "solid",
@@ -383,8 +392,13 @@ async function consolidate() {
   if (first.hazardous === false) data.hazardous = false;
   await sign({ stream: child, head: null, kind: "batch.consolidated", data,
                label: `${t("consolidate")} → ${child.slice(-15)}` });
-  say(t("consolidate_done", { code: groupedCode(child) }));
   await load({ fetch: true });
+  if (failed) {
+    return say(t("consolidate_partial", { code: groupedCode(child), n: parents.length,
+                                          name: failed.b.name, msg: errorText(failed.err) }),
+               false);
+  }
+  say(t("consolidate_done", { code: groupedCode(child) }));
 }
 
 async function dispose() {
