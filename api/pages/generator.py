@@ -32,7 +32,7 @@ from api.extensions import db
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
 from labels import SHEETS, LabelSize
 from ledger.clock import beijing_today
-from ledger.custody import pickups, waste_help
+from ledger.custody import editions, pickups, waste_help
 from ledger.custody.catalogue import load_catalogue
 from ledger.custody.exemptions import Option, applicable_exemptions
 from ledger.custody.label_data import MAX_LABELS, labels_for
@@ -167,10 +167,12 @@ def _size(raw: str) -> LabelSize | None:
 @bp.get("/declare")
 def declare() -> ResponseReturnValue:
     principal = page_principal("generator")
+    now = editions.in_force(db.session, beijing_today())
     return render_template(
         "generator/declare.html", today=beijing_today().isoformat(),
         forms=form_names(), hazards=hazard_names(), sizes=size_choices(),
-        last=_last_declaration(principal), js_messages=_declare_messages(principal))
+        last=_last_declaration(principal), js_messages=_declare_messages(principal),
+        catalogue=now, categories=editions.catalogue(db.session, now.used).categories())
 
 
 def _last_declaration(principal: Principal) -> dict[str, Any] | None:
@@ -220,6 +222,9 @@ def _declare_messages(principal: Principal) -> dict[str, str]:
                           "https 或本机地址打开）"),
         "failed": _("提交失败"),
         "kg": _("千克"),
+        "category_required": _("请选择废物类别"),
+        "report_required": _("请填写鉴别报告编号"),
+        "identified_hazards": _("请按鉴别结论勾选危险特性"),
         "org": principal.org,
     }
 

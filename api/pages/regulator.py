@@ -61,6 +61,7 @@ from ledger.audit.reconcile import (
     totals_by_region,
 )
 from ledger.clock import beijing_minutes, beijing_today
+from ledger.custody import editions
 from ledger.custody.codes import parse_batch_code
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, BatchBalance, Organisation
@@ -364,6 +365,7 @@ def dashboard() -> ResponseReturnValue:
         context.update(gap_summary=gap_summary(gaps), open_gaps=len(gaps),
                        high_gaps=sum(1 for g in gaps if g.severity == "high"))
     context["generators"] = _generator_options(principal)
+    context["catalogue"] = editions.in_force(db.session, beijing_today())
     return render_template("regulator/dashboard.html", **context), status
 
 

@@ -95,3 +95,49 @@ def test_the_regulator_sees_the_exempt_handover_on_the_batch_page(region, app):
     page = reg.get(f"/regulator/batch/{code}").get_data(as_text=True)
     assert "豁免：清单第 22 项第 1 行（利用）" in page
     assert "《国家危险废物名录》2021年版" in page
+
+
+# --- the catalogue edition and 900-000-×× on the pages ----------------------------------------
+
+
+def test_the_declare_page_asks_about_identification_and_names_the_edition(region, app, client):
+    log_in_as(client, "boss", PASSWORD)
+    page = client.get("/generator/declare").get_data(as_text=True)
+    assert "这批废物是经危险废物鉴别认定的吗？" in page
+    assert "名录中没有适用的代码" in page and 'value="HW49"' in page
+    assert "按《国家危险废物名录（2021年版）》查找" in page
+    assert 'id="edition-notice"' in page and "--edition 2025 --effective 2025-01-01" in page
+    # The next free code for an identified waste, and its declaration with the report.
+    from ledger.clock import beijing_today
+
+    day = beijing_today().isoformat()
+    got = client.get("/api/v1/batches/next-code",
+                     query_string={"waste_code": "900-000-49", "generated_on": day})
+    assert got.status_code == 200 and got.json["waste_code"] == "900-000-49"
+    data = {**description(30_000, "900-000-49", "鉴别认定的废催化剂"), "hazards": ["T", "R"],
+            "identification": {"report": "台环鉴字〔2026〕第 12 号", "no_listed_code": True}}
+    region[G1].declare(got.json["code"], data)
+    assert region[G1].batch(got.json["code"])["category"] == "HW49"
+
+
+def test_the_dashboard_says_the_edition_in_force_is_not_loaded_until_it_is(region, app):
+    from pathlib import Path
+
+    from api.extensions import db
+    from ledger.custody import access
+    from ledger.custody.editions import import_edition
+
+    with app.app_context():
+        access.add_user(db.session, "reg", PASSWORD, REGULATOR, "监管员")
+        db.session.remove()
+    reg = app.test_client()
+    log_in_as(reg, "reg", PASSWORD)
+    page = reg.get("/regulator/").get_data(as_text=True)
+    assert 'id="edition-notice"' in page and "生态环境部等五部门令第36号" in page
+    fixture = Path(__file__).parents[1] / "data" / "catalogue"
+    with app.app_context():
+        import_edition(db.session, "2025", "2025-01-01",
+                       catalogue_csv=(fixture / "hw_catalogue_fixture.csv").read_text("utf-8"),
+                       exemptions_csv=(fixture / "hw_exemptions_fixture.csv").read_text("utf-8"))
+        db.session.remove()
+    assert 'id="edition-notice"' not in reg.get("/regulator/").get_data(as_text=True)

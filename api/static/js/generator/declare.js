@@ -4,6 +4,7 @@
 import { ApiError, NetworkError, api, deviceKey, messages, signEntry, submitNote } from "../ledger.js";
 import { withDeviceKey } from "./device.js";
 import { fieldFor, format, gramsToKg, parseMassKg } from "./util.js";
+import { identification } from "./identified.js";
 
 const T = messages();
 const form = document.getElementById("declare-form");
@@ -271,18 +272,21 @@ function collect() {
   if (volume && !/^[1-9]\d{0,5}$/.test(volume)) fail("container", T.volume_invalid);
   const day = form.elements.generated_on.value;
   if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) fail("generated_on", T.date_required);
-  if (!ok) return null;
+  const hazards = Array.from(form.querySelectorAll('input[name="hazards"]:checked'), (b) => b.value);
+  const identified = identification(fail, T, hazards);
+  if (!ok || identified === null) return null;
   const container = { type: containerType, count: Number(count) };
   if (volume) container.volume_l = Number(volume);
   const data = {
     waste_code: codeInput.value,
     name,
     form: form.elements.form.value,
-    hazards: Array.from(form.querySelectorAll('input[name="hazards"]:checked'), (b) => b.value),
+    hazards,
     container,
     mass_g: mass.grams,
     generated_on: day,
   };
+  Object.assign(data, identified);
   for (const extra of ["location", "components", "harmful_components", "precautions", "notes"]) {
     const value = optionalText(extra);
     if (value !== undefined) data[extra] = value;
