@@ -339,6 +339,9 @@ def append_entries(session: Session, raws: Sequence[bytes],
     other requests. The rest is group commit (``ledger.tlog.groupcommit``): the entries join
     the process's pending set, and whichever request holds the head lock integrates every
     pending entry in one transaction with one checkpoint signature (``_integrate``)."""
+    if session.new or session.dirty or session.deleted:
+        # the read transaction is ended below: refuse rather than drop the caller's changes
+        raise RuntimeError("append_entries needs a session without pending changes")
     outcomes: list[Receipt | LedgerError | None] = [None] * len(raws)
     pending: list[tuple[int, _Prepared]] = []
     for pos, raw in enumerate(raws):
