@@ -84,11 +84,27 @@ def raw_form(view: F) -> F:
     return view
 
 
+MULTIPART_FRAMING = 64 * 1024  # room for the boundaries and part headers around a file
+
+
+def upload_limit(config_key: str) -> Callable[[F], F]:
+    """Mark a view that takes a file upload larger than MAX_CONTENT_LENGTH: its body may be
+    ``config[config_key]`` bytes plus the multipart framing. Set here, before this module's
+    check parses the form, or the app-wide limit would already have refused it."""
+    def mark(view: F) -> F:
+        view.upload_limit = config_key  # type: ignore[attr-defined]
+        return view
+    return mark
+
+
 def check_request_text() -> None:
     """Refuse the request when a parameter, form field or JSON string holds what it may not."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    limit_key = getattr(view, "upload_limit", None)
+    if limit_key is not None:
+        request.max_content_length = int(current_app.config[limit_key]) + MULTIPART_FRAMING
     _check_pairs((request.view_args or {}).items(), _PARAMETER_FORBIDDEN, "path")
     _check_pairs(request.args.items(multi=True), _PARAMETER_FORBIDDEN, "query")
-    view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "raw_form", False):
         return
     if request.mimetype in _FORM_TYPES:

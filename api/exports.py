@@ -19,7 +19,9 @@ from openpyxl.utils import get_column_letter
 
 from api.extensions import db
 from ledger.audit.gaps import Gap
+from ledger.audit.models import Case
 from ledger.audit.reconcile import Figures, Report, Row
+from ledger.clock import beijing_day
 from ledger.custody.editions import describe_code
 from ledger.tlog.entries import format_time
 
@@ -37,7 +39,7 @@ TYPE_ZH = {
     "permit_violation": "许可证不符", "lineage_imbalance": "合并拆分不平衡",
     "refusal_unresolved": "拒收未处理", "manifest_open": "联单未关闭",
     "integrity": "完整性", "generation_anomaly": "产生量异常",
-    "exemption_misfit": "豁免条件不符",
+    "exemption_misfit": "豁免条件不符", "case_overdue": "整改超期",
 }
 
 
@@ -90,6 +92,62 @@ def gaps_xlsx(gaps: list[Gap], names: Mapping[str, str] | None = None) -> bytes:
             cell.data_type = "s"
     widths = (48, 14, 8, 8, 40, 40, 22, 8, 10, 40, 40)
     for index, width in enumerate(widths[:ws.max_column], start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    ws.freeze_panes = "A2"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+# --- cases (问题清单) ---------------------------------------------------------------------------
+
+#: The columns regulators' rectification lists use (问题清单).
+CASE_HEADERS: Final = ("序号", "问题", "责任单位", "责任人", "整改措施", "整改时限", "整改进展",
+                       "销号情况")
+CASE_STATE_ZH: Final = {
+    "opened": "已立案，待交办", "assigned": "已交办，整改中", "responded": "已报送整改情况，待验收",
+    "returned": "验收退回，重新整改", "accepted": "验收通过，待销号", "closed": "已销号",
+    "reopened": "已重新打开",
+}
+
+
+def case_json(c: Case) -> dict[str, Any]:
+    return {
+        "id": c.id, "region": c.region, "state": c.state, "state_zh": CASE_STATE_ZH[c.state],
+        "source": c.source, "type": c.type, "severity": c.severity, "gap": c.gap_id,
+        "title": c.title, "facts": c.facts, "organisations": c.organisations.split(),
+        "batches": c.batches.split(), "assignee": c.assignee, "person": c.person,
+        "measures": c.measures, "deadline": c.deadline, "progress": c.progress,
+        "reopened": c.reopened, "opened_at": c.opened_at,
+        "opened": format_time(c.opened_t_ms // 1000 * 1000), "closed_at": c.closed_at,
+        "closed": None if c.closed_t_ms is None else format_time(c.closed_t_ms // 1000 * 1000),
+    }
+
+
+def case_row(n: int, c: Case, names: Mapping[str, str]) -> list[str]:
+    """One case as a 问题清单 row under ``CASE_HEADERS``."""
+    progress = CASE_STATE_ZH[c.state] + (f"：{c.progress}" if c.progress else "")
+    closed = "未销号" if c.closed_t_ms is None else f"已销号（{beijing_day(c.closed_t_ms)}）"
+    unit = "" if c.assignee is None else f"{names.get(c.assignee, c.assignee)}（{c.assignee}）"
+    return [str(n), f"{c.title}：{c.facts}", unit, c.person or "", c.measures or "",
+            c.deadline or "", progress, closed]
+
+
+def cases_xlsx(cases: Sequence[Case], names: Mapping[str, str]) -> bytes:
+    """The 问题清单: one row per case, every cell text (nothing typed in becomes a formula)."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "问题清单"
+    ws.append(list(CASE_HEADERS))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for n, c in enumerate(cases, start=1):
+        ws.append(case_row(n, c, names))
+        for cell in ws[ws.max_row]:
+            cell.data_type = "s"
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for index, width in enumerate((6, 48, 30, 10, 40, 12, 40, 18), start=1):
         ws.column_dimensions[get_column_letter(index)].width = width
     ws.freeze_panes = "A2"
     out = io.BytesIO()

@@ -25,6 +25,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PERMIT_POLICY": {"*": "refuse"},
         # Regions where closing a case (销号) needs a second regulator's signature (docs/cases.md)
         "CASE_TWO_LEVEL_REGIONS": [],
+        # Evidence files of cases (photos, PDFs), stored by SHA-256 outside the database.
+        "CASE_EVIDENCE_DIR": str(inst / "evidence"),
+        "CASE_EVIDENCE_MAX_BYTES": 10 * 1024 * 1024,
         # Gap thresholds per region, e.g. {"331002": {"uncollected_days": 60}} (see ledger/gaps.py).
         "GAP_THRESHOLDS": {},
         # At most 65,535: entry bundles (/log/tile/entries/) frame each note with a uint16.

@@ -79,6 +79,7 @@ def initialised_app(database: Database, tmp_path, **config: Any):
         "DATABASE_URL": database.url,
         "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options,
         "OPERATOR_KEY_FILE": str(tmp_path / "operator.key"),
+        "CASE_EVIDENCE_DIR": str(tmp_path / "evidence"),
         "SECRET_KEY": "test-secret",
         **config,
     })

@@ -14,6 +14,7 @@ from api.errors import error_body, localised, status_for
 from api.extensions import db
 from api.ratelimit import login_limits
 from api.rest import schemas as s
+from api.rest.cases import register as register_cases
 from api.rest.collector import register as register_collector
 from api.rest.declare_help import register as register_declare_help
 from api.rest.gaps import register as register_gaps
@@ -410,6 +411,7 @@ def init_app(app: Flask) -> None:
         api.register_blueprint(blp)
     register_labels(api)
     register_gaps(api)
+    register_cases(api)
     register_reports(api)
     register_pickups(api)
     register_collector(api)

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import Case
 from ledger.custody.codes import region_contains, validate_region
 from ledger.custody.kinds import _date, _org_ref, _str, organisation
+from ledger.custody.principals import Principal
 from ledger.custody.projections import Organisation
 from ledger.errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
 from ledger.tlog.log import AppendContext, KindHandler
@@ -310,3 +311,76 @@ def get_case(session: Session, case_id: str) -> Case:
     if case is None:
         raise NotFound(f"case {case_id} does not exist", code="case_unknown", field="id")
     return case
+
+
+# --- reading cases -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    """What a case list may be narrowed to (all optional)."""
+
+    state: str | None = None
+    type: str | None = None
+    deadline_before: str | None = None  # YYYY-MM-DD: deadline earlier than this day
+    organisation: str | None = None  # assigned to or involved
+
+
+def _region_range(region: str) -> tuple[str, str]:
+    """The case regions a regulator of ``region`` covers, as a range a B-tree serves."""
+    prefix = region[:2] if region.endswith("0000") else region[:4] if region.endswith(
+        "00") else region
+    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
+
+
+def case_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """Which cases ``principal`` may read: the operator all, a regulator its region's, any
+    other organisation the cases assigned to it (None: everything)."""
+    if principal.is_operator:
+        return None
+    if principal.is_regulator:
+        low, high = _region_range(principal.region)
+        return and_(Case.region >= low, Case.region <= high)
+    return Case.assignee == principal.org
+
+
+def list_cases(session: Session, principal: Principal, filters: CaseFilters) -> list[Case]:
+    """The cases ``principal`` may read, filtered, the nearest deadline first."""
+    query = select(Case)
+    seen = case_visibility(principal)
+    if seen is not None:
+        query = query.where(seen)
+    if filters.state:
+        query = query.where(Case.state == filters.state)
+    if filters.type:
+        query = query.where(Case.type == filters.type)
+    if filters.deadline_before:
+        query = query.where(Case.deadline < filters.deadline_before)
+    if filters.organisation:
+        query = query.where(or_(Case.assignee == filters.organisation,
+                                Case.organisations.contains(filters.organisation)))
+    order = (Case.deadline.is_(None), Case.deadline, Case.opened_at)
+    return list(session.scalars(query.order_by(*order)))
+
+
+def visible_case(session: Session, principal: Principal, case_id: str) -> Case:
+    """The case, if ``principal`` may read it; a case it may not read does not exist for it."""
+    query = select(Case).where(Case.id == case_id)
+    seen = case_visibility(principal)
+    if seen is not None:
+        query = query.where(seen)
+    case = session.scalars(query).first()
+    if case is None:
+        raise NotFound(f"no case {case_id} visible to you", code="case_unknown", field="id")
+    return case
+
+
+def case_entries(session: Session, case_id: str) -> list[LogEntry]:
+    """The case's entries in stream order, with their exact signed notes."""
+    return list(session.scalars(select(LogEntry).where(LogEntry.stream == case_stream(case_id))
+                                .order_by(LogEntry.seq)))
+
+
+def overdue(case: Case, today: str) -> bool:
+    """Past its deadline (the Beijing day ``today`` is after it) and not closed."""
+    return case.deadline is not None and case.deadline < today and case.state != CLOSED

@@ -43,7 +43,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from ledger.clock import BEIJING, BEIJING_OFFSET_MS, beijing_datetime, beijing_month
+from ledger.audit.models import Case
+from ledger.clock import (
+    BEIJING,
+    BEIJING_OFFSET_MS,
+    beijing_datetime,
+    beijing_day,
+    beijing_day_start_ms,
+    beijing_month,
+)
 from ledger.custody.exemptions import ExemptionClaim
 from ledger.custody.kinds import CONSOLIDATED
 from ledger.custody.projections import (
@@ -74,7 +82,7 @@ GAP_TYPES = (
     "uncollected_overdue", "handover_unconfirmed", "in_transit_overdue", "mass_discrepancy",
     "undisposed_overdue", "stored_overdue", "permit_violation", "lineage_imbalance",
     "refusal_unresolved", "manifest_open", "integrity", "generation_anomaly",
-    "exemption_misfit",
+    "exemption_misfit", "case_overdue",
 )
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 # Inlined, not bound, so both databases can match them to the partial indexes' predicates.
@@ -157,6 +165,7 @@ def find_gaps(session: Session, query: GapQuery, settings: GapSettings, *,
         "lineage_imbalance": _lineage, "refusal_unresolved": _refusals,
         "manifest_open": _manifests, "integrity": _integrity,
         "generation_anomaly": _anomalies, "exemption_misfit": _exemption_misfits,
+        "case_overdue": _cases_overdue,
     }
     gaps: list[Gap] = []
     for name, finder in finders.items():
@@ -544,6 +553,27 @@ def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iter
                   tuple(batches[r.number]), (r.origin, r.destination), (r.opened_at,), r.due,
                   r.closed_at if r.closed_t is not None else None, r.closed_t,
                   {"manifest": r.number})
+
+
+def _cases_overdue(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """Cases past their rectification deadline (整改时限, a Beijing day) and not closed by the
+    end of it; closed late, the gap is resolved by the close-out."""
+    today = beijing_day(query.now_ms)
+    rows = session.scalars(select(Case).where(
+        Case.deadline.is_not(None), Case.deadline < today,
+        *_region_where(Case.region, query.region)).order_by(Case.id))
+    for c in rows:
+        assert c.deadline is not None
+        due = beijing_day_start_ms(dt.date.fromisoformat(c.deadline) + dt.timedelta(days=1))
+        if c.closed_t_ms is not None and c.closed_t_ms <= due:
+            continue
+        involved = tuple(dict.fromkeys(o for o in (c.assignee, *c.organisations.split())
+                                       if o))
+        yield Gap(f"case_overdue:{c.id}", "case_overdue", c.severity, c.region,
+                  tuple(c.batches.split()), involved, (c.opened_at,), due,
+                  c.closed_at, c.closed_t_ms,
+                  {"case": c.id, "deadline": c.deadline, "state": c.state,
+                   "assignee": c.assignee})
 
 
 STAY_TYPES = ("in_transit_overdue", "undisposed_overdue", "stored_overdue")

@@ -40,3 +40,20 @@ class Case(Base):
     closed_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
     closed_t_ms: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+
+
+class CaseEvidence(Base):
+    """An evidence file uploaded to a case (整改照片, 文件): who uploaded it and what it is. The
+    bytes are stored outside the database under their SHA-256 (``ledger.audit.evidence``).
+
+    Not a projection: uploads happen before the response that names them is signed, so the log
+    cannot remake this table; ``rebuild`` keeps it. It decides who may download a file."""
+
+    __tablename__ = "case_evidence"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int]
+    uploaded_by: Mapped[str] = mapped_column(String(18))
+    uploaded_ms: Mapped[int]

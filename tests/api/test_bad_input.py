@@ -170,7 +170,8 @@ def _api_posts(app) -> list[str]:
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/") and rule.methods & {"POST", "PUT", "PATCH"}:
             urls.append(rule.rule.replace("<int:pickup_id>", "1")
-                        .replace("<kind>", "batch.declared"))
+                        .replace("<kind>", "batch.declared")
+                        .replace("<case_id>", "331002-2026-0001"))
     return urls
 
 

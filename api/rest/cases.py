@@ -1,0 +1,117 @@
+"""Cases (问题清单) over HTTP: the list and one case with its signed entries, evidence uploads
+and downloads, the 问题清单 workbook. Steps of a case are signed entries and go through
+``POST /api/v1/drafts/<kind>`` and ``POST /api/v1/entries`` like every other kind."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from flask import Response, current_app, request, send_file
+from flask_smorest import Api, Blueprint
+from marshmallow import Schema, fields, validate
+
+from api.auth import require_principal
+from api.edge import upload_limit
+from api.exports import XLSX_MIMETYPE, case_json, cases_xlsx
+from api.extensions import db
+from api.runtime import log_config
+from ledger.audit.cases import STATES, CaseFilters, case_entries, list_cases, visible_case
+from ledger.audit.evidence import evidence_file, store_evidence
+from ledger.custody.projections import Organisation
+from ledger.errors import InvalidInput, PermissionDenied
+from ledger.tlog.entries import format_time
+from ledger.tlog.notes import b64
+
+blp = Blueprint("cases", __name__, url_prefix="/api/v1",
+                description="Cases: 问题 → 交办 → 整改 → 销号 (docs/cases.md)")
+
+SHA256 = r"[0-9a-f]{64}"
+
+
+class CaseQuerySchema(Schema):
+    state = fields.String(validate=validate.OneOf(STATES))
+    type = fields.String(validate=validate.Length(min=1, max=64))
+    deadline_before = fields.Date()
+    organisation = fields.String(validate=validate.Regexp(r"^[0-9A-Z]{18}$"))
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx"]))
+
+
+@blp.route("/cases", methods=["GET"])
+@blp.arguments(CaseQuerySchema, location="query")
+@blp.doc(summary="Cases you may see (a regulator: its region; an organisation: the cases "
+                 "assigned to it), filtered; JSON or the 问题清单 as XLSX")
+def get_cases(args: dict[str, Any]) -> Any:  # serialised by hand: JSON or a workbook
+    before = args.get("deadline_before")
+    filters = CaseFilters(state=args.get("state"), type=args.get("type"),
+                          deadline_before=None if before is None else before.isoformat(),
+                          organisation=args.get("organisation"))
+    cases = list_cases(db.session, require_principal(), filters)
+    if args["format"] == "xlsx":
+        return Response(cases_xlsx(cases, _names(cases)), mimetype=XLSX_MIMETYPE,
+                        headers={"Content-Disposition": "attachment; filename=cases.xlsx"})
+    return {"total": len(cases), "items": [case_json(c) for c in cases]}
+
+
+def _names(cases: list[Any]) -> dict[str, str]:
+    orgs = {c.assignee for c in cases if c.assignee}
+    if not orgs:
+        return {}
+    rows = db.session.query(Organisation.uscc, Organisation.name).filter(
+        Organisation.uscc.in_(orgs))
+    return {uscc: name for uscc, name in rows}
+
+
+@blp.route("/cases/<case_id>", methods=["GET"])
+@blp.doc(summary="One case with its signed entries in order")
+def get_case(case_id: str) -> Any:  # serialised by hand
+    case = visible_case(db.session, require_principal(), case_id)
+    entries = [{"index": e.idx, "seq": e.seq, "kind": e.kind, "org": e.org,
+                "t": format_time(e.t_ms), "leaf_hash": b64(e.leaf_hash),
+                "note": e.note.decode("utf-8")} for e in case_entries(db.session, case.id)]
+    return {**case_json(case), "entries": entries}
+
+
+def _evidence_root() -> Path:
+    return Path(current_app.config["CASE_EVIDENCE_DIR"])
+
+
+@blp.route("/cases/<case_id>/evidence", methods=["POST"])
+@upload_limit("CASE_EVIDENCE_MAX_BYTES")
+@blp.doc(summary="Upload an evidence file (multipart field `file`: JPEG, PNG, WebP, HEIC or "
+                 "PDF, at most CASE_EVIDENCE_MAX_BYTES); answers its SHA-256 to name in "
+                 "case.responded")
+def post_evidence(case_id: str) -> Any:  # serialised by hand
+    principal = require_principal()
+    case = visible_case(db.session, principal, case_id)
+    if principal.org != case.assignee and not (principal.is_regulator or principal.is_operator):
+        raise PermissionDenied("only the assignee or a regulator adds evidence to a case",
+                               code="case_forbidden", field="org")
+    limit = int(current_app.config["CASE_EVIDENCE_MAX_BYTES"])
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidInput("send the file as multipart/form-data field 'file'",
+                           code="file_missing", field="file")
+    data = upload.stream.read(limit + 1)
+    stored = store_evidence(db.session, _evidence_root(), case, principal.org, data,
+                            log_config().clock(), limit)
+    return {"sha256": stored.sha256, "media_type": stored.media_type, "size": stored.size}, 201
+
+
+@blp.route("/cases/<case_id>/evidence/<sha256>", methods=["GET"])
+@blp.doc(summary="An evidence file of a case, to whoever may see the case")
+def get_evidence(case_id: str, sha256: str) -> Any:  # a file
+    case = visible_case(db.session, require_principal(), case_id)
+    if not re.fullmatch(SHA256, sha256):
+        raise InvalidInput("the file is named by its SHA-256 in lower-case hex",
+                           code="field_invalid", field="sha256")
+    path, media_type = evidence_file(db.session, _evidence_root(), case, sha256)
+    response = send_file(path, mimetype=media_type, max_age=0, etag=sha256)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox"  # a PDF runs no script of ours
+    return response
+
+
+def register(api: Api) -> None:
+    api.register_blueprint(blp)
