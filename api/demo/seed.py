@@ -119,6 +119,7 @@ def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int =
             _station_round(demo, stored, collectors, station, disposers,
                            month0 + dt.timedelta(days=25))
         progress(f"month {m + 1}/{months}: {demo.batches} batches")
+    _special_wastes(demo, gens, today - dt.timedelta(days=3))
     _demo_people(app, gens[0], collectors[0], station, disposers[0], regulator_of(demo))
     progress(f"demo log-ins: {', '.join(u for u, _, _ in DEMO_USERS)} (password {DEMO_PASSWORD})")
     return {"organisations": len(demo.clients), "batches": demo.batches,
@@ -207,6 +208,37 @@ def _enrol(demo: Demo, enterprises: int) -> tuple[list[str], list[str], str, lis
     demo.clients[regulator] = join(app, regulator, "台州市生态环境局椒江分局", DISTRICT,
                                    ["regulator"])
     return gens, collectors, station, disposers
+
+
+#: 清单 (2021) item 22: 铝灰渣 utilised by recovering aluminium is not managed as hazardous waste.
+DROSS_EXEMPTION = {"edition": "2021", "item": 22, "row": 1, "stage": "利用",
+                   "condition": "回收金属铝。"}
+
+
+def _special_wastes(demo: Demo, gens: list[str], day: dt.datetime) -> None:
+    """Two of the region's special cases: aluminium dross taken by a smelter that recovers the
+    metal under the exemption list (it holds no hazardous waste permit), and a waste found
+    hazardous by identification with no listed code (900-000-49, with its report)."""
+    smelter = make_uscc("331003", 3003)
+    demo.clients[smelter] = join(demo.app, smelter, "台州市黄岩再生铝业有限公司", "331003",
+                                 ["receiver"])
+    dross_maker, identified_maker = gens[1 % len(gens)], gens[2 % len(gens)]
+    dross = f"{dross_maker}32102648{day:%Y%m%d}901"
+    demo.at(dross_maker, day).declare(dross, description(WASTES[1], 480_000, day.date()))
+    number = demo.manifest(day.year)
+    demo.at(dross_maker, day + dt.timedelta(hours=1)).act("custody.released", dross, {
+        "to": smelter, "mass_g": 480_000, "manifest": number, "exemption": DROSS_EXEMPTION})
+    demo.at(smelter, day + dt.timedelta(hours=4)).accept(dross, dross_maker, 478_000, number)
+    demo.at(smelter, day + dt.timedelta(days=1)).act("custody.disposed", dross, {
+        "method": "utilisation", "method_code": "R4", "mass_g": 478_000,
+        "exemption": DROSS_EXEMPTION})
+    identified = f"{identified_maker}90000049{day:%Y%m%d}901"
+    demo.at(identified_maker, day).declare(identified, {
+        "waste_code": "900-000-49", "name": "鉴别认定的废滤渣", "form": "solid",
+        "hazards": ["T"], "container": {"type": "吨袋", "count": 1}, "mass_g": 65_000,
+        "generated_on": day.date().isoformat(), "location": "危废暂存间",
+        "identification": {"report": "台环鉴字〔2026〕第 7 号", "no_listed_code": True}})
+    demo.batches += 2
 
 
 def _declare_month(demo: Demo, gens: list[str],

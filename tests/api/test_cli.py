@@ -1,12 +1,15 @@
 """The waste-ledger command: init, keygen, checkpoint, export and verify, end to end."""
 
+import json
 import os
 import stat
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from api.extensions import db
 from ledger import migrations
+from ledger.custody.exemptions import ExemptionClaim
+from ledger.custody.projections import Batch
 from ledger.tlog.checkpoints import parse_checkpoint
 from ledger.tlog.notes import Signer, parse_vkey
 
@@ -72,16 +75,30 @@ def test_checkpoint_export_verify_round_trip(cli, app, tmp_path):
     assert result.exit_code == 1 and result.output.startswith("FAIL")
 
 
-def test_seed_demo_builds_a_verifiable_district_and_rebuild_matches(cli, tmp_path):
+def test_seed_demo_builds_a_verifiable_district_and_rebuild_matches(cli, app, tmp_path):
     out = cli("seed-demo", "--enterprises", "6", "--months", "2")
     assert out.exit_code == 0, out.output
-    assert "seeded 12 organisations" in out.output
+    assert "seeded 13 organisations" in out.output  # with the smelter of the dross exemption
     export = tmp_path / "export"
     assert cli("export", str(export)).exit_code == 0
     verified = cli("verify", str(export), "--quiet")
     assert verified.exit_code == 0 and verified.output.startswith("OK: ")
     check = cli("rebuild", "--check")
     assert check.exit_code == 0 and "projections identical" in check.output
+    # The demo has the region's special cases: dross utilised under the exemption (no gap),
+    # and a waste found hazardous by identification.
+    gaps = cli("gaps", "--type", "exemption_misfit", "--type", "permit_violation",
+               "--format", "json")
+    assert gaps.exit_code == 0  # the output begins with the "scanning" line of stderr
+    found, _ = json.JSONDecoder().raw_decode(gaps.output, gaps.output.index("["))
+    assert found == []
+    with app.app_context():
+        claims = db.session.scalars(select(ExemptionClaim)).all()
+        assert sorted((c.item, c.stage, c.fits) for c in claims) == [(22, "利用", True)] * 2
+        dross = db.session.get(Batch, claims[0].batch)
+        assert (dross.waste_code, dross.state) == ("321-026-48", "disposed")
+        assert db.session.scalar(select(Batch.code).where(Batch.waste_code == "900-000-49"))
+        db.session.remove()
 
 
 def test_operator_enrols_an_organisation_a_key_a_permit_a_vehicle_a_user(cli, client, tmp_path):

@@ -360,7 +360,10 @@ def test_seed_demo_balances(app, cli):
         for figure in t:
             assert sum(r[figure] for r in body[name]) == t[figure], (name, figure)
     # realistic data: something in every main place, only weighing losses unaccounted
-    assert t["batches"] == 12 and len(body["by_generator"]) == 6
+    # two a month per enterprise, and the two special cases (dross to the smelter under the
+    # exemption, an identified 900-000-49 waste)
+    assert t["batches"] == 14 and len(body["by_generator"]) == 6
+    assert [(e["item"], e["stage"]) for e in body["exempt_handovers"]] == [(22, "利用")]
     for figure in ("at_generator", "in_transit", "in_storage", "disposed"):
         assert t[figure] > 0, figure
     assert 0 <= t["unaccounted"] <= t["declared"] - t["collected"]
