@@ -280,6 +280,12 @@ def test_collector_consolidates_and_hands_on_and_the_disposer_disposes(
     detail = verified_history(live_server, region, drum)
     assert detail["parents"] == [{"code": a, "mass_g": 119_500}]
     assert detail["history"][0]["data"]["container"] == {"type": "200L 铁桶", "count": 1}
+    # The new drum's label, one tap away: a PDF whose QR code opens the drum's trace page.
+    label = page.locator("#child-label")
+    expect(label).to_have_attribute("data-code", drum)
+    pdf = page.request.get(live_server.url + (label.get_attribute("href") or ""))
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF")
     assert region[COLLECTOR].batch(a)["state"] == "consolidated"
 
     expect(page.locator(f"#held input[value='{drum}']")).to_be_visible()

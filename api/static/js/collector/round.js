@@ -393,6 +393,11 @@ async function consolidate() {
   await sign({ stream: child, head: null, kind: "batch.consolidated", data,
                label: `${t("consolidate")} → ${child.slice(-15)}` });
   await load({ fetch: true });
+  // The new drum needs its label now, before it is moved: one tap from here.
+  const label = $("child-label");
+  label.href = `/api/v1/batches/${encodeURIComponent(child)}/label.pdf`;
+  label.dataset.code = child;
+  label.hidden = false;
   if (failed) {
     return say(t("consolidate_partial", { code: groupedCode(child), n: parents.length,
                                           name: failed.b.name, msg: errorText(failed.err) }),
