@@ -22,7 +22,7 @@ from ledger.audit.gaps import Gap
 from ledger.audit.models import Case
 from ledger.audit.reconcile import Figures, Report, Row
 from ledger.clock import beijing_day
-from ledger.custody.editions import describe_code
+from ledger.custody.editions import describe_code, editions
 from ledger.tlog.entries import format_time
 
 XLSX_MIMETYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -255,6 +255,9 @@ def _filters_zh(report: Report) -> list[tuple[str, Any]]:
         ("计算时间 (UTC)", report.computed_at),
         ("说明", "重量单位为千克(kg)，保留三位小数；日期按北京时间计。"
                  "合并批次按各原始批次投入量比例归属；未核清 = 申报量 − 各去向之和。"),
+        ("名录版本", "；".join(f"{e.edition}年版（{e.effective_from} 起施行）"
+                             for e in editions(db.session))
+         + "。每个批次按其产生日期施行的版本核对废物代码。"),
     ]
 
 
@@ -297,9 +300,31 @@ def report_xlsx(report: Report) -> bytes:
         rows = [([_key_cells(attr, r).get(h, "") for h in key_headers], r.figures)
                 for r in report.breakdown(attr)]
         _sheet(wb, title, key_headers, rows)
+    if report.exempt:
+        _exempt_sheet(wb, report)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+EXEMPT_HEADERS: Final = ("批次", "移出单位", "接收单位", "联单编号", "接收量(kg)", "名录版本",
+                         "清单序号", "行", "豁免环节", "与实际相符")
+
+
+def _exempt_sheet(wb: Workbook, report: Report) -> None:
+    """Handovers made under a claimed exemption (豁免管理清单), marked as such; their masses
+    are in the other sheets like any other."""
+    ws = wb.create_sheet("豁免交接")
+    ws.append(list(EXEMPT_HEADERS))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for e in report.exempt:
+        ws.append([e.batch, e.from_org, e.to_org, e.manifest,
+                   None if e.accepted_mass_g is None else e.accepted_mass_g / 1000,
+                   e.edition, e.item, e.row, e.stage, "是" if e.fits else "否"])
+        for cell in ws[ws.max_row][:4]:
+            cell.data_type = "s"
+    ws.freeze_panes = "A2"
 
 
 def report_filename(report: Report, ext: str) -> str:

@@ -7,9 +7,11 @@ the reconciliation mark the handover exempt."""
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
 
+import openpyxl
 import pytest
 
 from ledger.custody.uscc import make_uscc
@@ -71,6 +73,14 @@ def test_dross_goes_to_the_smelter_under_the_exemption_from_the_page(region, cli
     assert not handover["permit_flagged"]
     assert detail["disposal"]["exemption"]["stage"] == "利用"
     assert detail["disposal"]["permit"] is None
+    xlsx = region[REGULATOR].transport(
+        "GET", "/api/v1/reconciliation?region=331002&format=xlsx", None,
+        region[REGULATOR]._headers())[1]
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
+    info = {r[0]: r[1] for r in wb["说明"].iter_rows(values_only=True)}
+    assert info["名录版本"].startswith("2021年版（2021-01-01 起施行）")
+    (row,) = list(wb["豁免交接"].iter_rows(min_row=2, values_only=True))
+    assert row == (code, G1, SMELTER, manifest.group(1), 2390.0, "2021", 22, 1, "利用", "是")
     report = region[REGULATOR].request("GET", "/api/v1/reconciliation?region=331002")
     assert report["exempt_handovers"] == [{
         "batch": code, "from": G1, "to": SMELTER, "manifest": manifest.group(1),
