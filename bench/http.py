@@ -2,7 +2,7 @@
 
 Prints one JSON document on stdout, progress on stderr. Not a test: nothing passes or fails.
 
-    .venv/bin/python bench/http.py            # full run, about 10 minutes
+    .venv/bin/python bench/http.py            # full run, about 7 minutes
     .venv/bin/python bench/http.py --quick    # the same keys in under 3 minutes
 
 Method
@@ -330,7 +330,7 @@ class Plan:
 
 
 FULL = Plan(seconds=15, open_seconds=15, single_cap=500, batch_cap=3000)
-QUICK = Plan(seconds=4, open_seconds=4, single_cap=300, batch_cap=1500, profile_entries=50)
+QUICK = Plan(seconds=3, open_seconds=3, single_cap=300, batch_cap=1500, profile_entries=30)
 
 
 def signed_streams(chains: Chains, n: int, cap: int, seconds: float,
@@ -354,7 +354,7 @@ def sign_work(plan: Plan, chains: Chains) -> Work:
     say("signing every entry ahead")
     return Work({n: signed_streams(chains, n, plan.single_cap, plan.seconds)
                  for n in plan.clients},
-                {n: signed_streams(chains, n, plan.batch_cap, plan.seconds, least=3 * BATCH)
+                {n: signed_streams(chains, n, plan.batch_cap, plan.seconds, least=2 * BATCH)
                  for n in plan.clients},
                 signed_streams(chains, OPEN_LOOP_STREAMS, OPEN_LOOP_RATE, plan.open_seconds),
                 chains.chain(plan.profile_entries), chains.chain(plan.profile_entries))
