@@ -111,7 +111,7 @@ GAP_TYPE_LABELS: Final = {
     "permit_violation": _l("许可证不符"), "lineage_imbalance": _l("合并拆分不平衡"),
     "refusal_unresolved": _l("拒收未处理"), "manifest_open": _l("联单未关闭"),
     "integrity": _l("完整性"), "generation_anomaly": _l("产生量异常"),
-    "exemption_misfit": _l("豁免条件不符"),
+    "exemption_misfit": _l("豁免条件不符"), "case_overdue": _l("整改超期"),
 }
 SEVERITY_LABELS: Final = {"high": _l("高"), "medium": _l("中"), "low": _l("低")}
 SEVERITY_BADGE: Final = {"high": "bad", "medium": "warn", "low": ""}
@@ -140,6 +140,8 @@ DETAIL_LABELS: Final = {
     "accepted_mass_g": _l("接收重量"), "reason": _l("原因"), "year": _l("年度"),
     "parents_g": _l("来源合计"), "child_g": _l("合并批次重量"), "holder": _l("持有单位"),
     "waste_code": _l("废物代码"), "month": _l("月份"), "declared_g": _l("申报量"),
+    "case": _l("问题编号"), "deadline": _l("整改时限"), "state": _l("办理状态"),
+    "assignee": _l("责任单位"),
 }
 
 

@@ -11,10 +11,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from api.extensions import db
 from ledger.audit.cases import case_stream
+from ledger.custody import access
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.client import ApiError
 from tests.api.lifecycle import GENERATORS, REGULATOR, build_region
+from tests.api.pages import log_in_as
 
 OTHER_REGULATOR = make_uscc("331003", 903)
 CASE = "331002-2026-0001"
@@ -211,3 +214,26 @@ def test_a_gap_has_one_open_case(client, region):
     with pytest.raises(ApiError) as err:
         reg.act("case.opened", case_stream("331002-2026-0002"), opened(gap))
     assert (err.value.status, err.value.code) == (409, "case_exists_for_gap")
+
+
+def test_the_regulator_pages_show_an_overdue_case_gap(app, client, region):
+    """A case_overdue gap on the dashboard, the gap list and the gap's page (a type without a
+    label used to be a server error), in Chinese and in English."""
+    reg = region[REGULATOR]
+    reg.act("case.opened", case_stream(CASE), opened())
+    reg.act("case.assigned", case_stream(CASE), assigned(TODAY - dt.timedelta(days=2)))
+    with app.app_context():
+        access.add_user(db.session, "inspector", "inspector-2026", REGULATOR, "inspector")
+        db.session.remove()
+    log_in_as(client, "inspector", "inspector-2026")
+    gap_id = f"case_overdue:{CASE}"
+    for path in ("/regulator/", "/regulator/gaps?type=case_overdue",
+                 f"/regulator/gaps/{gap_id}"):
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        assert "整改超期" in resp.get_data(as_text=True), path
+    page = client.get(f"/regulator/gaps/{gap_id}").get_data(as_text=True)
+    assert "整改时限" in page and (TODAY - dt.timedelta(days=2)).isoformat() in page
+    client.get("/lang/en")
+    english = client.get(f"/regulator/gaps/{gap_id}")
+    assert "Rectification overdue" in english.get_data(as_text=True)
