@@ -12,8 +12,8 @@ from marshmallow import Schema, fields, validate
 from api.auth import require_principal
 from api.extensions import db
 from api.rest import schemas as s
-from ledger.custody import waste_help
-from ledger.custody.catalogue import load_catalogue
+from ledger.clock import beijing_today
+from ledger.custody import editions, waste_help
 
 blp = Blueprint("declare_help", __name__, url_prefix="/api/v1",
                 description="Finding the waste code to declare")
@@ -36,7 +36,9 @@ class SuggestQuerySchema(Schema):
 @s.documented_errors(blp, 401, 422)
 def get_suggestions(args: dict[str, Any]) -> Any:  # plain JSON
     principal = require_principal()
-    cat = load_catalogue()
+    # The edition in force today among those loaded (a 2025 table once the operator loads it).
+    cat = editions.catalogue(db.session,
+                             editions.edition_for(db.session, beijing_today().isoformat()).edition)
     found = waste_help.suggest(
         cat, args["q"], region=principal.region,
         previous=waste_help.declared_codes(db.session, principal.org),

@@ -144,6 +144,8 @@ def test_the_dashboard_says_the_edition_in_force_is_not_loaded_until_it_is(regio
     log_in_as(reg, "reg", PASSWORD)
     page = reg.get("/regulator/").get_data(as_text=True)
     assert 'id="edition-notice"' in page and "生态环境部等五部门令第36号" in page
+    before = region[G1].request("GET", "/api/v1/catalogue/suggest?q=900-252")
+    assert before["edition"] == "2021" and before["items"][0]["code"] == "900-252-12"
     fixture = Path(__file__).parents[1] / "data" / "catalogue"
     with app.app_context():
         import_edition(db.session, "2025", "2025-01-01",
@@ -151,3 +153,6 @@ def test_the_dashboard_says_the_edition_in_force_is_not_loaded_until_it_is(regio
                        exemptions_csv=(fixture / "hw_exemptions_fixture.csv").read_text("utf-8"))
         db.session.remove()
     assert 'id="edition-notice"' not in reg.get("/regulator/").get_data(as_text=True)
+    # The declare form's search then offers the edition in force (here the synthetic fixture).
+    found = region[G1].request("GET", "/api/v1/catalogue/suggest?q=900-252")
+    assert found["edition"] == "2025" and found["items"] == []
