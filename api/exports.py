@@ -21,7 +21,7 @@ from api.extensions import db
 from ledger.audit.gaps import Gap
 from ledger.audit.models import Case
 from ledger.audit.reconcile import Figures, Report, Row
-from ledger.clock import beijing_day
+from ledger.clock import beijing_day, beijing_minutes
 from ledger.custody.editions import describe_code, editions
 from ledger.tlog.entries import format_time
 
@@ -30,8 +30,10 @@ XLSX_MIMETYPE: Final = "application/vnd.openxmlformats-officedocument.spreadshee
 
 # --- gaps ------------------------------------------------------------------------------------
 
-CSV_HEADERS = ["编号", "类型", "严重程度", "区域", "批次", "相关单位", "开始时间", "状态",
-               "解决记录", "说明"]
+CSV_HEADERS = ["编号", "类型", "严重程度", "区域", "批次", "相关单位", "开始时间（北京时间）",
+               "状态", "解决记录", "说明"]
+#: Severity as the pages say it (the API's JSON keeps the codes high/medium/low).
+SEVERITY_ZH: Final = {"high": "高", "medium": "中", "low": "低"}
 TYPE_ZH = {
     "uncollected_overdue": "超期未收集", "handover_unconfirmed": "交接未确认",
     "in_transit_overdue": "运输超时", "mass_discrepancy": "重量差异",
@@ -58,8 +60,8 @@ def gap_json(g: Gap) -> dict[str, Any]:
 def gap_row(g: Gap) -> list[str]:
     """One gap as an export row under ``CSV_HEADERS`` (all text)."""
     j = gap_json(g)
-    return [g.id, TYPE_ZH[g.type], g.severity, g.region, " ".join(g.batches),
-            " ".join(g.organisations), j["opened"],
+    return [g.id, TYPE_ZH[g.type], SEVERITY_ZH.get(g.severity, g.severity), g.region,
+            " ".join(g.batches), " ".join(g.organisations), beijing_minutes(g.opened_ms),
             "已解决" if g.resolved_by is not None else "未解决",
             "" if g.resolved_by is None else str(g.resolved_by),
             json.dumps(j["detail"], ensure_ascii=False, sort_keys=True)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import openpyxl
 
@@ -39,6 +40,10 @@ def test_regulator_sees_a_discrepancy_and_exports_it(app, client):
     assert text.startswith("\ufeff编号,类型")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert any(r[1] == "重量差异" and code in r[4] for r in rows[1:])
+    # Chinese and Beijing time, as on the pages: 高/中/低, "2026-12-03 09:33"
+    assert all(r[2] in ("高", "中", "低") for r in rows[1:])
+    assert all(re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}", r[6])
+               for r in rows[1:])
     workbook = client.get("/api/v1/gaps?format=xlsx&type=mass_discrepancy",
                           headers=headers(region[REGULATOR].token))
     assert workbook.headers["Content-Disposition"] == "attachment; filename=gaps.xlsx"
