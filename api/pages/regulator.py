@@ -48,6 +48,7 @@ from api.pages.uploads import UploadRejected, gather_export
 from api.runtime import log_config, reports_session
 from api.scoping import gap_settings, scoped_gap_query
 from ledger.audit import search as finder
+from ledger.audit.cases import CaseFilters, list_cases, overdue
 from ledger.audit.gaps import GAP_TYPES, Gap, find_gaps, get_gap
 from ledger.audit.queries import batch_detail
 from ledger.audit.reconcile import (
@@ -915,3 +916,41 @@ def verify() -> ResponseReturnValue:
         return _verify_page(verify_checkpoint_text(raw, policy), checkpoint_text=text,
                             witness_fields=fields)
     return _verify_page(error=_("请选择要验证的内容：导出或检查点"), status=422)
+
+
+# --- 5. cases (问题清单) ----------------------------------------------------------------------
+
+CASE_STATE_LABELS: Final = {
+    "opened": _l("已立案，待交办"), "assigned": _l("已交办，整改中"),
+    "responded": _l("已报送整改情况，待验收"), "returned": _l("验收退回，重新整改"),
+    "accepted": _l("验收通过，待销号"), "closed": _l("已销号"), "reopened": _l("已重新打开"),
+}
+
+
+@bp.get("/cases")
+def cases() -> ResponseReturnValue:
+    """The region's cases, nearest deadline first, with the state, type and deadline filters
+    of the API (the 问题清单 workbook is the API's XLSX)."""
+    principal = page_principal(*ROLES)
+    values = {k: request.args.get(k, "").strip() for k in ("state", "type", "deadline_before")}
+    errors: dict[str, str] = {}
+    if values["state"] and values["state"] not in CASE_STATE_LABELS:
+        errors["state"] = _("没有这种办理状态")
+    if values["deadline_before"]:
+        try:
+            dt.date.fromisoformat(values["deadline_before"])
+        except ValueError:
+            errors["deadline_before"] = _("日期格式应为 YYYY-MM-DD")
+    context: dict[str, Any] = {"values": values, "errors": errors, "states": CASE_STATE_LABELS}
+    if errors:
+        return render_template("regulator/cases.html", **context), 422
+    found = list_cases(db.session, principal, CaseFilters(
+        state=values["state"] or None, type=values["type"] or None,
+        deadline_before=values["deadline_before"] or None))
+    today = beijing_today().isoformat()
+    names = _org_names(c.assignee for c in found if c.assignee)
+    context.update(total=len(found), xlsx_query=_query_string({**values, "format": "xlsx"}),
+                   cases=[{"case": c, "state": CASE_STATE_LABELS[c.state],
+                           "assignee": names.get(c.assignee or "", c.assignee or ""),
+                           "overdue": overdue(c, today)} for c in found])
+    return render_template("regulator/cases.html", **context)

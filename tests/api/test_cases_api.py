@@ -11,6 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from api.exports import XLSX_MIMETYPE as XLSX
 from api.extensions import db
 from ledger.audit.cases import case_stream
 from ledger.custody import access
@@ -237,3 +238,28 @@ def test_the_regulator_pages_show_an_overdue_case_gap(app, client, region):
     client.get("/lang/en")
     english = client.get(f"/regulator/gaps/{gap_id}")
     assert "Rectification overdue" in english.get_data(as_text=True)
+
+
+def test_the_regulators_case_list_page(app, client, region):
+    reg = region[REGULATOR]
+    reg.act("case.opened", case_stream(CASE), opened())
+    reg.act("case.assigned", case_stream(CASE), assigned(TODAY - dt.timedelta(days=1)))
+    reg.act("case.opened", case_stream("331002-2026-0002"), opened())
+    with app.app_context():
+        access.add_user(db.session, "inspector", "inspector-2026", REGULATOR, "inspector")
+        access.add_user(db.session, "owner", "owner-2026-pw", GENERATORS[0], "owner")
+        db.session.remove()
+    log_in_as(client, "inspector", "inspector-2026")
+    page = client.get("/regulator/cases").get_data(as_text=True)
+    assert 'data-case="331002-2026-0001"' in page and 'data-case="331002-2026-0002"' in page
+    assert "已超期" in page and "椒江小微企业1号" in page and "已立案，待交办" in page
+    assert "/api/v1/cases?format=xlsx" in page
+    only = client.get("/regulator/cases?state=opened").get_data(as_text=True)
+    assert 'data-case="331002-2026-0002"' in only and 'data-case="331002-2026-0001"' not in only
+    bad = client.get("/regulator/cases?deadline_before=tomorrow")
+    assert bad.status_code == 422 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+    book = client.get("/api/v1/cases?format=xlsx")  # the page's link, with the page's log-in
+    assert book.status_code == 200 and book.mimetype == XLSX
+    other = app.test_client()
+    log_in_as(other, "owner", "owner-2026-pw")
+    assert other.get("/regulator/cases").status_code == 403
