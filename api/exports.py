@@ -32,6 +32,41 @@ XLSX_MIMETYPE: Final = "application/vnd.openxmlformats-officedocument.spreadshee
 
 CSV_HEADERS = ["编号", "类型", "严重程度", "区域", "批次", "相关单位", "开始时间（北京时间）",
                "状态", "解决记录", "说明"]
+#: The detail's keys in the 说明 column (masses, keys ending in _g, are written in kg).
+DETAIL_ZH: Final = {
+    "declared_mass_g": "申报重量", "threshold_days": "期限（天）",
+    "threshold_hours": "期限（小时）",
+    "manifest": "联单编号", "missing": "缺少", "released_mass_g": "移出重量",
+    "accepted_mass_g": "接收重量", "accepted_g": "接收重量", "reason": "原因", "year": "年度",
+    "parents_g": "来源合计", "child_g": "合并批次重量", "holder": "持有单位",
+    "waste_code": "废物代码", "month": "月份", "declared_g": "申报量", "mass_g": "重量",
+    "median_g": "中位数", "mad_g": "绝对中位差", "capacity_t": "许可能力（吨）",
+    "case": "案件", "assignee": "责任单位", "deadline": "整改时限", "edition": "名录版本",
+    "item": "清单项", "row": "行", "stage": "环节", "state": "状态",
+}
+MISSING_ZH: Final = {"answer": "接收方签名", "release": "交出方签名"}
+
+
+def detail_text(detail: Mapping[str, Any]) -> str:
+    """A gap's detail in words a regulator reads: "移出重量：100.000 kg；接收重量：80.000 kg"."""
+    parts = []
+    for key, value in detail.items():
+        if value is None:
+            continue
+        if key.endswith("_g") and isinstance(value, int):
+            text = f"{kg_text(value)} kg"
+        elif key == "missing":
+            text = MISSING_ZH.get(str(value), str(value))
+        elif isinstance(value, list | tuple):
+            text = "、".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        else:
+            text = str(value)
+        parts.append(f"{DETAIL_ZH.get(key, key)}：{text}")
+    return "；".join(parts)
+
+
 #: Severity as the pages say it (the API's JSON keeps the codes high/medium/low).
 SEVERITY_ZH: Final = {"high": "高", "medium": "中", "low": "低"}
 TYPE_ZH = {
@@ -63,8 +98,7 @@ def gap_row(g: Gap) -> list[str]:
     return [g.id, TYPE_ZH[g.type], SEVERITY_ZH.get(g.severity, g.severity), g.region,
             " ".join(g.batches), " ".join(g.organisations), beijing_minutes(g.opened_ms),
             "已解决" if g.resolved_by is not None else "未解决",
-            "" if g.resolved_by is None else str(g.resolved_by),
-            json.dumps(j["detail"], ensure_ascii=False, sort_keys=True)]
+            "" if g.resolved_by is None else str(g.resolved_by), detail_text(j["detail"])]
 
 
 def gaps_csv(gaps: list[Gap]) -> str:
