@@ -21,7 +21,7 @@ from ledger.audit.models import Case
 from ledger.custody.codes import region_contains, validate_region
 from ledger.custody.kinds import _date, _org_ref, _str, organisation
 from ledger.custody.principals import Principal
-from ledger.custody.projections import Organisation
+from ledger.custody.projections import Batch, Organisation
 from ledger.errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
 from ledger.tlog.log import AppendContext, KindHandler
 from ledger.tlog.models import LogEntry
@@ -158,7 +158,11 @@ def on_opened(ctx: AppendContext) -> None:
         return uscc
 
     def batch(value: list[Any], i: int) -> str:
-        return _str({f"batches[{i}]": value[i]}, f"batches[{i}]", max_len=37) or ""
+        code = _str({f"batches[{i}]": value[i]}, f"batches[{i}]", max_len=37) or ""
+        if ctx.session.get(Batch, code) is None:  # a case names only batches on the ledger
+            raise RuleViolation(f"batch {code} has not been declared", code="batch_unknown",
+                                field=f"data.batches[{i}]")
+        return code
 
     orgs = _text_list(data, "organisations", org, required=True)
     batches = _text_list(data, "batches", batch, required=False)

@@ -19,6 +19,7 @@ from ledger.errors import LedgerError
 from ledger.tlog.log import export_log, log_head
 from ledger.tlog.rebuild import rebuild
 from ledger.tlog.verify import verify_export
+from tests.ledger.custody_world import batch_code, description
 from tests.ledger.factories import OPERATOR_ORG, make_world
 
 COUNTY_REG = make_uscc("331002", 901)  # 椒江区 bureau
@@ -26,8 +27,9 @@ CITY_REG = make_uscc("331000", 902)  # 台州市 bureau
 OTHER_REG = make_uscc("331003", 903)  # 黄岩区 bureau
 GEN = make_uscc("331002", 1)
 OTHER_GEN = make_uscc("331002", 2)
-GAP = "uncollected_overdue:" + GEN + "90003949" + "20260921001"
+GAP = "uncollected_overdue:" + batch_code(GEN)
 CASE = "331002-2026-0001"
+BATCH = batch_code(GEN)
 PHOTO = hashlib.sha256(b"photo of the cleaned store").hexdigest()
 
 
@@ -44,6 +46,8 @@ class Cases:
                                   (OTHER_GEN, "331002", "generator")):
             self.world.register_org(org, f"单位{org[-4:]}", region, (role,))
             self.keys[org] = self.world.register_key(org, f"key-{org[-6:]}")
+        self.world.act(self.keys[GEN], GEN, BATCH, "batch.declared",
+                       description("900-039-49", 120_000))  # the batch the gap is about
 
     def act(self, org: str, kind: str, data: dict[str, Any], case: str = CASE, *cosigners: str):
         w = self.world
@@ -77,7 +81,7 @@ def opened(**over: Any) -> dict[str, Any]:
     data = {"region": "331002", "source": "gap", "gap": GAP, "type": "uncollected_overdue",
             "severity": "high", "title": "危废超期贮存未转移",
             "facts": "仓库内废活性炭贮存超过 90 天",
-            "organisations": [GEN], "batches": [GEN + "90003949" + "20260921001"]}
+            "organisations": [GEN], "batches": [BATCH]}
     return {k: v for k, v in (data | over).items() if v is not None}  # None: leave the field out
 
 
@@ -167,6 +171,8 @@ def test_the_operator_may_open_and_a_case_may_come_from_an_inspection(cases):
     ("uscc_invalid", COUNTY_REG, opened(organisations=["91330000000000000X"])),
     ("field_invalid", COUNTY_REG, opened(facts="")),
     ("region_malformed", COUNTY_REG, opened(region="3310")),
+    ("batch_unknown", COUNTY_REG, opened(batches=[batch_code(OTHER_GEN)])),  # never declared
+    ("field_invalid", COUNTY_REG, opened(batches=[BATCH, BATCH])),
 ])
 def test_opening_refusals(cases, code, org, data):
     cases.refused(code, org, "case.opened", data)
