@@ -15,7 +15,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -23,6 +22,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from api.auth import Unauthenticated
+from api.i18n import select_locale
 from api.messages import MESSAGES_ZH
 from ledger import errors as le
 
@@ -58,12 +58,8 @@ def _wants_json() -> bool:
 
 
 def prefers_english() -> bool:
-    """The language chosen on the pages (session), else the client's Accept-Language."""
-    chosen = session.get("lang")
-    if chosen in ("zh", "en"):
-        return chosen == "en"
-    best = request.accept_languages.best_match(["zh", "en"], default="zh")
-    return best == "en"
+    """The language chosen on the pages (session), else for the API Accept-Language."""
+    return select_locale() == "en"
 
 
 def localised(exc: le.LedgerError) -> str:

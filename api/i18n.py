@@ -22,9 +22,14 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
-    """The language the person chose (kept in the session), else Chinese."""
+    """The language the person chose (kept in the session); else, for an API client, its
+    Accept-Language; else Chinese (the pages do not follow the browser's language)."""
     chosen = session.get("lang")
-    return chosen if chosen in LANGUAGES else DEFAULT
+    if chosen in LANGUAGES:
+        return str(chosen)
+    if request.path.startswith("/api/"):
+        return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT) or DEFAULT
+    return DEFAULT
 
 
 def current_language() -> str:

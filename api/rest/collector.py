@@ -11,11 +11,11 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from flask import request
 from flask_smorest import Api, Blueprint
+from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from api.auth import require_role
+from api.auth import require_principal
 from api.extensions import db
 from api.rest import schemas as s
 from ledger.clock import beijing_today
@@ -27,9 +27,8 @@ from ledger.custody.projections import Batch, Handover, Organisation, Permit, Ve
 from ledger.custody.serials import reserve_code
 from ledger.errors import InvalidInput
 from ledger.tlog.entries import format_time, parse_entry
-from ledger.tlog.log import stream_heads
+from ledger.tlog.log import stream_head_json, stream_heads
 from ledger.tlog.models import LogEntry
-from ledger.tlog.notes import b64
 
 blp = Blueprint("collector_api", __name__, url_prefix="/api/v1/collector",
                 description="The receiving party's round, for working offline")
@@ -76,7 +75,7 @@ def _cards(batches: Iterable[Batch], me: str) -> list[dict[str, Any]]:
             "holder_name": names.get(b.holder, ""), "generator": b.generator,
             "generator_name": names.get(b.generator, ""), "mass_g": b.mass_g,
             "declared_mass_g": b.declared_mass_g, "consolidated": b.consolidated,
-            "head": {"seq": head.seq, "leaf": b64(head.leaf_hash), "t": format_time(head.t_ms)},
+            "head": stream_head_json(head),
             "handover": None if h is None else _handover(h, me, names),
             **_description(b.code),
         }
@@ -167,11 +166,132 @@ def _pickups(principal: Principal) -> list[dict[str, Any]]:
     return out
 
 
+class HandoverOpenSchema(Schema):
+    """A half-signed handover: who signed, and who must sign next."""
+
+    from_ = fields.String(required=True, data_key="from", attribute="from")
+    from_name = fields.String(required=True)
+    to = fields.String(required=True)
+    to_name = fields.String(required=True)
+    manifest = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "awaiting_answer or "
+                                                                   "awaiting_release"})
+    released_mass_g = fields.Integer(required=True, allow_none=True)
+    accepted_mass_g = fields.Integer(required=True, allow_none=True)
+    refused_mass_g = fields.Integer(required=True, allow_none=True)
+    answer = fields.String(required=True, allow_none=True,
+                           metadata={"description": "accepted, refused, or null"})
+    next = fields.String(required=True, metadata={"description": "USCC of who signs next"})
+    mine = fields.Boolean(required=True, metadata={"description": "it was handed to you"})
+
+
+class RoundBatchSchema(Schema):
+    """A batch as the phone keeps it; the description fields are those its declaration had."""
+
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    waste_code = fields.String(required=True)
+    category = fields.String(required=True)
+    hazardous = fields.Boolean(required=True)
+    state = fields.String(required=True)
+    holder = fields.String(required=True)
+    holder_name = fields.String(required=True)
+    generator = fields.String(required=True)
+    generator_name = fields.String(required=True)
+    mass_g = fields.Integer(required=True)
+    declared_mass_g = fields.Integer(required=True)
+    consolidated = fields.Boolean(required=True)
+    head = fields.Nested(s.StreamHeadSchema, required=True)
+    handover = fields.Nested(HandoverOpenSchema, required=True, allow_none=True)
+    form = fields.String()
+    hazards = fields.List(fields.String())
+    container = fields.Raw(metadata={"description": "as declared, e.g. {type, count}"})
+    location = fields.String()
+    permits = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True),
+                          metadata={"description": "received batches you hold: the permit "
+                                                   "number covering utilise / dispose, or "
+                                                   "null"})
+
+
+class RoundPickupSchema(Schema):
+    id = fields.Integer(required=True)
+    manifest = fields.String(required=True)
+    wanted_on = fields.String(required=True, allow_none=True)
+    note = fields.String(required=True, allow_none=True)
+    address = fields.String(required=True, allow_none=True,
+                            metadata={"description": "where to fetch the waste (取货地址)"})
+    from_ = fields.String(required=True, data_key="from", attribute="from")
+    from_name = fields.String(required=True)
+    contact = fields.String(required=True, allow_none=True)
+    phone = fields.String(required=True, allow_none=True)
+    batches = fields.List(fields.Nested(RoundBatchSchema), required=True)
+
+
+class OutgoingSchema(Schema):
+    """A request you made that still has something on it (you may cancel it)."""
+
+    id = fields.Integer(required=True)
+    manifest = fields.String(required=True)
+    to = fields.String(required=True)
+    to_name = fields.String(required=True)
+    wanted_on = fields.String(required=True, allow_none=True)
+    batches = fields.List(fields.Nested(RoundBatchSchema), required=True)
+
+
+class RoundPermitSchema(Schema):
+    number = fields.String(required=True)
+    activities = fields.List(fields.String(), required=True)
+    codes = fields.List(fields.String(), required=True)
+    valid_from = fields.String(required=True)
+    valid_to = fields.String(required=True)
+
+
+class RoundOrgSchema(Schema):
+    uscc = fields.String(required=True)
+    name = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+    permits = fields.List(fields.Nested(RoundPermitSchema))
+
+
+class RoundVehicleSchema(Schema):
+    plate = fields.String(required=True)
+    org = fields.String(required=True)
+
+
+class RoundSchema(Schema):
+    org = fields.Nested(RoundOrgSchema, required=True)
+    pickups = fields.List(fields.Nested(RoundPickupSchema), required=True)
+    incoming = fields.List(fields.Nested(RoundBatchSchema), required=True, metadata={
+        "description": "released to you, not on any request you can see, to be answered"})
+    held = fields.List(fields.Nested(RoundBatchSchema), required=True)
+    outgoing = fields.List(fields.Nested(OutgoingSchema), required=True)
+    receivers = fields.List(fields.Nested(RoundOrgSchema), required=True,
+                            metadata={"description": "where you may hand batches on"})
+    vehicles = fields.List(fields.Nested(RoundVehicleSchema), required=True,
+                           metadata={"description": "plates a release may name"})
+    downloaded_at = fields.String(required=True)
+
+
+class ChildCodeQuerySchema(Schema):
+    # The pattern is documented and checked by the view (waste_code_malformed names it).
+    waste_code = fields.String(required=True, metadata={
+        "pattern": s.WASTE_CODE_PATTERN,
+        "description": "the consolidated batch's waste code, 900-039-49 or 90003949"})
+
+
+class ChildCodeSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "a free 37-character batch "
+                                                                 "code, reserved for you"})
+
+
 @blp.route("/round", methods=["GET"])
+@s.authenticated(blp, *RECEIVING_ROLES)
+@s.documented_ok(blp, RoundSchema)
 @blp.doc(summary="Your round: open pickup requests addressed to you and the batches you hold, "
-                 "each with its stream head, to sign entries offline")
+                 "each with its stream head, to sign entries offline",
+         description="For collectors, transporters, stations, receivers and disposers.")
 def get_round() -> Any:  # serialised by the response schema
-    principal = require_role(*RECEIVING_ROLES)
+    principal = require_principal()  # with the role: see @authenticated
     me = db.session.get(Organisation, principal.org)
     assert me is not None
     held = db.session.scalars(select(Batch).where(
@@ -201,12 +321,16 @@ def get_round() -> Any:  # serialised by the response schema
 
 
 @blp.route("/child-code", methods=["GET"])
+@s.authenticated(blp, "collector", "receiver", "disposer")
+@blp.arguments(ChildCodeQuerySchema, location="query")
+@s.documented_ok(blp, ChildCodeSchema)
 @blp.doc(summary="A free code for a batch you make by consolidating (合并), for a waste code "
-                 "and today's date")
-@blp.alt_response(422, schema=s.ApiErrorSchema, description="error")
-def get_child_code() -> Any:  # serialised by the response schema
-    principal = require_role("collector", "receiver", "disposer")
-    waste = request.args.get("waste_code", "").replace("-", "").strip()
+                 "and today's date",
+         description="For collectors, receivers and disposers.")
+@s.documented_errors(blp, 422)
+def get_child_code(args: dict[str, Any]) -> Any:  # serialised by the response schema
+    principal = require_principal()  # with the role: see @authenticated
+    waste = args["waste_code"].replace("-", "").strip()
     if not re.fullmatch(r"[0-9]{8}", waste):
         raise InvalidInput("waste_code is 8 digits, e.g. 900-039-49", code="waste_code_malformed",
                            field="waste_code")

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
 
-from api.auth import require_role
+from api.auth import require_principal
 from api.extensions import db
 from api.rest import schemas as s
 from ledger.clock import beijing_today
@@ -36,11 +36,15 @@ MAX_SERIAL: Final = 999
 
 
 class NextCodeQuerySchema(Schema):
-    waste_code = fields.String(load_default="", metadata={
+    # The patterns are documented, and checked by the view itself so that the error names the
+    # problem (waste_code_missing, generated_on_future …) instead of a generic 422.
+    waste_code = fields.String(required=True, metadata={
+        "pattern": s.WASTE_CODE_PATTERN,
         "description": "waste code, 900-039-49 or 90003949, in the catalogue edition in "
                        "force on generated_on, or 900-000-×× (found hazardous by "
                        "identification)"})
-    generated_on = fields.String(load_default="", metadata={
+    generated_on = fields.String(required=True, metadata={
+        "format": "date",
         "description": "the day the waste was generated, YYYY-MM-DD (Beijing time), not later "
                        "than today"})
 
@@ -88,6 +92,7 @@ def next_batch_code(org: str, waste_code: str, day: dt.date) -> dict[str, Any]:
 
 
 @blp.route("/batches/next-code", methods=["GET"])
+@s.authenticated(blp, "generator")
 @blp.arguments(NextCodeQuerySchema, location="query")
 @blp.response(200, NextCodeSchema)
 @blp.doc(summary="The next free batch code for your organisation, a waste code and a day",
@@ -95,9 +100,9 @@ def next_batch_code(org: str, waste_code: str, day: dt.date) -> dict[str, Any]:
                      "that waste code and day and is held for 15 minutes for the caller, so "
                      "two devices asking at once get different codes. If the ledger still "
                      "answers batch_exists on declaring, ask again.")
-@s.documented_errors(blp, 401, 403, 409, 422)
+@s.documented_errors(blp, 409, 422)
 def get_next_code(args: dict[str, Any]) -> Any:  # serialised by the response schema
-    principal = require_role("generator")
+    principal = require_principal()  # a generator: see @authenticated
     day = parse_generated_on(args["generated_on"])
     waste_code = catalogue_code(args["waste_code"], day)
     return next_batch_code(principal.org, waste_code, day)

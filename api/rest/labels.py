@@ -162,13 +162,14 @@ def _file(body: bytes, mimetype: str, filename: str) -> Response:
 
 
 @labels_blp.route("/batches/<code>/label.<any(png, svg, pdf):fmt>", methods=["GET"])
+@s.authenticated(labels_blp)
 @labels_blp.arguments(LabelQuerySchema, location="query")
 @labels_blp.doc(
     summary="A batch's container label (PNG at 300 dpi, SVG or PDF)",
     description="For the unit that declared the batch, its current holder, regulators of its "
                 "region and the operator; anyone else gets 404, as for an unknown code.",
     responses=_binary(*(mimetype for _, mimetype in FORMATS.values())))
-@s.documented_errors(labels_blp, 401, 404, 422, 503)
+@s.documented_errors(labels_blp, 404, 422, 503)
 def get_label(args: dict[str, Any], code: str, fmt: str) -> Response:
     batch = label_data_for(db.session, require_principal(), code, public_base_url())
     body = render_label(batch, fmt, label_size(batch, args["size"]))
@@ -176,13 +177,14 @@ def get_label(args: dict[str, Any], code: str, fmt: str) -> Response:
 
 
 @labels_blp.route("/labels/sheet", methods=["POST"])
+@s.authenticated(labels_blp)
 @labels_blp.arguments(SheetInSchema)
 @labels_blp.doc(
     summary="A PDF of many labels: A4 with cut marks, or one per page on a thermal roll",
     description="Up to 1,000 codes, printed in the order given. Every code must be one whose "
                 "label you may fetch; the first that is not answers 404 naming it.",
     responses=_binary("application/pdf"))
-@s.documented_errors(labels_blp, 401, 404, 422, 503)
+@s.documented_errors(labels_blp, 404, 422, 503)
 def post_sheet(body: dict[str, Any]) -> Response:
     batches = labels_for(db.session, require_principal(), body["codes"], public_base_url())
     pdf = render_sheet(batches, body["sheet"], sheet_size(batches, body["sheet"], body["size"]))

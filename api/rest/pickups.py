@@ -23,20 +23,22 @@ blp = Blueprint("pickups", __name__, url_prefix="/api/v1",
 
 
 @blp.route("/pickups", methods=["GET"])
+@s.authenticated(blp)
 @blp.arguments(s.PickupQuerySchema, location="query")
 @blp.response(200, s.PickupListSchema)
 @blp.doc(summary="Requests made by, or addressed to, your organisation (newest first)")
-@s.documented_errors(blp, 401)
+@s.documented_errors(blp, 422)
 def list_pickups(args: dict[str, Any]) -> Any:  # serialised by the response schema
     status = None if args["status"] == "all" else args["status"]
     return {"items": pickups.pickups_for(db.session, require_principal(), status)}
 
 
 @blp.route("/pickups", methods=["POST"])
+@s.authenticated(blp)
 @blp.arguments(s.PickupInSchema)
 @blp.response(201, s.PickupSchema)
 @blp.doc(summary="Ask a collector to fetch batches you hold; reserves a manifest number")
-@s.documented_errors(blp, 401, 403, 404, 409, 422, 429)
+@s.documented_errors(blp, 403, 404, 409, 422, 429)
 @reservation_limits
 def create_pickup(body: dict[str, Any]) -> Any:  # serialised by the response schema
     return pickups.request_pickup(db.session, require_principal(), body["collector"],
@@ -45,26 +47,31 @@ def create_pickup(body: dict[str, Any]) -> Any:  # serialised by the response sc
 
 
 @blp.route("/pickups/<int:pickup_id>", methods=["GET"])
+@s.authenticated(blp)
 @blp.response(200, s.PickupSchema)
-@s.documented_errors(blp, 401, 404)
+@blp.doc(summary="One pickup request made by, or addressed to, your organisation")
+@s.documented_errors(blp, 404)
 def get_pickup(pickup_id: int) -> Any:  # serialised by the response schema
     return pickups.get_pickup(db.session, require_principal(), pickup_id)
 
 
 @blp.route("/pickups/<int:pickup_id>/cancel", methods=["POST"])
+@s.authenticated(blp)
 @blp.response(200, s.PickupSchema)
-@s.documented_errors(blp, 401, 403, 404)
+@blp.doc(summary="Cancel a request you made")
+@s.documented_errors(blp, 403, 404)
 def cancel_pickup(pickup_id: int) -> Any:  # serialised by the response schema
     return pickups.cancel_pickup(db.session, require_principal(), pickup_id)
 
 
 @blp.route("/keys", methods=["POST"])
+@s.authenticated(blp)
 @blp.arguments(s.KeyInSchema)
 @blp.response(201, s.KeyOutSchema)
 @blp.doc(summary="Register a key made on your device (the operator signs key.registered)",
          description="Enrolment for a logged-in person or a token holder: the public key "
                      "becomes valid for your organisation from the entry's index on.")
-@s.documented_errors(blp, 401, 409, 422)
+@s.documented_errors(blp, 409, 422)
 def register_device_key(body: dict[str, Any]) -> Any:  # serialised by the response schema
     principal = require_principal()
     try:

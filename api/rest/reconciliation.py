@@ -52,17 +52,17 @@ def _day(name: str, description: str) -> fields.Date:
 
 
 class ReportFiltersSchema(Schema):
-    region = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{6}$"),
+    region = s.region_field(load_default=None,
                            metadata={"description": "GB/T 2260 code; includes its sub-regions "
                                                     "(330000 ⊃ 331000 ⊃ 331002). Regulators: "
                                                     "default and limit is their own region"})
     period_from = _day("from", "declared on or after this day (Beijing time)")
     period_to = _day("to", "declared on or before this day (Beijing time)")
-    generator = fields.String(load_default=None, validate=validate.Length(min=1, max=18),
+    generator = fields.String(load_default=None, validate=validate.Length(equal=18),
                               metadata={"description": "USCC of the generator (产废单位)"})
-    waste_code = fields.String(load_default=None, validate=validate.Length(min=8, max=10),
+    waste_code = s.waste_code_field(load_default=None,
                                metadata={"description": "e.g. 900-039-49"})
-    category = fields.String(load_default=None, validate=validate.Length(min=2, max=4),
+    category = s.category_field("GY", load_default=None,
                              metadata={"description": "HW01..HW50, or GY"})
 
 
@@ -150,6 +150,17 @@ class ReconciliationSchema(Schema):
                        "masses are in the figures like any other"})
 
 
+class ReconciliationBundleSchema(Schema):
+    """format=bundle: the report signed by the operator (docs/reconciliation.md)."""
+
+    format = fields.String(required=True)
+    report = fields.Nested(ReconciliationSchema, required=True)
+    note = fields.String(required=True, metadata={"description": "the operator's signed note "
+                                                                "over the report's hash"})
+    checkpoint = fields.String(metadata={"description": "the operator's checkpoint at the "
+                                                        "report's log size"})
+
+
 class ReconciliationDrilldownSchema(Schema):
     figure = fields.String()
     items = fields.List(fields.String(), metadata={"description": "original batch codes"})
@@ -179,12 +190,15 @@ def _file(body: bytes, fmt: str, filename: str, report_size: int | None = None,
 
 
 _EXPORT_DOC = {"200": {"description": "the report", "content": {
+    "application/json": {"schema": {"oneOf": [
+        ReconciliationSchema, ReconciliationBundleSchema]}},
     FORMATS["csv"]: {"schema": {"type": "string"}},
     FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
 }}}
 
 
 @reports_blp.route("/reconciliation", methods=["GET"])
+@s.authenticated(reports_blp)
 @reports_blp.arguments(ReconciliationQuerySchema, location="query")
 @reports_blp.response(200, ReconciliationSchema)
 @reports_blp.doc(
@@ -199,7 +213,7 @@ _EXPORT_DOC = {"200": {"description": "the report", "content": {
                 "format=bundle gives the report signed by the operator key "
                 "(docs/reconciliation.md).",
     responses=_EXPORT_DOC)
-@s.documented_errors(reports_blp, 401, 403, 409, 422)
+@s.documented_errors(reports_blp, 403, 409, 422)
 def get_reconciliation(args: dict[str, Any]) -> Any:
     principal = require_principal()
     filters = scope_for(principal, filters_from(args))
@@ -217,6 +231,7 @@ def get_reconciliation(args: dict[str, Any]) -> Any:
 
 
 @reports_blp.route("/reconciliation/drilldown", methods=["GET"])
+@s.authenticated(reports_blp)
 @reports_blp.arguments(ReconciliationDrilldownQuerySchema, location="query")
 @reports_blp.response(200, ReconciliationDrilldownSchema)
 @reports_blp.doc(
@@ -224,7 +239,7 @@ def get_reconciliation(args: dict[str, Any]) -> Any:
     description="Same filters and access rules as /reconciliation; `figure` is one of the "
                 "figure names (declared, collected, in_transit, ..., disposed, "
                 "unaccounted). Codes in order, `limit` per page, continue with `cursor`.")
-@s.documented_errors(reports_blp, 401, 403, 422)
+@s.documented_errors(reports_blp, 403, 422)
 def get_drilldown(args: dict[str, Any]) -> Any:
     principal = require_principal()
     filters = scope_for(principal, filters_from(args))

@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import Select, select
 
-from api.auth import require_principal, require_role
+from api.auth import require_principal
 from api.errors import error_body, localised, status_for
 from api.extensions import db
 from api.ratelimit import login_limits
@@ -69,6 +69,10 @@ def _note_from_request() -> bytes:
         if not isinstance(body, dict) or not isinstance(body.get("note"), str):
             raise InvalidInput('send {"note": "<signed note>"}', code="field_missing",
                                field="note")
+        unknown = sorted(set(body) - {"note"})
+        if unknown:  # as NoteIn's additionalProperties: false says
+            raise InvalidInput(f"unknown field {unknown[0]!r}", code="field_unknown",
+                               field=unknown[0])
         return body["note"].encode("utf-8", errors="surrogatepass")
     return request.get_data()
 
@@ -88,6 +92,7 @@ def _receipt(r: log.Receipt) -> dict[str, Any]:
 @ledger_blp.response(201, s.ReceiptSchema)
 @ledger_blp.alt_response(200, schema=s.ReceiptSchema, description="idempotent repeat")
 @s.documented_errors(ledger_blp, 400, 403, 404, 409, 413, 422)
+@s.public(ledger_blp)  # the signature inside the note is the authorisation
 def post_entry() -> Any:  # serialised by the response schema
     receipt = log.append_entry(db.session, _note_from_request(), log_config())
     return _receipt(receipt), 201 if receipt.created else 200
@@ -98,6 +103,7 @@ def post_entry() -> Any:  # serialised by the response schema
 @ledger_blp.response(200, s.BatchResultsSchema)
 @ledger_blp.doc(summary="Append up to 1,000 entries; each accepted or rejected on its own")
 @s.documented_errors(ledger_blp, 413, 422)
+@s.public(ledger_blp)
 def post_entries_batch(body: dict[str, Any]) -> Any:  # serialised by the response schema
     notes = [note.encode("utf-8", errors="surrogatepass") for note in body["notes"]]
     results, accepted = [], 0
@@ -115,24 +121,31 @@ def post_entries_batch(body: dict[str, Any]) -> Any:  # serialised by the respon
 
 
 @ledger_blp.route("/entries", methods=["GET"])
+@s.authenticated(ledger_blp, "regulator", "operator")
 @ledger_blp.arguments(s.EntriesQuerySchema, location="query")
 @ledger_blp.response(200, s.EntriesSchema)
 @ledger_blp.doc(summary="Read the log in index order (regulators and the operator)",
                 description="The entries with start <= index < start + limit that you may "
                             "read: a regulator, the registry and the batches of its region; "
                             "the operator, all. `size` is the whole log's.")
-@s.documented_errors(ledger_blp, 401, 403, 422)
+@s.documented_errors(ledger_blp, 422)
 def get_entries(args: dict[str, Any]) -> Any:  # serialised by the response schema
-    principal = require_role("regulator", "operator")
+    principal = require_principal()  # a regulator or the operator: see @authenticated
     rows = visible_entries(db.session, principal, args["start"], args["limit"])
     return {"size": log.log_head(db.session).size,
             "entries": [{"index": r.idx, "leaf_hash": b64(r.leaf_hash),
                          "note": r.note.decode("utf-8")} for r in rows]}
 
 
+_TEXT = {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}
+
+
 @ledger_blp.route("/checkpoint", methods=["GET"])
-@ledger_blp.doc(summary="The latest signed checkpoint (text/plain, c2sp.org/tlog-checkpoint)",
-                responses={"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+@ledger_blp.doc(summary="The latest signed checkpoint (c2sp.org/tlog-checkpoint)",
+                description="Verify it with the operator's key (GET /api/v1/operator.vkey).",
+                responses={"200": {"description": "the signed checkpoint note",
+                                   "content": _TEXT}})
+@s.public(ledger_blp)
 def get_checkpoint() -> Any:  # serialised by the response schema
     note = current_checkpoint(db.session, log_config())
     return Response(note, content_type="text/plain; charset=utf-8")
@@ -141,11 +154,25 @@ def get_checkpoint() -> Any:  # serialised by the response schema
 @ledger_blp.route("/entries/<int:index>/receipt", methods=["GET"])
 @ledger_blp.doc(summary="A receipt (c2sp.org/tlog-proof@v1) for entry `index` to the newest "
                         "checkpoint witnesses cosigned, cosignatures included (else the latest)",
-                responses={"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+                responses={"200": {"description": "the receipt", "content": _TEXT}})
 @s.documented_errors(ledger_blp, 404)
+@s.public(ledger_blp)
 def get_receipt(index: int) -> Response:
     proof = cosigned_receipt(db.session, log_config(), index)
     return Response(proof, content_type="text/plain; charset=utf-8")
+
+
+@ledger_blp.route("/operator.vkey", methods=["GET"])
+@ledger_blp.doc(summary="The operator's verifier key (C2SP vkey, one line)",
+                description="The key that signs checkpoints and registry entries, as the "
+                            "export's operator.vkey holds it (docs/ledger-format.md). Compare "
+                            "it with a copy obtained out of band before trusting it.",
+                responses={"200": {"description": "name+hex(key ID)+base64(0x01‖public key), "
+                                                  "then a newline", "content": _TEXT}})
+@s.public(ledger_blp)
+def get_operator_vkey() -> Response:
+    return Response(log_config().operator.verifier.vkey + "\n",
+                    content_type="text/plain; charset=utf-8")
 
 
 @ledger_blp.route("/proofs/inclusion", methods=["GET"])
@@ -153,6 +180,7 @@ def get_receipt(index: int) -> Response:
 @ledger_blp.response(200, s.ProofSchema)
 @ledger_blp.doc(summary="Inclusion proof of entry `index` in the tree of `size` entries")
 @s.documented_errors(ledger_blp, 404, 422)
+@s.public(ledger_blp)
 def get_inclusion(args: dict[str, Any]) -> Any:  # serialised by the response schema
     path = log.inclusion_proof(db.session, args["index"], args["size"])
     return {"size": args["size"], "root": b64(log.root_at(db.session, args["size"])),
@@ -164,6 +192,7 @@ def get_inclusion(args: dict[str, Any]) -> Any:  # serialised by the response sc
 @ledger_blp.response(200, s.ProofSchema)
 @ledger_blp.doc(summary="Consistency proof from size `old` to size `new`")
 @s.documented_errors(ledger_blp, 404, 422)
+@s.public(ledger_blp)
 def get_consistency(args: dict[str, Any]) -> Any:  # serialised by the response schema
     path = log.consistency_proof(db.session, args["old"], args["new"])
     return {"size": args["new"], "root": b64(log.root_at(db.session, args["new"])),
@@ -171,13 +200,11 @@ def get_consistency(args: dict[str, Any]) -> Any:  # serialised by the response 
 
 
 @ledger_blp.route("/drafts/<kind>", methods=["POST"])
+@s.authenticated(ledger_blp)
 @ledger_blp.arguments(s.DraftInSchema)
 @ledger_blp.response(200, s.DraftSchema)
-@ledger_blp.doc(summary="The exact payload and note text to sign next in a stream",
-                description="Refuses with the append's own error what the append would refuse "
-                            "without the signature: kind, envelope, JSON profile, key, size "
-                            "of the signed note (413) and time.")
-@s.documented_errors(ledger_blp, 401, 403, 413, 422)
+@ledger_blp.doc(summary="The exact payload and note text to sign next in a stream")
+@s.documented_errors(ledger_blp, 403, 404, 409, 422)
 def post_draft(body: dict[str, Any], kind: str) -> Any:  # serialised by the response schema
     principal = require_principal()
     if body["org"] != principal.org:
@@ -202,19 +229,22 @@ def _is_batch_code(stream: str) -> bool:
 
 
 @custody_blp.route("/batches", methods=["GET"])
+@s.authenticated(custody_blp)
 @custody_blp.arguments(s.BatchQuerySchema, location="query")
 @custody_blp.response(200, s.BatchPageSchema)
 @custody_blp.doc(summary="Batches you may see, filtered, ordered by code, cursor-paginated")
-@s.documented_errors(custody_blp, 401, 422)
+@s.documented_errors(custody_blp, 422)
 def get_batches(args: dict[str, Any]) -> Any:  # serialised by the response schema
     rows, cursor = list_batches(db.session, require_principal(), args, args["limit"])
     return {"items": [batch_summary(b) for b in rows], "next_cursor": cursor}
 
 
 @custody_blp.route("/batches/<code>", methods=["GET"])
+@s.authenticated(custody_blp)
+@s.documented_ok(custody_blp, s.BatchDetailSchema)
 @custody_blp.doc(summary="One batch: state, holder, masses, handovers, lineage, verified "
                          "history. The code may also be given as its trace URL.")
-@s.documented_errors(custody_blp, 401, 404, 422)
+@s.documented_errors(custody_blp, 404, 422)
 def get_batch(code: str) -> Any:  # serialised by the response schema
     principal = require_principal()
     parsed = parse_batch_code(code, hazardous_only=False).text
@@ -240,7 +270,10 @@ def _org_json(o: Organisation) -> dict[str, Any]:
 
 @custody_blp.route("/organisations", methods=["GET"])
 @custody_blp.arguments(s.PageQuerySchema, location="query")
+@s.documented_ok(custody_blp, s.page_of(s.OrganisationSchema, "OrganisationPageSchema"))
 @custody_blp.doc(summary="Registered organisations (public register)")
+@s.documented_errors(custody_blp, 422)
+@s.public(custody_blp)
 def get_organisations(args: dict[str, Any]) -> Any:  # serialised by the response schema
     rows, more = _page(select(Organisation), Organisation.uscc, args)
     return {"items": [_org_json(o) for o in rows],
@@ -248,8 +281,10 @@ def get_organisations(args: dict[str, Any]) -> Any:  # serialised by the respons
 
 
 @custody_blp.route("/organisations/<uscc>", methods=["GET"])
+@s.documented_ok(custody_blp, s.OrganisationDetailSchema)
 @custody_blp.doc(summary="One organisation with its permits and keys")
 @s.documented_errors(custody_blp, 404)
+@s.public(custody_blp)
 def get_organisation(uscc: str) -> Any:  # serialised by the response schema
     o = db.session.get(Organisation, uscc)
     if o is None:
@@ -276,7 +311,10 @@ def _key_json(k: SigningKey) -> dict[str, Any]:
 
 @custody_blp.route("/permits", methods=["GET"])
 @custody_blp.arguments(s.PageQuerySchema, location="query")
+@s.documented_ok(custody_blp, s.page_of(s.PermitSchema, "PermitPageSchema"))
 @custody_blp.doc(summary="Permits (public register); filter by org")
+@s.documented_errors(custody_blp, 422)
+@s.public(custody_blp)
 def get_permits(args: dict[str, Any]) -> Any:  # serialised by the response schema
     query = select(Permit)
     if args.get("org"):
@@ -288,7 +326,10 @@ def get_permits(args: dict[str, Any]) -> Any:  # serialised by the response sche
 
 @custody_blp.route("/keys", methods=["GET"])
 @custody_blp.arguments(s.PageQuerySchema, location="query")
+@s.documented_ok(custody_blp, s.page_of(s.KeySchema, "KeyPageSchema"))
 @custody_blp.doc(summary="Registered signing keys (public, so anyone can verify); by org")
+@s.documented_errors(custody_blp, 422)
+@s.public(custody_blp)
 def get_keys(args: dict[str, Any]) -> Any:  # serialised by the response schema
     query = select(SigningKey)
     if args.get("org"):
@@ -305,10 +346,12 @@ def _manifest_json(m: Manifest) -> dict[str, Any]:
 
 
 @custody_blp.route("/manifests", methods=["GET"])
+@s.authenticated(custody_blp)
 @custody_blp.arguments(s.PageQuerySchema, location="query")
+@s.documented_ok(custody_blp, s.page_of(s.ManifestSchema, "ManifestPageSchema"))
 @custody_blp.doc(summary="Transfer manifests (转移联单) you took part in (a regulator: those "
                          "leaving or reaching its region; the operator: all)")
-@s.documented_errors(custody_blp, 401)
+@s.documented_errors(custody_blp, 422)
 def get_manifests(args: dict[str, Any]) -> Any:  # serialised by the response schema
     rows, more = _page(visible_manifests(require_principal()), Manifest.number, args)
     return {"items": [_manifest_json(m) for m in rows],
@@ -316,7 +359,10 @@ def get_manifests(args: dict[str, Any]) -> Any:  # serialised by the response sc
 
 
 @custody_blp.route("/manifests/<number>", methods=["GET"])
-@s.documented_errors(custody_blp, 401, 404)
+@s.authenticated(custody_blp)
+@s.documented_ok(custody_blp, s.ManifestDetailSchema)
+@custody_blp.doc(summary="One transfer manifest with its handovers")
+@s.documented_errors(custody_blp, 404)
 def get_manifest(number: str) -> Any:  # serialised by the response schema
     m = get_visible_manifest(db.session, require_principal(), number)
     body = _manifest_json(m)
@@ -350,11 +396,13 @@ def _edition_of(args: dict[str, Any]) -> Any:
 
 @catalogue_blp.route("/catalogue", methods=["GET"])
 @catalogue_blp.arguments(s.CatalogueQuerySchema, location="query")
+@s.documented_ok(catalogue_blp, s.CatalogueSchema)
 @catalogue_blp.doc(summary="Search the catalogue by code, category or Chinese text",
                    description="In the edition asked for, else the edition that applies to "
                                "waste generated on generated_on (default: today, Beijing "
                                "time). The answer names the edition.")
 @s.documented_errors(catalogue_blp, 404, 422)
+@s.public(catalogue_blp)
 def get_catalogue(args: dict[str, Any]) -> Any:  # serialised by the response schema
     cat = _edition_of(args)
     if args["q"].strip():
@@ -365,8 +413,10 @@ def get_catalogue(args: dict[str, Any]) -> Any:  # serialised by the response sc
 
 
 @catalogue_blp.route("/catalogue/editions", methods=["GET"])
+@s.documented_ok(catalogue_blp, s.EditionsSchema)
 @catalogue_blp.doc(summary="The loaded editions, and whether the edition in force is one")
-def get_editions() -> Any:  # plain JSON
+@s.public(catalogue_blp)
+def get_editions() -> Any:  # serialised by the response schema
     now = editions.in_force(db.session, beijing_today())
     return {"editions": [{"edition": e.edition, "effective_from": e.effective_from,
                           "origin": e.origin, "order": e.order}
@@ -378,8 +428,12 @@ def get_editions() -> Any:  # plain JSON
 
 @catalogue_blp.route("/catalogue/<code>", methods=["GET"])
 @catalogue_blp.arguments(s.CatalogueEditionQuerySchema, location="query")
+@s.documented_ok(catalogue_blp, s.WasteCodeSchema)
+@catalogue_blp.doc(summary="One waste code (900-039-49 or 90003949) of the catalogue edition "
+                           "asked for or in force")
 @s.documented_errors(catalogue_blp, 404, 422)
-def get_waste_code(args: dict[str, Any], code: str) -> Any:  # plain JSON
+@s.public(catalogue_blp)
+def get_waste_code(args: dict[str, Any], code: str) -> Any:  # serialised by the response schema
     cat = _edition_of(args)
     return _waste_json(cat, editions.waste_entry(cat, code))
 
@@ -390,10 +444,17 @@ def get_waste_code(args: dict[str, Any], code: str) -> Any:  # plain JSON
 @auth_blp.doc(summary="Log in with a username and password; returns a bearer token")
 @s.documented_errors(auth_blp, 403, 422, 429)
 @login_limits
+@s.public(auth_blp)
 def post_token(body: dict[str, Any]) -> Any:  # serialised by the response schema
     user = access.check_password(db.session, body["username"], body["password"])
     token = access.issue_token(db.session, user.org, body["label"], user.id)
     return {"token": token, "org": user.org}
+
+
+class LedgerApi(Api):
+    """flask-smorest's Api with the project's error body as the documented default error."""
+
+    ERROR_SCHEMA = s.ErrorSchema
 
 
 def init_app(app: Flask) -> None:
@@ -404,9 +465,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/static/vendor/swagger-ui/")
-    app.config.setdefault("API_SPEC_OPTIONS", {"components": {"securitySchemes": {
-        "bearer": {"type": "http", "scheme": "bearer"}}}})
-    api = Api(app)
+    app.config.setdefault("API_SPEC_OPTIONS", {"components": {
+        "securitySchemes": s.SECURITY_SCHEMES}})
+    api = LedgerApi(app)
     for blp in (ledger_blp, custody_blp, catalogue_blp, auth_blp):
         api.register_blueprint(blp)
     register_labels(api)

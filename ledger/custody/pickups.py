@@ -12,6 +12,7 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, Select, String, func, select
 from sqlalchemy.exc import IntegrityError
@@ -20,10 +21,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Manifest, Organisation
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from ledger.tlog.entries import format_time
-from ledger.tlog.log import stream_heads
+from ledger.tlog.log import stream_head_json, stream_heads
 from ledger.tlog.models import Base, LogEntry
-from ledger.tlog.notes import b64
 
 RECEIVING_ROLES = frozenset({"collector", "transporter", "receiver", "disposer"})
 CLOSED = ("consolidated", "disposed")
@@ -72,9 +71,7 @@ class PickupBatch:
     holder: str
     mass_g: int
     declared_mass_g: int
-    head_seq: int
-    head_leaf: str
-    head_t: str
+    head: dict[str, Any]  # {"seq", "leaf", "t"}: the stream head, as the collector's round has
 
 
 @dataclass(frozen=True)
@@ -230,8 +227,7 @@ def _pickup_batch(b: Batch, head: LogEntry) -> PickupBatch:
     """The batch with its stream head: what a phone needs to sign the next entry offline."""
     return PickupBatch(code=b.code, name=b.name, waste_code=b.waste_code, state=b.state,
                        holder=b.holder, mass_g=b.mass_g, declared_mass_g=b.declared_mass_g,
-                       head_seq=head.seq, head_leaf=b64(head.leaf_hash),
-                       head_t=format_time(head.t_ms))
+                       head=stream_head_json(head))
 
 
 def _organisation(session: Session, uscc: str, field_name: str) -> Organisation:

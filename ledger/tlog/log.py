@@ -66,6 +66,7 @@ from ledger.tlog.notes import (
     NoteSignature,
     Signer,
     VerifierKey,
+    b64,
     check_note_size,
     parse_vkey,
     sign_note,
@@ -724,6 +725,11 @@ def stream_heads(session: Session, streams: list[str]) -> dict[str, LogEntry]:
     rows = session.scalars(select(LogEntry).join(
         last, (LogEntry.stream == last.c.stream) & (LogEntry.seq == last.c.seq)))
     return {row.stream: row for row in rows}
+
+
+def stream_head_json(head: LogEntry) -> dict[str, Any]:
+    """A stream head as every API answer shows it: ``{"seq", "leaf" (base64), "t"}``."""
+    return {"seq": head.seq, "leaf": b64(head.leaf_hash), "t": format_time(head.t_ms)}
 
 
 def entries_between(session: Session, start: int, stop: int,

@@ -43,7 +43,9 @@ def test_a_request_reserves_a_manifest_and_carries_each_batch_head(app, client, 
     assert [b["code"] for b in body["batches"]] == codes
     first = body["batches"][0]
     history = client.get(f"/api/v1/batches/{codes[0]}", headers=bearer(region[GEN])).json
-    assert first["head_seq"] == 0 and first["head_leaf"] == history["history"][-1]["leaf_hash"]
+    # The stream head has the one shape the collector's round uses too.
+    last = history["history"][-1]
+    assert first["head"] == {"seq": 0, "leaf": last["leaf_hash"], "t": last["t"]}
     # The reserved number is the one both sides then sign: release and acceptance settle.
     region[GEN].release(codes[0], COLLECTOR, 10_000, body["manifest"])
     region[COLLECTOR].accept(codes[0], GEN, 10_000, body["manifest"])
