@@ -28,6 +28,8 @@ from flask import Flask, current_app, request
 from ledger.errors import InvalidInput
 
 _PARAMETER_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
+#: The same rule as a JSON Schema pattern, for the OpenAPI document (api.rest.v1).
+PARAMETER_PATTERN = "^[^\\u0000-\\u001F\\u007F]*$"
 _FORM_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 

@@ -145,6 +145,12 @@ class EntriesSchema(Schema):
     size = fields.Integer()
 
 
+class EntryPathSchema(Schema):
+    # Bounded so that no database is asked about an integer it cannot hold (PostgreSQL's
+    # bigint would answer 500 for 2**64).
+    index = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_INDEX))
+
+
 class InclusionQuerySchema(Schema):
     index = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_INDEX))
     size = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INDEX))

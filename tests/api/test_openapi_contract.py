@@ -224,3 +224,12 @@ def test_checkpoint_says_its_charset_once_and_the_operator_key_verifies_it(clien
     from api.runtime import log_config
     with app.app_context():
         assert key.fingerprint == log_config().operator.verifier.fingerprint
+
+
+def test_a_receipt_index_beyond_any_database_integer_is_a_422_not_a_500(client, spec):
+    # schemathesis found this on PostgreSQL: bigint out of range.
+    resp = client.get("/api/v1/entries/18896105092679557120/receipt")
+    assert resp.status_code == 422 and "index" in resp.json["errors"]["path"]
+    assert client.get("/api/v1/entries/9007199254740991/receipt").json["code"] == "entry_unknown"
+    param = spec["paths"]["/api/v1/entries/{index}/receipt"]["get"]["parameters"][0]
+    assert param["schema"]["maximum"] == 2**53 - 1
