@@ -420,9 +420,9 @@ class _Facts:
         held = case((b.state == DISPOSED, func.coalesce(d.mass_g, 0)), else_=b.mass_g)
         returned = exists().where(Handover.batch == b.code, Handover.to_org == b.generator,
                                   Handover.status == "confirmed")
-        # A consolidated batch's "generator" is the holder that made it, and custody._move
-        # leaves it "declared" there (docs/custody.md 3.7 says stored or received): place it
-        # by that holder's role, as any batch arriving there would be placed.
+        # Custody puts a consolidated batch in "stored" or "received" where it is made; only
+        # projections from before that rule left it "declared". Place those by the holder's
+        # role, as custody now would (docs/reconciliation.md section 2).
         at_disposer = exists().where(Organisation.uscc == b.holder, or_(
             Organisation.roles.like("%disposer%"), Organisation.roles.like("%receiver%")))
         made_here = case((at_disposer, "received_at_disposers"), else_="in_storage")

@@ -321,14 +321,22 @@ def _fail_after_signatures(sigs: SignatureQueue, failure: Failure) -> NoReturn:
 
 
 def _read_vkey(path: Path) -> VerifierKey:
+    # Read as bytes and decoded as UTF-8 here, not with the locale's encoding: bytes that are
+    # not UTF-8 are a malformed key file (exit 1), a file that cannot be read is unreadable.
     try:
-        text = path.read_text()
-        if not text.endswith("\n") or text.count("\n") != 1 or text != text.lstrip():
-            raise VerificationFailed(Failure(None, None, "operator_key_malformed",
-                                             f"{path} must hold exactly one vkey line"))
-        return parse_vkey(text[:-1])
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         raise VerificationFailed(Failure(None, None, "operator_key_unreadable", str(exc))) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VerificationFailed(Failure(None, None, "operator_key_malformed",
+                                         f"{path} is not UTF-8 text")) from None
+    if not text.endswith("\n") or text.count("\n") != 1 or text != text.lstrip():
+        raise VerificationFailed(Failure(None, None, "operator_key_malformed",
+                                         f"{path} must hold exactly one vkey line"))
+    try:
+        return parse_vkey(text[:-1])
     except LedgerError as exc:
         raise VerificationFailed(Failure(None, None, exc.code, exc.message)) from None
 

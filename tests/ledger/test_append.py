@@ -225,6 +225,23 @@ def test_org_stream_must_start_with_registration(world):
     rejected(world, raw, RuleViolation, "org_not_registered")
 
 
+@pytest.mark.parametrize("data", [{}, {"key": 5}, {"reason": "lost"}])
+def test_a_revocation_without_a_string_data_key_is_key_unknown(world, parties, data):
+    """docs/ledger-format.md 4.5: no field_missing for key.revoked, key_unknown on data.key."""
+    err = rejected(world, world.sign(world.draft(world.operator, OPERATOR_ORG, org_stream(GEN),
+                                                 "key.revoked", data), world.operator),
+                   RuleViolation, "key_unknown")
+    assert err.field == "data.key"
+
+
+@pytest.mark.parametrize("subject", ["91331002000000019a", "9133100200000001", "x", ""])
+def test_an_org_stream_names_an_18_character_subject_whatever_the_kind(world, subject):
+    """docs/ledger-format.md 5.4 D2b: checked for every kind in an org: stream (index > 0)."""
+    raw = world.sign(world.draft(world.operator, OPERATOR_ORG, "org:" + subject, "test.note"),
+                     world.operator)
+    assert rejected(world, raw, PayloadInvalid, "field_invalid").field == "stream"
+
+
 def test_unknown_kind_is_refused(world, parties):
     gen_key, _ = parties
     raw = world.sign(world.draft(gen_key, GEN, BATCH, "custody.teleported"), gen_key)

@@ -261,10 +261,33 @@ def test_export_checkpoints_cannot_mask_a_held_one_of_the_same_size(export_dir, 
     assert (f.index, f.rule) == (3, "checkpoint_inconsistent")
 
 
-def test_missing_files_exit_2_with_a_message(export_dir, capsys):
-    (export_dir / bundle.CHECKPOINT).unlink()
+@pytest.mark.parametrize("name", [bundle.CHECKPOINT, bundle.ENTRIES, bundle.OPERATOR_VKEY])
+def test_missing_files_exit_2_with_a_message(export_dir, capsys, name):
+    (export_dir / name).unlink()
     assert main([str(export_dir), "--quiet"]) == 2
-    assert "checkpoint" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"error: missing in {export_dir}: {name}\n"
+
+
+def test_a_missing_operator_vkey_is_fine_with_key(export_dir, exported, capsys):
+    vkey = (export_dir / bundle.OPERATOR_VKEY).read_text().strip()
+    (export_dir / bundle.OPERATOR_VKEY).unlink()
+    assert main([str(export_dir), "--quiet", "--key", vkey]) == 0
+
+
+@pytest.mark.parametrize("content, rule", [
+    (b"\xff\xfe not utf-8\n", "operator_key_malformed"),
+    (b"two\nlines\n", "operator_key_malformed"),
+    (b"no-newline", "operator_key_malformed"),
+    (b"bad+vkey\n", "vkey_malformed"),
+])
+def test_an_operator_vkey_that_is_not_one_utf8_line_fails_with_exit_1(export_dir, capsys,
+                                                                       content, rule):
+    (export_dir / bundle.OPERATOR_VKEY).write_bytes(content)
+    assert main([str(export_dir), "--quiet"]) == 1
+    assert capsys.readouterr().out == f"FAIL: {rule}: " + failure(export_dir).message + "\n"
+    assert failure(export_dir).rule == rule
 
 
 def test_identity_R_signature_is_caught_by_the_verifier(export_dir, exported):
