@@ -27,7 +27,8 @@ PUBLIC = {
     ("get", "/api/v1/proofs/inclusion"), ("get", "/api/v1/proofs/consistency"),
     ("get", "/api/v1/organisations"), ("get", "/api/v1/organisations/{uscc}"),
     ("get", "/api/v1/permits"), ("get", "/api/v1/keys"), ("get", "/api/v1/catalogue"),
-    ("get", "/api/v1/catalogue/{code}"), ("post", "/api/v1/auth/token"),
+    ("get", "/api/v1/catalogue/{code}"), ("get", "/api/v1/catalogue/editions"),
+    ("post", "/api/v1/auth/token"),
 }
 #: Operations that also need a role of the caller's organisation (403 role_missing).
 ROLE_BOUND = {
