@@ -227,6 +227,10 @@ class CatalogueQuerySchema(CatalogueEditionQuerySchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
+class WasteCodePathSchema(Schema):
+    code = waste_code_field(required=True)
+
+
 class WasteCodeSchema(Schema):
     code = fields.String(required=True)
     category = fields.String(required=True)

@@ -431,12 +431,14 @@ def get_editions() -> Any:  # serialised by the response schema
 
 @catalogue_blp.route("/catalogue/<code>", methods=["GET"])
 @catalogue_blp.arguments(s.CatalogueEditionQuerySchema, location="query")
+@catalogue_blp.arguments(s.WasteCodePathSchema, location="path")
 @s.documented_ok(catalogue_blp, s.WasteCodeSchema)
 @catalogue_blp.doc(summary="One waste code (900-039-49 or 90003949) of the catalogue edition "
                            "asked for or in force")
 @s.documented_errors(catalogue_blp, 404, 422)
 @s.public(catalogue_blp)
-def get_waste_code(args: dict[str, Any], code: str) -> Any:  # serialised by the response schema
+def get_waste_code(args: dict[str, Any], _path: dict[str, Any],
+                   code: str) -> Any:  # serialised by the response schema
     cat = _edition_of(args)
     return _waste_json(cat, editions.waste_entry(cat, code))
 
