@@ -27,13 +27,35 @@ class SuggestQuerySchema(Schema):
     limit = fields.Integer(load_default=12, validate=validate.Range(min=1, max=50))
 
 
+class SuggestionSchema(Schema):
+    code = fields.String(required=True)
+    category = fields.String(required=True)
+    category_name = fields.String(required=True)
+    industry = fields.String(required=True)
+    description = fields.String(required=True)
+    hazards = fields.List(fields.String(), required=True)
+    name = fields.String(required=True, metadata={"description": "the name to fill in"})
+    why = fields.String(required=True, metadata={"description": "why it is offered"})
+    synonym = fields.String(required=True, allow_none=True)
+
+
+class SuggestionsSchema(Schema):
+    edition = fields.String(required=True)
+    total = fields.Integer(required=True, metadata={"description": "every match"})
+    offset = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    items = fields.List(fields.Nested(SuggestionSchema), required=True)
+
+
 @blp.route("/catalogue/suggest", methods=["GET"])
+@s.authenticated(blp)
 @blp.arguments(SuggestQuerySchema, location="query")
+@s.documented_ok(blp, SuggestionsSchema)
 @blp.doc(summary="Waste codes for a declaration, ranked for your organisation",
          description="Codes you declared before first, then your region's common wastes, then "
                      "matches of an everyday name (data/declare/synonyms.csv), then the "
                      "catalogue's own ranking. `total` counts every match; page with offset.")
-@s.documented_errors(blp, 401, 422)
+@s.documented_errors(blp, 422)
 def get_suggestions(args: dict[str, Any]) -> Any:  # plain JSON
     principal = require_principal()
     # The edition in force today among those loaded (a 2025 table once the operator loads it).
