@@ -28,8 +28,10 @@ class ErrorSchema(Schema):
                        "validation nests them under the location: {\"json\": {field: [...]}}"})
 
 
-#: A GB/T 2260 region code of a known province (the server checks no more than that).
-REGION_PATTERN: Final = "^(" + "|".join(sorted(PROVINCES)) + ")[0-9]{4}$"
+#: A GB/T 2260 region code as ledger.custody.codes.validate_region checks it: a known province,
+#: and no county without a city (the city and county that exist change yearly: not checked).
+REGION_PATTERN: Final = ("^(" + "|".join(sorted(PROVINCES))
+                         + ")(0000|(0[1-9]|[1-9][0-9])[0-9]{2})$")
 #: A waste code written NNN-NNN-NN or NNNNNNNN.
 WASTE_CODE_PATTERN: Final = r"^([0-9]{3}-[0-9]{3}-[0-9]{2}|[0-9]{8})$"
 
@@ -217,6 +219,7 @@ class BatchPageSchema(Schema):
 class CatalogueEditionQuerySchema(Schema):
     edition = fields.String(metadata={"description": "an edition, e.g. 2021"})
     generated_on = fields.String(metadata={
+        "format": "date",
         "description": "the day the waste was generated (YYYY-MM-DD): the edition in force "
                        "that day is used"})
 
