@@ -219,7 +219,7 @@ class BatchPageSchema(Schema):
 class CatalogueEditionQuerySchema(Schema):
     edition = fields.String(metadata={"description": "an edition, e.g. 2021"})
     generated_on = fields.String(metadata={
-        "format": "date",
+        "pattern": "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$",  # empty: today
         "description": "the day the waste was generated (YYYY-MM-DD): the edition in force "
                        "that day is used"})
 
