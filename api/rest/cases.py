@@ -16,6 +16,7 @@ from api.auth import require_principal
 from api.edge import upload_limit
 from api.exports import XLSX_MIMETYPE, case_json, cases_xlsx
 from api.extensions import db
+from api.rest import schemas as s
 from api.runtime import log_config
 from ledger.audit.cases import STATES, CaseFilters, case_entries, list_cases, visible_case
 from ledger.audit.evidence import evidence_file, store_evidence
@@ -39,6 +40,7 @@ class CaseQuerySchema(Schema):
 
 
 @blp.route("/cases", methods=["GET"])
+@s.authenticated(blp)
 @blp.arguments(CaseQuerySchema, location="query")
 @blp.doc(summary="Cases you may see (a regulator: its region; an organisation: the cases "
                  "assigned to it), filtered; JSON or the 问题清单 as XLSX")
@@ -64,6 +66,7 @@ def _names(cases: list[Any]) -> dict[str, str]:
 
 
 @blp.route("/cases/<case_id>", methods=["GET"])
+@s.authenticated(blp)
 @blp.doc(summary="One case with its signed entries in order")
 def get_case(case_id: str) -> Any:  # serialised by hand
     case = visible_case(db.session, require_principal(), case_id)
@@ -78,6 +81,7 @@ def _evidence_root() -> Path:
 
 
 @blp.route("/cases/<case_id>/evidence", methods=["POST"])
+@s.authenticated(blp)
 @upload_limit("CASE_EVIDENCE_MAX_BYTES")
 @blp.doc(summary="Upload an evidence file (multipart field `file`: JPEG, PNG, WebP, HEIC or "
                  "PDF, at most CASE_EVIDENCE_MAX_BYTES); answers its SHA-256 to name in "
@@ -100,6 +104,7 @@ def post_evidence(case_id: str) -> Any:  # serialised by hand
 
 
 @blp.route("/cases/<case_id>/evidence/<sha256>", methods=["GET"])
+@s.authenticated(blp)
 @blp.doc(summary="An evidence file of a case, to whoever may see the case")
 def get_evidence(case_id: str, sha256: str) -> Any:  # a file
     case = visible_case(db.session, require_principal(), case_id)
