@@ -39,9 +39,68 @@ class CaseQuerySchema(Schema):
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx"]))
 
 
+class CaseSchema(Schema):
+    """A case (整改案件) as case_json writes it."""
+
+    id = fields.String(required=True)
+    region = fields.String(required=True)
+    state = fields.String(required=True)
+    state_zh = fields.String(required=True)
+    source = fields.String(required=True)
+    type = fields.String(required=True)
+    severity = fields.String(required=True)
+    gap = fields.String(required=True, allow_none=True)
+    title = fields.String(required=True)
+    facts = fields.String(required=True)
+    organisations = fields.List(fields.String(), required=True)
+    batches = fields.List(fields.String(), required=True)
+    assignee = fields.String(required=True, allow_none=True)
+    person = fields.String(required=True, allow_none=True)
+    measures = fields.String(required=True, allow_none=True)
+    deadline = fields.String(required=True, allow_none=True)
+    progress = fields.String(required=True, allow_none=True)
+    reopened = fields.Integer(required=True)
+    opened_at = fields.Integer(required=True)
+    opened = fields.String(required=True)
+    closed_at = fields.Integer(required=True, allow_none=True)
+    closed = fields.String(required=True, allow_none=True)
+
+
+class CasePageSchema(Schema):
+    total = fields.Integer(required=True)
+    items = fields.List(fields.Nested(CaseSchema), required=True)
+
+
+class CaseEntrySchema(Schema):
+    index = fields.Integer(required=True)
+    seq = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    org = fields.String(required=True)
+    t = fields.String(required=True)
+    leaf_hash = fields.String(required=True)
+    note = fields.String(required=True)
+
+
+class CaseDetailSchema(CaseSchema):
+    entries = fields.List(fields.Nested(CaseEntrySchema), required=True)
+
+
+class EvidenceSchema(Schema):
+    sha256 = fields.String(required=True)
+    media_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+
+
+_CASES_DOC = {"200": {"description": "the cases", "content": {
+    "application/json": {"schema": CasePageSchema},
+    XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
 @blp.route("/cases", methods=["GET"])
 @s.authenticated(blp)
 @blp.arguments(CaseQuerySchema, location="query")
+@s.documented_ok(blp, CasePageSchema)
+@blp.doc(responses=_CASES_DOC)
 @blp.doc(summary="Cases you may see (a regulator: its region; an organisation: the cases "
                  "assigned to it), filtered; JSON or the 问题清单 as XLSX")
 def get_cases(args: dict[str, Any]) -> Any:  # serialised by hand: JSON or a workbook
@@ -67,6 +126,8 @@ def _names(cases: list[Any]) -> dict[str, str]:
 
 @blp.route("/cases/<case_id>", methods=["GET"])
 @s.authenticated(blp)
+@s.documented_ok(blp, CaseDetailSchema)
+@s.documented_errors(blp, 404)
 @blp.doc(summary="One case with its signed entries in order")
 def get_case(case_id: str) -> Any:  # serialised by hand
     case = visible_case(db.session, require_principal(), case_id)
@@ -82,6 +143,11 @@ def _evidence_root() -> Path:
 
 @blp.route("/cases/<case_id>/evidence", methods=["POST"])
 @s.authenticated(blp)
+@blp.alt_response(201, schema=EvidenceSchema, description="stored", success=True)
+@blp.doc(requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary"}}}}}})
+@s.documented_errors(blp, 403, 404, 413, 422)
 @upload_limit("CASE_EVIDENCE_MAX_BYTES")
 @blp.doc(summary="Upload an evidence file (multipart field `file`: JPEG, PNG, WebP, HEIC or "
                  "PDF, at most CASE_EVIDENCE_MAX_BYTES); answers its SHA-256 to name in "
@@ -105,6 +171,10 @@ def post_evidence(case_id: str) -> Any:  # serialised by hand
 
 @blp.route("/cases/<case_id>/evidence/<sha256>", methods=["GET"])
 @s.authenticated(blp)
+@blp.doc(responses={"200": {"description": "the file", "content": {
+    m: {"schema": {"type": "string", "format": "binary"}}
+    for m in ("image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf")}}})
+@s.documented_errors(blp, 404, 422)
 @blp.doc(summary="An evidence file of a case, to whoever may see the case")
 def get_evidence(case_id: str, sha256: str) -> Any:  # a file
     case = visible_case(db.session, require_principal(), case_id)
