@@ -96,6 +96,9 @@ def test_key_of_another_organisation_is_403(client, region):
 def test_custody_rule_errors_name_the_rule(client, region):
     code = code_for(GEN, 1)
     region[GEN].declare(code, description(1000))
+    asked = client.post("/api/v1/pickups", json={"collector": COLLECTOR, "batches": [code]},
+                        headers={"Authorization": f"Bearer {region[GEN].token}"})
+    assert asked.status_code == 201, asked.json  # the collector may now see (and draft on) it
     collector = region[COLLECTOR]
     text = collector.draft("custody.released", code,
                            {"to": GEN, "mass_g": 1000, "manifest": manifest(1)})

@@ -19,6 +19,7 @@ from playwright.sync_api import Page
 from sqlalchemy import select
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from api.demo.seed import DEMO_PASSWORD
 from api.extensions import db
 from api.rest.labels import label_size, public_base_url, render_label
 from labels import LabelSize
@@ -124,3 +125,12 @@ def screenshot(page: Page, name: str, **options: Any) -> Path | None:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), **{"full_page": True, **options})
     return path
+
+
+def log_in(page: Page, server: LiveServer, username: str = "generator") -> None:
+    """Log in through the form as a demo person (the generator by default)."""
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/generator/")

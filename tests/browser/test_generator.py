@@ -23,7 +23,7 @@ from ledger.tlog import registry
 from ledger.tlog.client import Client
 from ledger.tlog.models import LogEntry, SigningKey
 from ledger.tlog.notes import Signer
-from tests.browser.harness import LiveServer, overflow_px, screenshot
+from tests.browser.harness import LiveServer, log_in, overflow_px, screenshot
 
 DEVICE_KEY = """async (org) => {
   const { deviceKey } = await import("/static/js/ledger.js");
@@ -31,14 +31,6 @@ DEVICE_KEY = """async (org) => {
   return key ? { fingerprint: key.fingerprint, name: key.name, registered: key.registered }
              : null;
 }"""
-
-
-def log_in(page: Page, server: LiveServer, username: str = "generator") -> None:
-    page.goto(f"{server.url}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_url("**/generator/")
 
 
 def org_of(server: LiveServer, username: str) -> str:

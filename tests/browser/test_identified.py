@@ -11,8 +11,7 @@ from api.extensions import db
 from ledger.custody.projections import Batch
 from ledger.tlog.entries import parse_entry
 from ledger.tlog.models import LogEntry
-from tests.browser.harness import LiveServer
-from tests.browser.test_generator import log_in
+from tests.browser.harness import LiveServer, log_in
 
 
 def test_an_identified_waste_with_no_listed_code_is_declared_as_900_000(
