@@ -2,7 +2,7 @@
 # The long schemathesis run against the live API (docs/benchmarks.md, "API fuzzing"): every
 # check, on SQLite and on PostgreSQL, once with a regulator's and once with an enterprise's
 # bearer token, on a freshly seeded demo district served over loopback (api/demo/fuzz.py).
-# The bounded version of the same run is tests/api/test_openapi_fuzz.py.
+# The bounded version of the same run is tests/api/rest/test_openapi_fuzz.py.
 #
 #   bench/fuzz_api.sh                 # both databases, MAX_EXAMPLES=200 per operation
 #   MAX_EXAMPLES=50 DATABASES=sqlite bench/fuzz_api.sh

@@ -1,5 +1,5 @@
 """A small demo district served over loopback, with bearer tokens for a regulator and an
-enterprise: the target that schemathesis fuzzes (tests/api/test_openapi_fuzz.py and
+enterprise: the target that schemathesis fuzzes (tests/api/rest/test_openapi_fuzz.py and
 bench/fuzz_api.sh).
 
 ``python -m api.demo.fuzz --database URL --dir DIR`` initialises and seeds a fresh database,

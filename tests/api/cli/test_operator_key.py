@@ -26,7 +26,7 @@ from ledger.tlog.log import log_head
 from ledger.tlog.notes import Signer
 from tests.api.replay import assert_rebuild_identical_and_export_verifies
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ORG_A, ORG_B = make_uscc("331002", 42), make_uscc("331002", 43)
 
 

@@ -9,7 +9,7 @@ import pytest
 from api.demo.seed import join
 from ledger.custody import access
 from ledger.custody.uscc import make_uscc
-from tests.api.pages import csrf_of
+from tests.api.logins import csrf_of
 
 GEN = make_uscc("331002", 1)
 COL = make_uscc("331002", 101)

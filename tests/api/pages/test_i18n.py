@@ -9,7 +9,7 @@ from pathlib import Path
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PO = ROOT / "api" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
 MO = PO.with_suffix(".mo")
 

@@ -319,7 +319,7 @@ def test_the_verify_page_requires_a_quorum_of_witnesses(witnessed_app, tmp_path:
     import zipfile
 
     from tests.api.lifecycle import REGULATOR
-    from tests.api.pages import log_in_as, region_with_people
+    from tests.api.logins import log_in_as, region_with_people
 
     app, running = witnessed_app
     region_with_people(app, {"inspector": REGULATOR}, "correct horse 9")

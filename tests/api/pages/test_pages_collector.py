@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.lifecycle import COLLECTOR, DISPOSER, GENERATORS, STATION
-from tests.api.pages import csrf_of, declare, log_in_as, region_with_people
+from tests.api.logins import csrf_of, declare, log_in_as, region_with_people
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "correct horse battery"
@@ -90,7 +90,7 @@ def test_service_worker_is_served_with_scope_and_offline_list(region, client):
     # renews it on the phones (timestamps can survive a deployment unchanged).
     from api.pages.collector import OFFLINE_STATIC
 
-    static = Path(__file__).resolve().parents[2] / "api" / "static"
+    static = Path(__file__).resolve().parents[3] / "api" / "static"
     digest = hashlib.sha256()
     for name in (*OFFLINE_STATIC, "js/collector/sw.js"):
         digest.update((static / name).read_bytes())

@@ -12,7 +12,7 @@ import pytest
 from ledger.tlog.notes import is_weak_point, verify_ed25519
 from tests import ed25519_ref as ref
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "ed25519"
+DATA = Path(__file__).resolve().parents[2] / "data" / "ed25519"
 VECTORS = [v for name in ("strict.json", "speccheck.json")
            for v in json.loads((DATA / name).read_text())]
 

@@ -143,7 +143,7 @@ def test_init_says_the_catalogue_in_force_is_not_loaded_and_how_to_load_it(cli):
 def test_catalogue_import_loads_an_edition_and_refuses_a_bad_table(cli, tmp_path):
     from pathlib import Path
 
-    fixture = Path(__file__).parents[1] / "data" / "catalogue"
+    fixture = Path(__file__).parents[2] / "data" / "catalogue"
     table = fixture / "hw_catalogue_fixture.csv"
     exemptions = fixture / "hw_exemptions_fixture.csv"
     bad = tmp_path / "bad.csv"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ledger import migrations
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_workers_starting_together_upgrade_the_schema_once(database, tmp_path):

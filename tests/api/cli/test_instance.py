@@ -15,7 +15,7 @@ from api import create_app
 from api.cli.tls import ensure_certificate
 from api.extensions import db
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def mode(path: Path) -> int:

@@ -18,7 +18,7 @@ from ledger.custody import access
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.client import ApiError
 from tests.api.lifecycle import GENERATORS, REGULATOR, build_region
-from tests.api.pages import log_in_as
+from tests.api.logins import log_in_as
 
 OTHER_REGULATOR = make_uscc("331003", 903)
 CASE = "331002-2026-0001"

@@ -39,7 +39,7 @@ from tests.api.lifecycle import (
 
 GEN = GENERATORS[0]
 FAR_REGULATOR = make_uscc("330100", 900)
-DOC = Path(__file__).resolve().parents[2] / "docs" / "access.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "access.md"
 ROLES = ["anonymous", "generator", "collector", "station", "disposer", "regulator",
          "far_regulator", "operator"]
 

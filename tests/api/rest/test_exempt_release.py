@@ -17,7 +17,7 @@ import pytest
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.client import ApiError
 from tests.api.lifecycle import GENERATORS, REGULATOR, code_for, description
-from tests.api.pages import log_in_as, region_with_people
+from tests.api.logins import log_in_as, region_with_people
 
 G1 = GENERATORS[0]
 SMELTER = make_uscc("331003", 250)
@@ -146,7 +146,7 @@ def test_the_dashboard_says_the_edition_in_force_is_not_loaded_until_it_is(regio
     assert 'id="edition-notice"' in page and "生态环境部等五部门令第36号" in page
     before = region[G1].request("GET", "/api/v1/catalogue/suggest?q=900-252")
     assert before["edition"] == "2021" and before["items"][0]["code"] == "900-252-12"
-    fixture = Path(__file__).parents[1] / "data" / "catalogue"
+    fixture = Path(__file__).parents[2] / "data" / "catalogue"
     with app.app_context():
         import_edition(db.session, "2025", "2025-01-01",
                        catalogue_csv=(fixture / "hw_catalogue_fixture.csv").read_text("utf-8"),

@@ -33,7 +33,7 @@ from tests.api.lifecycle import (
     description,
     manifest,
 )
-from tests.api.pages import log_in_as
+from tests.api.logins import log_in_as
 
 GEN = GENERATORS[0]
 OTHER_REGULATOR = make_uscc("330100", 901)  # 杭州: another region

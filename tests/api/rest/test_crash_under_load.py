@@ -33,7 +33,7 @@ from ledger.tlog.models import LogEntry
 from ledger.tlog.notes import Signer, sign_note
 from ledger.tlog.rules import org_stream
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 WRITERS = 8  # threads posting one entry at a time, plus one posting batches
 CHAIN = 120  # entries signed ahead per writer: more than it can post before the kill

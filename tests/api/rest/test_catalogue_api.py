@@ -7,7 +7,7 @@ from pathlib import Path
 from api.extensions import db
 from ledger.custody.editions import import_edition
 
-FIXTURE = Path(__file__).parents[1] / "data" / "catalogue"
+FIXTURE = Path(__file__).parents[2] / "data" / "catalogue"
 
 
 def load_fixture(app) -> None:

@@ -12,7 +12,7 @@ from api.extensions import db
 from ledger.clock import beijing_today
 from ledger.custody.pickups import PickupRequest
 from tests.api.lifecycle import COLLECTOR, DISPOSER, GENERATORS, STATION, description, manifest
-from tests.api.pages import csrf_of, declare, log_in_as, region_with_people
+from tests.api.logins import csrf_of, declare, log_in_as, region_with_people
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "correct horse battery"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ledger.tlog import merkle
 
-DATA = Path(__file__).parent.parent / "data" / "merkle"
+DATA = Path(__file__).parents[2] / "data" / "merkle"
 
 
 def _b64(s: str) -> bytes:

@@ -23,7 +23,7 @@ from ledger.tlog.models import LogEntry
 from ledger.tlog.rebuild import rebuild
 from tests.ledger.custody_world import GENERATORS, Region, description, make_region
 
-FIXTURE = Path(__file__).parents[1] / "data" / "catalogue"
+FIXTURE = Path(__file__).parents[2] / "data" / "catalogue"
 GEN = GENERATORS[0]
 
 

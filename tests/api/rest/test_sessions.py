@@ -9,7 +9,7 @@ from api.demo.seed import join
 from ledger.custody import access
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.notes import Signer
-from tests.api.pages import csrf_of, log_in_as
+from tests.api.logins import csrf_of, log_in_as
 
 GEN = make_uscc("331002", 1)
 
