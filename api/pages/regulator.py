@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -60,6 +61,7 @@ from ledger.audit.reconcile import (
     region_bounds,
     scope_for,
     totals_by_region,
+    verify_report_bundle,
 )
 from ledger.clock import beijing_minutes, beijing_today
 from ledger.custody import editions
@@ -730,7 +732,7 @@ def batch(code: str) -> ResponseReturnValue:
 class Verdict:
     """What the verify page shows: ✔ or ✘, why, and the figures."""
 
-    what: str  # "export" | "checkpoint"
+    what: str  # "export" | "checkpoint" | "bundle"
     ok: bool
     reason: str
     entries: int | None = None
@@ -868,6 +870,60 @@ def verify_checkpoint_text(raw: bytes, policy: WitnessPolicy | None = None) -> V
     return verdict
 
 
+# a report bundle is a JSON report plus two signed notes: a few hundred KB at most
+MAX_BUNDLE: Final = 4 * 1024 * 1024
+
+
+def is_report_bundle(files: list[FileStorage]) -> bool:
+    """One uploaded JSON file: the signed report bundle the dashboard offers (an export is a
+    .zip/.tar.gz or its binary files, never JSON)."""
+    named = [f for f in files if f.filename]
+    if len(named) != 1:
+        return False
+    head = named[0].stream.read(64)
+    named[0].stream.seek(0)
+    return head.lstrip()[:1] == b"{"
+
+
+def _bundle_size(raw: bytes) -> int | None:
+    """The log size the bundle's report names, read loosely only to pick the operator key in
+    force at that size (the strict check is verify_report_bundle's)."""
+    try:
+        size = json.loads(raw)["report"]["log"]["size"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+def verify_uploaded_bundle(raw: bytes) -> Verdict:
+    """Check a report bundle (reports?format=bundle): the operator's signature over the
+    report's hash, then that the log state it names is this log's (its root is the root of
+    this log's first N entries)."""
+    head = log_head(db.session).size
+    size = _bundle_size(raw)
+    vkey = operator_vkey_at(db.session, size if size is not None and 0 <= size <= head else head)
+    try:
+        checked = verify_report_bundle(raw, vkey)
+    except LedgerError as exc:
+        return Verdict("bundle", False, _(
+            "这份报表包不可信：它被改动过，或不是本平台运营方签名的。（%(why)s）",
+            why=localised(exc)))
+    verdict = Verdict("bundle", True, "", size=checked.log_size, root=b64(checked.root),
+                      facts=[(_("报表内容 SHA-256"), checked.sha256),
+                             (_("本平台日志当前条数"), str(head))])
+    if checked.log_size > head:
+        verdict.ok = False
+        verdict.reason = _("报表包的签名有效，但它依据的台账有 %(n)s 条记录，本平台日志只有 "
+                           "%(h)s 条：这不是本平台的报表", n=checked.log_size, h=head)
+    elif root_at(db.session, checked.log_size) != checked.root:
+        verdict.ok = False
+        verdict.reason = _("报表包的签名有效，但它依据的台账与本平台日志不同（日志被改写或分叉）")
+    else:
+        verdict.reason = _("这份报表由本平台运营方签名，内容没有被改动过；它依据的是本平台台账"
+                           "的前 %(n)s 条记录，与本平台日志一致", n=checked.log_size)
+    return verdict
+
+
 def _verify_page(verdict: Verdict | None = None, error: str | None = None,
                  status: int = 200, checkpoint_text: str = "",
                  witness_fields: Mapping[str, str] | None = None) -> ResponseReturnValue:
@@ -901,8 +957,14 @@ def verify() -> ResponseReturnValue:
     except UploadRejected as exc:
         return _verify_page(error=exc.message, status=422, witness_fields=fields)
     if what == "export":
+        files = request.files.getlist("export")
+        if is_report_bundle(files):
+            data = next(f for f in files if f.filename).read(MAX_BUNDLE + 1)
+            if len(data) > MAX_BUNDLE:
+                return _verify_page(error=_("报表包过大"), status=422, witness_fields=fields)
+            return _verify_page(verify_uploaded_bundle(data), witness_fields=fields)
         try:
-            verdict = verify_uploaded_export(request.files.getlist("export"), policy)
+            verdict = verify_uploaded_export(files, policy)
         except UploadRejected as exc:
             return _verify_page(error=exc.message, status=422, witness_fields=fields)
         return _verify_page(verdict, witness_fields=fields)

@@ -432,6 +432,35 @@ def test_verify_rejects_garbage_with_a_clear_message(region, client, tmp_path):
     assert client.post("/regulator/verify", data={"csrf_token": token}).status_code == 422
 
 
+def test_verify_the_report_bundle_the_dashboard_offers(region, client):
+    """The signed report bundle downloaded from the dashboard verifies on the verify page, in
+    plain words first (the tree size and root under 详细信息); a changed byte, a doctored
+    figure or another log's bundle fail with a reason, and nothing is appended."""
+    token = log_in(client, "inspector")
+    page = text_of(client.get("/regulator/"))
+    link = re.search(r'href="(/api/v1/reconciliation\?[^"]*format=bundle)"', page)[1]
+    bundle = client.get(link).data
+    size_before = client.get("/api/v1/checkpoint").get_data().decode().split("\n")[1]
+    resp = post_export(client, token, (bundle, "report.json"))
+    assert resp.status_code == 200 and verdict(resp) == "pass", text_of(resp)
+    page = text_of(resp)
+    assert "内容没有被改动过" in page and "运营方签名的报表包" in page
+    reason_at, details_at = page.index('class="reason"'), page.index("<summary>详细信息</summary>")
+    assert reason_at < details_at < page.index("<dt>树大小</dt>")
+    size = int(re.search(r"<dt>树大小</dt><dd>(\d+)</dd>", page)[1])
+    assert size == json.loads(bundle)["report"]["log"]["size"]
+    flipped = bytearray(bundle)
+    flipped[len(bundle) // 2] ^= 0x01
+    doctored = json.loads(bundle)
+    doctored["report"]["totals"]["declared"] += 1_000
+    import rfc8785
+    for changed in (bytes(flipped), rfc8785.dumps(doctored)):
+        resp = post_export(client, token, (changed, "report.json"))
+        assert resp.status_code == 200 and verdict(resp) == "fail"
+        assert "这份报表包不可信" in text_of(resp)
+    assert client.get("/api/v1/checkpoint").get_data().decode().split("\n")[1] == size_before
+
+
 def zipfile_with(files: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
