@@ -461,6 +461,34 @@ def test_verify_the_report_bundle_the_dashboard_offers(region, client):
     assert client.get("/api/v1/checkpoint").get_data().decode().split("\n")[1] == size_before
 
 
+def test_verify_a_labels_qr_url(region, app, client):
+    """A label's QR URL (or its printed code) verifies every entry of the batch against the
+    latest checkpoint; another region's batch, a bad code and an empty box are refused with
+    a reason (the stored log is append-only, so a changed entry is not staged here)."""
+    token = log_in(client, "inspector")
+    code = region.codes["light"]
+
+    def post(text: str, c=client, t=token):
+        return c.post("/regulator/verify", data={"csrf_token": t, "what": "label",
+                                                 "label_url": text})
+
+    resp = post(f"https://ledger.example.cn/t/{code}")
+    assert resp.status_code == 200 and verdict(resp) == "pass", text_of(resp)
+    page = text_of(resp)
+    assert "有 3 条记录，每条都有正确的签名" in page  # declared, released, accepted
+    assert f'href="/regulator/batch/{code}"' in page
+    spaced = f"{code[:18]} {code[18:26]} {code[26:34]} {code[34:]}"
+    assert verdict(post(spaced.lower())) == "pass"
+    for bad in ("", "https://ledger.example.cn/t/NOTACODE", "hello"):
+        resp = post(bad)
+        assert resp.status_code in (400, 422) and verdict(resp) == "none", bad
+        assert 'id="verify-error"' in text_of(resp)
+    other = app.test_client()
+    other_token = log_in(other, "hangzhou")
+    resp = post(f"/t/{code}", other, other_token)
+    assert resp.status_code == 404 and verdict(resp) == "none" and "找不到该批次" in text_of(resp)
+
+
 def zipfile_with(files: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
