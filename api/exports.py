@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from sqlalchemy.orm import Session
 
 from api.extensions import db
 from ledger.audit.gaps import Gap
@@ -275,7 +276,7 @@ def report_csv(report: Report) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def _filters_zh(report: Report) -> list[tuple[str, Any]]:
+def _filters_zh(report: Report, editions_note: str) -> list[tuple[str, Any]]:
     f = report.filters
     return [
         ("报表", "危险废物产生与去向对账（物料平衡）"),
@@ -291,10 +292,15 @@ def _filters_zh(report: Report) -> list[tuple[str, Any]]:
         ("计算时间 (UTC)", report.computed_at),
         ("说明", "重量单位为千克(kg)，保留三位小数；日期按北京时间计。"
                  "合并批次按各原始批次投入量比例归属；未核清 = 申报量 − 各去向之和。"),
-        ("名录版本", "；".join(f"{e.edition}年版（{e.effective_from} 起施行）"
-                             for e in editions(db.session))
-         + "。每个批次按其产生日期施行的版本核对废物代码。"),
+        *([("名录版本", editions_note)] if editions_note else []),
     ]
+
+
+def editions_note(session: Session) -> str:
+    """The catalogue editions loaded, for the 说明 sheet: which edition each batch is checked
+    against (the writers themselves read nothing from the database)."""
+    return ("；".join(f"{e.edition}年版（{e.effective_from} 起施行）" for e in editions(session))
+            + "。每个批次按其产生日期施行的版本核对废物代码。")
 
 
 def _sheet(wb: Workbook, title: str, key_headers: Sequence[str],
@@ -320,14 +326,14 @@ def _sheet(wb: Workbook, title: str, key_headers: Sequence[str],
     ws.freeze_panes = "A2"
 
 
-def report_xlsx(report: Report) -> bytes:
+def report_xlsx(report: Report, editions_note: str = "") -> bytes:
     """A workbook: 说明 (filters and log state), 汇总, then a sheet per breakdown; masses
     are numbers in kg shown with three decimals; each sheet's header row is frozen."""
     wb = Workbook()
     info = wb.active
     assert info is not None
     info.title = "说明"
-    for label, value in _filters_zh(report):
+    for label, value in _filters_zh(report, editions_note):
         info.append([label, value])
     info.column_dimensions["A"].width = 26
     info.column_dimensions["B"].width = 60
@@ -371,4 +377,9 @@ def report_filename(report: Report, ext: str) -> str:
     return "-".join(parts) + "." + ext
 
 
-EXPORTERS: Final[dict[str, Callable[[Report], bytes]]] = {"csv": report_csv, "xlsx": report_xlsx}
+EXPORTERS: Final = frozenset({"csv", "xlsx"})
+
+
+def export_report(fmt: str, report: Report, session: Session) -> bytes:
+    """The report as a CSV or XLSX file (``fmt`` in ``EXPORTERS``)."""
+    return report_xlsx(report, editions_note(session)) if fmt == "xlsx" else report_csv(report)

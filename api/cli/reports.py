@@ -19,6 +19,7 @@ from api.exports import (
     EXPORTERS,
     FIGURE_COLUMNS,
     TOTAL,
+    export_report,
     kg_text,
 )
 from api.extensions import db
@@ -121,7 +122,7 @@ def reconcile_command(region: str | None, period_from: dt.datetime | None,
         else:
             report = reconcile_filters(session, filters, progress=progress)
             if fmt in EXPORTERS:
-                body = EXPORTERS[fmt](report)
+                body = export_report(fmt, report, db.session)
             elif fmt == "json":
                 body = (json.dumps(report.to_json(), ensure_ascii=False, indent=2)
                         + "\n").encode()

@@ -16,7 +16,7 @@ from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.auth import require_principal
-from api.exports import EXPORTERS, report_filename
+from api.exports import EXPORTERS, export_report, report_filename
 from api.extensions import db
 from api.rest import schemas as s
 from api.runtime import log_config, reports_session
@@ -225,7 +225,7 @@ def get_reconciliation(args: dict[str, Any]) -> Any:
         return _file(body, fmt, "reconciliation.bundle.json")
     report = reconcile_filters(session, filters, principal=principal)
     if fmt in EXPORTERS:
-        return _file(EXPORTERS[fmt](report), fmt, report_filename(report, fmt),
+        return _file(export_report(fmt, report, db.session), fmt, report_filename(report, fmt),
                      report.log_size, report.root)
     return report.to_json()
 

@@ -8,14 +8,9 @@ import pytest
 
 from ledger.tlog.entries import entry_text
 from ledger.tlog.notes import Signer, sign_note
-from tests.api.lifecycle import COLLECTOR, GENERATORS, build_region, code_for, description, manifest
+from tests.api.lifecycle import COLLECTOR, GENERATORS, code_for, description, manifest
 
 GEN = GENERATORS[0]
-
-
-@pytest.fixture
-def region(app):
-    return build_region(app, generators=2)
 
 
 def size(client) -> int:
@@ -36,7 +31,7 @@ def assert_error(resp, status: int, code: str, field: str | None = None):
     return body
 
 
-def test_error_messages_are_chinese_by_default_and_english_on_request(client, region):
+def test_error_messages_are_chinese_by_default_and_english_on_request(client, two_generators):
     before = size(client)
     resp = post_note(client, b"not a note")
     body = assert_error(resp, 422, "note_malformed", "note")
@@ -52,14 +47,14 @@ def test_error_messages_are_chinese_by_default_and_english_on_request(client, re
     (b'{"note": 5}', "field_missing"),
     (b"[]", "field_missing"),
 ])
-def test_malformed_json_bodies(client, region, body, code):
+def test_malformed_json_bodies(client, two_generators, body, code):
     before = size(client)
     assert_error(post_note(client, body, "application/json"), 422, code)
     assert size(client) == before
 
 
-def test_oversized_note_is_413(client, region):
-    key = region[GEN].key
+def test_oversized_note_is_413(client, two_generators):
+    key = two_generators[GEN].key
     payload = {"stream": code_for(GEN, 1), "seq": 0, "org": GEN, "key": key.verifier.fingerprint,
                "t": "2026-01-01T00:00:00Z", "kind": "batch.declared",
                "data": {"notes": "废" * 30_000}}
@@ -68,9 +63,9 @@ def test_oversized_note_is_413(client, region):
     assert size(client) == before
 
 
-def test_stale_seq_is_409_and_replay_is_idempotent(client, region):
+def test_stale_seq_is_409_and_replay_is_idempotent(client, two_generators):
     code = code_for(GEN, 1)
-    c = region[GEN]
+    c = two_generators[GEN]
     stale = c.draft("batch.declared", code, description(1000))
     first = post_note(client, sign_note(stale, c.key))
     assert first.status_code == 201
@@ -80,11 +75,11 @@ def test_stale_seq_is_409_and_replay_is_idempotent(client, region):
     assert_error(post_note(client, sign_note(other, c.key)), 409, "seq_mismatch", "seq")
 
 
-def test_key_of_another_organisation_is_403(client, region):
-    c = region[GEN]
+def test_key_of_another_organisation_is_403(client, two_generators):
+    c = two_generators[GEN]
     text = c.draft("batch.declared", code_for(GEN, 1), description(1000))
     before = size(client)
-    body = assert_error(post_note(client, sign_note(text, region[COLLECTOR].key)), 403,
+    body = assert_error(post_note(client, sign_note(text, two_generators[COLLECTOR].key)), 403,
                         "signature_missing")
     assert size(client) == before
     stranger = Signer.generate("stranger")
@@ -93,28 +88,28 @@ def test_key_of_another_organisation_is_403(client, region):
     assert body["errors"]
 
 
-def test_custody_rule_errors_name_the_rule(client, region):
+def test_custody_rule_errors_name_the_rule(client, two_generators):
     code = code_for(GEN, 1)
-    region[GEN].declare(code, description(1000))
+    two_generators[GEN].declare(code, description(1000))
     asked = client.post("/api/v1/pickups", json={"collector": COLLECTOR, "batches": [code]},
-                        headers={"Authorization": f"Bearer {region[GEN].token}"})
+                        headers={"Authorization": f"Bearer {two_generators[GEN].token}"})
     assert asked.status_code == 201, asked.json  # the collector may now see (and draft on) it
-    collector = region[COLLECTOR]
+    collector = two_generators[COLLECTOR]
     text = collector.draft("custody.released", code,
                            {"to": GEN, "mass_g": 1000, "manifest": manifest(1)})
     assert_error(post_note(client, sign_note(text, collector.key)), 403, "not_holder", "org")
     from ledger.tlog.client import ApiError
 
     with pytest.raises(ApiError) as err:  # even the draft refuses a float
-        region[GEN].draft("custody.released", code,
+        two_generators[GEN].draft("custody.released", code,
                           {"to": COLLECTOR, "mass_g": 1.5, "manifest": manifest(1)})
     assert (err.value.status, err.value.code) == (422, "json_float")
 
 
-def test_drafts_need_a_token_for_your_own_organisation(client, region):
+def test_drafts_need_a_token_for_your_own_organisation(client, two_generators):
     body = {"stream": code_for(GEN, 1), "org": GEN, "key": "0" * 64, "data": {}}
     assert_error(client.post("/api/v1/drafts/batch.declared", json=body), 401, "unauthenticated")
-    headers = {"Authorization": f"Bearer {region[COLLECTOR].token}"}
+    headers = {"Authorization": f"Bearer {two_generators[COLLECTOR].token}"}
     assert_error(client.post("/api/v1/drafts/batch.declared", json=body, headers=headers), 403,
                  "org_mismatch")
     bad = {"Authorization": "Bearer wl_nope"}
@@ -123,8 +118,8 @@ def test_drafts_need_a_token_for_your_own_organisation(client, region):
                              headers=headers), 422, "kind_unknown")
 
 
-def test_query_validation_and_unknown_things(client, region):
-    headers = {"Authorization": f"Bearer {region[GEN].token}"}
+def test_query_validation_and_unknown_things(client, two_generators):
+    headers = {"Authorization": f"Bearer {two_generators[GEN].token}"}
     assert client.get("/api/v1/batches?limit=0", headers=headers).status_code == 422
     assert client.get("/api/v1/batches?declared_from=yesterday", headers=headers
                       ).status_code == 422
@@ -140,8 +135,8 @@ def test_query_validation_and_unknown_things(client, region):
     assert client.get("/api/v1/proofs/inclusion?index=x&size=3").status_code == 422
 
 
-def test_batch_append_reports_each_note(client, region):
-    c = region[GEN]
+def test_batch_append_reports_each_note(client, two_generators):
+    c = two_generators[GEN]
     good = sign_note(c.draft("batch.declared", code_for(GEN, 1), description(1000)), c.key)
     resp = client.post("/api/v1/entries/batch",
                        json={"notes": [good.decode(), "garbage", good.decode()]})

@@ -15,7 +15,6 @@ from tests.api.lifecycle import (
     OUTSIDER,
     REGULATOR,
     STATION,
-    build_region,
     code_for,
     description,
     manifest,
@@ -25,31 +24,26 @@ GEN = GENERATORS[0]
 PERMIT = DISPOSER_PERMIT
 
 
-@pytest.fixture
-def region(app):
-    return build_region(app, generators=20)
-
-
 def operator_key(client):
     cp = client.get("/api/v1/checkpoint").get_data()
     return cp
 
 
-def test_generator_to_disposer_with_a_partial_refusal(app, client, region):
+def test_generator_to_disposer_with_a_partial_refusal(app, client, district):
     code = code_for(GEN, 1)
-    receipt = region[GEN].declare(code, description(120_000))
+    receipt = district[GEN].declare(code, description(120_000))
     from api.runtime import log_config
 
     with app.app_context():
         operator = log_config().operator.verifier
     note = client.get(f"/api/v1/entries?start={receipt['index']}&limit=1")
     assert note.status_code == 401  # the raw log is for regulators
-    region[GEN].release(code, COLLECTOR, 120_000, manifest(1), vehicle="浙J·D1234")
-    region[COLLECTOR].accept(code, GEN, 119_500, manifest(1))
-    region[COLLECTOR].release(code, DISPOSER, 119_500, manifest(2))
-    region[DISPOSER].refuse(code, COLLECTOR, manifest(2), "两桶渗漏，拒收", refused_mass_g=19_500)
-    region[DISPOSER].dispose(code, "disposal", "D10", PERMIT, 100_000)
-    detail = region[GEN].batch(code)
+    district[GEN].release(code, COLLECTOR, 120_000, manifest(1), vehicle="浙J·D1234")
+    district[COLLECTOR].accept(code, GEN, 119_500, manifest(1))
+    district[COLLECTOR].release(code, DISPOSER, 119_500, manifest(2))
+    district[DISPOSER].refuse(code, COLLECTOR, manifest(2), "两桶渗漏，拒收", refused_mass_g=19_500)
+    district[DISPOSER].dispose(code, "disposal", "D10", PERMIT, 100_000)
+    detail = district[GEN].batch(code)
     assert detail["state"] == "disposed" and detail["holder"] == DISPOSER
     assert [h["status"] for h in detail["handovers"]] == ["confirmed", "confirmed"]
     assert detail["handovers"][1]["refused_mass_g"] == 19_500
@@ -58,34 +52,34 @@ def test_generator_to_disposer_with_a_partial_refusal(app, client, region):
         "batch.declared", "custody.released", "custody.accepted", "custody.released",
         "custody.refused", "custody.disposed"]
     assert all(e["verified"] for e in detail["history"])
-    raw = region[REGULATOR].request("GET", f"/api/v1/entries?start={receipt['index']}&limit=1")
+    raw = district[REGULATOR].request("GET", f"/api/v1/entries?start={receipt['index']}&limit=1")
     assert verify_tlog_proof(receipt["proof"], raw["entries"][0]["note"].encode(), operator)
 
 
-def test_twenty_batches_consolidated_into_one_drum_attributed_back(region):
+def test_twenty_batches_consolidated_into_one_drum_attributed_back(district):
     codes = []
     for i, g in enumerate(GENERATORS[:20]):
         code = code_for(g, 1)
         mass = 4_000 + 250 * i
-        region[g].declare(code, description(mass))
-        region[g].release(code, COLLECTOR, mass, manifest(100 + i))
-        region[COLLECTOR].accept(code, g, mass, manifest(100 + i))
+        district[g].declare(code, description(mass))
+        district[g].release(code, COLLECTOR, mass, manifest(100 + i))
+        district[COLLECTOR].accept(code, g, mass, manifest(100 + i))
         codes.append((code, mass))
     total = sum(m for _, m in codes)
     # the collector takes them to the transfer station, which pours them into one drum
     for code, mass in codes:  # loaded at the collector's yard...
-        region[COLLECTOR].release(code, STATION, mass, manifest(200))
+        district[COLLECTOR].release(code, STATION, mass, manifest(200))
     for code, mass in codes:  # ...weighed in at the station
-        region[STATION].accept(code, COLLECTOR, mass, manifest(200))
+        district[STATION].accept(code, COLLECTOR, mass, manifest(200))
     drum = code_for(STATION, 1)
-    region[STATION].consolidate(drum, codes, {**description(total), "name": "废活性炭（合并）"})
-    region[STATION].release(drum, DISPOSER, total, manifest(300))
-    region[DISPOSER].accept(drum, STATION, total, manifest(300))
-    region[DISPOSER].dispose(drum, "utilisation", "R4", PERMIT, total)
-    drum_detail = region[STATION].batch(drum)
+    district[STATION].consolidate(drum, codes, {**description(total), "name": "废活性炭（合并）"})
+    district[STATION].release(drum, DISPOSER, total, manifest(300))
+    district[DISPOSER].accept(drum, STATION, total, manifest(300))
+    district[DISPOSER].dispose(drum, "utilisation", "R4", PERMIT, total)
+    drum_detail = district[STATION].batch(drum)
     assert len(drum_detail["parents"]) == 20
     for (code, mass), g in zip(codes, GENERATORS[:20], strict=True):
-        mine = region[g].batch(code)
+        mine = district[g].batch(code)
         assert mine["state"] == "consolidated"
         assert mine["children"] == [{"code": drum, "mass_g": mass}]
         assert mine["attributed_disposals"] == [{"via": drum, "method": "utilisation",
@@ -93,40 +87,41 @@ def test_twenty_batches_consolidated_into_one_drum_attributed_back(region):
                                                      "attributed_disposals"][0]["t"]}]
 
 
-def test_visibility_of_batches(region):
+def test_visibility_of_batches(district):
     code = code_for(GEN, 1)
-    region[GEN].declare(code, description(1000))
+    district[GEN].declare(code, description(1000))
     other = code_for(GENERATORS[1], 1)
-    region[GENERATORS[1]].declare(other, description(1000))
-    assert region[GEN].batch(code)["code"] == code
+    district[GENERATORS[1]].declare(other, description(1000))
+    assert district[GEN].batch(code)["code"] == code
     from ledger.tlog.client import ApiError
 
     with pytest.raises(ApiError) as err:
-        region[GEN].batch(other)  # another organisation's batch
+        district[GEN].batch(other)  # another organisation's batch
     assert err.value.status == 404
     with pytest.raises(ApiError):
-        region[OUTSIDER].batch(code)
-    assert region[REGULATOR].batch(code)["code"] == code  # the district regulator sees it
-    mine = region[GEN].request("GET", "/api/v1/batches")
+        district[OUTSIDER].batch(code)
+    assert district[REGULATOR].batch(code)["code"] == code  # the district regulator sees it
+    mine = district[GEN].request("GET", "/api/v1/batches")
     assert [b["code"] for b in mine["items"]] == [code]
-    all_ = region[REGULATOR].request("GET", "/api/v1/batches?limit=1")
+    all_ = district[REGULATOR].request("GET", "/api/v1/batches?limit=1")
     assert len(all_["items"]) == 1 and all_["next_cursor"]
-    rest = region[REGULATOR].request("GET", f"/api/v1/batches?limit=5&cursor={all_['next_cursor']}")
+    rest = district[REGULATOR].request(
+        "GET", f"/api/v1/batches?limit=5&cursor={all_['next_cursor']}")
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
 
 
-def test_receiver_signs_first_then_holder(region):
+def test_receiver_signs_first_then_holder(district):
     code = code_for(GEN, 2)
-    region[GEN].declare(code, description(5000))
-    pickup = region[GEN].request("POST", "/api/v1/pickups",
+    district[GEN].declare(code, description(5000))
+    pickup = district[GEN].request("POST", "/api/v1/pickups",
                                  {"collector": COLLECTOR, "batches": [code]})
-    region[COLLECTOR].accept(code, GEN, 5000, pickup["manifest"])  # the driver signs first
-    assert region[GEN].batch(code)["state"] == "pending"
-    region[GEN].release(code, COLLECTOR, 5000, pickup["manifest"])
-    assert region[COLLECTOR].batch(code)["holder"] == COLLECTOR
+    district[COLLECTOR].accept(code, GEN, 5000, pickup["manifest"])  # the driver signs first
+    assert district[GEN].batch(code)["state"] == "pending"
+    district[GEN].release(code, COLLECTOR, 5000, pickup["manifest"])
+    assert district[COLLECTOR].batch(code)["holder"] == COLLECTOR
 
 
-def test_public_registers_and_catalogue(client, region):
+def test_public_registers_and_catalogue(client, district):
     orgs = client.get("/api/v1/organisations?limit=500").json["items"]
     assert {o["uscc"] for o in orgs} >= {GEN, COLLECTOR, DISPOSER}
     org = client.get(f"/api/v1/organisations/{DISPOSER}").json
@@ -137,48 +132,48 @@ def test_public_registers_and_catalogue(client, region):
     assert client.get("/api/v1/catalogue/90003949").json["category_name"] == "其他废物"
 
 
-def test_manifest_closes_when_every_batch_is_answered(region):
+def test_manifest_closes_when_every_batch_is_answered(district):
     a, b = code_for(GEN, 3), code_for(GEN, 4)
     for c in (a, b):
-        region[GEN].declare(c, description(1000))
-        region[GEN].release(c, COLLECTOR, 1000, manifest(50))
-    m = region[COLLECTOR].request("GET", f"/api/v1/manifests/{manifest(50)}")
+        district[GEN].declare(c, description(1000))
+        district[GEN].release(c, COLLECTOR, 1000, manifest(50))
+    m = district[COLLECTOR].request("GET", f"/api/v1/manifests/{manifest(50)}")
     assert not m["closed"] and len(m["handovers"]) == 2
-    region[COLLECTOR].accept(a, GEN, 1000, manifest(50))
-    region[COLLECTOR].refuse(b, GEN, manifest(50), "包装破损")
-    assert region[GEN].request("GET", f"/api/v1/manifests/{manifest(50)}")["closed"]
-    assert region[GEN].batch(b)["state"] == "refused"
+    district[COLLECTOR].accept(a, GEN, 1000, manifest(50))
+    district[COLLECTOR].refuse(b, GEN, manifest(50), "包装破损")
+    assert district[GEN].request("GET", f"/api/v1/manifests/{manifest(50)}")["closed"]
+    assert district[GEN].batch(b)["state"] == "refused"
 
 
-def test_correction_signed_by_both_parties_on_their_own_devices(region):
+def test_correction_signed_by_both_parties_on_their_own_devices(district):
     code = code_for(GEN, 5)
-    region[GEN].declare(code, description(50_000))
-    region[GEN].release(code, COLLECTOR, 50_000, manifest(60))
-    accepted = region[COLLECTOR].accept(code, GEN, 5_000, manifest(60))  # a slipped digit
-    assert region[GEN].batch(code)["handovers"][0]["discrepancy"]
-    note = region[COLLECTOR].sign_correction(code, accepted["leaf_hash"], 50_000, "少录一个零")
+    district[GEN].declare(code, description(50_000))
+    district[GEN].release(code, COLLECTOR, 50_000, manifest(60))
+    accepted = district[COLLECTOR].accept(code, GEN, 5_000, manifest(60))  # a slipped digit
+    assert district[GEN].batch(code)["handovers"][0]["discrepancy"]
+    note = district[COLLECTOR].sign_correction(code, accepted["leaf_hash"], 50_000, "少录一个零")
     from ledger.tlog.client import ApiError
 
     with pytest.raises(ApiError) as err:
-        region[COLLECTOR].post_note(note)  # the generator has not agreed yet
+        district[COLLECTOR].post_note(note)  # the generator has not agreed yet
     assert (err.value.status, err.value.code) == (403, "cosignature_missing")
-    region[COLLECTOR].post_note(region[GEN].cosign(note))
-    detail = region[GEN].batch(code)
+    district[COLLECTOR].post_note(district[GEN].cosign(note))
+    detail = district[GEN].batch(code)
     assert detail["handovers"][0]["accepted_mass_g"] == 50_000
     assert not detail["handovers"][0]["discrepancy"]
     assert detail["history"][-1]["kind"] == "custody.corrected"
     assert all(e["verified"] for e in detail["history"])
 
 
-def test_split_one_batch_into_two(region):
+def test_split_one_batch_into_two(district):
     code = code_for(GEN, 6)
-    region[GEN].declare(code, description(100_000))
-    region[GEN].release(code, COLLECTOR, 100_000, manifest(70))
-    region[COLLECTOR].accept(code, GEN, 100_000, manifest(70))
+    district[GEN].declare(code, description(100_000))
+    district[GEN].release(code, COLLECTOR, 100_000, manifest(70))
+    district[COLLECTOR].accept(code, GEN, 100_000, manifest(70))
     a, b = code_for(COLLECTOR, 11), code_for(COLLECTOR, 12)
-    region[COLLECTOR].consolidate(a, [(code, 60_000)], description(60_000))
-    region[COLLECTOR].consolidate(b, [(code, 40_000)], description(40_000))
-    parent = region[GEN].batch(code)
+    district[COLLECTOR].consolidate(a, [(code, 60_000)], description(60_000))
+    district[COLLECTOR].consolidate(b, [(code, 40_000)], description(40_000))
+    parent = district[GEN].batch(code)
     assert parent["state"] == "consolidated"
     assert sorted(c["mass_g"] for c in parent["children"]) == [40_000, 60_000]
-    assert region[COLLECTOR].batch(a)["parents"] == [{"code": code, "mass_g": 60_000}]
+    assert district[COLLECTOR].batch(a)["parents"] == [{"code": code, "mass_g": 60_000}]

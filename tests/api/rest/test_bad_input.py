@@ -3,18 +3,11 @@ framework — each a specific JSON error and no change, alike on SQLite and Post
 
 from __future__ import annotations
 
-import pytest
-
 from ledger.tlog.entries import entry_text
 from ledger.tlog.notes import sign_note
-from tests.api.lifecycle import COLLECTOR, GENERATORS, build_region, code_for, description
+from tests.api.lifecycle import COLLECTOR, GENERATORS, code_for, description
 
 GEN = GENERATORS[0]
-
-
-@pytest.fixture
-def region(app):
-    return build_region(app, generators=1)
 
 
 def size(client) -> int:
@@ -32,10 +25,10 @@ def assert_error(resp, status: int, code: str, field: str | None = None):
     return body
 
 
-def test_signed_entry_with_nul_in_a_payload_string_is_refused(client, region):
+def test_signed_entry_with_nul_in_a_payload_string_is_refused(client, one_generator):
     """Signed and canonical, but U+0000 is outside the format (docs/ledger-format.md 3.3):
     SQLite stored it and PostgreSQL answered 500; now both refuse it before storing."""
-    c = region[GEN]
+    c = one_generator[GEN]
     text = c.draft("batch.declared", code_for(GEN, 1), description(1000))
     assert '"name":"废活性炭"' in text
     forged = text.replace('"name":"废活性炭"', '"name":"废\\u0000活性炭"')
@@ -70,18 +63,18 @@ PARAMETERS = [  # (url, the field the error names)
 ]
 
 
-def test_controls_in_query_and_path_parameters_are_422(client, region):
+def test_controls_in_query_and_path_parameters_are_422(client, one_generator):
     """PostgreSQL answered 500 (text fields cannot contain NUL) where SQLite gave 200/404."""
-    headers = bearer(region[GEN])
+    headers = bearer(one_generator[GEN])
     for url, field in PARAMETERS:
         assert_error(client.get(url, headers=headers), 422, "text_control_char", field)
     assert client.get("/api/v1/keys?org=" + GEN, headers=headers).status_code == 200
 
 
-def test_nul_in_json_bodies_is_422_and_changes_nothing(client, region):
-    headers = bearer(region[GEN])
+def test_nul_in_json_bodies_is_422_and_changes_nothing(client, one_generator):
+    headers = bearer(one_generator[GEN])
     code = code_for(GEN, 1)
-    region[GEN].declare(code, description(1000))
+    one_generator[GEN].declare(code, description(1000))
     for body, field in [
         ({"collector": "\x00" * 18, "batches": [code]}, "collector"),
         ({"collector": GEN, "batches": [code + "\x00"]},
@@ -96,13 +89,13 @@ def test_nul_in_json_bodies_is_422_and_changes_nothing(client, region):
                              content_type="application/json"), 422, "text_surrogate",
                  "collector")
     assert client.get("/api/v1/pickups?status=all", headers=headers).json["items"] == []
-    draft = {"stream": code, "org": GEN, "key": region[GEN].key.verifier.fingerprint,
+    draft = {"stream": code, "org": GEN, "key": one_generator[GEN].key.verifier.fingerprint,
              "data": {"name": "废\x00"}}
     assert_error(client.post("/api/v1/drafts/batch.declared", json=draft, headers=headers), 422,
                  "text_control_char", "data.name")
 
 
-def test_log_in_with_nul_is_422_without_a_token(client, region):
+def test_log_in_with_nul_is_422_without_a_token(client, one_generator):
     """Unauthenticated, so anyone could send it: PostgreSQL answered 500."""
     for body, field in [({"username": "generator\x00", "password": "x"}, "username"),
                         ({"username": "generator", "password": "\x00"}, "password")]:
@@ -112,7 +105,7 @@ def test_log_in_with_nul_is_422_without_a_token(client, region):
     assert bad.status_code == 403  # an ordinary failed log-in still says so
 
 
-def test_page_forms_refuse_controls_with_an_error_page(client, region):
+def test_page_forms_refuse_controls_with_an_error_page(client, one_generator):
     resp = client.post("/login", data={"username": "generator\x00", "password": "x"})
     assert resp.status_code == 422 and resp.mimetype == "text/html"
     assert "text_control_char" in resp.get_data(as_text=True)
@@ -125,9 +118,9 @@ def _draft(client, headers, kind: str, **body):
     return client.post(f"/api/v1/drafts/{kind}", json=body, headers=headers)
 
 
-def test_drafts_refuse_what_the_append_would_with_the_same_error(app, client, region):
+def test_drafts_refuse_what_the_append_would_with_the_same_error(app, client, one_generator):
     """A draft used to hand out a payload (t in 2099, 2 MB of data) the append then refused."""
-    c = region[GEN]
+    c = one_generator[GEN]
     headers = bearer(c)
     code = code_for(GEN, 1)
     c.declare(code, description(1000))
@@ -141,7 +134,7 @@ def test_drafts_refuse_what_the_append_would_with_the_same_error(app, client, re
         ({"t": "2001-01-01T00:00:00Z"}, 422, "time_before_previous"),
         ({"data": {"text": "x" * 2_000_000}}, 413, "too_large"),
         ({"key": "0" * 64}, 403, "key_unknown"),
-        ({"key": region[COLLECTOR].key.verifier.fingerprint}, 403, "key_wrong_org"),
+        ({"key": one_generator[COLLECTOR].key.verifier.fingerprint}, 403, "key_wrong_org"),
     ]:
         note = sign_note(entry_text({**payload, **change}), c.key)
         appended = client.post("/api/v1/entries", data=note, content_type="text/plain")
@@ -175,9 +168,9 @@ def _api_posts(app) -> list[str]:
     return urls
 
 
-def test_bodies_that_are_not_utf8_json_get_the_json_error_body(app, client, region):
+def test_bodies_that_are_not_utf8_json_get_the_json_error_body(app, client, one_generator):
     """Werkzeug's generic 400 ("The browser (or proxy) sent a request…") used to answer."""
-    headers = bearer(region[GEN])
+    headers = bearer(one_generator[GEN])
     before = size(client)
     urls = _api_posts(app)
     assert {"/api/v1/pickups", "/api/v1/drafts/batch.declared", "/api/v1/auth/token",
@@ -228,12 +221,12 @@ def test_a_bad_request_raised_by_werkzeug_is_json_too(app):
     assert body["message"].startswith("请求格式不正确")
 
 
-def test_nul_in_any_path_parameter_of_the_api_is_422(app, client, region):
+def test_nul_in_any_path_parameter_of_the_api_is_422(app, client, one_generator):
     """Every /api/ route with a text path parameter, now and added later: the edge refuses
     U+0000 before a view (or the database) sees it."""
     from werkzeug.routing import AnyConverter, IntegerConverter, UnicodeConverter
 
-    headers = bearer(region[GEN])
+    headers = bearer(one_generator[GEN])
     urls = app.url_map.bind("localhost")
     checked = []
     for rule in app.url_map.iter_rules():

@@ -11,7 +11,6 @@ from tests.api.lifecycle import (
     COLLECTOR,
     GENERATORS,
     REGULATOR,
-    build_region,
     code_for,
     description,
 )
@@ -38,11 +37,6 @@ ROLE_BOUND = {
     ("get", "/api/v1/batches/next-code"):
         "/api/v1/batches/next-code?waste_code=900-039-49&generated_on=2026-01-01",
 }
-
-
-@pytest.fixture
-def region(app):
-    return build_region(app, generators=1)
 
 
 @pytest.fixture
@@ -85,7 +79,7 @@ def test_every_operation_declares_who_may_call_it(spec):
     assert PUBLIC <= seen and set(ROLE_BOUND) <= seen
 
 
-def test_what_the_security_says_is_what_the_server_does(client, region, spec):
+def test_what_the_security_says_is_what_the_server_does(client, one_generator, spec):
     """Without credentials: 401 exactly where the document asks for them."""
     for method, path, _ in operations(spec):
         if (method, path) in PUBLIC or "{" in path:
@@ -95,11 +89,11 @@ def test_what_the_security_says_is_what_the_server_does(client, region, spec):
         assert resp.json["code"] == "unauthenticated"
 
 
-def test_role_bound_operations_answer_403_role_missing_as_documented(client, region, spec):
-    outsider = region[GEN].token  # a generator: not a regulator, collector or receiver
+def test_role_bound_operations_answer_403_role_missing_as_documented(client, one_generator, spec):
+    outsider = one_generator[GEN].token  # a generator: not a regulator, collector or receiver
     for (method, path), url in ROLE_BOUND.items():
         if path == "/api/v1/batches/next-code":
-            outsider = region[COLLECTOR].token  # a collector is not a generator
+            outsider = one_generator[COLLECTOR].token  # a collector is not a generator
         resp = client.open(url, method=method.upper(), headers=bearer(outsider))
         assert resp.status_code == 403, (path, resp.json)
         assert resp.json["code"] == "role_missing"
@@ -107,13 +101,14 @@ def test_role_bound_operations_answer_403_role_missing_as_documented(client, reg
         assert documented["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
 
 
-def test_the_error_schema_has_the_types_of_real_error_bodies(client, region, spec):
+def test_the_error_schema_has_the_types_of_real_error_bodies(client, one_generator, spec):
     error = spec["components"]["schemas"]["Error"]
     assert error["properties"]["code"]["type"] == "string"
     assert error["properties"]["status"]["type"] == "integer"
     assert set(error["required"]) == {"code", "status", "message", "errors"}
     for resp in (client.get("/api/v1/organisations/nobody"),
-                 client.get("/api/v1/entries?limit=0", headers=bearer(region[REGULATOR].token)),
+                 client.get("/api/v1/entries?limit=0",
+                            headers=bearer(one_generator[REGULATOR].token)),
                  client.get("/api/v1/batches")):
         body = resp.json
         assert isinstance(body["code"], str) and body["status"] == resp.status_code
@@ -135,16 +130,16 @@ def test_reads_document_their_answer(spec, path):
 @pytest.mark.parametrize("path", ["/api/v1/batches", "/api/v1/organisations", "/api/v1/permits",
                                   "/api/v1/keys", "/api/v1/manifests", "/api/v1/gaps",
                                   "/api/v1/reconciliation/drilldown"])
-def test_lists_document_items_and_next_cursor(client, region, spec, path):
+def test_lists_document_items_and_next_cursor(client, one_generator, spec, path):
     page = schema_of(spec, spec["paths"][path]["get"]["responses"]["200"])
     assert {"items", "next_cursor"} <= set(page["properties"])
     assert page["properties"]["next_cursor"]["nullable"] is True
     body = client.get(path + ("?figure=declared" if "drilldown" in path else ""),
-                      headers=bearer(region[REGULATOR].token)).json
+                      headers=bearer(one_generator[REGULATOR].token)).json
     assert {"items", "next_cursor"} <= set(body)
 
 
-def test_list_pages_follow_the_cursor_to_the_end(client, region):
+def test_list_pages_follow_the_cursor_to_the_end(client, one_generator):
     seen, cursor = [], None
     while True:
         query = {"limit": 2, **({"cursor": cursor} if cursor else {})}
@@ -153,7 +148,7 @@ def test_list_pages_follow_the_cursor_to_the_end(client, region):
         cursor = body["next_cursor"]
         if cursor is None:
             break
-    assert seen == sorted(set(seen)) and set(region.clients) < set(seen)  # and the operator
+    assert seen == sorted(set(seen)) and set(one_generator.clients) < set(seen)  # and the operator
 
 
 def test_parameters_and_limits_are_documented(spec):
@@ -173,8 +168,9 @@ def test_parameters_and_limits_are_documented(spec):
     assert spec["components"]["schemas"]["NoteIn"]["additionalProperties"] is False
 
 
-def test_next_code_without_a_date_is_refused_and_errors_follow_accept_language(client, region):
-    token = bearer(region[GEN].token)
+def test_next_code_without_a_date_is_refused_and_errors_follow_accept_language(
+        client, one_generator):
+    token = bearer(one_generator[GEN].token)
     missing = client.get("/api/v1/batches/next-code?waste_code=900-039-49", headers=token)
     assert missing.status_code == 422 and "generated_on" in missing.json["errors"]["query"]
     url = "/api/v1/batches/next-code?waste_code=900-039-49&generated_on=2999-01-01"
@@ -185,7 +181,7 @@ def test_next_code_without_a_date_is_refused_and_errors_follow_accept_language(c
     assert en["message"].isascii() and "today" in en["message"]
 
 
-def test_note_in_json_refuses_unknown_fields_and_changes_nothing(client, region):
+def test_note_in_json_refuses_unknown_fields_and_changes_nothing(client, one_generator):
     before = client.get("/api/v1/checkpoint").get_data()
     resp = client.post("/api/v1/entries", json={"note": "x\n", "sneaky": 1})
     assert resp.status_code == 422
@@ -193,12 +189,13 @@ def test_note_in_json_refuses_unknown_fields_and_changes_nothing(client, region)
     assert client.get("/api/v1/checkpoint").get_data() == before
 
 
-def test_pickup_batches_carry_the_same_stream_head_as_the_round(client, region):
+def test_pickup_batches_carry_the_same_stream_head_as_the_round(client, one_generator):
     code = code_for(GEN, 1)
-    region[GEN].declare(code, description(5000))
-    pickup = client.post("/api/v1/pickups", headers=bearer(region[GEN].token),
+    one_generator[GEN].declare(code, description(5000))
+    pickup = client.post("/api/v1/pickups", headers=bearer(one_generator[GEN].token),
                          json={"collector": COLLECTOR, "batches": [code]}).json
-    round_ = client.get("/api/v1/collector/round", headers=bearer(region[COLLECTOR].token)).json
+    round_ = client.get("/api/v1/collector/round",
+                        headers=bearer(one_generator[COLLECTOR].token)).json
     on_round = round_["pickups"][0]["batches"][0]
     assert pickup["batches"][0]["head"] == on_round["head"]
     assert set(on_round["head"]) == {"seq", "leaf", "t"}

@@ -30,7 +30,6 @@ from tests.api.lifecycle import (
     REGULATOR,
     STATION,
     TODAY,
-    build_region,
     code_for,
     description,
     manifest,
@@ -43,11 +42,6 @@ URL = "/api/v1/reconciliation"
 # Beijing days around "today" (UTC), so the test does not depend on the hour it runs at
 AROUND_TODAY = {"from": (TODAY - dt.timedelta(days=1)).isoformat(),
                 "to": (TODAY + dt.timedelta(days=1)).isoformat()}
-
-
-@pytest.fixture
-def region(app):
-    return build_region(app, generators=20)
 
 
 @pytest.fixture
@@ -67,9 +61,9 @@ def operator_vkey(app):
         return log_config().operator.verifier
 
 
-def get(region, org: str, path: str = URL, /, **params: str) -> Any:
+def get(district, org: str, path: str = URL, /, **params: str) -> Any:
     query = ("?" + urlencode(params)) if params else ""
-    return region[org].request("GET", path + query)
+    return district[org].request("GET", path + query)
 
 
 def raw(client, token: str, **params: str):
@@ -81,32 +75,32 @@ def by_key(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["key"]: r for r in rows}
 
 
-def twenty_into_one_drum(region) -> tuple[list[tuple[str, int]], str]:
+def twenty_into_one_drum(district) -> tuple[list[tuple[str, int]], str]:
     """Twenty enterprises' batches collected, poured into one drum at the station, utilised."""
     codes = []
     for i, g in enumerate(GENERATORS[:20]):
         code, mass = code_for(g, 1), 4_000 + 250 * i
-        region[g].declare(code, description(mass))
-        region[g].release(code, COLLECTOR, mass, manifest(100 + i), vehicle="浙J·D1234")
-        region[COLLECTOR].accept(code, g, mass, manifest(100 + i))
+        district[g].declare(code, description(mass))
+        district[g].release(code, COLLECTOR, mass, manifest(100 + i), vehicle="浙J·D1234")
+        district[COLLECTOR].accept(code, g, mass, manifest(100 + i))
         codes.append((code, mass))
     total = sum(m for _, m in codes)
     for code, mass in codes:
-        region[COLLECTOR].release(code, STATION, mass, manifest(200))
+        district[COLLECTOR].release(code, STATION, mass, manifest(200))
     for code, mass in codes:
-        region[STATION].accept(code, COLLECTOR, mass, manifest(200))
+        district[STATION].accept(code, COLLECTOR, mass, manifest(200))
     drum = code_for(STATION, 1)
-    region[STATION].consolidate(drum, codes, {**description(total), "name": "废活性炭（合并）"})
-    region[STATION].release(drum, DISPOSER, total, manifest(300))
-    region[DISPOSER].accept(drum, STATION, total, manifest(300))
-    region[DISPOSER].dispose(drum, "utilisation", "R4", PERMIT, total)
+    district[STATION].consolidate(drum, codes, {**description(total), "name": "废活性炭（合并）"})
+    district[STATION].release(drum, DISPOSER, total, manifest(300))
+    district[DISPOSER].accept(drum, STATION, total, manifest(300))
+    district[DISPOSER].dispose(drum, "utilisation", "R4", PERMIT, total)
     return codes, drum
 
 
-def test_twenty_generators_in_one_drum_each_sees_its_own_mass_utilised(region):
-    codes, drum = twenty_into_one_drum(region)
+def test_twenty_generators_in_one_drum_each_sees_its_own_mass_utilised(district):
+    codes, drum = twenty_into_one_drum(district)
     total = sum(m for _, m in codes)
-    body = get(region, REGULATOR, **AROUND_TODAY)
+    body = get(district, REGULATOR, **AROUND_TODAY)
     assert body["filters"] == {"region": "331002", **AROUND_TODAY, "generator": None,
                                "waste_code": None, "category": None, "viewer": REGULATOR}
     assert set(body) == {"format", "unit", "log", "computed_at", "filters", "totals",
@@ -125,77 +119,77 @@ def test_twenty_generators_in_one_drum_each_sees_its_own_mass_utilised(region):
         assert (r["declared"], r["collected"], r["disposed_utilisation"], r["disposed"],
                 r["in_storage"], r["unaccounted"]) == (mass, mass, mass, mass, 0, 0)
         assert r["name"].startswith("椒江小微企业")
-        mine = get(region, g)  # the generator itself: only its own batch
+        mine = get(district, g)  # the generator itself: only its own batch
         assert [x["key"] for x in mine["by_generator"]] == [g]
         assert mine["totals"]["disposed_utilisation"] == mass
-    drill = get(region, REGULATOR, f"{URL}/drilldown", figure="disposed")
+    drill = get(district, REGULATOR, f"{URL}/drilldown", figure="disposed")
     assert drill["items"] == sorted(c for c, _ in codes) and drill["next_cursor"] is None
-    page = get(region, REGULATOR, f"{URL}/drilldown", figure="disposed", limit="7")
+    page = get(district, REGULATOR, f"{URL}/drilldown", figure="disposed", limit="7")
     assert len(page["items"]) == 7 and page["next_cursor"] == page["items"][-1]
-    rest = get(region, REGULATOR, f"{URL}/drilldown", figure="disposed",
+    rest = get(district, REGULATOR, f"{URL}/drilldown", figure="disposed",
                cursor=page["next_cursor"], limit="100")
     assert page["items"] + rest["items"] == drill["items"]
-    assert drum not in get(region, REGULATOR, f"{URL}/drilldown", figure="declared")["items"]
+    assert drum not in get(district, REGULATOR, f"{URL}/drilldown", figure="declared")["items"]
 
 
-def test_partial_refusal_and_a_pending_handover(region):
+def test_partial_refusal_and_a_pending_handover(district):
     code = code_for(GEN, 1)
-    region[GEN].declare(code, description(120_000))
-    region[GEN].release(code, COLLECTOR, 120_000, manifest(1), vehicle="浙J·D1234")
-    region[COLLECTOR].accept(code, GEN, 119_500, manifest(1))
-    region[COLLECTOR].release(code, DISPOSER, 119_500, manifest(2))
-    region[DISPOSER].refuse(code, COLLECTOR, manifest(2), "两桶渗漏，拒收", refused_mass_g=19_500)
+    district[GEN].declare(code, description(120_000))
+    district[GEN].release(code, COLLECTOR, 120_000, manifest(1), vehicle="浙J·D1234")
+    district[COLLECTOR].accept(code, GEN, 119_500, manifest(1))
+    district[COLLECTOR].release(code, DISPOSER, 119_500, manifest(2))
+    district[DISPOSER].refuse(code, COLLECTOR, manifest(2), "两桶渗漏，拒收", refused_mass_g=19_500)
     waiting = code_for(GENERATORS[1], 1)
-    region[GENERATORS[1]].declare(waiting, description(30_000))
-    region[GENERATORS[1]].release(waiting, COLLECTOR, 30_000, manifest(3), vehicle="浙J·D1234")
+    district[GENERATORS[1]].declare(waiting, description(30_000))
+    district[GENERATORS[1]].release(waiting, COLLECTOR, 30_000, manifest(3), vehicle="浙J·D1234")
     left = code_for(GENERATORS[2], 1, waste="90024908")
-    region[GENERATORS[2]].declare(left, description(5_000, "900-249-08", "废矿物油"))
-    t = get(region, REGULATOR)["totals"]
+    district[GENERATORS[2]].declare(left, description(5_000, "900-249-08", "废矿物油"))
+    t = get(district, REGULATOR)["totals"]
     assert {k: t[k] for k in ("declared", "collected", "received_at_disposers", "refused",
                               "in_transit", "at_generator", "unaccounted")} == {
         "declared": 155_000, "collected": 119_500, "received_at_disposers": 100_000,
         "refused": 19_500, "in_transit": 30_000, "at_generator": 5_000, "unaccounted": 500}
-    region[DISPOSER].dispose(code, "disposal", "D10", PERMIT, 100_000)
-    body = get(region, REGULATOR, waste_code="900-039-49")
+    district[DISPOSER].dispose(code, "disposal", "D10", PERMIT, 100_000)
+    body = get(district, REGULATOR, waste_code="900-039-49")
     assert body["totals"]["disposed_disposal"] == 100_000
     assert body["totals"]["declared"] == 150_000  # the oil is another code
     assert [r["key"] for r in body["by_waste_code"]] == ["900-039-49"]
-    assert get(region, REGULATOR, category="HW08")["totals"]["at_generator"] == 5_000
-    assert get(region, REGULATOR, generator=GENERATORS[1])["totals"]["in_transit"] == 30_000
-    assert get(region, REGULATOR, **{"from": "2020-01-01", "to": "2020-12-31"})[
+    assert get(district, REGULATOR, category="HW08")["totals"]["at_generator"] == 5_000
+    assert get(district, REGULATOR, generator=GENERATORS[1])["totals"]["in_transit"] == 30_000
+    assert get(district, REGULATOR, **{"from": "2020-01-01", "to": "2020-12-31"})[
         "totals"]["declared"] == 0
-    assert get(region, REGULATOR, f"{URL}/drilldown", figure="in_transit")["items"] == [waiting]
-    assert get(region, REGULATOR, f"{URL}/drilldown", figure="refused")["items"] == [code]
+    assert get(district, REGULATOR, f"{URL}/drilldown", figure="in_transit")["items"] == [waiting]
+    assert get(district, REGULATOR, f"{URL}/drilldown", figure="refused")["items"] == [code]
 
 
-def test_who_may_see_what(app, client, region, operator_token):
+def test_who_may_see_what(app, client, district, operator_token):
     mine = code_for(GEN, 1)
-    region[GEN].declare(mine, description(1_000))
+    district[GEN].declare(mine, description(1_000))
     theirs = code_for(GENERATORS[1], 1)
-    region[GENERATORS[1]].declare(theirs, description(2_000))
+    district[GENERATORS[1]].declare(theirs, description(2_000))
     far = code_for(OUTSIDER, 1)
-    region[OUTSIDER].declare(far, description(4_000))
+    district[OUTSIDER].declare(far, description(4_000))
 
     def status(org: str, path: str = URL, /, **params: str) -> int:
         try:
-            get(region, org, path, **params)
+            get(district, org, path, **params)
         except ApiError as exc:
             assert {"code", "status", "message", "errors"} <= set(exc.body)
             return exc.status
         return 200
 
-    assert get(region, REGULATOR)["totals"]["declared"] == 3_000  # its district only
-    assert get(region, REGULATOR, region="331002")["totals"]["declared"] == 3_000
+    assert get(district, REGULATOR)["totals"]["declared"] == 3_000  # its district only
+    assert get(district, REGULATOR, region="331002")["totals"]["declared"] == 3_000
     assert status(REGULATOR, region="331003") == 403  # another district
     assert status(REGULATOR, region="331000") == 403  # the whole city is more than its own
     assert status(REGULATOR, region="330100") == 403
     assert status(REGULATOR, f"{URL}/drilldown", figure="declared", region="330100") == 403
-    assert get(region, GEN)["totals"]["declared"] == 1_000  # a generator: its own batches
-    assert get(region, GEN, region="331002")["totals"]["declared"] == 1_000
+    assert get(district, GEN)["totals"]["declared"] == 1_000  # a generator: its own batches
+    assert get(district, GEN, region="331002")["totals"]["declared"] == 1_000
     assert status(GEN, generator=GENERATORS[1]) == 403
-    assert get(region, GEN, f"{URL}/drilldown", figure="declared")["items"] == [mine]
-    assert get(region, COLLECTOR)["totals"]["batches"] == 0  # it declared nothing
-    assert get(region, OUTSIDER)["totals"]["declared"] == 4_000
+    assert get(district, GEN, f"{URL}/drilldown", figure="declared")["items"] == [mine]
+    assert get(district, COLLECTOR)["totals"]["batches"] == 0  # it declared nothing
+    assert get(district, OUTSIDER)["totals"]["declared"] == 4_000
     op = raw(client, operator_token)
     assert op.status_code == 200 and op.json["totals"]["declared"] == 7_000
     assert raw(client, operator_token, region="330100").json["totals"]["declared"] == 4_000
@@ -207,9 +201,9 @@ def test_who_may_see_what(app, client, region, operator_token):
     assert raw(client, operator_token, format="pdf").status_code == 422
 
 
-def test_csv_has_a_bom_chinese_headers_and_kg(client, region):
-    codes, _ = twenty_into_one_drum(region)
-    resp = raw(client, region[REGULATOR].token, format="csv")
+def test_csv_has_a_bom_chinese_headers_and_kg(client, district):
+    codes, _ = twenty_into_one_drum(district)
+    resp = raw(client, district[REGULATOR].token, format="csv")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert resp.headers["Content-Disposition"].startswith("attachment; filename=")
     assert resp.headers["X-Log-Size"].isdigit()
@@ -233,9 +227,9 @@ def test_csv_has_a_bom_chinese_headers_and_kg(client, region):
     assert len([r for r in rows if r["分组"] == "按月份"]) >= 1
 
 
-def test_xlsx_opens_with_openpyxl_and_holds_the_numbers(client, region):
-    codes, _ = twenty_into_one_drum(region)
-    resp = raw(client, region[REGULATOR].token, format="xlsx")
+def test_xlsx_opens_with_openpyxl_and_holds_the_numbers(client, district):
+    codes, _ = twenty_into_one_drum(district)
+    resp = raw(client, district[REGULATOR].token, format="xlsx")
     assert resp.status_code == 200
     assert resp.mimetype.endswith("spreadsheetml.sheet")
     wb = openpyxl.load_workbook(io.BytesIO(resp.get_data()))
@@ -260,10 +254,10 @@ def test_xlsx_opens_with_openpyxl_and_holds_the_numbers(client, region):
 
 
 def test_the_bundle_is_signed_by_the_operator_and_names_the_checkpoint(
-        client, region, operator_vkey):
+        client, district, operator_vkey):
     code = code_for(GEN, 1)
-    region[GEN].declare(code, description(10_000))
-    resp = raw(client, region[REGULATOR].token, format="bundle")
+    district[GEN].declare(code, description(10_000))
+    resp = raw(client, district[REGULATOR].token, format="bundle")
     assert resp.status_code == 200 and resp.mimetype == "application/json"
     bundle = resp.get_data()
     verified = verify_report_bundle(bundle, operator_vkey)
@@ -319,8 +313,8 @@ def test_no_query_makes_the_reconciliation_fail_with_500(app, client, path, para
 # --- the command line -----------------------------------------------------------------------
 
 
-def test_cli_reconcile_formats(app, cli, region, tmp_path, operator_vkey):
-    codes, _ = twenty_into_one_drum(region)
+def test_cli_reconcile_formats(app, cli, district, tmp_path, operator_vkey):
+    codes, _ = twenty_into_one_drum(district)
     total = sum(m for _, m in codes)
     result = cli("reconcile", "--region", "331002", "--format", "json")
     assert result.exit_code == 0, result.output
