@@ -51,7 +51,7 @@ from api.scoping import gap_settings, scoped_gap_query
 from ledger.audit import search as finder
 from ledger.audit.cases import CaseFilters, list_cases, overdue
 from ledger.audit.gaps import GAP_TYPES, Gap, find_gaps, get_gap
-from ledger.audit.queries import batch_detail
+from ledger.audit.queries import batch_detail, find_manifests, get_visible_manifest, manifest_legs
 from ledger.audit.reconcile import (
     STOCK,
     Report,
@@ -63,7 +63,7 @@ from ledger.audit.reconcile import (
     totals_by_region,
     verify_report_bundle,
 )
-from ledger.clock import beijing_minutes, beijing_today
+from ledger.clock import beijing_day_start_ms, beijing_minutes, beijing_today
 from ledger.custody import editions
 from ledger.custody.codes import parse_batch_code
 from ledger.custody.principals import Principal
@@ -723,6 +723,64 @@ def batch(code: str) -> ResponseReturnValue:
         "regulator/batch.html", b=detail, entries=entries, names=names, checkpoint=current,
         states=STATE_LABELS, methods=METHOD_LABELS, handover_states=HANDOVER_LABELS,
         verified=bool(entries) and all(e["verified"] for e in entries))
+
+
+# --- 4b. transfer manifests (转移联单) ----------------------------------------------------------
+
+MANIFEST_LIST_MAX: Final = 200
+
+
+@bp.get("/manifests")
+def manifests() -> ResponseReturnValue:
+    """The region's manifests, newest first: by number (or its first digits), a company
+    (name or USCC: origin, destination or carrier) and the Beijing days they were opened."""
+    principal = page_principal(*ROLES)
+    args = {k: request.args.get(k, "").strip() for k in ("number", "company", "from", "to")}
+    errors: dict[str, str] = {}
+    if args["number"] and not args["number"].isdigit():
+        errors["number"] = _("联单号只含数字")
+    start = _parse_day(args["from"], "from", errors)
+    end = _parse_day(args["to"], "to", errors)
+    org = None
+    if args["company"]:
+        org, why = resolve_generator(principal, args["company"])
+        if why:
+            errors["company"] = why
+    rows: list[Any] = []
+    if not errors:
+        rows = find_manifests(
+            db.session, principal, number=args["number"], org=org,
+            start_ms=beijing_day_start_ms(start) if start else None,
+            end_ms=beijing_day_start_ms(end + dt.timedelta(days=1)) if end else None,
+            limit=MANIFEST_LIST_MAX)
+    names = _org_names([o for m in rows for o in (m.origin, m.destination, m.carrier) if o])
+    return render_template("regulator/manifests.html", rows=rows, args=args, errors=errors,
+                           names=names, limit=MANIFEST_LIST_MAX,
+                           opened=lambda m: beijing_minutes(m.opened_t_ms)), \
+        422 if errors else 200
+
+
+@bp.get("/manifests/<number>")
+def manifest(number: str) -> ResponseReturnValue:
+    """One manifest: its legs (handovers) and, for each, the signed entries — who signed,
+    when (Beijing time), the entry's index and whether it is in the latest checkpoint."""
+    principal = page_principal(*ROLES)
+    m = get_visible_manifest(db.session, principal, number)
+    legs = manifest_legs(db.session, m.number)
+    entries = [e for _h, es in legs for e in es]
+    cp, current = _checkpoint(max((e.idx for e in entries), default=-1))
+    keys = _key_names(e.key_fp for e in entries)
+    signed = {e.idx: {
+        "index": e.idx, "org": e.org, "kind": KIND_LABELS.get(e.kind, e.kind),
+        "key": keys.get(e.key_fp, (e.key_fp[:16], None))[0], "when": beijing_minutes(e.t_ms),
+        "included": verify_inclusion(e.idx, cp.size, e.leaf_hash,
+                                     inclusion_proof(db.session, e.idx, cp.size), cp.root)}
+        for e in entries}
+    names = _org_names([o for o in (m.origin, m.destination, m.carrier) if o]
+                       + [h.from_org for h, _e in legs] + [h.to_org for h, _e in legs])
+    return render_template("regulator/manifest.html", m=m, legs=legs, signed=signed,
+                           names=names, checkpoint=current, handover_states=HANDOVER_LABELS,
+                           opened=beijing_minutes(m.opened_t_ms))
 
 
 # --- 5. verifying an export or a checkpoint ---------------------------------------------------

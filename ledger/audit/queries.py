@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.custody.access import (
@@ -277,6 +277,37 @@ def visible_manifests(principal: Principal) -> Select[Manifest]:
     query = select(Manifest)
     clause = manifest_visibility(principal)
     return query if clause is None else query.where(clause)
+
+
+def find_manifests(session: Session, principal: Principal, *, number: str = "",
+                   org: str | None = None, start_ms: int | None = None,
+                   end_ms: int | None = None, limit: int = 200) -> list[Manifest]:
+    """The manifests ``principal`` may see, newest first: those whose number starts with
+    ``number``, with ``org`` as origin, destination or carrier, opened in [start_ms, end_ms)."""
+    query = visible_manifests(principal)
+    if number:
+        query = query.where(Manifest.number.startswith(number, autoescape=True))
+    if org:
+        query = query.where(or_(Manifest.origin == org, Manifest.destination == org,
+                                Manifest.carrier == org))
+    if start_ms is not None:
+        query = query.where(Manifest.opened_t_ms >= start_ms)
+    if end_ms is not None:
+        query = query.where(Manifest.opened_t_ms < end_ms)
+    return list(session.scalars(query.order_by(Manifest.opened_t_ms.desc(),
+                                               Manifest.number).limit(limit)))
+
+
+def manifest_legs(session: Session, number: str) -> list[tuple[Handover, list[LogEntry]]]:
+    """The manifest's handovers (legs), each with its signed entries: the release and the
+    receiver's answer, in log order."""
+    legs = list(session.scalars(select(Handover).where(Handover.manifest == number)
+                                .order_by(Handover.id)))
+    wanted = {i for h in legs for i in (h.released_at, h.answered_at) if i is not None}
+    entries = {e.idx: e for e in session.scalars(select(LogEntry).where(
+        LogEntry.idx.in_(wanted)))} if wanted else {}
+    return [(h, [entries[i] for i in sorted(i for i in (h.released_at, h.answered_at)
+                                            if i is not None) if i in entries]) for h in legs]
 
 
 def get_visible_manifest(session: Session, principal: Principal, number: str) -> Manifest:

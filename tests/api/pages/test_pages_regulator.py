@@ -180,7 +180,8 @@ def test_pages_render_in_english_too(region, client):
     log_in(client, "inspector")
     client.get("/lang/en")
     paths = ["/regulator/", "/regulator/?figure=declared", "/regulator/gaps?status=",
-             "/regulator/verify", f"/regulator/batch/{region.codes['drum']}"]
+             "/regulator/verify", f"/regulator/batch/{region.codes['drum']}",
+             "/regulator/manifests", f"/regulator/manifests/{manifest(1)}"]
     gap_page = text_of(client.get("/regulator/gaps?type=mass_discrepancy"))
     paths.append("/regulator/gaps/" + re.search(r'data-gap="([^"]+)"', gap_page)[1])
     for path in paths:
@@ -317,6 +318,36 @@ def test_batch_timeline_links_consolidation_lineage(region, client):
     assert f'href="/regulator/batch/{parent}"' in drum_page
     assert "台州市德长环保处置有限公司" in drum_page
     assert client.get("/regulator/batch/not-a-code").status_code == 422
+
+
+def test_manifests_list_search_and_one_with_its_legs_and_signatures(region, app, client):
+    log_in(client, "inspector")
+    page = text_of(client.get("/regulator/manifests"))
+    listed = re.findall(r'<tr data-number="(\d+)">', page)
+    assert set(listed) == {manifest(1), manifest(2), manifest(3)}
+    page = text_of(client.get(f"/regulator/manifests?number={manifest(1)[:10]}"))
+    assert manifest(1) in re.findall(r'<tr data-number="(\d+)">', page)
+    by_company = text_of(client.get(f"/regulator/manifests?company={GEN}"))
+    assert re.findall(r'<tr data-number="(\d+)">', by_company) == [manifest(1)]
+    by_name = text_of(client.get("/regulator/manifests?company=椒江小微企业1号"))
+    assert re.findall(r'<tr data-number="(\d+)">', by_name) == [manifest(1)]
+    future = text_of(client.get("/regulator/manifests?from=2999-01-01"))
+    assert re.findall(r'<tr data-number="(\d+)">', future) == []
+    for bad in ("number=12ab", "from=2026-13-01", "company=没有这个单位"):
+        resp = client.get(f"/regulator/manifests?{bad}")
+        assert resp.status_code == 422 and 'id="manifest-errors"' in text_of(resp), bad
+    resp = client.get(f"/regulator/manifests/{manifest(1)}")
+    assert resp.status_code == 200
+    page = text_of(resp)
+    assert region.codes["light"] in page and "100 kg" in page and "80 kg" in page
+    rows = re.findall(r'<tr data-index="(\d+)">(.*?)</tr>', page, re.S)
+    assert len(rows) == 2 and all("✔ 在签名检查点中" in r for _i, r in rows)
+    assert "椒江小微企业1号" in page  # the releasing unit's name, not only its USCC
+    other = app.test_client()
+    log_in(other, "hangzhou")
+    assert other.get(f"/regulator/manifests/{manifest(1)}").status_code == 404
+    assert re.findall(r'<tr data-number=', text_of(other.get("/regulator/manifests"))) == []
+    assert client.get("/regulator/manifests/00000000000000").status_code == 404
 
 
 # --- 5. verifying an export or a checkpoint -------------------------------------------------
