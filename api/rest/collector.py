@@ -99,6 +99,14 @@ def _handover(h: Handover, me: str, names: dict[str, str]) -> dict[str, Any]:
             "mine": h.to_org == me}
 
 
+def _still_to_fetch(request: PickupRequest) -> list[Batch]:
+    """The batches on ``request`` that have not left the requester, in code order."""
+    codes = select(PickupItem.batch).where(PickupItem.request_id == request.id)
+    return [b for b in db.session.scalars(select(Batch).where(Batch.code.in_(codes))
+                                          .order_by(Batch.code))
+            if outstanding(request, b)]
+
+
 def _outgoing(principal: Principal) -> list[dict[str, Any]]:
     """Open requests this organisation made (the manifests it reserved to hand waste on),
     with what is still on each: so the person who reserved one can see it and cancel it."""
@@ -107,11 +115,7 @@ def _outgoing(principal: Principal) -> list[dict[str, Any]]:
         .order_by(PickupRequest.id.desc()).limit(MAX_REQUESTS))
     out = []
     for row in rows:
-        codes = list(db.session.scalars(select(PickupItem.batch)
-                                        .where(PickupItem.request_id == row.id)))
-        batches = [b for b in db.session.scalars(select(Batch).where(Batch.code.in_(codes))
-                                                 .order_by(Batch.code))
-                   if outstanding(row, b)]
+        batches = _still_to_fetch(row)
         if not batches:
             continue  # everything on it has left: nothing to cancel
         to = db.session.get(Organisation, row.collector)
@@ -148,11 +152,7 @@ def _pickups(principal: Principal) -> list[dict[str, Any]]:
     rows.reverse()  # the oldest first, as a round is worked
     out = []
     for row in rows:
-        codes = list(db.session.scalars(select(PickupItem.batch)
-                                        .where(PickupItem.request_id == row.id)))
-        batches = [b for b in db.session.scalars(select(Batch).where(Batch.code.in_(codes))
-                                                 .order_by(Batch.code))
-                   if outstanding(row, b)]
+        batches = _still_to_fetch(row)
         if not batches:
             continue  # everything on it has been fetched (by us or anyone)
         giver = db.session.get(Organisation, row.generator)
