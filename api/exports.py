@@ -383,3 +383,41 @@ EXPORTERS: Final = frozenset({"csv", "xlsx"})
 def export_report(fmt: str, report: Report, session: Session) -> bytes:
     """The report as a CSV or XLSX file (``fmt`` in ``EXPORTERS``)."""
     return report_xlsx(report, editions_note(session)) if fmt == "xlsx" else report_csv(report)
+
+
+# --- the dashboard's drill-down (batches behind a figure) --------------------------------------
+
+def table_csv(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+    """A table as CSV in UTF-8 with a BOM, so Excel opens it in Chinese."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def table_xlsx(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+    """A table as a one-sheet workbook: bold frozen headers; numbers stay numbers (kg with
+    three decimals and thousands separators), every other cell text, so nothing typed in
+    becomes a formula."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = title
+    ws.append(list(headers))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append([v if isinstance(v, float) else "" if v is None else str(v) for v in row])
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, float):
+                cell.number_format = "#,##0.000"
+            else:
+                cell.data_type = "s"
+    for index in range(1, ws.max_column + 1):
+        ws.column_dimensions[get_column_letter(index)].width = 20
+    ws.column_dimensions["A"].width = 42
+    ws.freeze_panes = "A2"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -9,9 +9,7 @@ the operator sees all.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import re
 import shutil
@@ -42,7 +40,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from api.auth import page_principal
 from api.edge import raw_form
 from api.errors import localised, status_for
-from api.exports import XLSX_MIMETYPE, kg_text
+from api.exports import XLSX_MIMETYPE, kg_text, table_csv, table_xlsx
 from api.exports import gaps_xlsx as gaps_workbook
 from api.extensions import db
 from api.pages.uploads import UploadRejected, gather_export
@@ -421,9 +419,10 @@ DRILL_COLUMNS: Final = (
 DRILL_EXPORT_MAX: Final = 10_000
 
 
-@bp.get("/drill.csv")
-def drill_csv() -> ResponseReturnValue:
-    """The drill-down as CSV (UTF-8 with BOM, for Excel): every batch behind the figure."""
+@bp.get("/drill.<any(csv, xlsx):fmt>")
+def drill_export(fmt: str) -> ResponseReturnValue:
+    """The drill-down as CSV (UTF-8 with BOM, for Excel) or XLSX: every batch behind the
+    figure, masses in kg."""
     principal = page_principal(*ROLES)
     form = dashboard_form(request.args, principal)
     figure = request.args.get("figure", "")
@@ -431,15 +430,21 @@ def drill_csv() -> ResponseReturnValue:
         raise NotFound("no such figure", code="figure_unknown", field="figure")
     codes = batches_behind_filters(db.session, figure, form.filters, principal=principal,
                                    limit=DRILL_EXPORT_MAX)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([str(label) for _k, label in DRILL_COLUMNS])
+    headers = [str(label) for _k, label in DRILL_COLUMNS]
+    rows = []
     for row in drill_rows(codes, figure):
-        row = {**row, "declared_kg": kg_text(row["declared_g"]),
-               "figure_kg": kg_text(row["figure_g"])}
-        writer.writerow([row[k] for k, _label in DRILL_COLUMNS])
-    resp = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = f"attachment; filename=drill-{figure}.csv"
+        if fmt == "csv":
+            row = {**row, "declared_kg": kg_text(row["declared_g"]),
+                   "figure_kg": kg_text(row["figure_g"])}
+        else:
+            row = {**row, "declared_kg": row["declared_g"] / 1000,
+                   "figure_kg": row["figure_g"] / 1000}
+        rows.append([row[k] for k, _label in DRILL_COLUMNS])
+    if fmt == "csv":
+        resp = Response(table_csv(headers, rows), mimetype="text/csv")
+    else:
+        resp = Response(table_xlsx(_("批次明细"), headers, rows), mimetype=XLSX_MIMETYPE)
+    resp.headers["Content-Disposition"] = f"attachment; filename=drill-{figure}.{fmt}"
     return resp
 
 

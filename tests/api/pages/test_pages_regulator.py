@@ -5,6 +5,7 @@ regulator's own region."""
 from __future__ import annotations
 
 import base64
+import csv as csv_mod
 import html as html_lib
 import io
 import json
@@ -172,6 +173,29 @@ def test_dashboard_shows_the_mass_balance_with_drill_down_and_chart_data(region,
     assert "/regulator/gaps?type=mass_discrepancy" in page
     # each generator's row filters the dashboard to it
     assert f"generator={GENERATORS[1]}" in page.split('id="by-generator"')[1]
+
+
+def test_drill_down_exports_as_csv_and_xlsx_with_names_masses_and_states(region, client):
+    log_in(client, "inspector")
+    page = text_of(client.get("/regulator/?figure=declared"))
+    csv_link = re.search(r'id="drill-csv" href="([^"]+)"', page)[1]
+    xlsx_link = re.search(r'id="drill-xlsx" href="([^"]+)"', page)[1]
+    resp = client.get(csv_link)
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    body = resp.get_data().decode("utf-8-sig")
+    header, *lines = list(csv_mod.reader(io.StringIO(body)))
+    assert header[:3] == ["识别码", "产废单位", "统一社会信用代码"]
+    light = next(r for r in lines if r[0] == region.codes["light"])
+    assert light[1] == "椒江小微企业1号" and light[5] == "100.000"
+    resp = client.get(xlsx_link)
+    assert resp.status_code == 200 and resp.mimetype.endswith("spreadsheetml.sheet")
+    ws = openpyxl.load_workbook(io.BytesIO(resp.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert list(rows[0]) == header
+    xl = next(r for r in rows[1:] if r[0] == region.codes["light"])
+    assert xl[1] == "椒江小微企业1号" and xl[5] == pytest.approx(100.0)
+    assert ws.cell(row=2, column=6).number_format == "#,##0.000"
+    assert client.get("/regulator/drill.xlsx?figure=nonsense").status_code == 404
 
 
 def test_pages_render_in_english_too(region, client):
