@@ -19,7 +19,7 @@ USERS = {"driver": COLLECTOR, "station": STATION, "disposer": DISPOSER, "boss": 
 
 
 @pytest.fixture
-def region(app):
+def crew(app):
     return region_with_people(app, USERS, PASSWORD)
 
 
@@ -28,12 +28,12 @@ def log_in(client, username: str) -> str:
     return log_in_as(client, username, PASSWORD)
 
 
-def request_pickup(region, org: str, to: str, codes: list[str]) -> dict:
-    return region[org].request("POST", "/api/v1/pickups", {"collector": to, "batches": codes})
+def request_pickup(crew, org: str, to: str, codes: list[str]) -> dict:
+    return crew[org].request("POST", "/api/v1/pickups", {"collector": to, "batches": codes})
 
 
 @pytest.mark.parametrize("username", ["driver", "station", "disposer"])
-def test_pages_open_for_each_receiving_party(region, client, username):
+def test_pages_open_for_each_receiving_party(crew, client, username):
     log_in(client, username)
     for path, heading in (("/collector/", "收运任务"), ("/collector/scan", "扫码接收")):
         resp = client.get(path)
@@ -55,7 +55,7 @@ def test_pages_open_for_each_receiving_party(region, client, username):
     assert "/static/vendor/jsqr/jsQR.js" in scan and "/static/js/collector/scan.js" in scan
 
 
-def test_a_generator_gets_403_and_a_stranger_the_login(region, client):
+def test_a_generator_gets_403_and_a_stranger_the_login(crew, client):
     for path in ("/collector/", "/collector/scan"):
         resp = client.get(path)
         assert resp.status_code == 302 and resp.location.startswith("/login?next=/collector/")
@@ -69,7 +69,7 @@ def test_a_generator_gets_403_and_a_stranger_the_login(region, client):
     assert resp.status_code == 403 and resp.json["code"] == "role_missing"
 
 
-def test_service_worker_is_served_with_scope_and_offline_list(region, client):
+def test_service_worker_is_served_with_scope_and_offline_list(crew, client):
     resp = client.get("/collector/sw.js")
     assert resp.status_code == 200
     assert resp.mimetype == "text/javascript"
@@ -97,11 +97,11 @@ def test_service_worker_is_served_with_scope_and_offline_list(region, client):
     assert f'const VERSION = "{digest.hexdigest()[:16]}";' in body
 
 
-def test_round_holds_only_what_is_addressed_to_my_organisation(region, client):
-    mine = declare(region, G1, 1)
-    other = declare(region, G2, 1, 80_000)
-    to_me = request_pickup(region, G1, COLLECTOR, [mine])
-    to_station = request_pickup(region, G2, STATION, [other])
+def test_round_holds_only_what_is_addressed_to_my_organisation(crew, client):
+    mine = declare(crew, G1, 1)
+    other = declare(crew, G2, 1, 80_000)
+    to_me = request_pickup(crew, G1, COLLECTOR, [mine])
+    to_station = request_pickup(crew, G2, STATION, [other])
     log_in(client, "driver")
     round_ = client.get("/api/v1/collector/round").json
     assert [p["manifest"] for p in round_["pickups"]] == [to_me["manifest"]]
@@ -123,14 +123,14 @@ def test_round_holds_only_what_is_addressed_to_my_organisation(region, client):
     round_ = client.get("/api/v1/collector/round").json
     assert [p["manifest"] for p in round_["pickups"]] == [to_station["manifest"]]
     assert mine not in json.dumps(round_)
-    region[G2].request("POST", f"/api/v1/pickups/{to_station['id']}/cancel")
+    crew[G2].request("POST", f"/api/v1/pickups/{to_station['id']}/cancel")
     assert client.get("/api/v1/collector/round").json["pickups"] == []  # cancelled: gone
 
 
-def test_round_lists_held_batches_with_open_handover_and_head(region, client):
-    code = declare(region, G1, 1)
-    manifest = request_pickup(region, G1, COLLECTOR, [code])["manifest"]
-    region[G1].release(code, COLLECTOR, 120_000, manifest)
+def test_round_lists_held_batches_with_open_handover_and_head(crew, client):
+    code = declare(crew, G1, 1)
+    manifest = request_pickup(crew, G1, COLLECTOR, [code])["manifest"]
+    crew[G1].release(code, COLLECTOR, 120_000, manifest)
     log_in(client, "driver")
     card = client.get("/api/v1/collector/round").json["pickups"][0]["batches"][0]
     assert card["handover"] == {
@@ -139,7 +139,7 @@ def test_round_lists_held_batches_with_open_handover_and_head(region, client):
         "status": "awaiting_answer", "released_mass_g": 120_000, "accepted_mass_g": None,
         "refused_mass_g": None, "answer": None, "next": COLLECTOR, "mine": True}
     assert card["head"]["seq"] == 1
-    region[COLLECTOR].accept(code, G1, 119_500, manifest)
+    crew[COLLECTOR].accept(code, G1, 119_500, manifest)
     round_ = client.get("/api/v1/collector/round").json
     (held,) = round_["held"]
     assert held["code"] == code and held["state"] == "stored" and held["mass_g"] == 119_500
@@ -150,22 +150,22 @@ def test_round_lists_held_batches_with_open_handover_and_head(region, client):
     assert round_["outgoing"] == [] and round_["incoming"] == []
 
 
-def test_round_shows_own_reservations_and_releases_on_no_request(region, client):
+def test_round_shows_own_reservations_and_releases_on_no_request(crew, client):
     """What the collector reserved to hand on is listed (to cancel it); a batch released to
     an organisation on no request it sees is still on its round, with who signs next."""
-    code = declare(region, G1, 1)
-    manifest = request_pickup(region, G1, COLLECTOR, [code])["manifest"]
-    region[G1].release(code, COLLECTOR, 120_000, manifest)
-    region[COLLECTOR].accept(code, G1, 120_000, manifest)
-    onward = region[COLLECTOR].request("POST", "/api/v1/pickups",
+    code = declare(crew, G1, 1)
+    manifest = request_pickup(crew, G1, COLLECTOR, [code])["manifest"]
+    crew[G1].release(code, COLLECTOR, 120_000, manifest)
+    crew[COLLECTOR].accept(code, G1, 120_000, manifest)
+    onward = crew[COLLECTOR].request("POST", "/api/v1/pickups",
                                        {"collector": STATION, "batches": [code]})
     log_in(client, "driver")
     (out,) = client.get("/api/v1/collector/round").json["outgoing"]
     assert (out["id"], out["manifest"], out["to"], out["to_name"]) == (
         onward["id"], onward["manifest"], STATION, "椒江危废中转站")
     assert [b["code"] for b in out["batches"]] == [code]
-    region[COLLECTOR].request("POST", f"/api/v1/pickups/{onward['id']}/cancel")
-    region[COLLECTOR].release(code, STATION, 120_000, onward["manifest"])
+    crew[COLLECTOR].request("POST", f"/api/v1/pickups/{onward['id']}/cancel")
+    crew[COLLECTOR].release(code, STATION, 120_000, onward["manifest"])
     round_ = client.get("/api/v1/collector/round").json
     assert round_["outgoing"] == []
     (held,) = round_["held"]
@@ -179,13 +179,13 @@ def test_round_shows_own_reservations_and_releases_on_no_request(region, client)
     assert incoming["code"] == code and incoming["handover"]["mine"] is True
 
 
-def test_a_holder_reserves_an_onward_manifest_for_the_disposer(region, client):
+def test_a_holder_reserves_an_onward_manifest_for_the_disposer(crew, client):
     """Release onward: the collector holding a batch requests a pickup of the disposer; the
     reserved manifest appears on the disposer's round, never on the station's."""
-    code = declare(region, G1, 1)
-    manifest = request_pickup(region, G1, COLLECTOR, [code])["manifest"]
-    region[G1].release(code, COLLECTOR, 120_000, manifest)
-    region[COLLECTOR].accept(code, G1, 120_000, manifest)
+    code = declare(crew, G1, 1)
+    manifest = request_pickup(crew, G1, COLLECTOR, [code])["manifest"]
+    crew[G1].release(code, COLLECTOR, 120_000, manifest)
+    crew[COLLECTOR].accept(code, G1, 120_000, manifest)
     token = log_in(client, "driver")
     resp = client.post("/api/v1/pickups", json={"collector": DISPOSER, "batches": [code]},
                        headers={"X-CSRFToken": token})
@@ -202,8 +202,8 @@ def test_a_holder_reserves_an_onward_manifest_for_the_disposer(region, client):
     assert client.get("/api/v1/collector/round").json["pickups"] == []
 
 
-def test_session_posts_need_the_csrf_token(region, client):
-    code = declare(region, G1, 1)
+def test_session_posts_need_the_csrf_token(crew, client):
+    code = declare(crew, G1, 1)
     token = log_in(client, "driver")
     for path, body in (("/api/v1/pickups", {"collector": DISPOSER, "batches": [code]}),
                        ("/api/v1/keys", {"vkey": "x", "label": "手机"})):
@@ -222,7 +222,7 @@ def test_session_posts_need_the_csrf_token(region, client):
     assert resp.status_code == 422 and resp.json["errors"].get("vkey")
 
 
-def test_child_code_is_free_and_bad_input_is_a_clear_error(region, client):
+def test_child_code_is_free_and_bad_input_is_a_clear_error(crew, client):
     log_in(client, "driver")
     resp = client.get("/api/v1/collector/child-code?waste_code=900-039-49")
     assert resp.status_code == 200

@@ -21,7 +21,7 @@ PAGES = ("/generator/", "/generator/declare", "/generator/pickups")
 
 
 @pytest.fixture
-def region(app):
+def staff(app):
     return region_with_people(app, USERS, PASSWORD)
 
 
@@ -39,7 +39,7 @@ def next_code(client, waste_code: str = "900-039-49", generated_on: str | None =
 # --- who may open the pages -------------------------------------------------------------------
 
 
-def test_logged_out_people_are_sent_to_log_in(region, client):
+def test_logged_out_people_are_sent_to_log_in(staff, client):
     for path in PAGES:
         resp = client.get(path)
         assert resp.status_code == 302, path
@@ -47,7 +47,7 @@ def test_logged_out_people_are_sent_to_log_in(region, client):
     assert next_code(client).status_code == 401
 
 
-def test_a_collector_may_not_open_the_generators_pages(region, client):
+def test_a_collector_may_not_open_the_generators_pages(staff, client):
     log_in(client, "driver")
     for path in PAGES:
         resp = client.get(path)
@@ -57,8 +57,8 @@ def test_a_collector_may_not_open_the_generators_pages(region, client):
     assert resp.status_code == 403 and resp.json["code"] == "role_missing"
 
 
-def test_pages_render_in_chinese_for_a_generator(region, client):
-    declare(region, G1, 1)
+def test_pages_render_in_chinese_for_a_generator(staff, client):
+    declare(staff, G1, 1)
     log_in(client, "boss")
     texts = {"/generator/": ["我的批次", "待收集", "打印所选标签", "申报新批次"],
              "/generator/declare": ["申报危险废物批次", "废物代码", "危险特性", "签名并申报",
@@ -79,11 +79,11 @@ def test_pages_render_in_chinese_for_a_generator(region, client):
 # --- 我的批次 ---------------------------------------------------------------------------------
 
 
-def test_the_list_shows_own_batches_by_state_with_counts(region, client):
-    waiting = declare(region, G1, 1, mass_g=12_345)
-    released = declare(region, G1, 2, mass_g=80_000)
-    region[G1].release(released, COLLECTOR, 80_000, manifest(1))
-    foreign = declare(region, G2, 1)
+def test_the_list_shows_own_batches_by_state_with_counts(staff, client):
+    waiting = declare(staff, G1, 1, mass_g=12_345)
+    released = declare(staff, G1, 2, mass_g=80_000)
+    staff[G1].release(released, COLLECTOR, 80_000, manifest(1))
+    foreign = declare(staff, G2, 1)
     log_in(client, "boss")
     html = client.get("/generator/").get_data(as_text=True)
     assert waiting in html and released in html and foreign not in html
@@ -97,10 +97,10 @@ def test_the_list_shows_own_batches_by_state_with_counts(region, client):
     assert waiting in client.get("/generator/?state=nonsense").get_data(as_text=True)
 
 
-def test_the_list_shows_batches_after_they_leave(region, client):
-    code = declare(region, G1, 1)
-    region[G1].release(code, COLLECTOR, 120_000, manifest(1))
-    region[COLLECTOR].accept(code, G1, 119_000, manifest(1))
+def test_the_list_shows_batches_after_they_leave(staff, client):
+    code = declare(staff, G1, 1)
+    staff[G1].release(code, COLLECTOR, 120_000, manifest(1))
+    staff[COLLECTOR].accept(code, G1, 119_000, manifest(1))
     log_in(client, "boss")
     html = client.get("/generator/?state=transferred").get_data(as_text=True)
     assert code in html and "已转移" in html
@@ -109,7 +109,7 @@ def test_the_list_shows_batches_after_they_leave(region, client):
 # --- the next batch code ----------------------------------------------------------------------
 
 
-def test_next_code_serials_increment_and_skip_declared_ones(region, client):
+def test_next_code_serials_increment_and_skip_declared_ones(staff, client):
     log_in(client, "boss")
     day = beijing_today()
     first = next_code(client)
@@ -119,14 +119,14 @@ def test_next_code_serials_increment_and_skip_declared_ones(region, client):
     # A second tab asking before the first signed gets another serial.
     assert next_code(client, "90003949").json["serial"] == 2
     # Above the highest serial already in the ledger for that waste code and day.
-    region[G1].declare(f"{G1}90003949{day:%Y%m%d}007",
+    staff[G1].declare(f"{G1}90003949{day:%Y%m%d}007",
                        {**description(1000), "generated_on": day.isoformat()})
     assert next_code(client).json["code"].endswith("008")
     # Another waste code or another day has its own serials.
     assert next_code(client, "900-249-08").json["code"] == f"{G1}90024908{day:%Y%m%d}001"
 
 
-def test_next_code_is_per_organisation(region, client):
+def test_next_code_is_per_organisation(staff, client):
     log_in(client, "boss")
     assert next_code(client).json["serial"] == 1
     client.post("/logout", data={"csrf_token": csrf_of(client.get("/generator/")
@@ -146,7 +146,7 @@ def test_next_code_is_per_organisation(region, client):
     ("900-039-49", "", "generated_on", "generated_on_invalid"),
     ("900-039-49", "2999-01-01", "generated_on", "generated_on_future"),
 ])
-def test_next_code_rejects_bad_input_naming_the_field(region, client, waste_code, day, field,
+def test_next_code_rejects_bad_input_naming_the_field(staff, client, waste_code, day, field,
                                                       code):
     log_in(client, "boss")
     resp = next_code(client, waste_code, day)
@@ -159,8 +159,8 @@ def test_next_code_rejects_bad_input_naming_the_field(region, client, waste_code
 # --- pickup requests --------------------------------------------------------------------------
 
 
-def test_a_pickup_request_from_the_page_form(region, app, client):
-    code = declare(region, G1, 1)
+def test_a_pickup_request_from_the_page_form(staff, app, client):
+    code = declare(staff, G1, 1)
     token = log_in(client, "boss")
     page = client.get(f"/generator/pickups?codes={code}").get_data(as_text=True)
     assert f'value="{code}" checked' in page  # preselected from the list page
@@ -204,8 +204,8 @@ def test_a_pickup_request_from_the_page_form(region, app, client):
     ({"batches": []}, "choose at least one batch"),
     ({"wanted_on": "下周"}, "wanted_on is a date"),
 ])
-def test_a_bad_pickup_request_says_what_is_wrong(region, app, client, change, field_text):
-    code = declare(region, G1, 1)
+def test_a_bad_pickup_request_says_what_is_wrong(staff, app, client, change, field_text):
+    code = declare(staff, G1, 1)
     token = log_in(client, "boss")
     form = {"collector": COLLECTOR, "batches": [code], "csrf_token": token, **change}
     resp = client.post("/generator/pickups", data=form)
@@ -216,8 +216,8 @@ def test_a_bad_pickup_request_says_what_is_wrong(region, app, client, change, fi
         assert db.session.scalars(select(PickupRequest)).all() == []
 
 
-def test_a_pickup_cannot_take_another_organisations_batch(region, client):
-    foreign = declare(region, G2, 1)
+def test_a_pickup_cannot_take_another_organisations_batch(staff, client):
+    foreign = declare(staff, G2, 1)
     token = log_in(client, "boss")
     resp = client.post("/generator/pickups", data={"collector": COLLECTOR, "batches": [foreign],
                                                    "csrf_token": token})
@@ -225,8 +225,8 @@ def test_a_pickup_cannot_take_another_organisations_batch(region, client):
     assert foreign in resp.get_data(as_text=True)  # named in the message next to the field
 
 
-def test_release_status_follows_the_handover(region, client):
-    code = declare(region, G1, 1)
+def test_release_status_follows_the_handover(staff, client):
+    code = declare(staff, G1, 1)
     token = log_in(client, "boss")
     client.post("/generator/pickups", data={"collector": COLLECTOR, "batches": [code],
                                             "csrf_token": token})
@@ -234,10 +234,10 @@ def test_release_status_follows_the_handover(region, client):
     number = re.search(r'data-manifest="(\d{14})"', page).group(1)
     assert 'data-status="sign"' in page
     # The driver signs first (receiver-signs-first): the generator's release settles it.
-    region[COLLECTOR].accept(code, G1, 119_500, number)
+    staff[COLLECTOR].accept(code, G1, 119_500, number)
     page = client.get("/generator/pickups").get_data(as_text=True)
     assert 'data-status="answered"' in page and "收运方已签收" in page and "sign-one" in page
-    region[G1].release(code, COLLECTOR, 120_000, number)
+    staff[G1].release(code, COLLECTOR, 120_000, number)
     page = client.get("/generator/pickups").get_data(as_text=True)
     assert 'data-status="done"' in page and "sign-one" not in page
 
@@ -245,8 +245,8 @@ def test_release_status_follows_the_handover(region, client):
 # --- label sheets -----------------------------------------------------------------------------
 
 
-def test_a_label_sheet_of_the_selected_batches(region, client):
-    codes = [declare(region, G1, n) for n in (1, 2)]
+def test_a_label_sheet_of_the_selected_batches(staff, client):
+    codes = [declare(staff, G1, n) for n in (1, 2)]
     token = log_in(client, "boss")
     resp = client.post("/generator/labels", data={"codes": codes, "sheet": "a4", "size": "100",
                                                   "csrf_token": token})
@@ -264,8 +264,8 @@ def test_a_label_sheet_of_the_selected_batches(region, client):
     assert bad_sheet.status_code == 422
 
 
-def test_a_label_sheet_never_prints_another_organisations_batch(region, client):
-    foreign = declare(region, G2, 1)
+def test_a_label_sheet_never_prints_another_organisations_batch(staff, client):
+    foreign = declare(staff, G2, 1)
     token = log_in(client, "boss")
     resp = client.post("/generator/labels", data={"codes": [foreign], "sheet": "a4",
                                                   "csrf_token": token})

@@ -42,7 +42,7 @@ PASSWORD = "inspector-2026"
 
 
 @pytest.fixture
-def region(app):
+def regulated(app):
     """A district with one batch weighed 20 % light at pickup (a mass-discrepancy gap),
     one consolidated into a drum that was disposed of, and log-ins for two regulators (this
     district's and Hangzhou's) and a generator."""
@@ -94,23 +94,23 @@ def figure_t(page: str, name: str) -> str:
 PAGES = ["/regulator/", "/regulator/gaps", "/regulator/verify"]
 
 
-def test_logged_out_people_are_sent_to_log_in(region, client):
-    for path in PAGES + [f"/regulator/batch/{region.codes['light']}"]:
+def test_logged_out_people_are_sent_to_log_in(regulated, client):
+    for path in PAGES + [f"/regulator/batch/{regulated.codes['light']}"]:
         resp = client.get(path)
         assert resp.status_code == 302
         assert resp.headers["Location"].startswith("/login?next=/regulator/")
 
 
-def test_other_roles_are_forbidden(region, client):
+def test_other_roles_are_forbidden(regulated, client):
     log_in(client, "owner")
-    for path in PAGES + [f"/regulator/batch/{region.codes['light']}"]:
+    for path in PAGES + [f"/regulator/batch/{regulated.codes['light']}"]:
         resp = client.get(path)
         assert resp.status_code == 403, path
         page = text_of(resp)
         assert "时间线" not in page and "物料平衡" not in page and "100 kg" not in page
 
 
-def test_a_regulator_of_another_region_sees_none_of_this_district(region, app, client):
+def test_a_regulator_of_another_region_sees_none_of_this_district(regulated, app, client):
     inspector = app.test_client()
     log_in(inspector, "inspector")
     listed = text_of(inspector.get("/regulator/gaps?type=mass_discrepancy"))
@@ -122,10 +122,10 @@ def test_a_regulator_of_another_region_sees_none_of_this_district(region, app, c
     assert figure_t(page, "declared") == "0.000"
     assert "重量差异" not in page  # the district's gap is not in Hangzhou's summary
     gaps = text_of(client.get("/regulator/gaps?status="))
-    assert region.codes["light"] not in gaps and "共 0 项" in gaps
+    assert regulated.codes["light"] not in gaps and "共 0 项" in gaps
     drill = text_of(client.get("/regulator/?figure=declared"))
-    assert region.codes["light"] not in drill and region.codes["parent"] not in drill
-    for code in region.codes.values():
+    assert regulated.codes["light"] not in drill and regulated.codes["parent"] not in drill
+    for code in regulated.codes.values():
         assert client.get(f"/regulator/batch/{code}").status_code == 404
     resp = client.get("/regulator/?region=331002")
     assert resp.status_code == 403 and "监管部门只能查看本辖区" in text_of(resp)
@@ -133,7 +133,7 @@ def test_a_regulator_of_another_region_sees_none_of_this_district(region, app, c
     assert all(gap_id not in text_of(client.get(p)) for p in PAGES)
     # The search box answers within the region only: this district's unit, batch and
     # manifest are not found from Hangzhou, and a name is never a 422.
-    light = region.codes["light"]
+    light = regulated.codes["light"]
     for q in (GEN, light, light[:20], "椒江", manifest(1)):
         resp = client.get("/regulator/search", query_string={"q": q})
         assert resp.status_code == 200 and 'id="no-hits"' in text_of(resp), q
@@ -145,7 +145,7 @@ def test_a_regulator_of_another_region_sees_none_of_this_district(region, app, c
 # --- 1. the dashboard -----------------------------------------------------------------------
 
 
-def test_dashboard_shows_the_mass_balance_with_drill_down_and_chart_data(region, client):
+def test_dashboard_shows_the_mass_balance_with_drill_down_and_chart_data(regulated, client):
     log_in(client, "inspector")
     resp = client.get("/regulator/")
     assert resp.status_code == 200
@@ -165,17 +165,17 @@ def test_dashboard_shows_the_mass_balance_with_drill_down_and_chart_data(region,
     assert "<script>" not in page  # no inline code (CSP)
     # each figure drills down to its batches
     drill = text_of(client.get("/regulator/?figure=disposed_disposal"))
-    assert f"/regulator/batch/{region.codes['parent']}" in drill
-    assert f"/regulator/batch/{region.codes['light']}" not in drill.split('id="drill"')[1]
+    assert f"/regulator/batch/{regulated.codes['parent']}" in drill
+    assert f"/regulator/batch/{regulated.codes['light']}" not in drill.split('id="drill"')[1]
     drill = text_of(client.get("/regulator/?figure=unaccounted"))
-    assert f"/regulator/batch/{region.codes['light']}" in drill
+    assert f"/regulator/batch/{regulated.codes['light']}" in drill
     # the open gaps summary links to the filtered list
     assert "/regulator/gaps?type=mass_discrepancy" in page
     # each generator's row filters the dashboard to it
     assert f"generator={GENERATORS[1]}" in page.split('id="by-generator"')[1]
 
 
-def test_drill_down_exports_as_csv_and_xlsx_with_names_masses_and_states(region, client):
+def test_drill_down_exports_as_csv_and_xlsx_with_names_masses_and_states(regulated, client):
     log_in(client, "inspector")
     page = text_of(client.get("/regulator/?figure=declared"))
     csv_link = re.search(r'id="drill-csv" href="([^"]+)"', page)[1]
@@ -185,26 +185,26 @@ def test_drill_down_exports_as_csv_and_xlsx_with_names_masses_and_states(region,
     body = resp.get_data().decode("utf-8-sig")
     header, *lines = list(csv_mod.reader(io.StringIO(body)))
     assert header[:3] == ["识别码", "产废单位", "统一社会信用代码"]
-    light = next(r for r in lines if r[0] == region.codes["light"])
+    light = next(r for r in lines if r[0] == regulated.codes["light"])
     assert light[1] == "椒江小微企业1号" and light[5] == "100.000"
     resp = client.get(xlsx_link)
     assert resp.status_code == 200 and resp.mimetype.endswith("spreadsheetml.sheet")
     ws = openpyxl.load_workbook(io.BytesIO(resp.data)).active
     rows = list(ws.iter_rows(values_only=True))
     assert list(rows[0]) == header
-    xl = next(r for r in rows[1:] if r[0] == region.codes["light"])
+    xl = next(r for r in rows[1:] if r[0] == regulated.codes["light"])
     assert xl[1] == "椒江小微企业1号" and xl[5] == pytest.approx(100.0)
     assert ws.cell(row=2, column=6).number_format == "#,##0.000"
     assert client.get("/regulator/drill.xlsx?figure=nonsense").status_code == 404
 
 
-def test_pages_render_in_english_too(region, client):
+def test_pages_render_in_english_too(regulated, client):
     """Every label is a translatable string (no catalogue yet: the Chinese shows through),
     and the English switch renders every page."""
     log_in(client, "inspector")
     client.get("/lang/en")
     paths = ["/regulator/", "/regulator/?figure=declared", "/regulator/gaps?status=",
-             "/regulator/verify", f"/regulator/batch/{region.codes['drum']}",
+             "/regulator/verify", f"/regulator/batch/{regulated.codes['drum']}",
              "/regulator/manifests", f"/regulator/manifests/{manifest(1)}"]
     gap_page = text_of(client.get("/regulator/gaps?type=mass_discrepancy"))
     paths.append("/regulator/gaps/" + re.search(r'data-gap="([^"]+)"', gap_page)[1])
@@ -214,7 +214,7 @@ def test_pages_render_in_english_too(region, client):
         assert '<html lang="en">' in resp.get_data(as_text=True)
 
 
-def test_dashboard_filters_and_bad_input(region, client):
+def test_dashboard_filters_and_bad_input(regulated, client):
     log_in(client, "inspector")
     page = text_of(client.get(f"/regulator/?generator={GENERATORS[1]}&from=&to="))
     assert figure_t(page, "declared") == "0.050"
@@ -237,7 +237,7 @@ def test_dashboard_filters_and_bad_input(region, client):
     assert client.get("/regulator/?figure=nonsense").status_code == 422
 
 
-def test_exports_use_the_same_filters(region, client):
+def test_exports_use_the_same_filters(regulated, client):
     log_in(client, "inspector")
     page = text_of(client.get(f"/regulator/?generator={GEN}&from=&to="))
     links = dict(re.findall(r'href="(/api/v1/reconciliation\?[^"]*format=(\w+))"', page))
@@ -254,7 +254,7 @@ def test_exports_use_the_same_filters(region, client):
     csv_link = re.search(r'href="(/api/v1/gaps\?[^"]*)"', gaps)[1]
     assert "type=mass_discrepancy" in csv_link and "format=csv" in csv_link
     csv = client.get(csv_link).get_data().decode("utf-8-sig")
-    assert region.codes["light"] in csv and "重量差异" in csv
+    assert regulated.codes["light"] in csv and "重量差异" in csv
     gaps = text_of(client.get("/regulator/gaps?type=mass_discrepancy&status="))
     xlsx_link = re.search(r'href="(/regulator/gaps\.xlsx\?[^"]*)"', gaps)[1]
     assert "status=&" in xlsx_link + "&"  # "all statuses" is kept, not turned into "open"
@@ -263,7 +263,7 @@ def test_exports_use_the_same_filters(region, client):
     sheet = openpyxl.load_workbook(io.BytesIO(resp.data)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:3] == ("编号", "类型", "严重程度") and len(rows) == 2
-    assert rows[1][1] == "重量差异" and region.codes["light"] in rows[1][4]
+    assert rows[1][1] == "重量差异" and regulated.codes["light"] in rows[1][4]
     assert "椒江小微企业1号" in rows[1][-1]
     assert client.get("/regulator/gaps.xlsx?type=bogus").status_code == 422
 
@@ -271,13 +271,13 @@ def test_exports_use_the_same_filters(region, client):
 # --- 2. gaps -------------------------------------------------------------------------------
 
 
-def test_gaps_filter_paginate_and_link_to_their_detail(region, client):
+def test_gaps_filter_paginate_and_link_to_their_detail(regulated, client):
     log_in(client, "inspector")
     page = text_of(client.get("/regulator/gaps?type=mass_discrepancy"))
     rows = re.findall(r'<tr data-type="([a-z_]+)" data-gap="([^"]+)"', page)
     assert rows and all(t == "mass_discrepancy" for t, _ in rows)
     gap_id = rows[0][1]
-    assert region.codes["light"] in gap_id
+    assert regulated.codes["light"] in gap_id
     assert "椒江小微企业1号" in page  # the organisation by name
     other = text_of(client.get("/regulator/gaps?type=manifest_open"))
     assert gap_id not in other
@@ -289,7 +289,7 @@ def test_gaps_filter_paginate_and_link_to_their_detail(region, client):
     detail = client.get(f"/regulator/gaps/{gap_id}")
     assert detail.status_code == 200
     body = text_of(detail)
-    assert "重量差异" in body and f"/regulator/batch/{region.codes['light']}" in body
+    assert "重量差异" in body and f"/regulator/batch/{regulated.codes['light']}" in body
     assert "100 kg" in body and "80 kg" in body  # released and accepted
     assert GEN in body and "尚未解决" in body
     assert client.get("/regulator/gaps/mass_discrepancy:nothing").status_code == 404
@@ -302,9 +302,9 @@ def test_gaps_filter_paginate_and_link_to_their_detail(region, client):
 # --- 3. a batch's timeline -------------------------------------------------------------------
 
 
-def test_batch_timeline_shows_signers_masses_marks_and_inclusion_proofs(region, client):
+def test_batch_timeline_shows_signers_masses_marks_and_inclusion_proofs(regulated, client):
     log_in(client, "inspector")
-    code = region.codes["light"]
+    code = regulated.codes["light"]
     page = text_of(client.get(f"/regulator/batch/{code}"))
     events = re.findall(r'<li class="event (\w+)" data-kind="([a-z._]+)" data-index="(\d+)"',
                         page)
@@ -332,9 +332,9 @@ def test_batch_timeline_shows_signers_masses_marks_and_inclusion_proofs(region, 
         assert [base64.b64decode(h) for h in api["hashes"]] == hashes
 
 
-def test_batch_timeline_links_consolidation_lineage(region, client):
+def test_batch_timeline_links_consolidation_lineage(regulated, client):
     log_in(client, "inspector")
-    parent, drum = region.codes["parent"], region.codes["drum"]
+    parent, drum = regulated.codes["parent"], regulated.codes["drum"]
     page = text_of(client.get(f"/regulator/batch/{parent}"))
     assert f'href="/regulator/batch/{drum}"' in page
     assert "按比例归属的利用/处置" in page
@@ -344,7 +344,7 @@ def test_batch_timeline_links_consolidation_lineage(region, client):
     assert client.get("/regulator/batch/not-a-code").status_code == 422
 
 
-def test_manifests_list_search_and_one_with_its_legs_and_signatures(region, app, client):
+def test_manifests_list_search_and_one_with_its_legs_and_signatures(regulated, app, client):
     log_in(client, "inspector")
     page = text_of(client.get("/regulator/manifests"))
     listed = re.findall(r'<tr data-number="(\d+)">', page)
@@ -363,7 +363,7 @@ def test_manifests_list_search_and_one_with_its_legs_and_signatures(region, app,
     resp = client.get(f"/regulator/manifests/{manifest(1)}")
     assert resp.status_code == 200
     page = text_of(resp)
-    assert region.codes["light"] in page and "100 kg" in page and "80 kg" in page
+    assert regulated.codes["light"] in page and "100 kg" in page and "80 kg" in page
     rows = re.findall(r'<tr data-index="(\d+)">(.*?)</tr>', page, re.S)
     assert len(rows) == 2 and all("✔ 在签名检查点中" in r for _i, r in rows)
     assert "椒江小微企业1号" in page  # the releasing unit's name, not only its USCC
@@ -412,7 +412,7 @@ def verdict(resp) -> str:
     return match[1] if match else "none"
 
 
-def test_verify_a_real_export_as_zip_tar_or_files(region, client, cli, tmp_path):
+def test_verify_a_real_export_as_zip_tar_or_files(regulated, client, cli, tmp_path):
     directory = exported(cli, tmp_path)
     token = log_in(client, "inspector")
     for upload in [(zipped(directory), "export.zip"), (tarred(directory), "export.tar.gz")]:
@@ -428,7 +428,7 @@ def test_verify_a_real_export_as_zip_tar_or_files(region, client, cli, tmp_path)
     assert verdict(post_export(client, token, *separate)) == "pass"
 
 
-def test_verify_a_tampered_export_fails_with_the_reason(region, client, cli, tmp_path):
+def test_verify_a_tampered_export_fails_with_the_reason(regulated, client, cli, tmp_path):
     directory = exported(cli, tmp_path)
     token = log_in(client, "inspector")
     original = (directory / "entries.bin").read_bytes()
@@ -447,7 +447,7 @@ def test_verify_a_tampered_export_fails_with_the_reason(region, client, cli, tmp
     assert verdict(resp) == "fail" and "运营方公钥不是本平台" in text_of(resp)
 
 
-def test_an_archive_of_countless_empty_files_is_refused_early(region, client):
+def test_an_archive_of_countless_empty_files_is_refused_early(regulated, client):
     """Many tiny members cost CPU to list even when they unpack to nothing: an export never
     has more than its files and old checkpoints, so more is refused before reading on."""
     import io
@@ -464,7 +464,7 @@ def test_an_archive_of_countless_empty_files_is_refused_early(region, client):
     assert resp.status_code == 422 and "压缩包中的文件过多" in text_of(resp)
 
 
-def test_verify_rejects_garbage_with_a_clear_message(region, client, tmp_path):
+def test_verify_rejects_garbage_with_a_clear_message(regulated, client, tmp_path):
     token = log_in(client, "inspector")
     cases = [
         ((b"PK\x03\x04" + b"\x00" * 200, "export.zip"), "无法读取 zip"),
@@ -487,7 +487,7 @@ def test_verify_rejects_garbage_with_a_clear_message(region, client, tmp_path):
     assert client.post("/regulator/verify", data={"csrf_token": token}).status_code == 422
 
 
-def test_verify_the_report_bundle_the_dashboard_offers(region, client):
+def test_verify_the_report_bundle_the_dashboard_offers(regulated, client):
     """The signed report bundle downloaded from the dashboard verifies on the verify page, in
     plain words first (the tree size and root under 详细信息); a changed byte, a doctored
     figure or another log's bundle fail with a reason, and nothing is appended."""
@@ -516,12 +516,12 @@ def test_verify_the_report_bundle_the_dashboard_offers(region, client):
     assert client.get("/api/v1/checkpoint").get_data().decode().split("\n")[1] == size_before
 
 
-def test_verify_a_labels_qr_url(region, app, client):
+def test_verify_a_labels_qr_url(regulated, app, client):
     """A label's QR URL (or its printed code) verifies every entry of the batch against the
     latest checkpoint; another region's batch, a bad code and an empty box are refused with
     a reason (the stored log is append-only, so a changed entry is not staged here)."""
     token = log_in(client, "inspector")
-    code = region.codes["light"]
+    code = regulated.codes["light"]
 
     def post(text: str, c=client, t=token):
         return c.post("/regulator/verify", data={"csrf_token": t, "what": "label",
@@ -552,7 +552,7 @@ def zipfile_with(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def test_verify_needs_csrf_and_refuses_uploads_beyond_the_limit(region, app, client):
+def test_verify_needs_csrf_and_refuses_uploads_beyond_the_limit(regulated, app, client):
     token = log_in(client, "inspector")
     resp = client.post("/regulator/verify", data={"what": "checkpoint", "checkpoint": "x"})
     assert resp.status_code == 403 and "页面已过期" in text_of(resp)
@@ -562,10 +562,10 @@ def test_verify_needs_csrf_and_refuses_uploads_beyond_the_limit(region, app, cli
     assert "超过" in text_of(resp) and "waste-ledger verify" in text_of(resp)
 
 
-def test_verify_a_checkpoint_of_this_log_and_a_flipped_byte(region, client, cli):
+def test_verify_a_checkpoint_of_this_log_and_a_flipped_byte(regulated, client, cli):
     token = log_in(client, "inspector")
     note = cli("checkpoint").output  # issued at the log's current size
-    region[GEN].declare(code_for(GEN, 9), description(1_000))  # the log grows after it
+    regulated[GEN].declare(code_for(GEN, 9), description(1_000))  # the log grows after it
     resp = client.post("/regulator/verify", data={
         "csrf_token": token, "what": "checkpoint", "checkpoint": note.replace("\n", "\r\n")})
     assert resp.status_code == 200 and verdict(resp) == "pass", text_of(resp)
@@ -594,10 +594,10 @@ def test_verify_a_checkpoint_of_this_log_and_a_flipped_byte(region, client, cli)
     assert resp.status_code == 422 and "请粘贴检查点文本" in text_of(resp)
 
 
-def test_leaf_hash_helper_matches_the_log(region, client):
+def test_leaf_hash_helper_matches_the_log(regulated, client):
     """The timeline's leaf hashes are the log's (RFC 6962 leaf of the exact note bytes)."""
     log_in(client, "inspector")
-    code = region.codes["light"]
+    code = regulated.codes["light"]
     batch = client.get(f"/api/v1/batches/{code}").get_json()
     first = batch["history"][0]["index"]
     entry = client.get(f"/api/v1/entries?start={first}&limit=1").get_json()["entries"][0]

@@ -47,7 +47,7 @@ def assigned(deadline: dt.date, assignee: str = GENERATORS[0]) -> dict:
 
 
 @pytest.fixture
-def region(app):
+def two_regs(app):
     r = build_region(app, generators=2)
     r.join(OTHER_REGULATOR, "台州市生态环境局黄岩分局", "331003", ["regulator"])
     return r
@@ -68,8 +68,8 @@ def upload(client, token: str, data: bytes, name: str = "photo.jpg", case: str =
                        content_type=f"multipart/form-data; boundary={boundary}")
 
 
-def test_the_loop_over_http_with_evidence_and_scoped_reads(app, client, region):
-    reg, gen = region[REGULATOR], region[GENERATORS[0]]
+def test_the_loop_over_http_with_evidence_and_scoped_reads(app, client, two_regs):
+    reg, gen = two_regs[REGULATOR], two_regs[GENERATORS[0]]
     reg.act("case.opened", case_stream(CASE), opened())
     reg.act("case.assigned", case_stream(CASE), assigned(TODAY + dt.timedelta(days=30)))
     sent = upload(client, gen.token, JPEG)
@@ -92,17 +92,17 @@ def test_the_loop_over_http_with_evidence_and_scoped_reads(app, client, region):
     # who sees the case: its region's regulator and the assignee; nobody else
     for org, visible in ((REGULATOR, 1), (GENERATORS[0], 1), (GENERATORS[1], 0),
                          (OTHER_REGULATOR, 0)):
-        assert client.get("/api/v1/cases", headers=headers(region[org].token)).json[
+        assert client.get("/api/v1/cases", headers=headers(two_regs[org].token)).json[
             "total"] == visible, org
     for org, status in ((GENERATORS[1], 404), (OTHER_REGULATOR, 404)):
         assert client.get(f"/api/v1/cases/{CASE}",
-                          headers=headers(region[org].token)).status_code == status
+                          headers=headers(two_regs[org].token)).status_code == status
         with client.get(f"/api/v1/cases/{CASE}/evidence/{sha}",
-                        headers=headers(region[org].token)) as hidden:
+                        headers=headers(two_regs[org].token)) as hidden:
             assert hidden.status_code == status
     for org in (REGULATOR, GENERATORS[0]):
         with client.get(f"/api/v1/cases/{CASE}/evidence/{sha}",
-                        headers=headers(region[org].token)) as got:
+                        headers=headers(two_regs[org].token)) as got:
             assert got.status_code == 200 and got.data == JPEG
             assert got.mimetype == "image/jpeg"
     assert client.get(f"/api/v1/cases/{CASE}/evidence/{sha}").status_code == 401
@@ -110,8 +110,8 @@ def test_the_loop_over_http_with_evidence_and_scoped_reads(app, client, region):
                       headers=headers(reg.token)).json["code"] == "evidence_unknown"
 
 
-def test_list_filters(client, region):
-    reg = region[REGULATOR]
+def test_list_filters(client, two_regs):
+    reg = two_regs[REGULATOR]
     reg.act("case.opened", case_stream(CASE), opened())
     reg.act("case.assigned", case_stream(CASE), assigned(TODAY + dt.timedelta(days=3)))
     reg.act("case.opened", case_stream("331002-2026-0002"), opened())
@@ -132,8 +132,8 @@ def test_list_filters(client, region):
     assert bad.status_code == 422 and "state" in bad.json["errors"]["query"]
 
 
-def test_a_refused_step_over_http_is_a_clear_error_and_changes_nothing(client, region):
-    reg, gen = region[REGULATOR], region[GENERATORS[0]]
+def test_a_refused_step_over_http_is_a_clear_error_and_changes_nothing(client, two_regs):
+    reg, gen = two_regs[REGULATOR], two_regs[GENERATORS[0]]
     reg.act("case.opened", case_stream(CASE), opened())
     size = root(client, reg.token)
     with pytest.raises(ApiError) as err:
@@ -150,8 +150,8 @@ def test_a_refused_step_over_http_is_a_clear_error_and_changes_nothing(client, r
         "state"] == "opened"
 
 
-def test_evidence_limits_and_who_may_upload(app, client, region):
-    reg, gen = region[REGULATOR], region[GENERATORS[0]]
+def test_evidence_limits_and_who_may_upload(app, client, two_regs):
+    reg, gen = two_regs[REGULATOR], two_regs[GENERATORS[0]]
     reg.act("case.opened", case_stream(CASE), opened())
     reg.act("case.assigned", case_stream(CASE), assigned(TODAY))
     evidence = Path(app.config["CASE_EVIDENCE_DIR"])
@@ -167,17 +167,17 @@ def test_evidence_limits_and_who_may_upload(app, client, region):
     assert (big.status_code, big.json["code"]) == (413, "file_too_large")
     huge = upload(client, gen.token, PDF + b"x" * 200_000, "report.pdf")
     assert (huge.status_code, huge.json["code"]) == (413, "too_large")
-    other = upload(client, region[GENERATORS[1]].token, JPEG)
+    other = upload(client, two_regs[GENERATORS[1]].token, JPEG)
     assert other.status_code == 404  # not its case: it does not exist for it
-    outsider = upload(client, region[OTHER_REGULATOR].token, JPEG)
+    outsider = upload(client, two_regs[OTHER_REGULATOR].token, JPEG)
     assert outsider.status_code == 404
     stored = [p.name for p in evidence.rglob("*") if p.is_file()]
     assert stored == [hashlib.sha256(nine_mb).hexdigest()]  # nothing else was stored
     assert upload(client, reg.token, PDF, "report.pdf").json["media_type"] == "application/pdf"
 
 
-def test_overdue_cases_are_gaps_and_the_list_exports_as_xlsx(client, region):
-    reg, gen = region[REGULATOR], region[GENERATORS[0]]
+def test_overdue_cases_are_gaps_and_the_list_exports_as_xlsx(client, two_regs):
+    reg, gen = two_regs[REGULATOR], two_regs[GENERATORS[0]]
     reg.act("case.opened", case_stream(CASE), opened())
     reg.act("case.assigned", case_stream(CASE), assigned(TODAY - dt.timedelta(days=1)))
     reg.act("case.opened", case_stream("331002-2026-0002"), opened())
@@ -208,8 +208,8 @@ def test_overdue_cases_are_gaps_and_the_list_exports_as_xlsx(client, region):
     assert rows[2][7] == "未销号" and rows[2][6] == "已交办，整改中"
 
 
-def test_a_gap_has_one_open_case(client, region):
-    reg = region[REGULATOR]
+def test_a_gap_has_one_open_case(client, two_regs):
+    reg = two_regs[REGULATOR]
     gap = f"uncollected_overdue:{GENERATORS[0]}9000394920260921001"
     reg.act("case.opened", case_stream(CASE), opened(gap))
     with pytest.raises(ApiError) as err:
@@ -217,10 +217,10 @@ def test_a_gap_has_one_open_case(client, region):
     assert (err.value.status, err.value.code) == (409, "case_exists_for_gap")
 
 
-def test_the_regulator_pages_show_an_overdue_case_gap(app, client, region):
+def test_the_regulator_pages_show_an_overdue_case_gap(app, client, two_regs):
     """A case_overdue gap on the dashboard, the gap list and the gap's page (a type without a
     label used to be a server error), in Chinese and in English."""
-    reg = region[REGULATOR]
+    reg = two_regs[REGULATOR]
     reg.act("case.opened", case_stream(CASE), opened())
     reg.act("case.assigned", case_stream(CASE), assigned(TODAY - dt.timedelta(days=2)))
     with app.app_context():
@@ -240,8 +240,8 @@ def test_the_regulator_pages_show_an_overdue_case_gap(app, client, region):
     assert "Rectification overdue" in english.get_data(as_text=True)
 
 
-def test_the_regulators_case_list_page(app, client, region):
-    reg = region[REGULATOR]
+def test_the_regulators_case_list_page(app, client, two_regs):
+    reg = two_regs[REGULATOR]
     reg.act("case.opened", case_stream(CASE), opened())
     reg.act("case.assigned", case_stream(CASE), assigned(TODAY - dt.timedelta(days=1)))
     reg.act("case.opened", case_stream("331002-2026-0002"), opened())

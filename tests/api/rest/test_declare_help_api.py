@@ -14,25 +14,25 @@ def bearer(client) -> dict[str, str]:
 
 
 @pytest.fixture
-def region(app):
+def prior(app):
     r = build_region(app, generators=1)
     r[GEN].declare(code_for(GEN, 1, "90040506"), description(1_000, "900-405-06", "废活性炭"))
     return r
 
 
-def test_previous_first_then_the_regions_with_the_true_total(client, region):
-    answer = client.get("/api/v1/catalogue/suggest?q=活性炭", headers=bearer(region[GEN])).json
+def test_previous_first_then_the_regions_with_the_true_total(client, prior):
+    answer = client.get("/api/v1/catalogue/suggest?q=活性炭", headers=bearer(prior[GEN])).json
     assert [(i["code"], i["why"]) for i in answer["items"][:2]] == [
         ("900-405-06", "previous"), ("900-039-49", "region")]
     assert answer["total"] == 11 and answer["items"][1]["name"] == "废活性炭"
     page = client.get("/api/v1/catalogue/suggest?q=废矿物油&offset=24&limit=12",
-                      headers=bearer(region[GEN])).json
+                      headers=bearer(prior[GEN])).json
     assert (page["total"], page["offset"], len(page["items"])) == (33, 24, 9)
-    start = client.get("/api/v1/catalogue/suggest", headers=bearer(region[GEN])).json
+    start = client.get("/api/v1/catalogue/suggest", headers=bearer(prior[GEN])).json
     assert start["items"][0]["code"] == "900-405-06"
 
 
-def test_bad_paging_is_a_clear_error_and_a_login_is_needed(client, region):
-    bad = client.get("/api/v1/catalogue/suggest?q=油&limit=0", headers=bearer(region[GEN]))
+def test_bad_paging_is_a_clear_error_and_a_login_is_needed(client, prior):
+    bad = client.get("/api/v1/catalogue/suggest?q=油&limit=0", headers=bearer(prior[GEN]))
     assert bad.status_code == 422 and "limit" in bad.json["errors"]["query"]
     assert client.get("/api/v1/catalogue/suggest?q=油").status_code == 401

@@ -26,20 +26,20 @@ CONDITION = "回收金属铝。"
 
 
 @pytest.fixture
-def region(app):
+def smelting(app):
     r = region_with_people(app, {"boss": G1}, PASSWORD)
     r.join(SMELTER, "台州某再生铝有限公司", "331003", ["receiver"])  # no hazardous waste permit
     return r
 
 
-def dross(region) -> str:
+def dross(smelting) -> str:
     code = code_for(G1, 1, "32102648")
-    region[G1].declare(code, description(2_400_000, "321-026-48", "铝灰渣"))
+    smelting[G1].declare(code, description(2_400_000, "321-026-48", "铝灰渣"))
     return code
 
 
-def test_dross_goes_to_the_smelter_under_the_exemption_from_the_page(region, client):
-    code = dross(region)
+def test_dross_goes_to_the_smelter_under_the_exemption_from_the_page(smelting, client):
+    code = dross(smelting)
     token = log_in_as(client, "boss", PASSWORD)
     made = client.post("/generator/pickups", data={
         "collector": SMELTER, "batches": [code], "csrf_token": token})
@@ -57,14 +57,14 @@ def test_dross_goes_to_the_smelter_under_the_exemption_from_the_page(region, cli
     release = {"to": SMELTER, "mass_g": 2_400_000, "manifest": manifest.group(1)}
     # Without the claim the smelter's missing permit refuses the release, as before.
     with pytest.raises(ApiError) as err:
-        region[G1].act("custody.released", code, release)
+        smelting[G1].act("custody.released", code, release)
     assert (err.value.status, err.value.code) == (422, "permit_not_covering")
-    region[G1].act("custody.released", code, {**release, "exemption": claim})
-    region[SMELTER].accept(code, G1, 2_390_000, manifest.group(1))
-    region[SMELTER].act("custody.disposed", code, {
+    smelting[G1].act("custody.released", code, {**release, "exemption": claim})
+    smelting[SMELTER].accept(code, G1, 2_390_000, manifest.group(1))
+    smelting[SMELTER].act("custody.disposed", code, {
         "method": "utilisation", "method_code": "R4", "mass_g": 2_390_000,
         "exemption": claim})
-    detail = region[REGULATOR].batch(code)
+    detail = smelting[REGULATOR].batch(code)
     assert detail["state"] == "disposed" and detail["catalogue_edition"] == "2021"
     (handover,) = detail["handovers"]
     assert handover["exemption"] == {"edition": "2021", "item": 22, "row": 1, "stage": "利用",
@@ -73,26 +73,26 @@ def test_dross_goes_to_the_smelter_under_the_exemption_from_the_page(region, cli
     assert not handover["permit_flagged"]
     assert detail["disposal"]["exemption"]["stage"] == "利用"
     assert detail["disposal"]["permit"] is None
-    xlsx = region[REGULATOR].transport(
+    xlsx = smelting[REGULATOR].transport(
         "GET", "/api/v1/reconciliation?region=331002&format=xlsx", None,
-        region[REGULATOR]._headers())[1]
+        smelting[REGULATOR]._headers())[1]
     wb = openpyxl.load_workbook(io.BytesIO(xlsx))
     info = {r[0]: r[1] for r in wb["说明"].iter_rows(values_only=True)}
     assert info["名录版本"].startswith("2021年版（2021-01-01 起施行）")
     (row,) = list(wb["豁免交接"].iter_rows(min_row=2, values_only=True))
     assert row == (code, G1, SMELTER, manifest.group(1), 2390.0, "2021", 22, 1, "利用", "是")
-    report = region[REGULATOR].request("GET", "/api/v1/reconciliation?region=331002")
+    report = smelting[REGULATOR].request("GET", "/api/v1/reconciliation?region=331002")
     assert report["exempt_handovers"] == [{
         "batch": code, "from": G1, "to": SMELTER, "manifest": manifest.group(1),
         "accepted_mass_g": 2_390_000, "edition": "2021", "item": 22, "row": 1,
         "stage": "利用", "fits": True}]
 
 
-def test_the_regulator_sees_the_exempt_handover_on_the_batch_page(region, app):
-    code = dross(region)
+def test_the_regulator_sees_the_exempt_handover_on_the_batch_page(smelting, app):
+    code = dross(smelting)
     manifest = "20263310000077"
     claim = {"edition": "2021", "item": 22, "row": 1, "stage": "利用", "condition": CONDITION}
-    region[G1].act("custody.released", code, {"to": SMELTER, "mass_g": 2_400_000,
+    smelting[G1].act("custody.released", code, {"to": SMELTER, "mass_g": 2_400_000,
                                               "manifest": manifest, "exemption": claim})
     from api.extensions import db
     from ledger.custody import access
@@ -110,7 +110,7 @@ def test_the_regulator_sees_the_exempt_handover_on_the_batch_page(region, app):
 # --- the catalogue edition and 900-000-×× on the pages ----------------------------------------
 
 
-def test_the_declare_page_asks_about_identification_and_names_the_edition(region, app, client):
+def test_the_declare_page_asks_about_identification_and_names_the_edition(smelting, app, client):
     log_in_as(client, "boss", PASSWORD)
     page = client.get("/generator/declare").get_data(as_text=True)
     assert "这批废物是经危险废物鉴别认定的吗？" in page
@@ -126,11 +126,11 @@ def test_the_declare_page_asks_about_identification_and_names_the_edition(region
     assert got.status_code == 200 and got.json["waste_code"] == "900-000-49"
     data = {**description(30_000, "900-000-49", "鉴别认定的废催化剂"), "hazards": ["T", "R"],
             "identification": {"report": "台环鉴字〔2026〕第 12 号", "no_listed_code": True}}
-    region[G1].declare(got.json["code"], data)
-    assert region[G1].batch(got.json["code"])["category"] == "HW49"
+    smelting[G1].declare(got.json["code"], data)
+    assert smelting[G1].batch(got.json["code"])["category"] == "HW49"
 
 
-def test_the_dashboard_says_the_edition_in_force_is_not_loaded_until_it_is(region, app):
+def test_the_dashboard_says_the_edition_in_force_is_not_loaded_until_it_is(smelting, app):
     from pathlib import Path
 
     from api.extensions import db
@@ -144,7 +144,7 @@ def test_the_dashboard_says_the_edition_in_force_is_not_loaded_until_it_is(regio
     log_in_as(reg, "reg", PASSWORD)
     page = reg.get("/regulator/").get_data(as_text=True)
     assert 'id="edition-notice"' in page and "生态环境部等五部门令第36号" in page
-    before = region[G1].request("GET", "/api/v1/catalogue/suggest?q=900-252")
+    before = smelting[G1].request("GET", "/api/v1/catalogue/suggest?q=900-252")
     assert before["edition"] == "2021" and before["items"][0]["code"] == "900-252-12"
     fixture = Path(__file__).parents[2] / "data" / "catalogue"
     with app.app_context():
@@ -154,5 +154,5 @@ def test_the_dashboard_says_the_edition_in_force_is_not_loaded_until_it_is(regio
         db.session.remove()
     assert 'id="edition-notice"' not in reg.get("/regulator/").get_data(as_text=True)
     # The declare form's search then offers the edition in force (here the synthetic fixture).
-    found = region[G1].request("GET", "/api/v1/catalogue/suggest?q=900-252")
+    found = smelting[G1].request("GET", "/api/v1/catalogue/suggest?q=900-252")
     assert found["edition"] == "2025" and found["items"] == []

@@ -66,7 +66,7 @@ def drum(volume_l: int | None = 200, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def region(app):
+def drums(app):
     app.config["PUBLIC_BASE_URL"] = BASE
     r = build_region(app, generators=2)
     r.join(ELSEWHERE, "杭州市生态环境局", "330100", ["regulator"])
@@ -81,8 +81,8 @@ def region(app):
     return r
 
 
-def fetch(client, path: str, org: str | None, region=None, **kw: Any):  # type: ignore[no-untyped-def]
-    headers = {} if org is None else {"Authorization": f"Bearer {region[org].token}"}
+def fetch(client, path: str, org: str | None, drums=None, **kw: Any):  # type: ignore[no-untyped-def]
+    headers = {} if org is None else {"Authorization": f"Bearer {drums[org].token}"}
     if "json" in kw:
         return client.post(path, headers=headers, **kw)
     return client.get(path, headers=headers, **kw)
@@ -109,10 +109,10 @@ def page_count(pdf: bytes) -> int:
         document.close()
 
 
-def test_png_label_decodes_to_its_trace_url_at_the_size_its_container_needs(client, region):
+def test_png_label_decodes_to_its_trace_url_at_the_size_its_container_needs(client, drums):
     code = code_for(GEN, 1, OIL)
-    region[GEN].declare(code, drum(volume_l=200))  # 200 L: 150 mm (HJ 1276-2022 表 1)
-    resp = fetch(client, f"/api/v1/batches/{code}/label.png", GEN, region)
+    drums[GEN].declare(code, drum(volume_l=200))  # 200 L: 150 mm (HJ 1276-2022 表 1)
+    resp = fetch(client, f"/api/v1/batches/{code}/label.png", GEN, drums)
     assert resp.status_code == 200 and resp.mimetype == "image/png"
     assert resp.headers["Content-Disposition"] == f'inline; filename="{code}.png"'
     image = Image.open(io.BytesIO(resp.data))
@@ -120,17 +120,17 @@ def test_png_label_decodes_to_its_trace_url_at_the_size_its_container_needs(clie
     assert round(image.info["dpi"][0]) == 300
     assert decoded(image) == [url(code)]
     for asked, side in (("200", 200), ("100x100", 100)):
-        resp = fetch(client, f"/api/v1/batches/{code}/label.png?size={asked}", GEN, region)
+        resp = fetch(client, f"/api/v1/batches/{code}/label.png?size={asked}", GEN, drums)
         image = Image.open(io.BytesIO(resp.data))
         assert image.size == (PX[side], PX[side])
         assert decoded(image) == [url(code)]
 
 
-def test_pdf_label_prints_chinese_and_decodes(client, region):
+def test_pdf_label_prints_chinese_and_decodes(client, drums):
     code = code_for(GEN, 2, OIL)
     # volume not declared: 100 mm; a name short enough to stay on one line of text
-    region[GEN].declare(code, drum(volume_l=None, name="废液压油"))
-    resp = fetch(client, f"/api/v1/batches/{code}/label.pdf", GEN, region)
+    drums[GEN].declare(code, drum(volume_l=None, name="废液压油"))
+    resp = fetch(client, f"/api/v1/batches/{code}/label.pdf", GEN, drums)
     assert resp.status_code == 200 and resp.mimetype == "application/pdf"
     document = pdfium.PdfDocument(resp.data)
     try:
@@ -148,23 +148,23 @@ def test_pdf_label_prints_chinese_and_decodes(client, region):
 
 
 @unless_ci(shutil.which("rsvg-convert") is None, "rsvg-convert is not installed")
-def test_svg_label_keeps_chinese_text_and_decodes(client, region):
+def test_svg_label_keeps_chinese_text_and_decodes(client, drums):
     code = code_for(GEN, 3, OIL)
-    region[GEN].declare(code, drum(volume_l=30))
-    resp = fetch(client, f"/api/v1/batches/{code}/label.svg?size=100", GEN, region)
+    drums[GEN].declare(code, drum(volume_l=30))
+    resp = fetch(client, f"/api/v1/batches/{code}/label.svg?size=100", GEN, drums)
     assert resp.status_code == 200 and resp.mimetype == "image/svg+xml"
     text = "".join(re.findall(r">([^<>]*)</text>", resp.data.decode()))  # kept as text
     assert "废物名称：废矿物油" in text and "台州市椒江精密机械有限公司" in text
     assert decoded(svg_raster(resp.data)) == [url(code)]
 
 
-def test_general_industrial_solid_waste_gets_its_own_label(client, region):
+def test_general_industrial_solid_waste_gets_its_own_label(client, drums):
     code = code_for(GEN, 1, "90000117")
-    region[GEN].declare(code, {
+    drums[GEN].declare(code, {
         "hazardous": False, "waste_code": "900-001-17", "name": "废金属边角料",
         "form": "solid", "hazards": [], "container": {"type": "吨袋", "count": 2},
         "mass_g": 800_000, "generated_on": TODAY.isoformat(), "location": "一般固废仓库"})
-    resp = fetch(client, f"/api/v1/batches/{code}/label.pdf", GEN, region)
+    resp = fetch(client, f"/api/v1/batches/{code}/label.pdf", GEN, drums)
     assert resp.status_code == 200
     text = pdf_text(resp.data)
     assert "一般工业固体废物" in text and "危险废物" not in text
@@ -172,9 +172,9 @@ def test_general_industrial_solid_waste_gets_its_own_label(client, region):
     assert decoded(pdf_pages(resp.data)[0]) == [url(code)]
 
 
-def test_label_facts_come_from_the_declaration_and_the_catalogue(app, region):
+def test_label_facts_come_from_the_declaration_and_the_catalogue(app, drums):
     code = code_for(GEN, 4, "90003949")
-    region[GEN].declare(code, {
+    drums[GEN].declare(code, {
         "waste_code": "900-039-49", "name": "废活性炭", "form": "solid", "hazards": [],
         "container": {"type": "吨袋", "count": 3, "volume_l": 1000}, "mass_g": 1_500,
         "generated_on": TODAY.isoformat(), "location": "危废仓库",
@@ -189,48 +189,48 @@ def test_label_facts_come_from_the_declaration_and_the_catalogue(app, region):
     assert facts.trace_url == url(code) and facts.category == "HW49"
 
 
-def test_a4_and_roll_sheets_have_the_right_pages_and_every_code_decodes(client, region):
+def test_a4_and_roll_sheets_have_the_right_pages_and_every_code_decodes(client, drums):
     codes = [code_for(GEN, n, OIL) for n in range(1, 6)]
     for code in codes:
-        region[GEN].declare(code, drum(volume_l=30))  # 30 L: 100 mm, four to an A4 page
-    resp = fetch(client, "/api/v1/labels/sheet", GEN, region,
+        drums[GEN].declare(code, drum(volume_l=30))  # 30 L: 100 mm, four to an A4 page
+    resp = fetch(client, "/api/v1/labels/sheet", GEN, drums,
                  json={"codes": codes, "sheet": "a4"})
     assert resp.status_code == 200 and resp.mimetype == "application/pdf"
     pages = pdf_pages(resp.data, dpi=200)
     assert len(pages) == 2
     assert sorted(decoded(pages[0])) == sorted(url(c) for c in codes[:4])
     assert decoded(pages[1]) == [url(codes[4])]
-    bigger = fetch(client, "/api/v1/labels/sheet", GEN, region,
+    bigger = fetch(client, "/api/v1/labels/sheet", GEN, drums,
                    json={"codes": codes, "sheet": "a4", "size": 150})
     assert page_count(bigger.data) == 5  # one 150 mm label per A4 page
-    roll = fetch(client, "/api/v1/labels/sheet", GEN, region,
+    roll = fetch(client, "/api/v1/labels/sheet", GEN, drums,
                  json={"codes": codes[:3] + codes[:1], "sheet": "roll-100x150"})
     assert roll.status_code == 200 and page_count(roll.data) == 4  # repeats print again
     assert decoded(pdf_pages(roll.data, dpi=150)[3]) == [url(codes[0])]
 
 
-def test_only_the_generator_the_holder_and_regulators_of_the_region_get_a_label(client, region):
+def test_only_the_generator_the_holder_and_regulators_of_the_region_get_a_label(client, drums):
     code = code_for(GEN, 5, OIL)
-    region[GEN].declare(code, drum())
+    drums[GEN].declare(code, drum())
     path = f"/api/v1/batches/{code}/label.pdf"
-    unknown = fetch(client, f"/api/v1/batches/{code_for(GEN, 99, OIL)}/label.pdf", GEN, region)
+    unknown = fetch(client, f"/api/v1/batches/{code_for(GEN, 99, OIL)}/label.pdf", GEN, drums)
     assert unknown.status_code == 404
     for org in (GENERATORS[0], OUTSIDER, ELSEWHERE, COLLECTOR):
-        resp = fetch(client, path, org, region)
+        resp = fetch(client, path, org, drums)
         assert resp.status_code == 404, org  # the same answer as for a code that does not exist
         assert resp.json["code"] == unknown.json["code"] == "batch_not_found"
     assert fetch(client, path, None).status_code == 401
     assert fetch(client, path, None).json["code"] == "unauthenticated"
-    assert fetch(client, path, REGULATOR, region).status_code == 200
-    region[GEN].release(code, COLLECTOR, 185_400, manifest(1))
-    region[COLLECTOR].accept(code, GEN, 185_400, manifest(1))
-    assert fetch(client, path, COLLECTOR, region).status_code == 200  # holds it now
-    region[COLLECTOR].release(code, DISPOSER, 185_400, manifest(2))
-    region[DISPOSER].accept(code, COLLECTOR, 185_400, manifest(2))
-    assert fetch(client, path, COLLECTOR, region).status_code == 404  # no longer has it
-    assert fetch(client, path, DISPOSER, region).status_code == 200
-    assert fetch(client, path, GEN, region).status_code == 200  # the unit that generated it
-    sheet = fetch(client, "/api/v1/labels/sheet", COLLECTOR, region,
+    assert fetch(client, path, REGULATOR, drums).status_code == 200
+    drums[GEN].release(code, COLLECTOR, 185_400, manifest(1))
+    drums[COLLECTOR].accept(code, GEN, 185_400, manifest(1))
+    assert fetch(client, path, COLLECTOR, drums).status_code == 200  # holds it now
+    drums[COLLECTOR].release(code, DISPOSER, 185_400, manifest(2))
+    drums[DISPOSER].accept(code, COLLECTOR, 185_400, manifest(2))
+    assert fetch(client, path, COLLECTOR, drums).status_code == 404  # no longer has it
+    assert fetch(client, path, DISPOSER, drums).status_code == 200
+    assert fetch(client, path, GEN, drums).status_code == 200  # the unit that generated it
+    sheet = fetch(client, "/api/v1/labels/sheet", COLLECTOR, drums,
                   json={"codes": [code], "sheet": "a4"})
     assert sheet.status_code == 404 and sheet.json["errors"] == {"codes.0": [
         sheet.json["message"]]}
@@ -238,45 +238,45 @@ def test_only_the_generator_the_holder_and_regulators_of_the_region_get_a_label(
         "codes": [code], "sheet": "a4"}).status_code == 401
 
 
-def test_bad_requests_are_422_with_the_field_and_the_json_error_body(client, region):
+def test_bad_requests_are_422_with_the_field_and_the_json_error_body(client, drums):
     code = code_for(GEN, 6, OIL)
-    region[GEN].declare(code, drum())
-    bad_size = fetch(client, f"/api/v1/batches/{code}/label.png?size=120", GEN, region)
+    drums[GEN].declare(code, drum())
+    bad_size = fetch(client, f"/api/v1/batches/{code}/label.png?size=120", GEN, drums)
     assert bad_size.status_code == 422 and "size" in bad_size.json["errors"]["query"]
-    bad_code = fetch(client, "/api/v1/batches/NOT-A-CODE/label.png", GEN, region)
+    bad_code = fetch(client, "/api/v1/batches/NOT-A-CODE/label.png", GEN, drums)
     assert bad_code.status_code == 422 and set(bad_code.json) == {
         "code", "status", "message", "errors"}
     assert bad_code.json["errors"].keys() == {"code"}
-    assert fetch(client, f"/api/v1/batches/{code}/label.gif", GEN, region).status_code == 404
+    assert fetch(client, f"/api/v1/batches/{code}/label.gif", GEN, drums).status_code == 404
     sheet = "/api/v1/labels/sheet"
-    too_many = fetch(client, sheet, GEN, region, json={"codes": [code] * 1001, "sheet": "a4"})
+    too_many = fetch(client, sheet, GEN, drums, json={"codes": [code] * 1001, "sheet": "a4"})
     assert too_many.status_code == 422 and "codes" in too_many.json["errors"]["json"]
-    none = fetch(client, sheet, GEN, region, json={"codes": [], "sheet": "a4"})
+    none = fetch(client, sheet, GEN, drums, json={"codes": [], "sheet": "a4"})
     assert none.status_code == 422
-    wrong_sheet = fetch(client, sheet, GEN, region, json={"codes": [code], "sheet": "a3"})
+    wrong_sheet = fetch(client, sheet, GEN, drums, json={"codes": [code], "sheet": "a3"})
     assert wrong_sheet.status_code == 422 and "sheet" in wrong_sheet.json["errors"]["json"]
-    wrong_size = fetch(client, sheet, GEN, region,
+    wrong_size = fetch(client, sheet, GEN, drums,
                        json={"codes": [code], "sheet": "a4", "size": "120"})
     assert wrong_size.status_code == 422 and "size" in wrong_size.json["errors"]["json"]
-    too_wide = fetch(client, sheet, GEN, region,
+    too_wide = fetch(client, sheet, GEN, drums,
                      json={"codes": [code], "sheet": "roll-100x100", "size": 150})
     assert too_wide.status_code == 422 and too_wide.json["errors"].keys() == {"size"}
-    malformed = fetch(client, sheet, GEN, region, json={"codes": [code, "X"], "sheet": "a4"})
+    malformed = fetch(client, sheet, GEN, drums, json={"codes": [code, "X"], "sheet": "a4"})
     assert malformed.status_code == 422 and malformed.json["errors"].keys() == {"codes.1"}
 
 
-def test_a_bad_public_base_url_is_the_installation_s_fault_not_the_caller_s(app, client, region):
+def test_a_bad_public_base_url_is_the_installation_s_fault_not_the_caller_s(app, client, drums):
     code = code_for(GEN, 7, OIL)
-    region[GEN].declare(code, drum())
+    drums[GEN].declare(code, drum())
     app.config["PUBLIC_BASE_URL"] = "ledger.example.cn"  # no scheme
-    resp = fetch(client, f"/api/v1/batches/{code}/label.png", GEN, region)
+    resp = fetch(client, f"/api/v1/batches/{code}/label.png", GEN, drums)
     assert resp.status_code == 503 and resp.json["code"] == "public_base_url_invalid"
 
 
-def test_cli_writes_a_label_and_a_sheet_as_the_operator(cli, region, tmp_path):
+def test_cli_writes_a_label_and_a_sheet_as_the_operator(cli, drums, tmp_path):
     codes = [code_for(GENERATORS[1], n, OIL) for n in (1, 2, 3)]
     for code in codes:
-        region[GENERATORS[1]].declare(code, drum(volume_l=30))
+        drums[GENERATORS[1]].declare(code, drum(volume_l=30))
     one = tmp_path / "one.pdf"
     out = cli("label", codes[0], "-o", str(one))
     assert out.exit_code == 0, out.output

@@ -21,7 +21,7 @@ from ledger.custody.projections import Batch
 from ledger.errors import Conflict, InvalidInput, NotFound, PayloadInvalid, RuleViolation
 from ledger.tlog.models import LogEntry
 from ledger.tlog.rebuild import rebuild
-from tests.ledger.custody_world import GENERATORS, Region, description, make_region
+from tests.ledger.custody_world import GENERATORS, Region, description
 
 FIXTURE = Path(__file__).parents[2] / "data" / "catalogue"
 GEN = GENERATORS[0]
@@ -39,35 +39,26 @@ def import_fixture(session, **overrides):
     return import_edition(session, "2025", "2025-01-01", **args)
 
 
-@pytest.fixture
-def region(database):
-    engine = database.engine()
-    r = make_region(engine)
-    yield r
-    r.world.session.close()
-    engine.dispose()
-
-
-def declare(region: Region, day: str, waste: str = "900-039-49", serial: int = 1,
+def declare(parties: Region, day: str, waste: str = "900-039-49", serial: int = 1,
             **extra) -> str:
     code = f"{GEN}{waste.replace('-', '')}{day.replace('-', '')}{serial:03d}"
     data = {**description(waste, 10_000), "generated_on": day, **extra}
-    region.act(GEN, code, "batch.declared", data)
+    parties.act(GEN, code, "batch.declared", data)
     return code
 
 
-def log_size(region: Region) -> int:
-    region.world.session.rollback()
-    return region.world.session.scalar(select(func.count()).select_from(LogEntry))
+def log_size(parties: Region) -> int:
+    parties.world.session.rollback()
+    return parties.world.session.scalar(select(func.count()).select_from(LogEntry))
 
 
-def refused(region: Region, call, exc_type, code: str):
+def refused(parties: Region, call, exc_type, code: str):
     """The append fails with ``code`` and the log does not grow."""
-    before = log_size(region)
+    before = log_size(parties)
     with pytest.raises(exc_type) as err:
         call()
     assert err.value.code == code, err.value
-    assert log_size(region) == before
+    assert log_size(parties) == before
     return err.value
 
 
@@ -134,8 +125,8 @@ def test_bad_exemption_and_successor_rows_name_their_line() -> None:
 # --- import into the database -----------------------------------------------------------------
 
 
-def test_import_stores_the_edition_and_is_idempotent(region) -> None:
-    s = region.world.session
+def test_import_stores_the_edition_and_is_idempotent(parties) -> None:
+    s = parties.world.session
     first = import_fixture(s)
     assert (first.created, first.codes, first.exemptions, first.successors) == (True, 8, 2, 3)
     assert first.categories_from == "2021"  # names reused from the newest loaded edition
@@ -154,8 +145,8 @@ def test_import_stores_the_edition_and_is_idempotent(region) -> None:
     ("2025", "2025-1-1", "date_invalid"),
     ("2025", "2024-12-31", "catalogue_effective_mismatch"),
 ])
-def test_import_refuses_a_wrong_edition_or_date(region, edition, effective, code) -> None:
-    s = region.world.session
+def test_import_refuses_a_wrong_edition_or_date(parties, edition, effective, code) -> None:
+    s = parties.world.session
     with pytest.raises((InvalidInput, Conflict)) as err:
         import_edition(s, edition, effective, catalogue_csv=fixture_text("catalogue"),
                        exemptions_csv=fixture_text("exemptions"))
@@ -164,8 +155,8 @@ def test_import_refuses_a_wrong_edition_or_date(region, edition, effective, code
     assert s.scalar(select(CatalogueEdition.edition)) is None
 
 
-def test_import_of_a_bad_table_names_the_row_and_stores_nothing(region) -> None:
-    s = region.world.session
+def test_import_of_a_bad_table_names_the_row_and_stores_nothing(parties) -> None:
+    s = parties.world.session
     bad = fixture_text("catalogue").replace("HW48,常用有色金属冶炼,321-901-48",
                                             "HW49,常用有色金属冶炼,321-901-48")
     with pytest.raises(InvalidInput) as err:
@@ -179,8 +170,8 @@ def test_import_of_a_bad_table_names_the_row_and_stores_nothing(region) -> None:
 # --- the edition is chosen by the generation day ----------------------------------------------
 
 
-def test_until_2025_is_loaded_the_edition_in_force_is_reported_missing(region) -> None:
-    s = region.world.session
+def test_until_2025_is_loaded_the_edition_in_force_is_reported_missing(parties) -> None:
+    s = parties.world.session
     now = in_force(s, "2026-09-21")
     assert (now.edition, now.loaded, now.used) == ("2025", False, "2021")
     assert "--edition 2025 --effective 2025-01-01" in now.import_command
@@ -195,36 +186,36 @@ def test_until_2025_is_loaded_the_edition_in_force_is_reported_missing(region) -
     assert err.value.code == "catalogue_edition_not_loaded"
 
 
-def test_a_batch_generated_in_2024_keeps_2021_and_a_2026_one_gets_2025(region) -> None:
-    s = region.world.session
-    before = declare(region, "2026-09-20", "900-252-12", catalogue_edition="2021")
+def test_a_batch_generated_in_2024_keeps_2021_and_a_2026_one_gets_2025(parties) -> None:
+    s = parties.world.session
+    before = declare(parties, "2026-09-20", "900-252-12", catalogue_edition="2021")
     import_fixture(s)
-    old = declare(region, "2024-05-01", "900-252-12", catalogue_edition="2021")
+    old = declare(parties, "2024-05-01", "900-252-12", catalogue_edition="2021")
     assert s.get(Batch, old).waste_code == "900-252-12"
-    err = refused(region, lambda: declare(region, "2026-09-21", "900-252-12"), NotFound,
+    err = refused(parties, lambda: declare(parties, "2026-09-21", "900-252-12"), NotFound,
                   "waste_code_superseded")
     assert "merged into 900-039-49" in err.message and err.params["successors"] == [
         "900-039-49"]
-    err = refused(region, lambda: declare(region, "2026-09-21", "900-253-12"), NotFound,
+    err = refused(parties, lambda: declare(parties, "2026-09-21", "900-253-12"), NotFound,
                   "waste_code_superseded")
     assert "split into 900-249-08, 900-041-49" in err.message
-    err = refused(region, lambda: declare(region, "2026-09-21", "336-064-17"), NotFound,
+    err = refused(parties, lambda: declare(parties, "2026-09-21", "336-064-17"), NotFound,
                   "waste_code_superseded")
     assert "removed" in err.message
-    refused(region, lambda: declare(region, "2026-09-21", "900-039-49",
+    refused(parties, lambda: declare(parties, "2026-09-21", "900-039-49",
                                     catalogue_edition="2021"),
             RuleViolation, "catalogue_edition_mismatch")
-    new = declare(region, "2026-09-21", "321-901-48", catalogue_edition="2025")
+    new = declare(parties, "2026-09-21", "321-901-48", catalogue_edition="2025")
     assert s.get(Batch, new).category == "HW48"
     # the batch declared before the import keeps the edition it was checked against, and a
     # replay of the log chooses exactly as the appends did
     assert s.get(Batch, before) is not None
-    report = rebuild(s, region.world.config, commit=False)
+    report = rebuild(s, parties.world.config, commit=False)
     assert report.identical, report.differences
 
 
-def test_a_code_added_by_an_edition_is_unknown_before_it_is_loaded(region) -> None:
-    refused(region, lambda: declare(region, "2026-09-21", "321-901-48"), NotFound,
+def test_a_code_added_by_an_edition_is_unknown_before_it_is_loaded(parties) -> None:
+    refused(parties, lambda: declare(parties, "2026-09-21", "321-901-48"), NotFound,
             "waste_code_unknown")
 
 
@@ -235,9 +226,9 @@ IDENTIFIED = {"identification": {"report": "台环鉴字〔2026〕第 12 号", "
               "hazards": ["T", "C"]}
 
 
-def test_an_identified_waste_is_declared_with_its_report_and_hazards(region) -> None:
-    code = declare(region, "2026-09-21", "900-000-49", **IDENTIFIED)
-    b = region.world.session.get(Batch, code)
+def test_an_identified_waste_is_declared_with_its_report_and_hazards(parties) -> None:
+    code = declare(parties, "2026-09-21", "900-000-49", **IDENTIFIED)
+    b = parties.world.session.get(Batch, code)
     assert (b.waste_code, b.category, b.hazardous) == ("900-000-49", "HW49", True)
 
 
@@ -251,12 +242,12 @@ def test_an_identified_waste_is_declared_with_its_report_and_hazards(region) -> 
      "identification_hazards_missing"),
 ])
 def test_an_identified_waste_without_report_statement_or_hazards_is_refused(
-        region, extra, code) -> None:
+        parties, extra, code) -> None:
     data = {"hazards": ["T"], **extra}
-    refused(region, lambda: declare(region, "2026-09-21", "900-000-49", **data),
+    refused(parties, lambda: declare(parties, "2026-09-21", "900-000-49", **data),
             PayloadInvalid, code)
 
 
-def test_900_000_needs_a_hazardous_category(region) -> None:
-    refused(region, lambda: declare(region, "2026-09-21", "900-000-41", **IDENTIFIED),
+def test_900_000_needs_a_hazardous_category(parties) -> None:
+    refused(parties, lambda: declare(parties, "2026-09-21", "900-000-41", **IDENTIFIED),
             InvalidInput, "batch_waste_category_invalid")

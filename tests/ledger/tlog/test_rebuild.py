@@ -19,7 +19,7 @@ from tests.ledger.factories import make_world
 
 
 @pytest.fixture
-def region(database):
+def busy(database):
     engine = database.engine()
     r = make_region(engine)
     add_generators(r, GENERATORS[:5])
@@ -39,25 +39,25 @@ def region(database):
     engine.dispose()
 
 
-def test_rebuild_reproduces_exactly_what_the_database_holds(region):
-    s = region.world.session
-    report = rebuild(s, region.world.config, commit=False)
+def test_rebuild_reproduces_exactly_what_the_database_holds(busy):
+    s = busy.world.session
+    report = rebuild(s, busy.world.config, commit=False)
     assert report.entries > 40
     assert report.identical, report.differences
 
 
-def test_rebuild_finds_a_tampered_projection_and_repairs_it(region):
-    s = region.world.session
+def test_rebuild_finds_a_tampered_projection_and_repairs_it(busy):
+    s = busy.world.session
     code = GENERATORS[4] + "90003949" + "20260921" + "001"
     s.execute(text("UPDATE batches SET mass_g = 1, holder = 'X' WHERE code = :c"), {"c": code})
     s.commit()
-    report = rebuild(s, region.world.config, commit=False)
+    report = rebuild(s, busy.world.config, commit=False)
     assert set(report.differences) == {"batches"}
     assert s.get(Batch, code).mass_g == 1  # a check changes nothing
-    report = rebuild(s, region.world.config, commit=True)
+    report = rebuild(s, busy.world.config, commit=True)
     s.rollback()
     assert s.get(Batch, code).mass_g == 9_004 and s.get(Batch, code).holder == COLLECTOR
-    assert rebuild(s, region.world.config, commit=False).identical
+    assert rebuild(s, busy.world.config, commit=False).identical
 
 
 def test_a_key_is_usable_by_the_entry_right_after_its_registration(database):
