@@ -97,9 +97,10 @@ def test_reports_and_gap_scans_read_the_reports_database(replica_app, tmp_path):
     assert len(seen) > before
 
 
+# SQLite only: a stale copy of the database file stands for a lagging replica (PostgreSQL's
+# replication is not on this machine); the PostgreSQL side is the second engine above.
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_a_lagging_replica_gives_the_older_state_and_names_it(database, app, tmp_path):
-    if database.kind != "sqlite":
-        pytest.skip("a stale copy of the file stands for a lagging replica")
     region = build_region(app, generators=2)
     declare(region, range(1, 3))
     with app.app_context():
