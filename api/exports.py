@@ -24,6 +24,7 @@ from ledger.audit.models import Case
 from ledger.audit.reconcile import Figures, Report, Row
 from ledger.clock import beijing_day, beijing_minutes
 from ledger.custody.editions import describe_code, editions
+from ledger.custody.regions import region_label
 from ledger.tlog.entries import format_time
 
 XLSX_MIMETYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -96,7 +97,7 @@ def gap_json(g: Gap) -> dict[str, Any]:
 def gap_row(g: Gap) -> list[str]:
     """One gap as an export row under ``CSV_HEADERS`` (all text)."""
     j = gap_json(g)
-    return [g.id, TYPE_ZH[g.type], SEVERITY_ZH.get(g.severity, g.severity), g.region,
+    return [g.id, TYPE_ZH[g.type], SEVERITY_ZH.get(g.severity, g.severity), region_label(g.region),
             " ".join(g.batches), " ".join(g.organisations), beijing_minutes(g.opened_ms),
             "已解决" if g.resolved_by is not None else "未解决",
             "" if g.resolved_by is None else str(g.resolved_by), detail_text(j["detail"])]
@@ -280,7 +281,7 @@ def _filters_zh(report: Report, editions_note: str) -> list[tuple[str, Any]]:
     f = report.filters
     return [
         ("报表", "危险废物产生与去向对账（物料平衡）"),
-        ("区域", f.region or "全部"),
+        ("区域", region_label(f.region) or "全部"),
         ("申报日期自", f.period_from.isoformat() if f.period_from else "不限"),
         ("申报日期至", f.period_to.isoformat() if f.period_to else "不限"),
         ("产废单位", f.generator or "全部"),

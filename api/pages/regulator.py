@@ -66,6 +66,7 @@ from ledger.custody import editions
 from ledger.custody.codes import parse_batch_code
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, BatchBalance, Organisation
+from ledger.custody.regions import region_label, region_name
 from ledger.errors import LedgerError, NotFound
 from ledger.tlog import export as export_files
 from ledger.tlog.checkpoints import SignedCheckpoint, parse_checkpoint, read_checkpoint
@@ -167,6 +168,11 @@ def tonnes(grams: int | None) -> str:
     kgs = (abs(int(grams)) + 500) // 1000
     whole, rest = divmod(kgs, 1000)
     return f"{sign}{whole:,}.{rest:03d}"
+
+
+@bp.app_template_filter("region")
+def _region_filter(code: str | None) -> str:
+    return region_label(code)
 
 
 @bp.app_template_filter("reg_kg")
@@ -282,14 +288,10 @@ def by_district(filters: ReportFilters) -> list[DistrictRow]:
     """Declared and disposed per county (the batch's region), for the district chart.
 
     The caller has already limited the filters to what the principal may see (``scope_for``);
-    each county is named after the regulator registered there, if any (there is no table of
-    county names)."""
+    each county is named by its GB/T 2260 name (``ledger/data/regions``), not by the agency
+    registered there."""
     rows = totals_by_region(db.session, filters)
-    regulators = dict(db.session.execute(
-        select(Organisation.region, Organisation.name)
-        .where(Organisation.region.in_([r.region for r in rows]),
-               Organisation.roles.like("%regulator%"))).all())
-    return [DistrictRow(r.region, regulators.get(r.region, ""), r.batches, r.declared_g,
+    return [DistrictRow(r.region, region_name(r.region), r.batches, r.declared_g,
                         r.disposed_g) for r in rows]
 
 

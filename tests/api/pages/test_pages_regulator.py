@@ -161,6 +161,9 @@ def test_dashboard_shows_the_mass_balance_with_drill_down_and_chart_data(regulat
     assert charts["by_category"]["disposed"] == [0.05]
     assert sum(charts["by_month"]["declared"]) == 0.15
     assert charts["by_district"]["keys"] == ["331002"]
+    # the county is named by GB/T 2260, not by the agency registered there
+    assert charts["by_district"]["names"] == ["椒江区"]
+    assert "331002 椒江区" in page and "辖区 331002 椒江区" in page
     assert 'src="/static/vendor/chart.js/chart.umd.min.js"' in page
     assert "<script>" not in page  # no inline code (CSP)
     # each figure drills down to its batches

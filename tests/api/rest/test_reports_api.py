@@ -235,7 +235,7 @@ def test_xlsx_opens_with_openpyxl_and_holds_the_numbers(client, district):
     wb = openpyxl.load_workbook(io.BytesIO(resp.get_data()))
     assert wb.sheetnames == ["说明", "汇总", "按产废单位", "按废物代码", "按废物类别", "按月份"]
     info = {r[0]: r[1] for r in wb["说明"].iter_rows(values_only=True)}
-    assert info["区域"] == "331002" and str(info["日志条目数 (log size)"]).isdigit()
+    assert info["区域"] == "331002 椒江区" and str(info["日志条目数 (log size)"]).isdigit()
     ws = wb["按产废单位"]
     assert ws.freeze_panes == "A2"
     header = [c.value for c in ws[1]]
