@@ -41,9 +41,12 @@ copy chart.js chart.js dist/chart.umd.min.js LICENSE.md
 cp "$NM/@kurkle/color/LICENSE.md" "$OUT/chart.js/LICENSE-kurkle-color.md"
 # canonicalize: RFC 8785 JSON canonicalisation; an ES module whose default export is the function.
 copy canonicalize canonicalize lib/canonicalize.js LICENSE
+# @noble/ed25519: Ed25519 in JavaScript (an ES module, no imports; hashes with WebCrypto's
+# SHA-512), the fallback where the browser's WebCrypto has no Ed25519 (ledger.js).
+copy @noble/ed25519 noble-ed25519 index.js LICENSE
 
 # The README states the versions; say so when it no longer does.
-for pkg in jsqr idb chart.js canonicalize; do
+for pkg in jsqr idb chart.js canonicalize @noble/ed25519; do
     v=$(version "$pkg")
     grep -q "| $pkg | $v |" "$OUT/README.md" \
         || echo "vendor-js: update $OUT/README.md: $pkg is now $v" >&2

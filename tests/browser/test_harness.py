@@ -64,9 +64,17 @@ def test_vendored_scripts_load(live_server: LiveServer, page: Page):
     browser_says = page.evaluate("""async ([vendor, value]) => {
       const {openDB} = await import(vendor + "/idb/index.js");
       const {default: canonicalize} = await import(vendor + "/canonicalize/canonicalize.js");
-      return [typeof openDB, canonicalize(value)];
+      const noble = await import(vendor + "/noble-ed25519/index.js");
+      // RFC 8032 section 7.1, TEST 1: the empty message
+      const hex = (s) => Uint8Array.from(s.match(/../g), (h) => parseInt(h, 16));
+      const sig = await noble.signAsync(new Uint8Array(0), hex(
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"));
+      const sigHex = Array.from(sig, (b) => b.toString(16).padStart(2, "0")).join("");
+      return [typeof openDB, canonicalize(value), sigHex];
     }""", [vendor, value])
-    assert browser_says == ["function", rfc8785.dumps(value).decode()]
+    assert browser_says == ["function", rfc8785.dumps(value).decode(),
+                            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                            "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"]
 
 
 def test_camera_reads_a_rendered_label(demo_server: LiveServer, camera_browser, tmp_path):

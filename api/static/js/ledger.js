@@ -2,8 +2,14 @@
 // non-extractable, kept in IndexedDB), entries built and signed here exactly as
 // docs/ledger-format.md specifies, and an IndexedDB queue of signed entries that are sent
 // when the network allows. The server never sees a private key.
+//
+// Browsers whose WebCrypto has no Ed25519 yet (Chrome before 137, several domestic browsers
+// built on older Chromium) sign with the vendored @noble/ed25519 instead; that key's secret is
+// kept sealed under a non-extractable AES-GCM key, so page scripts can use it but not read it
+// out of IndexedDB as bytes (docs/pages.md, "Which browsers").
 import { openDB } from "../vendor/idb/index.js";
 import canonicalize from "../vendor/canonicalize/canonicalize.js";
+import * as noble from "../vendor/noble-ed25519/index.js";
 
 const DB_NAME = "waste-ledger";
 const HEADER = "waste-ledger/entry/v1";
@@ -119,6 +125,69 @@ export function massDifference(expected, actual) {
 
 // --- device keys -----------------------------------------------------------------------------
 
+let support = null;
+
+/** How this browser signs: "native" (WebCrypto Ed25519), "fallback" (@noble/ed25519 over
+ * WebCrypto's SHA-512 and AES-GCM) or "none" (no WebCrypto at all: an old browser, or a page
+ * not served over HTTPS). Asked once, before anyone fills a form. */
+export function signingSupport() {
+  if (!support) support = detectSigning();
+  return support;
+}
+
+async function detectSigning() {
+  if (!(globalThis.crypto && crypto.subtle)) return "none";
+  try {
+    await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+    return "native";
+  } catch {
+    try {
+      await crypto.subtle.digest("SHA-512", new Uint8Array(1));
+      await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt"]);
+      return "fallback";
+    } catch {
+      return "none";
+    }
+  }
+}
+
+/** A new key pair: {pub, privateKey}, privateKey being what ``signBytes`` takes. */
+async function makeKeyPair() {
+  const how = await signingSupport();
+  if (how === "native") {
+    const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+    return { pub: new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey)),
+             privateKey: pair.privateKey };
+  }
+  if (how === "none") throw new Error("no WebCrypto");
+  const secret = noble.utils.randomSecretKey();
+  try {
+    const pub = await noble.getPublicKeyAsync(secret);
+    const wrap = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false,
+                                                 ["encrypt", "decrypt"]);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, wrap,
+                                                              secret));
+    return { pub, privateKey: { fallback: "noble-ed25519", wrap, iv, sealed } };
+  } finally {
+    secret.fill(0);
+  }
+}
+
+/** Ed25519 signature of ``bytes`` with a key made by ``makeKeyPair``. */
+async function signBytes(privateKey, bytes) {
+  if (!privateKey || !privateKey.fallback) {
+    return new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, privateKey, bytes));
+  }
+  const secret = new Uint8Array(await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: privateKey.iv }, privateKey.wrap, privateKey.sealed));
+  try {
+    return await noble.signAsync(bytes, secret);
+  } finally {
+    secret.fill(0);
+  }
+}
+
 /** This device's key for ``org``, or null if none has been made here yet. */
 export async function deviceKey(org) {
   return (await database()).get("keys", org) || null;
@@ -135,8 +204,8 @@ export async function ensureDeviceKey(org, label) {
   if (existing && existing.registered) return existing;
   let record = existing;
   if (!record) {
-    const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
-    const pub = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+    const pair = await makeKeyPair();
+    const pub = pair.pub;
     const name = keyName(org);
     const keyId = (await sha256(concat(enc.encode(name), Uint8Array.of(0x0a, ALG_ED25519), pub)))
       .slice(0, 4);
@@ -186,8 +255,7 @@ export function entryText(payload) {
 
 /** A C2SP signed note: the text, a blank line, and this key's signature line. */
 export async function signNote(text, key) {
-  const sig = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, key.privateKey,
-                                                      enc.encode(text)));
+  const sig = await signBytes(key.privateKey, enc.encode(text));
   return `${text}\n\u2014 ${key.name} ${b64(concat(key.keyId, sig))}\n`;
 }
 

@@ -1,7 +1,9 @@
 // 申报批次: search the national catalogue as you type, fill in the hazards, turn kilograms into
 // exact integer grams, ask the server for the next free batch code, then build the
 // batch.declared entry and sign it on this device (its key is made and registered on first use).
-import { ApiError, NetworkError, api, deviceKey, messages, signEntry, submitNote } from "../ledger.js";
+import {
+  ApiError, NetworkError, api, deviceKey, messages, signEntry, signingSupport, submitNote,
+} from "../ledger.js";
 import { withDeviceKey } from "./device.js";
 import { fieldFor, format, gramsToKg, parseMassKg } from "./util.js";
 import { identification } from "./identified.js";
@@ -399,3 +401,11 @@ deviceKey(org).then((k) => {
     keyNotice.hidden = false;
   }
 }).catch(() => {});
+
+// Before anyone fills the form: a browser that cannot sign at all is told so now, not after
+// typing everything (one without WebCrypto Ed25519 signs with the fallback and is not bothered).
+signingSupport().then((how) => {
+  if (how !== "none") return;
+  showError("general", T.no_webcrypto);
+  submitButton.disabled = true;
+});

@@ -17,7 +17,13 @@ export async function signingKey(org, notice, T) {
   const existing = await deviceKey(org);
   if (existing && existing.registered) return existing;
   say(notice, T.registering);
-  const made = await ensureDeviceKey(org, T.device_label);
+  let made;
+  try {
+    made = await ensureDeviceKey(org, T.device_label);
+  } catch (err) {
+    notice.hidden = true; // the error is shown where the person acted; no "making a key…" left
+    throw err;
+  }
   say(notice, format(T.registered, { name: made.name }));
   return made;
 }

@@ -1,7 +1,9 @@
 // 预约收集: confirm a release to the collector, signed on this device. Each batch's stream head
 // and open handover are read fresh just before signing, so a release made after the driver
 // has already signed for the batch (receiver signs first) settles that handover.
-import { ApiError, NetworkError, api, messages, signEntry, submitNote } from "../ledger.js";
+import {
+  ApiError, NetworkError, api, messages, signEntry, signingSupport, submitNote,
+} from "../ledger.js";
 import { DEAD_KEY, renewKey, signingKey } from "./device.js";
 import { format } from "./util.js";
 
@@ -59,7 +61,11 @@ async function release(article, li, signingKey) {
 }
 
 async function run(article, items, button) {
-  if (!(window.crypto && crypto.subtle)) { keyNotice.textContent = T.no_webcrypto; keyNotice.hidden = false; return; }
+  if (await signingSupport() === "none") {
+    keyNotice.textContent = T.no_webcrypto;
+    keyNotice.hidden = false;
+    return;
+  }
   const buttons = article.querySelectorAll("button");
   buttons.forEach((b) => { b.disabled = true; });
   try {
