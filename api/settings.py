@@ -28,6 +28,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Evidence files of cases (photos, PDFs), stored by SHA-256 outside the database.
         "CASE_EVIDENCE_DIR": str(inst / "evidence"),
         "CASE_EVIDENCE_MAX_BYTES": 10 * 1024 * 1024,
+        # 回头看: closed cases are looked at again from this many days after the close-out;
+        # a gap of their type starting up to WITHIN days after it reopens them (docs/cases.md).
+        "CASE_LOOKBACK_AFTER_DAYS": 30,
+        "CASE_LOOKBACK_WITHIN_DAYS": 90,
         # Gap thresholds per region, e.g. {"331002": {"uncollected_days": 60}} (see ledger/gaps.py).
         "GAP_THRESHOLDS": {},
         # At most 65,535: entry bundles (/log/tile/entries/) frame each note with a uint16.

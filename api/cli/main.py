@@ -17,6 +17,7 @@ from api import create_app, runtime
 from api.bootstrap import ensure_initialised
 from api.cli.admin import COMMANDS
 from api.cli.backup import backup_command, restore_command
+from api.cli.cases import cases_group
 from api.cli.catalogue import catalogue_group, in_force_notice
 from api.cli.db import db_group
 from api.cli.gaps import gaps_command
@@ -200,6 +201,7 @@ main.add_command(label)
 main.add_command(tiles_group)
 main.add_command(witness_group)
 main.add_command(reconcile_command)
+main.add_command(cases_group)
 for command in (*COMMANDS, db_group, gaps_command, operator_group, simulate_command,
                 catalogue_group, backup_command, restore_command):
     main.add_command(command)

@@ -17,14 +17,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
+from ledger.audit.gaps import GAP_TYPES, Gap, GapQuery, GapSettings, find_gaps
 from ledger.audit.models import Case
+from ledger.clock import beijing_day
 from ledger.custody.codes import region_contains, validate_region
 from ledger.custody.kinds import _date, _org_ref, _str, organisation
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Organisation
 from ledger.errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
-from ledger.tlog.log import AppendContext, KindHandler
+from ledger.tlog.log import AppendContext, KindHandler, LogConfig
 from ledger.tlog.models import LogEntry
+from ledger.tlog.registry import operator_act
 
 CASE_STREAM_PREFIX = "case:"
 CASE_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._\-]{0,63}")
@@ -287,14 +290,36 @@ def _require_second_signoff(ctx: AppendContext, region: str) -> None:
 
 
 def on_reopened(ctx: AppendContext) -> None:
-    """case.reopened: a regulator reopens a closed case (the problem came back, 反弹)."""
+    """case.reopened: a regulator reopens a closed case (the problem came back, 反弹). With
+    ``data.lookback`` it is the look-back's own finding (回头看), which only the operator key
+    signs: ``run_lookbacks`` is the one writer of it."""
     data = ctx.entry.data
     case = _case(ctx)
-    _require_regulator(ctx, case.region)
+    signer = _require_regulator(ctx, case.region)
     _str(data, "reason", max_len=2000)
+    if "lookback" in data:
+        if not signer.has_role("operator"):
+            raise PermissionDenied("a look-back (回头看) reopening is signed by the operator "
+                                   "key only", code="case_forbidden", field="org")
+        _lookback_data(data["lookback"])
     case.reopened += 1
     case.closed_at = case.closed_t_ms = None
     _touch(ctx, case, REOPENED)
+
+
+def _lookback_data(value: Any) -> None:
+    """``{"gap": <the recurring gap id>, "days": <days from the close-out to the look-back>}``."""
+    if not isinstance(value, dict) or set(value) != {"gap", "days"}:
+        raise PayloadInvalid("data.lookback is {gap, days}", code="field_invalid",
+                             field="data.lookback")
+    gap = _str(value, "gap", max_len=200) or ""
+    days = value["days"]
+    if ":" not in gap:
+        raise PayloadInvalid("data.lookback.gap is a gap id", code="field_invalid",
+                             field="data.lookback.gap")
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 36_600:
+        raise PayloadInvalid("data.lookback.days is a whole number of days",
+                             code="field_invalid", field="data.lookback.days")
 
 
 def case_kinds(settings: CaseSettings | None = None) -> dict[str, KindHandler]:
@@ -388,3 +413,90 @@ def case_entries(session: Session, case_id: str) -> list[LogEntry]:
 def overdue(case: Case, today: str) -> bool:
     """Past its deadline (the Beijing day ``today`` is after it) and not closed."""
     return case.deadline is not None and case.deadline < today and case.state != CLOSED
+
+
+# --- 回头看: the look-back after close-out ------------------------------------------------------
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class LookbackSettings:
+    """When a closed case is looked at again (回头看): from ``after_days`` after its close-out
+    on, for a gap of its type involving its responsible organisation that started after the
+    close-out and at most ``within_days`` after it (a gap later than that is a new problem,
+    for a new case)."""
+
+    after_days: int = 30
+    within_days: int = 90
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.after_days <= self.within_days:
+            raise ValueError("look-back days: 0 <= after_days <= within_days")
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """A case the look-back reopened (反弹): the gap that came back and the signed entry."""
+
+    case_id: str
+    gap_id: str
+    days: int  # whole days from the close-out to the look-back that found it
+    index: int  # the case.reopened entry
+
+
+def lookback_due(session: Session, settings: LookbackSettings, now_ms: int) -> list[Case]:
+    """Closed cases opened from a gap whose close-out is at least ``after_days`` old."""
+    cutoff = now_ms - settings.after_days * DAY_MS
+    return list(session.scalars(select(Case).where(
+        Case.state == CLOSED, Case.source == "gap", Case.type.in_(GAP_TYPES),
+        Case.closed_t_ms <= cutoff).order_by(Case.closed_t_ms, Case.id)))
+
+
+def recurrence(session: Session, case: Case, gaps: GapSettings, settings: LookbackSettings,
+               now_ms: int) -> Gap | None:
+    """The originating gap query run again for the case's responsible organisation and gap
+    type: the originating gap if it is still open (it was closed out, but not fixed), else the
+    first gap that started after the close-out and within ``within_days`` of it (open, or
+    resolved since: it came back either way)."""
+    assert case.closed_t_ms is not None
+    org = case.assignee or case.organisations.split()[0]
+    until = case.closed_t_ms + settings.within_days * DAY_MS
+    found = find_gaps(session, GapQuery(now_ms=now_ms, region=case.region,
+                                        types=frozenset({case.type}), organisation=org), gaps)
+    still = [g for g in found if g.id == case.gap_id and g.status == "open"]
+    back = [g for g in found if case.closed_t_ms < g.opened_ms <= until]
+    ordered = still or sorted(back, key=lambda g: (g.opened_ms, g.id))
+    return ordered[0] if ordered else None
+
+
+def run_lookbacks(session: Session, config: LogConfig, gaps: GapSettings,
+                  settings: LookbackSettings | None = None,
+                  now_ms: int | None = None) -> list[Recurrence]:
+    """回头看: for every case closed at least ``after_days`` ago, run its gap query again; a
+    recurrence reopens the case with a ``case.reopened`` signed by the operator key, marked
+    反弹 (``data.lookback``). Idempotent: a reopened case is no longer closed, so a second run
+    (or another process racing this one) finds nothing more to do."""
+    settings = settings or LookbackSettings()
+    now = config.clock() if now_ms is None else now_ms
+    done: list[Recurrence] = []
+    for case in lookback_due(session, settings, now):
+        gap = recurrence(session, case, gaps, settings, now)
+        if gap is None:
+            continue
+        assert case.closed_t_ms is not None
+        days = (now - case.closed_t_ms) // DAY_MS
+        case_id, closed_day = case.id, beijing_day(case.closed_t_ms)
+        try:
+            receipt = operator_act(session, config, case_stream(case_id), "case.reopened", {
+                "reason": f"回头看：{closed_day} 销号，{days} 天后复查，同类问题仍然存在或再次"
+                          f"出现（{gap.id}），反弹",
+                "lookback": {"gap": gap.id, "days": days}})
+        except (RuleViolation, Conflict) as exc:
+            if exc.code in ("case_state_invalid", "append_race", "seq_mismatch",
+                            "prev_mismatch"):
+                session.rollback()  # another run reopened it first: nothing more to do
+                continue
+            raise
+        done.append(Recurrence(case_id, gap.id, days, receipt.index))
+    return done

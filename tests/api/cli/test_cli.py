@@ -11,6 +11,7 @@ from ledger import migrations
 from ledger.custody.exemptions import ExemptionClaim
 from ledger.custody.projections import Batch
 from ledger.tlog.checkpoints import parse_checkpoint
+from ledger.tlog.log import log_head
 from ledger.tlog.notes import Signer, parse_vkey
 
 
@@ -166,3 +167,15 @@ def test_catalogue_import_loads_an_edition_and_refuses_a_bad_table(cli, tmp_path
     assert "2025  in force from 2025-01-01  imported" in listed
     assert "in force today: 2025" in listed and "NOT" not in listed
     assert "NOT loaded" not in cli("init").output
+
+
+def test_cases_lookback_with_nothing_closed_signs_nothing(cli, app):
+    with app.app_context():
+        before = log_head(db.session).size
+        db.session.remove()
+    out = cli("cases", "lookback")
+    assert out.exit_code == 0, out.output
+    assert "lookback: 0 case(s) reopened" in out.output
+    with app.app_context():
+        assert log_head(db.session).size == before
+        db.session.remove()
