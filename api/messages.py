@@ -36,6 +36,8 @@ MESSAGES_ZH: dict[str, str] = {
     "batch_unknown": "批次尚未申报",
     "batch_not_found": "找不到该批次，或您无权查看",
     "batch_closed": "该批次已处置或已全部合并，不能再操作",
+    "one_code_per_container": ("一物一码：每个容器单独申报，各有一个识别码。请按件申报"
+                               "（申报页“数量”填几件就生成几个识别码和几张标签）"),
     "batch_code_not_yours": "批次码必须以本单位的统一社会信用代码开头",
     "not_holder": "只有当前持有单位可以进行此操作",
     "not_receiver": "只有指定的接收单位可以确认或拒收",

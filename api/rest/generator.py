@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from flask_babel import gettext as _
 from flask_smorest import Api, Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from api.auth import require_principal
 from api.extensions import db
@@ -33,6 +33,8 @@ blp = Blueprint("generator_api", __name__, url_prefix="/api/v1",
 #: if nothing was declared with it).
 RESERVE_SECONDS: Final = 15 * 60
 MAX_SERIAL: Final = 999
+#: The most containers one declaration issues codes for at once (one code per container).
+MAX_CONTAINERS: Final = 100
 
 
 class NextCodeQuerySchema(Schema):
@@ -47,6 +49,9 @@ class NextCodeQuerySchema(Schema):
         "format": "date",
         "description": "the day the waste was generated, YYYY-MM-DD (Beijing time), not later "
                        "than today"})
+    count = fields.Integer(load_default=1, validate=validate.Range(1, MAX_CONTAINERS), metadata={
+        "description": "how many containers are declared together: one code per container "
+                       "(HJ 1276-2022), consecutive serials, all held for the caller"})
 
 
 class NextCodeSchema(Schema):
@@ -54,6 +59,8 @@ class NextCodeSchema(Schema):
     serial = fields.Integer()
     waste_code = fields.String(metadata={"description": "hyphenated, e.g. 900-039-49"})
     generated_on = fields.String()
+    codes = fields.List(fields.String(), metadata={
+        "description": "one code per container asked for (``count``), the first being ``code``"})
 
 
 def parse_generated_on(value: str) -> dt.date:
@@ -83,12 +90,14 @@ def catalogue_code(value: str, day: dt.date) -> str:
         raise InvalidInput(exc.message, code=exc.code, field="waste_code") from None
 
 
-def next_batch_code(org: str, waste_code: str, day: dt.date) -> dict[str, Any]:
-    """The next free batch code for ``org``'s ``waste_code`` on ``day``, reserved briefly."""
+def next_batch_code(org: str, waste_code: str, day: dt.date,
+                    count: int = 1) -> dict[str, Any]:
+    """The next free batch codes (``count`` of them, one per container) for ``org``'s
+    ``waste_code`` on ``day``, reserved briefly."""
     prefix = f"{org}{compact_waste_code(waste_code)}{day:%Y%m%d}"
-    code = reserve_code(db.session, prefix, org)
-    return {"code": code, "serial": int(code[-3:]), "waste_code": waste_code,
-            "generated_on": day.isoformat()}
+    codes = [reserve_code(db.session, prefix, org) for _ in range(count)]
+    return {"code": codes[0], "serial": int(codes[0][-3:]), "waste_code": waste_code,
+            "generated_on": day.isoformat(), "codes": codes}
 
 
 @blp.route("/batches/next-code", methods=["GET"])
@@ -99,13 +108,16 @@ def next_batch_code(org: str, waste_code: str, day: dt.date) -> dict[str, Any]:
          description="For generators. The serial is above every batch already declared with "
                      "that waste code and day and is held for 15 minutes for the caller, so "
                      "two devices asking at once get different codes. If the ledger still "
-                     "answers batch_exists on declaring, ask again.")
+                     "answers batch_exists on declaring, ask again. With count=N (containers "
+                     "declared together), N codes: sign one batch.declared per container, "
+                     "each with container.count 1 and the same data.lot "
+                     "({ref: the first code, no: n, of: N}).")
 @s.documented_errors(blp, 409, 422)
 def get_next_code(args: dict[str, Any]) -> Any:  # serialised by the response schema
     principal = require_principal()  # a generator: see @authenticated
     day = parse_generated_on(args["generated_on"])
     waste_code = catalogue_code(args["waste_code"], day)
-    return next_batch_code(principal.org, waste_code, day)
+    return next_batch_code(principal.org, waste_code, day, args["count"])
 
 
 def register(api: Api) -> None:

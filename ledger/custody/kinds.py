@@ -29,6 +29,7 @@ from ledger.custody.codes import (
     region_contains,
     validate_region,
 )
+from ledger.custody.containers import check_one_code
 from ledger.custody.editions import EditionInfo, catalogue, edition_for, editions, waste_entry
 from ledger.custody.exemptions import (
     METHOD_STAGES,
@@ -464,6 +465,7 @@ def _describe(ctx: AppendContext, data: Mapping[str, Any], waste_code: str,
     ):
         raise PayloadInvalid("data.container needs a type and a count >= 1",
                              code="field_invalid", field="data.container")
+    check_one_code(ctx.session, ctx.index, data, generated_on, hazardous)
     return {"name": _str(data, "name", max_len=100), "mass_g": _mass(data),
             "generated_on": generated_on}
 

@@ -182,7 +182,7 @@ def _label(batch: Batch, data: Mapping[str, Any], unit: Organisation | None,
         phone=(unit.phone or "") if unit is not None else "",
         generated_on=dt.date.fromisoformat(batch.generated_on),
         mass_g=batch.declared_mass_g,
-        container=_container(container, volume),
+        container=_container(container, volume, data.get("lot")),
         container_volume_l=volume,
         notes=_text(data.get("notes")),
         trace_url=_trace_url(public_base_url, batch.code),
@@ -241,7 +241,9 @@ def _volume(value: Any) -> float | None:
     return None
 
 
-def _container(container: Mapping[str, Any], volume: float | None) -> str:
+def _container(container: Mapping[str, Any], volume: float | None, lot: Any = None) -> str:
+    """The container in words: "铁桶 200 L", a lot member "铁桶 200 L 第 2/3 件", or a batch
+    declared before one code per container (ledger.custody.containers) "吨袋 共 3 件"."""
     kind = _text(container.get("type"))
     parts = [kind] if kind else []
     if volume is not None:
@@ -249,4 +251,7 @@ def _container(container: Mapping[str, Any], volume: float | None) -> str:
     count = container.get("count")
     if isinstance(count, int) and not isinstance(count, bool) and count > 1:
         parts.append(f"共 {count} 件")
+    elif isinstance(lot, dict) and isinstance(lot.get("no"), int) and isinstance(
+            lot.get("of"), int) and lot["of"] > 1:
+        parts.append(f"第 {lot['no']}/{lot['of']} 件")
     return " ".join(parts)

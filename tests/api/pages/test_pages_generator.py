@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.extensions import db
 from ledger.clock import beijing_today
 from ledger.custody.pickups import PickupRequest
+from ledger.tlog.client import ApiError
 from tests.api.lifecycle import COLLECTOR, DISPOSER, GENERATORS, STATION, description, manifest
 from tests.api.logins import csrf_of, declare, log_in_as, region_with_people
 
@@ -124,6 +125,30 @@ def test_next_code_serials_increment_and_skip_declared_ones(staff, client):
     assert next_code(client).json["code"].endswith("008")
     # Another waste code or another day has its own serials.
     assert next_code(client, "900-249-08").json["code"] == f"{G1}90024908{day:%Y%m%d}001"
+
+
+def test_containers_declared_together_get_one_code_each(staff, client):
+    """一物一码: three drums at once are three consecutive codes, three declarations sharing a
+    lot; one declaration for the three is refused, in Chinese, naming the fix."""
+    log_in(client, "boss")
+    day = beijing_today()
+    answer = client.get("/api/v1/batches/next-code", query_string={
+        "waste_code": "900-039-49", "generated_on": day.isoformat(), "count": 3}).json
+    codes = [f"{G1}90003949{day:%Y%m%d}{n:03d}" for n in (1, 2, 3)]
+    assert answer["codes"] == codes and answer["code"] == codes[0]
+    assert next_code(client).json["serial"] == 4  # all three are held
+    for n, code in enumerate(codes, 1):
+        staff[G1].declare(code, {**description(1000), "generated_on": day.isoformat(),
+                                 "lot": {"ref": codes[0], "no": n, "of": 3}})
+    with pytest.raises(ApiError) as err:
+        staff[G1].declare(f"{G1}90003949{day:%Y%m%d}005", {
+            **description(3000), "generated_on": day.isoformat(),
+            "container": {"type": "铁桶", "count": 3}})
+    assert err.value.status == 422 and err.value.body["code"] == "one_code_per_container"
+    assert "一物一码" in err.value.message and "按件申报" in err.value.message
+    too_many = client.get("/api/v1/batches/next-code", query_string={
+        "waste_code": "900-039-49", "generated_on": day.isoformat(), "count": 101})
+    assert too_many.status_code == 422 and "count" in too_many.json["errors"]["query"]
 
 
 def test_next_code_is_per_organisation(staff, client):

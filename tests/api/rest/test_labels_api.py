@@ -15,6 +15,7 @@ from PIL import Image
 from api.extensions import db
 from api.runtime import log_config
 from ledger.custody import access
+from ledger.custody.containers import RULE, RuleChange
 from ledger.custody.label_data import labels_for
 from ledger.custody.uscc import make_uscc
 from ledger.tlog import registry
@@ -173,6 +174,11 @@ def test_general_industrial_solid_waste_gets_its_own_label(client, drums):
 
 
 def test_label_facts_come_from_the_declaration_and_the_catalogue(app, drums):
+    # Three bags under one code, as a log written before one code per container
+    # (ledger/custody/containers.py) holds them: the label says so.
+    with app.app_context():
+        db.session.add(RuleChange(rule=RULE, from_index=10**9))
+        db.session.commit()
     code = code_for(GEN, 4, "90003949")
     drums[GEN].declare(code, {
         "waste_code": "900-039-49", "name": "废活性炭", "form": "solid", "hazards": [],
@@ -187,6 +193,20 @@ def test_label_facts_come_from_the_declaration_and_the_catalogue(app, drums):
     assert facts.container == "吨袋 1000 L 共 3 件" and facts.container_volume_l == 1000
     assert (facts.contact_person, facts.phone) == ("王建国", "0576-8888 6666")
     assert facts.trace_url == url(code) and facts.category == "HW49"
+
+
+def test_a_container_of_a_lot_says_which_of_how_many_it_is(app, drums):
+    first = code_for(GEN, 5, "90003949")
+    codes = [code_for(GEN, 5 + n, "90003949") for n in range(2)]
+    for n, code in enumerate(codes, 1):
+        drums[GEN].declare(code, {
+            "waste_code": "900-039-49", "name": "废活性炭", "form": "solid", "hazards": ["T"],
+            "container": {"type": "铁桶", "count": 1, "volume_l": 200}, "mass_g": 150_000,
+            "generated_on": TODAY.isoformat(), "lot": {"ref": first, "no": n, "of": 2}})
+    with app.app_context():
+        operator = access.principal_for(db.session, app.config["OPERATOR_ORG"])
+        facts = labels_for(db.session, operator, codes, BASE)
+    assert [f.container for f in facts] == ["铁桶 200 L 第 1/2 件", "铁桶 200 L 第 2/2 件"]
 
 
 def test_a4_and_roll_sheets_have_the_right_pages_and_every_code_decodes(client, drums):
