@@ -16,6 +16,7 @@ from api.extensions import REPORTS_BIND, db
 from api.instance import instance_dir, private_sqlite_file, sqlite_path, write_private_file
 from api.pages import web
 from api.rest import tiles, v1
+from api.scoping import plan_settings
 from api.settings import defaults
 from ledger.audit.cases import CaseSettings
 from ledger.bootstrap import ledger_kinds
@@ -49,7 +50,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     runtime.register_kinds(app, ledger_kinds(CustodySettings(
         tolerance_permille=int(app.config["MASS_TOLERANCE_PERMILLE"]),
         permit_policy=dict(app.config["PERMIT_POLICY"])), CaseSettings(
-        two_level_regions=frozenset(app.config["CASE_TWO_LEVEL_REGIONS"]))))
+        two_level_regions=frozenset(app.config["CASE_TWO_LEVEL_REGIONS"])),
+        plan_settings(app)))
     v1.init_app(app)
     tiles.init_app(app)
     cosigning.init_app(app)

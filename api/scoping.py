@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from ledger.audit.gaps import GAP_TYPES, GapQuery, GapSettings
+from ledger.audit.plans import PlanSettings
 from ledger.custody.codes import region_contains
 from ledger.custody.principals import Principal
 from ledger.errors import PermissionDenied
@@ -16,6 +17,11 @@ from ledger.errors import PermissionDenied
 
 def gap_settings(app: Flask) -> GapSettings:
     return GapSettings(regions=app.config.get("GAP_THRESHOLDS", {}))
+
+
+def plan_settings(app: Flask) -> PlanSettings:
+    """Management class thresholds and deadlines (docs/plans.md), from ``PLAN_SETTINGS``."""
+    return PlanSettings(**dict(app.config.get("PLAN_SETTINGS", {})))
 
 
 def scoped_gap_query(p: Principal, args: dict[str, Any]) -> GapQuery:

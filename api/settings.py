@@ -25,6 +25,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PERMIT_POLICY": {"*": "refuse"},
         # Regions where closing a case (销号) needs a second regulator's signature (docs/cases.md)
         "CASE_TWO_LEVEL_REGIONS": [],
+        # Plans and declarations (docs/plans.md): management class thresholds in tonnes a year
+        # and deadlines, e.g. {"key_t": 100, "simplified_t": 10, "report_due_days": 15}.
+        "PLAN_SETTINGS": {},
         # Evidence files of cases (photos, PDFs), stored by SHA-256 outside the database.
         "CASE_EVIDENCE_DIR": str(inst / "evidence"),
         "CASE_EVIDENCE_MAX_BYTES": 10 * 1024 * 1024,

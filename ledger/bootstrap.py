@@ -2,21 +2,23 @@
 
 ``ledger.custody`` must not import ``ledger.audit`` (the domain does not know who reads it), yet
 the reconciliation summary has to be refreshed in the same transaction as every batch entry, and
-the case kinds (``ledger.audit.cases``) are the audit layer's own. This module is the one place
-that knows both, as cosmicpython's ``bootstrap.py`` is: the app, the CLI, the benchmarks and the
-tests get their handlers here.
+the case, plan and declaration kinds (``ledger.audit.cases``, ``ledger.audit.plans``) are the
+audit layer's own. This module is the one place that knows both, as cosmicpython's
+``bootstrap.py`` is: the app, the CLI, the benchmarks and the tests get their handlers here.
 """
 
 from __future__ import annotations
 
 from ledger.audit.cases import CaseSettings, case_kinds
+from ledger.audit.plans import PlanSettings, plan_kinds
 from ledger.audit.reconcile import refresh_balances
 from ledger.custody.kinds import CustodySettings, custody_kinds
 from ledger.tlog.log import KindHandler
 
 
 def ledger_kinds(settings: CustodySettings | None = None,
-                 cases: CaseSettings | None = None) -> dict[str, KindHandler]:
+                 cases: CaseSettings | None = None,
+                 plans: PlanSettings | None = None) -> dict[str, KindHandler]:
     """Every domain kind with its handler, the reconciliation summary kept up to date."""
     return {**custody_kinds(settings, after_batch_change=refresh_balances),
-            **case_kinds(cases)}
+            **case_kinds(cases), **plan_kinds(plans)}

@@ -1,9 +1,9 @@
-"""Projections the audit layer keeps: cases (问题清单), derived from the log, rebuilt by
-``rebuild``."""
+"""Projections the audit layer keeps: cases (问题清单), plans (管理计划) and declarations
+(申报登记), derived from the log, rebuilt by ``rebuild``."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.tlog.models import Base
@@ -57,3 +57,83 @@ class CaseEvidence(Base):
     size: Mapped[int]
     uploaded_by: Mapped[str] = mapped_column(String(18))
     uploaded_ms: Mapped[int]
+
+
+class Plan(Base):
+    """An organisation's annual management plan (危险废物管理计划) for one year, as its latest
+    ``plan.filed`` / ``plan.amended`` entry in ``plan:<uscc>:<year>`` says; docs/plans.md."""
+
+    __tablename__ = "plans"
+    __table_args__ = (Index("ix_plans_region_year", "region", "year"),)
+
+    org: Mapped[str] = mapped_column(String(18), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    region: Mapped[str] = mapped_column(String(6))
+    management_class: Mapped[str] = mapped_column(String(12))  # key | simplified | registered
+    frequency: Mapped[str] = mapped_column(String(10))  # monthly | quarterly | yearly
+    generation_g: Mapped[int]  # planned generation, every code
+    filed_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    filed_t_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    amendments: Mapped[int] = mapped_column(Integer)
+
+
+class PlanLine(Base):
+    """One waste code of a plan: planned quantities and the receivers it names."""
+
+    __tablename__ = "plan_lines"
+
+    org: Mapped[str] = mapped_column(String(18), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    waste_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    generation_g: Mapped[int]
+    storage_g: Mapped[int]
+    own_utilisation_g: Mapped[int]
+    own_disposal_g: Mapped[int]
+    transfer_g: Mapped[int]
+    receivers: Mapped[str] = mapped_column(Text)  # space-separated USCCs
+
+
+class Declaration(Base):
+    """An organisation's declaration (申报登记) for one period, as its latest
+    ``report.declared`` / ``report.amended`` entry in ``report:<uscc>:<period>`` says."""
+
+    __tablename__ = "declarations"
+    __table_args__ = (Index("ix_declarations_region_from", "region", "period_from"),)
+
+    org: Mapped[str] = mapped_column(String(18), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2026 | 2026-Q3 | 2026-07
+    year: Mapped[int] = mapped_column(Integer)
+    region: Mapped[str] = mapped_column(String(6))
+    period_from: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Beijing, inclusive
+    period_to: Mapped[str] = mapped_column(String(10))
+    due: Mapped[str] = mapped_column(String(10))  # the last day it was due
+    late: Mapped[bool] = mapped_column(Boolean)  # first filed after its due day
+    generated_g: Mapped[int]  # declared, every code
+    transferred_g: Mapped[int]
+    ledger_generated_g: Mapped[int]  # what the ledger recorded when it was signed
+    ledger_transferred_g: Mapped[int]
+    filed_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    filed_t_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    amendments: Mapped[int] = mapped_column(Integer)
+
+
+class DeclarationLine(Base):
+    """One waste code of a declaration: declared figures beside the ledger's."""
+
+    __tablename__ = "declaration_lines"
+
+    org: Mapped[str] = mapped_column(String(18), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    waste_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    generated_g: Mapped[int]
+    transferred_g: Mapped[int]
+    own_utilisation_g: Mapped[int]
+    own_disposal_g: Mapped[int]
+    opening_storage_g: Mapped[int]
+    closing_storage_g: Mapped[int]
+    ledger_generated_g: Mapped[int]
+    ledger_transferred_g: Mapped[int]
+    ledger_opening_storage_g: Mapped[int]
+    ledger_closing_storage_g: Mapped[int]
