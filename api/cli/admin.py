@@ -104,6 +104,20 @@ def org_vehicle(uscc: str, plate: str, transport_permit: str) -> None:
     click.echo(f"vehicle registered at index {r.index}")
 
 
+@org_group.command("facility")
+@click.argument("uscc")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--type", "type_", required=True, help="贮存库, 贮存场, 贮存池 or 贮存罐区")
+@click.option("--capacity-kg", type=int, required=True)
+@with_appcontext
+def org_facility(uscc: str, code: str, name: str, type_: str, capacity_kg: int) -> None:
+    """Register a storage facility (贮存设施) with its code, type and design capacity."""
+    r = _run(lambda: registry.register_facility(db.session, log_config(), uscc, code, name,
+                                                type_, capacity_kg))
+    click.echo(f"storage facility registered at index {r.index}")
+
+
 @click.group("user")
 def user_group() -> None:
     """People who log in (passwords kept as Argon2id hashes)."""

@@ -23,6 +23,7 @@ from api.cli.db import db_group
 from api.cli.gaps import gaps_command
 from api.cli.labels import label
 from api.cli.operator import operator_group
+from api.cli.reference import reference_group
 from api.cli.reports import reconcile_command
 from api.cli.simulate import simulate_command
 from api.cli.tiles import tiles_group
@@ -203,5 +204,5 @@ main.add_command(witness_group)
 main.add_command(reconcile_command)
 main.add_command(cases_group)
 for command in (*COMMANDS, db_group, gaps_command, operator_group, simulate_command,
-                catalogue_group, backup_command, restore_command):
+                catalogue_group, reference_group, backup_command, restore_command):
     main.add_command(command)

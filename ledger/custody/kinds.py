@@ -53,8 +53,12 @@ from ledger.custody.projections import (
     Manifest,
     Organisation,
     Permit,
+    Residue,
+    StorageFacility,
+    StorageStay,
     Vehicle,
 )
+from ledger.custody.reference import general_codes, method_codes
 from ledger.custody.uscc import validate_uscc
 from ledger.errors import (
     Conflict,
@@ -376,6 +380,48 @@ def on_vehicle_registered(ctx: AppendContext) -> None:
                             registered_at=ctx.index))
 
 
+#: 贮存设施 types of GB 18597-2023 (危险废物贮存污染控制标准).
+FACILITY_TYPES = ("贮存库", "贮存场", "贮存池", "贮存罐区")
+STORING_ROLES = {"generator", "collector", "receiver", "disposer"}
+
+
+def on_facility_registered(ctx: AppendContext) -> None:
+    """facility.registered: an organisation (or the operator for it) registers a storage
+    facility (贮存设施) with its code, name, type and design capacity."""
+    e, data = ctx.entry, ctx.entry.data
+    holder = organisation(ctx.session, _org_subject(e), "stream")
+    signer = organisation(ctx.session, e.org)
+    if e.org != holder.uscc and not signer.has_role("operator"):
+        raise PermissionDenied("storage facilities are registered by their organisation or the "
+                               "operator", code="registry_forbidden", field="org")
+    _require_role(holder, STORING_ROLES, "stream")
+    code = _facility_code(data)
+    if data.get("type") not in FACILITY_TYPES:
+        raise PayloadInvalid(f"data.type must be one of {'、'.join(FACILITY_TYPES)}",
+                             code="field_invalid", field="data.type")
+    capacity = data.get("capacity_kg")
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not (
+            0 < capacity <= MAX_MASS_G // 1000):
+        raise PayloadInvalid("data.capacity_kg must be whole kilograms > 0",
+                             code="field_invalid", field="data.capacity_kg")
+    if ctx.session.get(StorageFacility, (holder.uscc, code)) is not None:
+        raise Conflict(f"storage facility {code} is already registered",
+                       code="facility_exists", field="data.code")
+    ctx.session.add(StorageFacility(org=holder.uscc, code=code,
+                                    name=_str(data, "name", max_len=100),
+                                    type=data["type"], capacity_kg=capacity,
+                                    registered_at=ctx.index))
+
+
+def _facility_code(data: Mapping[str, Any], key: str = "code") -> str:
+    code = _str(data, key, max_len=32)
+    assert code is not None
+    if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in code):
+        raise PayloadInvalid(f"data.{key} is a facility code of letters, digits and - _ .",
+                             code="field_invalid", field=f"data.{key}")
+    return code
+
+
 def _plate(data: Mapping[str, Any]) -> str:
     plate = _str(data, "plate", max_len=20)
     assert plate is not None
@@ -451,6 +497,11 @@ def _describe(ctx: AppendContext, data: Mapping[str, Any], waste_code: str,
         if any(cat.is_hazardous(waste_code) for cat in cats):
             raise RuleViolation(f"{waste_code} is in the hazardous waste catalogue",
                                 code="hazardous_code_as_general", field="data.hazardous")
+        listed = general_codes(ctx.session, ctx.index)
+        if listed is not None and waste_code not in listed:
+            raise RuleViolation(f"{waste_code} is not a code of the loaded list of general "
+                                "industrial solid waste", code="general_code_unknown",
+                                field="data.waste_code")
     if data.get("form") not in FORMS:
         raise PayloadInvalid(f"data.form must be one of {sorted(FORMS)}", code="field_invalid",
                              field="data.form")
@@ -548,6 +599,7 @@ def make_release_handler(settings: CustodySettings) -> KindHandler:
         if batch.holder != e.org:
             raise PermissionDenied("only the current holder may release a batch",
                                    code="not_holder", field="org")
+        _not_in_storage(ctx, batch)
         to = _org_ref(data, "to")
         if to == e.org:
             raise PayloadInvalid("a batch cannot be released to its holder",
@@ -817,6 +869,63 @@ def on_withdrawn(ctx: AppendContext) -> None:
         _close_manifest_if_done(ctx, ho.manifest)
 
 
+# --- storage (入库 / 出库, HJ 1259) ---------------------------------------------------------
+
+
+def _open_stay(session: Session, code: str) -> StorageStay | None:
+    return session.scalars(select(StorageStay).where(StorageStay.batch == code,
+                                                     StorageStay.out_at.is_(None))).first()
+
+
+def _not_in_storage(ctx: AppendContext, batch: Batch) -> None:
+    """A batch in a storage facility leaves it (出库) before it is handed on, poured into
+    another batch or utilised/disposed of: the 台账 then has both steps."""
+    stay = _open_stay(ctx.session, batch.code)
+    if stay is not None:
+        raise RuleViolation(f"the batch is in storage facility {stay.facility}; record its "
+                            "storage.out (出库) first", code="in_storage", field="stream")
+
+
+def on_storage_in(ctx: AppendContext) -> None:
+    """storage.in (入库): the holder puts the batch into one of its storage facilities."""
+    e, data = ctx.entry, ctx.entry.data
+    batch = _live_batch(ctx)
+    if batch.holder != e.org or batch.state == PENDING:
+        raise PermissionDenied("only the holder stores a batch it has in hand (no handover "
+                               "open)", code="not_holder", field="org")
+    _require_role(organisation(ctx.session, e.org), STORING_ROLES, "org")
+    code = _facility_code(data, "facility")
+    if ctx.session.get(StorageFacility, (e.org, code)) is None:
+        raise RuleViolation(f"storage facility {code} is not registered to this organisation",
+                            code="facility_unknown", field="data.facility")
+    stay = _open_stay(ctx.session, batch.code)
+    if stay is not None:
+        raise Conflict(f"the batch is already in storage facility {stay.facility}",
+                       code="already_stored", field="stream")
+    mass = _mass(data)
+    assert mass is not None
+    ctx.session.add(StorageStay(batch=batch.code, org=e.org, facility=code, in_mass_g=mass,
+                                in_at=ctx.index, in_t_ms=e.t_ms))
+    batch.updated_at = ctx.index
+
+
+def on_storage_out(ctx: AppendContext) -> None:
+    """storage.out (出库): the holder takes the batch out of the facility it is in."""
+    e, data = ctx.entry, ctx.entry.data
+    batch = _live_batch(ctx)
+    stay = _open_stay(ctx.session, batch.code)
+    if stay is None or stay.org != e.org:
+        raise RuleViolation("the batch is not in a storage facility of this organisation",
+                            code="not_stored", field="stream")
+    if _facility_code(data, "facility") != stay.facility:
+        raise RuleViolation(f"the batch is in storage facility {stay.facility}",
+                            code="facility_mismatch", field="data.facility")
+    mass = _mass(data)
+    assert mass is not None
+    stay.out_mass_g, stay.out_at, stay.out_t_ms = mass, ctx.index, e.t_ms
+    batch.updated_at = ctx.index
+
+
 # --- consolidation and disposal ------------------------------------------------------------
 
 
@@ -829,6 +938,7 @@ def make_handoff_handler(settings: CustodySettings) -> KindHandler:
             raise PermissionDenied("only the holder may consolidate a batch", code="not_holder",
                                    field="org")
         _require_role(organisation(ctx.session, e.org), HOLDING_ROLES, "org")
+        _not_in_storage(ctx, batch)
         _holder_overrides_answer(ctx, batch)
         if batch.state == PENDING:
             raise Conflict("the batch has an open handover", code="handover_open",
@@ -916,6 +1026,8 @@ def on_disposed(ctx: AppendContext) -> None:
     if method not in ("utilisation", "disposal"):
         raise PayloadInvalid("data.method is utilisation or disposal", code="field_invalid",
                              field="data.method")
+    _not_in_storage(ctx, batch)
+    method_code = _method_code(ctx, data, method)
     claim = _claimed(ctx, batch)
     if claim is not None and claim.stage != METHOD_STAGES[method]:
         raise RuleViolation(f"{method} is {METHOD_STAGES[method]}; the exemption claimed is "
@@ -934,7 +1046,7 @@ def on_disposed(ctx: AppendContext) -> None:
     mass = _mass(data)
     assert mass is not None
     ctx.session.add(Disposal(batch=batch.code, disposer=e.org, method=method,
-                             method_code=_str(data, "method_code", max_len=8),
+                             method_code=method_code,
                              permit=permit_no or "", mass_g=mass, entry=ctx.index,
                              t_ms=e.t_ms))
     _stage_left_undone(ctx, batch, METHOD_STAGES[method])
@@ -945,6 +1057,88 @@ def on_disposed(ctx: AppendContext) -> None:
             by_answer=False, fits=True, claimed_at=ctx.index, claimed_t_ms=e.t_ms))
     batch.state = DISPOSED
     batch.updated_at = ctx.index
+
+
+def _method_code(ctx: AppendContext, data: Mapping[str, Any], method: str) -> str:
+    """The 利用/处置方式 code: once the official list is loaded (before this entry), one of
+    its codes, of the entry's method; until then any code of 1-8 characters."""
+    code = _str(data, "method_code", max_len=8)
+    assert code is not None
+    listed = method_codes(ctx.session, ctx.index)
+    if listed is None:
+        return code
+    item = listed.get(code)
+    if item is None:
+        raise RuleViolation(f"{code} is not a 利用/处置方式 of the loaded list",
+                            code="method_code_unknown", field="data.method_code")
+    if item.method != method:
+        raise RuleViolation(f"{code} ({item.name}) is a code of {item.method}, not {method}",
+                            code="method_code_mismatch", field="data.method_code")
+    return code
+
+
+def on_batch_residue(ctx: AppendContext) -> None:
+    """batch.residue (seq 0): a disposer declares the residue (次生废物) that utilising or
+    disposing of batches produced, as a new batch of its own, each source named by its
+    ``custody.disposed`` entry (leaf hash)."""
+    e, data = ctx.entry, ctx.entry.data
+    code, hazardous = _new_batch_code(ctx)
+    holder = organisation(ctx.session, e.org)
+    _require_role(holder, {"disposer", "receiver"}, "org")
+    sources = data.get("sources")
+    if not isinstance(sources, list) or not sources or len(sources) > 1000:
+        raise PayloadInvalid("data.sources must list 1-1000 disposals",
+                             code="field_invalid", field="data.sources")
+    described = _describe(ctx, data, code.waste_code, hazardous)
+    if hazardous and is_identified_code(code.waste_code):
+        _check_identification(data)
+    batch = _new_batch(ctx, e.stream, holder, code.waste_code, hazardous, described, DECLARED)
+    seen: set[str] = set()
+    for i, ref in enumerate(sources):
+        where = f"data.sources[{i}]"
+        if not isinstance(ref, dict) or not isinstance(ref.get("entry"), str):
+            raise PayloadInvalid(f"{where} needs code and entry", code="field_invalid",
+                                 field=where)
+        leaf = unb64(ref["entry"], field=f"{where}.entry", length=32)
+        disposal = ctx.session.scalars(select(Disposal).join(
+            LogEntry, LogEntry.idx == Disposal.entry).where(LogEntry.leaf_hash == leaf)).first()
+        if disposal is None or disposal.batch != ref.get("code") or disposal.disposer != e.org:
+            raise RuleViolation(f"{where} is not a disposal of yours of that batch",
+                                code="residue_source_invalid", field=where)
+        if disposal.batch in seen:
+            raise PayloadInvalid(f"{where} names a batch twice", code="field_invalid",
+                                 field=where)
+        seen.add(disposal.batch)
+        ctx.session.add(Residue(child=batch.code, source=disposal.batch,
+                                disposal_entry=disposal.entry, child_entry=ctx.index))
+    ctx.session.flush()
+
+
+def residue_source(code: str, leaf: bytes) -> dict[str, Any]:
+    """How a residue batch names one disposal that produced it."""
+    return {"code": code, "entry": prev_field(leaf)}
+
+
+# --- the person who acted (经办人, HJ 1259) -----------------------------------------------------
+
+
+def _check_handled_by(data: Mapping[str, Any]) -> None:
+    """``data.handled_by``, when present, is the name of the person logged in on the signing
+    device (经办人): text of 1-50 characters. Entries without it stay valid."""
+    if "handled_by" in data:
+        name = data["handled_by"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 50:
+            raise PayloadInvalid("data.handled_by must be a name of 1-50 characters",
+                                 code="field_invalid", field="data.handled_by")
+
+
+def _with_handled_by(handler: KindHandler) -> KindHandler:
+    def run(ctx: AppendContext) -> None:
+        _check_handled_by(ctx.entry.data)
+        handler(ctx)
+
+    run.__doc__ = handler.__doc__
+    return run
 
 
 # --- corrections ------------------------------------------------------------------------------
@@ -1069,16 +1263,21 @@ def custody_kinds(settings: CustodySettings | None = None,
         "custody.disposed": on_disposed,
         "custody.corrected": make_correction_handler(s),
         "custody.withdrawn": on_withdrawn,
+        "batch.residue": on_batch_residue,
+        "storage.in": on_storage_in,
+        "storage.out": on_storage_out,
     }
     if after_batch_change is not None:
         hook = after_batch_change
         batch_kinds = {kind: _then(h, hook) for kind, h in batch_kinds.items()}
-    return {
+    kinds = {
         "org.registered": on_org_registered,
         "permit.granted": on_permit_granted,
         "vehicle.registered": on_vehicle_registered,
+        "facility.registered": on_facility_registered,
         **batch_kinds,
     }
+    return {kind: _with_handled_by(h) for kind, h in kinds.items()}
 
 
 def parent_link(code: str, mass_g: int, leaf: bytes) -> dict[str, Any]:

@@ -210,3 +210,53 @@ class BatchBalance(Base):
     disposed_utilisation: Mapped[int]
     disposed_disposal: Mapped[int]
     refused: Mapped[int]
+
+
+class StorageFacility(Base):
+    """A storage facility (贮存设施) of an organisation, from its ``facility.registered`` entry:
+    the facility code of its pollutant discharge permit or its own, a name, the type of
+    GB 18597-2023 and the design capacity."""
+
+    __tablename__ = "storage_facilities"
+
+    org: Mapped[str] = mapped_column(ForeignKey("organisations.uscc"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(10))
+    capacity_kg: Mapped[int]
+    registered_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+
+
+class StorageStay(Base):
+    """A batch in a storage facility: its ``storage.in`` (入库) and, once taken out, its
+    ``storage.out`` (出库) entry, with the masses weighed and the person who did each."""
+
+    __tablename__ = "storage_stays"
+    __table_args__ = (
+        Index("ix_storage_stays_open", "batch", postgresql_where=text("out_at IS NULL"),
+              sqlite_where=text("out_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch: Mapped[str] = mapped_column(ForeignKey("batches.code"), index=True)
+    org: Mapped[str] = mapped_column(String(18), index=True)
+    facility: Mapped[str] = mapped_column(String(32))
+    in_mass_g: Mapped[int]
+    in_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    in_t_ms: Mapped[int]
+    out_mass_g: Mapped[int | None]
+    out_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
+    out_t_ms: Mapped[int | None]
+
+
+class Residue(Base):
+    """A batch of residue (次生废物: ash, slag, sludge) produced by utilising or disposing of
+    another batch, linked to the disposal entry that produced it."""
+
+    __tablename__ = "residues"
+
+    child: Mapped[str] = mapped_column(ForeignKey("batches.code"), primary_key=True)
+    source: Mapped[str] = mapped_column(ForeignKey("batches.code"), primary_key=True,
+                                        index=True)
+    disposal_entry: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
+    child_entry: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))

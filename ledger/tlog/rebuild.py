@@ -35,7 +35,8 @@ PRESERVED = frozenset({"log_entries", "checkpoints", "checkpoint_cosignatures", 
                        "users", "api_tokens",
                        "pickup_requests", "pickup_items", "login_failures",
                        "code_reservations", "login_sessions", "rate_counters",
-                       "catalogue_editions", "case_evidence", "rule_changes"})
+                       "catalogue_editions", "case_evidence", "rule_changes",
+                       "reference_lists"})
 # Verification state of the gap scan (ledger.audit.gaps.advance_integrity): not replayed but reset,
 # so the next scan re-verifies the rebuilt tree from index 0.
 VERIFICATION = frozenset({"integrity_watermark", "integrity_findings"})

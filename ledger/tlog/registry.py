@@ -70,6 +70,13 @@ def register_vehicle(session: Session, config: LogConfig, org: str, plate: str,
                         {"plate": plate, "transport_permit": transport_permit})
 
 
+def register_facility(session: Session, config: LogConfig, org: str, code: str, name: str,
+                      type_: str, capacity_kg: int) -> Receipt:
+    """A storage facility (贮存设施) of ``org``, signed by the operator for it."""
+    return operator_act(session, config, org_stream(org), "facility.registered",
+                        {"code": code, "name": name, "type": type_, "capacity_kg": capacity_kg})
+
+
 def rotate_operator(session: Session, config: LogConfig, new: Signer) -> Receipt:
     """Hand the log over to a new operator key (docs/ledger-format.md, operator.rotated).
 
