@@ -47,8 +47,19 @@ from api.pages.uploads import UploadRejected, gather_export
 from api.runtime import log_config, reports_session
 from api.scoping import gap_settings, scoped_gap_query
 from ledger.audit import search as finder
-from ledger.audit.cases import CaseFilters, list_cases, overdue
+from ledger.audit.cases import (
+    ALLOWED_FROM,
+    CaseFilters,
+    CaseSettings,
+    case_history,
+    list_cases,
+    next_case_id,
+    open_case_for_gap,
+    overdue,
+    visible_case,
+)
 from ledger.audit.gaps import GAP_TYPES, Gap, find_gaps, get_gap
+from ledger.audit.models import CaseEvidence
 from ledger.audit.queries import batch_detail, find_manifests, get_visible_manifest, manifest_legs
 from ledger.audit.reconcile import (
     STOCK,
@@ -624,7 +635,18 @@ def gap(gap_id: str) -> ResponseReturnValue:
     if found is None:
         raise NotFound(f"no gap {gap_id} visible to you", code="gap_not_found")
     names = _org_names(found.organisations)
-    return render_template("regulator/gap.html", gap=gap_view(found, names))
+    existing = open_case_for_gap(db.session, found.id)
+    return render_template("regulator/gap.html", gap=gap_view(found, names),
+                           batches_known=_known_batches(found.batches), existing=existing,
+                           form=None if existing else gap_case_form(found, names),
+                           js_messages=_case_messages(principal))
+
+
+def _known_batches(codes: Iterable[str]) -> list[str]:
+    """The gap's batches that are on the ledger (a case names only those)."""
+    wanted = list(codes)[:100]
+    known = set(db.session.scalars(select(Batch.code).where(Batch.code.in_(wanted))))
+    return [c for c in wanted if c in known]
 
 
 # --- 3. a batch's timeline -----------------------------------------------------------------
@@ -1092,12 +1114,38 @@ CASE_STATE_LABELS: Final = {
 }
 
 
-@bp.get("/cases")
-def cases() -> ResponseReturnValue:
-    """The region's cases, nearest deadline first, with the state, type and deadline filters
-    of the API (the 问题清单 workbook is the API's XLSX)."""
-    principal = page_principal(*ROLES)
-    values = {k: request.args.get(k, "").strip() for k in ("state", "type", "deadline_before")}
+CASE_KIND_LABELS: Final = {
+    "case.opened": _l("立案"), "case.assigned": _l("交办"), "case.responded": _l("报送整改情况"),
+    "case.reviewed": _l("验收"), "case.closed": _l("销号"), "case.reopened": _l("重新打开"),
+}
+SOURCE_LABELS: Final = {"gap": _l("异常预警"), "inspection": _l("现场检查"),
+                        "public_report": _l("群众举报"), "video_iot": _l("视频/物联监测")}
+
+
+def _case_messages(principal: Principal) -> dict[str, str]:
+    """What the case scripts say (api/static/js/cases/act.js)."""
+    return {
+        "org": principal.org,
+        "device_label": _("网页浏览器（监管部门）") if principal.is_regulator
+        else _("网页浏览器（整改单位）"),
+        "registering": _("首次在本设备签名：正在为本设备生成并登记签名密钥…"),
+        "registered": _("本设备已登记签名密钥 %(name)s", name="{name}"),
+        "signing": _("正在签名…"),
+        "uploading": _("正在上传 %(name)s…", name="{name}"),
+        "done": _("已签名，记录号 %(index)s", index="{index}"),
+        "failed": _("没有成功"),
+        "network": _("网络不通，请联网后重试"),
+        "no_webcrypto": _("这个浏览器不能签名（需要 HTTPS 或本机地址，且支持 Ed25519）"),
+        "none_selected": _("请先勾选要交办的问题"),
+        "bulk_done": _("已交办 %(n)s 项", n="{n}"),
+        "reasons_required": _("退回时请写明原因"),
+        "report_required": _("请写明整改情况"),
+    }
+
+
+def _case_filters(args: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    values = {k: args.get(k, "").strip() for k in
+              ("state", "type", "deadline_before", "organisation")}
     errors: dict[str, str] = {}
     if values["state"] and values["state"] not in CASE_STATE_LABELS:
         errors["state"] = _("没有这种办理状态")
@@ -1106,16 +1154,82 @@ def cases() -> ResponseReturnValue:
             dt.date.fromisoformat(values["deadline_before"])
         except ValueError:
             errors["deadline_before"] = _("日期格式应为 YYYY-MM-DD")
-    context: dict[str, Any] = {"values": values, "errors": errors, "states": CASE_STATE_LABELS}
+    if values["organisation"] and not finder.ALNUM_18.fullmatch(values["organisation"]):
+        errors["organisation"] = _("统一社会信用代码应为 18 位")
+    return values, errors
+
+
+@bp.get("/cases")
+def cases() -> ResponseReturnValue:
+    """The region's cases, nearest deadline first, filtered by state, type, deadline and
+    organisation; several can be assigned at once (signed on this device, one entry each)."""
+    principal = page_principal(*ROLES)
+    values, errors = _case_filters(request.args)
+    context: dict[str, Any] = {"values": values, "errors": errors, "states": CASE_STATE_LABELS,
+                               "types": GAP_TYPE_LABELS,
+                               "js_messages": _case_messages(principal)}
     if errors:
         return render_template("regulator/cases.html", **context), 422
     found = list_cases(db.session, principal, CaseFilters(
         state=values["state"] or None, type=values["type"] or None,
-        deadline_before=values["deadline_before"] or None))
+        deadline_before=values["deadline_before"] or None,
+        organisation=values["organisation"] or None))
+    everyone = list_cases(db.session, principal, CaseFilters())
+    involved = {o for c in everyone for o in (c.assignee, *c.organisations.split()) if o}
     today = beijing_today().isoformat()
-    names = _org_names(c.assignee for c in found if c.assignee)
+    names = _org_names(involved)
     context.update(total=len(found), xlsx_query=_query_string({**values, "format": "xlsx"}),
+                   organisations=sorted(((o, names.get(o, "")) for o in involved),
+                                        key=lambda p: (p[1], p[0])),
                    cases=[{"case": c, "state": CASE_STATE_LABELS[c.state],
+                           "type": GAP_TYPE_LABELS.get(c.type, c.type),
                            "assignee": names.get(c.assignee or "", c.assignee or ""),
+                           "involved": c.organisations.split()[0],
+                           "assignable": c.state in ALLOWED_FROM["case.assigned"],
                            "overdue": overdue(c, today)} for c in found])
     return render_template("regulator/cases.html", **context)
+
+
+@bp.get("/cases/<case_id>")
+def case_page(case_id: str) -> ResponseReturnValue:
+    """One case: what was found, who must rectify what by when, every signed step with its
+    evidence, and the next step this regulator may sign (assign, review, close, reopen)."""
+    principal = page_principal(*ROLES)
+    case = visible_case(db.session, principal, case_id)
+    steps = case_history(db.session, case.id)
+    orgs = {o for o in (case.assignee, *case.organisations.split()) if o}
+    orgs |= {s.org for s in steps} | {s.data.get("assignee", "") for s in steps}
+    names = _org_names(orgs)
+    evidence = {e.sha256: e for e in db.session.scalars(
+        select(CaseEvidence).where(CaseEvidence.case_id == case.id))}
+    two_level = bool(current_app.config.get("CASE_TWO_LEVEL_REGIONS")) and CaseSettings(
+        frozenset(current_app.config["CASE_TWO_LEVEL_REGIONS"])).two_level(case.region)
+    return render_template(
+        "regulator/case.html", case=case, names=names, evidence=evidence,
+        state=CASE_STATE_LABELS[case.state], type=GAP_TYPE_LABELS.get(case.type, case.type),
+        source=SOURCE_LABELS.get(case.source, case.source),
+        severity=SEVERITY_LABELS.get(case.severity, case.severity),
+        overdue=overdue(case, beijing_today().isoformat()),
+        steps=[{"step": s, "label": CASE_KIND_LABELS.get(s.kind, s.kind),
+                "when": beijing_minutes(s.t_ms)} for s in steps],
+        can={k: case.state in ALLOWED_FROM[k] for k in ALLOWED_FROM},
+        two_level=two_level,
+        involved=sorted({o for o in (case.assignee, *case.organisations.split()) if o}),
+        js_messages=_case_messages(principal))
+
+
+def gap_case_form(gap: Gap, names: Mapping[str, str]) -> dict[str, Any]:
+    """What opening a case from a gap fills in: the next case id, a one-line title, the facts
+    in words, and the organisation to assign it to (the first involved)."""
+    region = gap.region or ""
+    first = gap.organisations[0] if gap.organisations else ""
+    label = str(GAP_TYPE_LABELS[gap.type])
+    who = names.get(first, first)
+    facts = [f"{label}（{gap.id}）"]
+    facts += [f"{DETAIL_LABELS.get(k, k)}：{_detail_value(k, v)}" for k, v in gap.detail.items()]
+    if gap.batches:
+        facts.append(_("涉及批次：%(codes)s", codes="、".join(gap.batches[:20])))
+    return {"id": next_case_id(db.session, region, beijing_today().year) if region else "",
+            "title": f"{who}：{label}"[:200], "facts": "\n".join(facts)[:5000],
+            "assignee": first, "region": region,
+            "deadline": (beijing_today() + dt.timedelta(days=30)).isoformat()}

@@ -13,6 +13,7 @@ from api.auth import current_principal
 from api.pages import collector as pages_collector
 from api.pages import generator as pages_generator
 from api.pages import public as pages
+from api.pages import rectify as pages_rectify
 from api.pages import regulator as pages_regulator
 from ledger.custody.pickups import RECEIVING_ROLES
 from ledger.errors import LedgerError
@@ -31,5 +32,6 @@ def init_app(app: Flask) -> None:
     i18n.init_app(app)
     web_security.init_app(app)
     app.context_processor(template_context)
-    for bp in (pages.bp, pages_generator.bp, pages_collector.bp, pages_regulator.bp):
+    for bp in (pages.bp, pages_generator.bp, pages_collector.bp, pages_regulator.bp,
+               pages_rectify.bp):
         app.register_blueprint(bp)

@@ -25,6 +25,7 @@ from ledger.custody.kinds import _date, _org_ref, _str, organisation
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Organisation
 from ledger.errors import Conflict, NotFound, PayloadInvalid, PermissionDenied, RuleViolation
+from ledger.tlog.entries import parse_entry
 from ledger.tlog.log import AppendContext, KindHandler, LogConfig
 from ledger.tlog.models import LogEntry
 from ledger.tlog.registry import operator_act
@@ -408,6 +409,40 @@ def case_entries(session: Session, case_id: str) -> list[LogEntry]:
     """The case's entries in stream order, with their exact signed notes."""
     return list(session.scalars(select(LogEntry).where(LogEntry.stream == case_stream(case_id))
                                 .order_by(LogEntry.seq)))
+
+
+def next_case_id(session: Session, region: str, year: int) -> str:
+    """The next free id of the convention ``<region>-<year>-<serial>`` (e.g. 331002-2026-0007).
+    Two regulators asking at once get the same id; the second's ``case.opened`` then meets
+    ``case_exists`` and is asked again."""
+    prefix = f"{region}-{year}-"
+    taken = session.scalars(select(Case.id).where(Case.id >= prefix,
+                                                  Case.id < prefix + "~")).all()
+    serials = [int(t[len(prefix):]) for t in taken if t[len(prefix):].isdigit()]
+    return f"{prefix}{max(serials, default=0) + 1:04d}"
+
+
+def open_case_for_gap(session: Session, gap_id: str) -> Case | None:
+    """The case of a gap that is not closed yet, if any (one gap, one open case)."""
+    return session.scalars(select(Case).where(Case.gap_id == gap_id, Case.state != CLOSED)
+                           .limit(1)).first()
+
+
+@dataclass(frozen=True)
+class CaseStep:
+    """One signed step of a case as a page shows it."""
+
+    index: int
+    kind: str
+    org: str
+    t_ms: int
+    data: Mapping[str, Any]
+
+
+def case_history(session: Session, case_id: str) -> list[CaseStep]:
+    """The case's entries in order, their data read from the signed notes."""
+    return [CaseStep(e.idx, e.kind, e.org, e.t_ms, parse_entry(e.note).data)
+            for e in case_entries(session, case_id)]
 
 
 def overdue(case: Case, today: str) -> bool:

@@ -20,6 +20,7 @@ import pytest
 from api.demo.seed import in_process
 from api.extensions import db
 from api.runtime import log_config
+from ledger.audit.cases import case_stream
 from ledger.custody import access
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.client import Client
@@ -39,6 +40,7 @@ from tests.api.lifecycle import (
 
 GEN = GENERATORS[0]
 FAR_REGULATOR = make_uscc("330100", 900)
+C1 = "331002-2026-0001"
 DOC = Path(__file__).resolve().parents[3] / "docs" / "access.md"
 ROLES = ["anonymous", "generator", "collector", "station", "disposer", "regulator",
          "far_regulator", "operator"]
@@ -53,6 +55,7 @@ class World:
     m1: str  # the manifest of B1's trip
     p1: int  # the pickup request of B1
     size: int
+    c1: str = C1  # a case the regulator opened about GEN and assigned to it
 
     def client(self, role: str) -> Client | None:
         return self.clients.get(role)
@@ -67,6 +70,11 @@ def build_world(app) -> World:
     pickup = r[GEN].request("POST", "/api/v1/pickups", {"collector": COLLECTOR, "batches": [b1]})
     r[GEN].release(b1, COLLECTOR, 50_000, pickup["manifest"], vehicle="浙J·D1234")
     r[COLLECTOR].accept(b1, GEN, 50_000, pickup["manifest"])
+    r[REGULATOR].act("case.opened", case_stream(C1), {
+        "region": "331002", "source": "inspection", "type": "storage", "severity": "low",
+        "title": "贮存场所无标识", "facts": "现场检查", "organisations": [GEN]})
+    r[REGULATOR].act("case.assigned", case_stream(C1), {
+        "assignee": GEN, "person": "李四", "measures": "设置标识", "deadline": "2099-12-31"})
     with app.app_context():
         operator = log_config().operator
         op_org = app.config["OPERATOR_ORG"]
@@ -153,6 +161,11 @@ REQUESTS: dict[str, Request] = {
     "pages.generator": lambda w, r: ("GET", "/generator/", None),
     "pages.collector": lambda w, r: ("GET", "/collector/", None),
     "pages.regulator": lambda w, r: ("GET", "/regulator/", None),
+    "cases.list": lambda w, r: ("GET", "/api/v1/cases", None),
+    "cases.read": lambda w, r: ("GET", f"/api/v1/cases/{w.c1}", None),
+    "pages.cases": lambda w, r: ("GET", "/regulator/cases", None),
+    "pages.case": lambda w, r: ("GET", f"/regulator/cases/{w.c1}", None),
+    "pages.rectify": lambda w, r: ("GET", "/rectify/", None),
 }
 
 # What "sees" looks for in a 200 answer of that row (rows without a marker: status only).
@@ -160,6 +173,8 @@ MARKERS: dict[str, Callable[[World], str]] = {
     "entries.read": lambda w: w.b1, "batches.list": lambda w: w.b1,
     "manifests.list": lambda w: w.m1, "pickups.list": lambda w: w.m1,
     "reconciliation.read": lambda w: '"declared":70000',  # B1 and B2 of GEN counted
+    "cases.list": lambda w: w.c1, "pages.cases": lambda w: f'data-case="{w.c1}"',
+    "pages.rectify": lambda w: f'data-case="{w.c1}"',
 }
 
 
