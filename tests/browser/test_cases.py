@@ -1,0 +1,134 @@
+"""The case loop in Chromium, every step signed in the browser with the acting party's own
+device key: a regulator opens a case from a gap and assigns it in one step; closing before
+the report is accepted is refused in plain words; the enterprise answers from a 375 px phone
+with a photo; the regulator accepts and closes it (销号). Both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from playwright.sync_api import Page, expect
+
+from api.demo.seed import join
+from api.extensions import db
+from ledger.audit.cases import case_history
+from ledger.audit.models import Case
+from ledger.custody import access
+from ledger.custody.uscc import make_uscc
+from ledger.tlog.models import SigningKey
+from tests.browser.harness import LiveServer, overflow_px, screenshot
+
+GEN = make_uscc("331002", 4401)
+COL = make_uscc("331002", 4402)
+REG = make_uscc("331002", 4409)
+PASSWORD = "case-loop-2026"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + b"photo of the new store sign" * 40
+
+
+def region_with_a_gap(server: LiveServer) -> str:
+    """A regulator, and a batch released at 100 kg but accepted at 70 kg (a mass_discrepancy
+    gap naming the generator first); returns the gap's id."""
+    app = server.app
+    join(app, REG, "椒江区生态环境分局（测试）", "331002", ["regulator"])
+    gen = join(app, GEN, "椒江整改测试五金厂", "331002", ["generator"])
+    col = join(app, COL, "椒江整改测试收集公司", "331002", ["collector"], ["collect", "store"],
+               vehicles=("浙J·T0002",))
+    today = dt.datetime.now(dt.UTC).date()
+    code = f"{GEN}90003949{today:%Y%m%d}001"
+    number = f"{today.year}3310{998_001:06d}"
+    gen.declare(code, {"waste_code": "900-039-49", "name": "废活性炭", "form": "solid",
+                       "hazards": ["T"], "container": {"type": "吨袋", "count": 1},
+                       "mass_g": 100_000, "generated_on": today.isoformat(),
+                       "location": "危废仓库"})
+    gen.release(code, COL, 100_000, number, vehicle="浙J·T0002")
+    receipt = col.accept(code, GEN, 70_000, number)
+    with app.app_context():
+        access.add_user(db.session, "reg", PASSWORD, REG, "监管")
+        access.add_user(db.session, "gen", PASSWORD, GEN, "企业")
+        db.session.remove()
+    return f"mass_discrepancy:{code}:{receipt['index']}"
+
+
+def log_in(page: Page, server: LiveServer, username: str) -> None:
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def test_open_from_a_gap_answer_from_a_phone_close_out(live_server: LiveServer, page: Page,
+                                                         phone_page: Page):
+    gap = region_with_a_gap(live_server)
+    url = live_server.url
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    phone_page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # 1. the regulator opens a case from the gap and assigns it, one form, two signed entries
+    log_in(page, live_server, "reg")
+    page.goto(f"{url}/regulator/gaps?type=mass_discrepancy")
+    page.click("#gap-list a.open-case")
+    form = page.locator("#open-case")
+    expect(form).to_be_visible()
+    case_id = form.get_attribute("data-case-id")
+    assert case_id == f"331002-{dt.datetime.now(dt.UTC).year}-0001"
+    assert form.locator("select[name=assignee]").input_value() == GEN
+    form.locator("input[name=person]").fill("王五")
+    form.locator("textarea[name=measures]").fill("核实称重差异原因，更正交接记录")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{url}/regulator/cases/{case_id}")
+    expect(page.locator("#case-state")).to_have_text("已交办，整改中")
+    expect(page.locator("#case-steps li")).to_have_count(2)
+
+    # 2. closing now is refused, saying why, and nothing changes
+    page.click("#close-button")
+    expect(page.locator("#case-outcome")).to_contain_text("不能销号")
+    page.reload()
+    expect(page.locator("#case-state")).to_have_text("已交办，整改中")
+    expect(page.locator("#case-steps li")).to_have_count(2)
+
+    # 3. the enterprise answers from its phone, with a photo from the camera input
+    log_in(phone_page, live_server, "gen")
+    phone_page.goto(f"{url}/rectify/")
+    item = phone_page.locator(f"article.item[data-case='{case_id}']")
+    expect(item).to_contain_text("核实称重差异原因")
+    photo = item.locator("input[name=photos]")
+    assert photo.get_attribute("accept") == "image/*" and photo.get_attribute("capture")
+    item.locator("textarea[name=report]").fill("已复秤，差异为包装破损洒落，已更正")
+    photo.set_input_files({"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": JPEG})
+    assert overflow_px(phone_page) <= 0
+    screenshot(phone_page, "enterprise-rectify-phone")
+    item.locator("button[type=submit]").click()
+    expect(phone_page.locator(f"article.item[data-case='{case_id}'] [data-slot=state]")
+           ).to_have_text("已报送，等待验收")
+
+    # 4. the regulator sees the photo, accepts, and closes out
+    page.reload()
+    expect(page.locator("#case-state")).to_have_text("已报送整改情况，待验收")
+    sha = hashlib.sha256(JPEG).hexdigest()
+    img = page.locator(f"ul.evidence img[src$='{sha}']")
+    expect(img).to_be_visible()
+    assert page.evaluate("(img) => img.naturalWidth", img.element_handle()) >= 0
+    page.click("#review-form button[value=accepted]")
+    expect(page.locator("#case-state")).to_have_text("验收通过，待销号")
+    page.fill("#close-form textarea[name=note]", "现场核查属实，予以销号")
+    page.click("#close-button")
+    expect(page.locator("#case-state")).to_have_text("已销号")
+    screenshot(page, "regulator-case-desktop")
+    assert errors == []
+
+    # the log: each step signed by the acting organisation with a key made in its browser
+    with live_server.app.app_context():
+        case = db.session.get(Case, case_id)
+        assert (case.state, case.gap_id, case.assignee) == ("closed", gap, GEN)
+        steps = case_history(db.session, case_id)
+        assert [(s.kind, s.org) for s in steps] == [
+            ("case.opened", REG), ("case.assigned", REG), ("case.responded", GEN),
+            ("case.reviewed", REG), ("case.closed", REG)]
+        assert steps[2].data["evidence"] == [{"sha256": sha, "name": "现场.jpg"}]
+        keys = {k.org: k.name for k in db.session.query(SigningKey)
+                .filter(SigningKey.org.in_([REG, GEN]), SigningKey.name.like("web-%"))}
+        assert set(keys) == {REG, GEN}
+        db.session.remove()
