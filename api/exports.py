@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from api.extensions import db
 from ledger.audit.gaps import Gap
+from ledger.audit.ledger_book import LedgerBook
 from ledger.audit.models import Case
 from ledger.audit.reconcile import Figures, Report, Row
 from ledger.clock import beijing_day, beijing_minutes
 from ledger.custody.editions import describe_code, editions
 from ledger.custody.regions import region_label
+from ledger.errors import InvalidInput
 from ledger.tlog.entries import format_time
 
 XLSX_MIMETYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -422,3 +424,60 @@ def table_xlsx(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _book_sheet(wb: Workbook, title: str, headers: Sequence[str],
+                rows: Sequence[Sequence[Any]], first: bool) -> None:
+    ws = wb.active if first else wb.create_sheet()
+    assert ws is not None
+    ws.title = title
+    ws.append(list(headers))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append([v if isinstance(v, float) else "" if v is None else str(v) for v in row])
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, float):
+                cell.number_format = "#,##0.000"
+            else:
+                cell.data_type = "s"
+    for index in range(1, ws.max_column + 1):
+        ws.column_dimensions[get_column_letter(index)].width = 20
+    ws.column_dimensions["A"].width = 42
+    ws.freeze_panes = "A2"
+
+
+def ledger_book_xlsx(book: LedgerBook) -> bytes:
+    """The 台账 as a workbook: a cover sheet (unit, period, kind) and one sheet per record
+    table of HJ 1259 (产生, 入库, 出库, 转移, 接收, 利用处置), kg with three decimals."""
+    wb = Workbook()
+    cover = [("单位名称", book.org_name), ("统一社会信用代码", book.org),
+             ("台账", book.title),
+             ("期间", f"{beijing_day(book.start_ms)} 至 {beijing_day(book.end_ms - 1)}"),
+             ("依据", "HJ 1259-2022" if book.kind == "hazardous"
+              else "一般工业固体废物管理台账制定指南（试行）"),
+             ("说明", "每行对应一条已签名记录；经办人取自签名记录中的 handled_by"
+                      "（此前的记录为空）")]
+    _book_sheet(wb, "台账说明", ("项目", "内容"), cover, first=True)
+    for table in book.tables:
+        _book_sheet(wb, table.name, table.headers, table.rows, first=False)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def ledger_book_csv(book: LedgerBook, table: str) -> bytes:
+    """One record table of the 台账 as CSV (UTF-8 with BOM), kg with three decimals."""
+    found = book.table(table)
+    if found is None:
+        raise InvalidInput(f"table must be one of {', '.join(t.name for t in book.tables)}",
+                           code="table_unknown", field="table")
+    rows = [[f"{v:.3f}" if isinstance(v, float) else "" if v is None else v for v in row]
+            for row in found.rows]
+    return table_csv(found.headers, rows)
+
+
+def ledger_book_filename(book: LedgerBook, ext: str, table: str = "") -> str:
+    period = f"{beijing_day(book.start_ms)}_{beijing_day(book.end_ms - 1)}"
+    name = "台账" if book.kind == "hazardous" else "一般固废台账"
+    return f"{name}_{book.org}_{period}{'_' + table if table else ''}.{ext}"

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from ledger.audit.gaps import GAP_TYPES, GapQuery, GapSettings
+from ledger.audit.gaps import GAP_TYPES, GapQuery, GapSettings, StorageLimit
 from ledger.audit.plans import PlanSettings
 from ledger.custody.codes import region_contains
 from ledger.custody.principals import Principal
@@ -16,7 +16,9 @@ from ledger.errors import PermissionDenied
 
 
 def gap_settings(app: Flask) -> GapSettings:
-    return GapSettings(regions=app.config.get("GAP_THRESHOLDS", {}))
+    limits = tuple(StorageLimit(int(r["days"]), r.get("org"), r.get("code"))
+                   for r in app.config.get("STORAGE_LIMITS", ()))
+    return GapSettings(regions=app.config.get("GAP_THRESHOLDS", {}), storage_limits=limits)
 
 
 def plan_settings(app: Flask) -> PlanSettings:

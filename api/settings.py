@@ -37,6 +37,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "CASE_LOOKBACK_WITHIN_DAYS": 90,
         # Gap thresholds per region, e.g. {"331002": {"uncollected_days": 60}} (see ledger/gaps.py).
         "GAP_THRESHOLDS": {},
+        # Storage periods per organisation and waste code or HW category, beyond the region's
+        # stored_days (365: 固废法 第八十一条), e.g. an approved extension
+        # [{"org": "9133…", "code": "HW49", "days": 540}] (docs/gaps.md, stored_overdue).
+        "STORAGE_LIMITS": [],
         # At most 65,535: entry bundles (/log/tile/entries/) frame each note with a uint16.
         "MAX_NOTE_BYTES": 65_535,
         # Serve the entry bundles (every signed note) to anyone, not only regulators and the

@@ -107,9 +107,26 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class StorageLimit:
+    """How long an organisation may store a waste code or category (固废法 第八十一条: one year
+    for hazardous waste unless the permitting authority approved longer; a region may set less
+    with ``stored_days``). ``org`` and ``code`` (a waste code or an HW category) narrow it;
+    the most specific rule that matches a stay wins."""
+
+    days: int
+    org: str | None = None
+    code: str | None = None
+
+    @property
+    def rank(self) -> int:
+        return (2 if self.org else 0) + (1 if self.code else 0)
+
+
+@dataclass(frozen=True)
 class GapSettings:
     default: Thresholds = field(default_factory=Thresholds)
     regions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    storage_limits: tuple[StorageLimit, ...] = ()
 
     def for_region(self, region: str) -> Thresholds:
         """The most specific override (county, then city, then province) over the default."""
@@ -231,6 +248,22 @@ def _threshold(settings: GapSettings, region: Any, name: str, unit: int) -> Colu
             value = int(getattr(settings.for_region(key), name)) * unit
             whens.append((level == key, _int(value)))
     return case(*whens, else_=_int(default))
+
+
+def _storage_limit(settings: GapSettings, region: Any, org: Any, batch: Any) -> Any:
+    """The storage period of a stay in ms: the most specific ``storage_limits`` rule for the
+    holder and the batch's code or category, else the region's ``stored_days``."""
+    fallback = _threshold(settings, region, "stored_days", DAY)
+    if not settings.storage_limits:
+        return fallback
+    whens = []
+    for rule in sorted(settings.storage_limits, key=lambda r: -r.rank):
+        conds = [] if rule.org is None else [org == rule.org]
+        if rule.code is not None:
+            conds.append(batch.category == rule.code if len(rule.code) == 4
+                         else batch.waste_code == rule.code)
+        whens.append((and_(true(), *conds), _int(rule.days * DAY)))
+    return case(*whens, else_=fallback)
 
 
 def _int(value: int) -> ColumnElement[int]:
@@ -607,11 +640,11 @@ def _stays(session: Session, query: GapQuery, settings: GapSettings) -> Iterable
     kind = func.coalesce(holders.c.kind, STAY_TYPES[0])  # an unknown holder: no roles
     # Regions matter only with per-region thresholds or a region filter; otherwise the first
     # pass needs no batch row at all and batches are read only for the candidates.
-    by_region = bool(settings.regions) or bool(query.region)
+    by_region = bool(settings.regions) or bool(query.region) or bool(settings.storage_limits)
     region: Any = b.region if by_region else literal_column("''")
     limit = case((kind == STAY_TYPES[0], _threshold(settings, region, "in_transit_hours", HOUR)),
                  (kind == STAY_TYPES[1], _threshold(settings, region, "undisposed_days", DAY)),
-                 else_=_threshold(settings, region, "stored_days", DAY))
+                 else_=_storage_limit(settings, region, settled.c.to_org, b))
     start = case((settled.c.a_t >= settled.c.r_t, settled.c.a_t), else_=settled.c.r_t)
     handed_on = and_(settled.c.next_from == settled.c.to_org, settled.c.next_t.is_not(None))
     disposed = and_(kind == STAY_TYPES[1], d.batch.is_not(None))
