@@ -199,8 +199,9 @@ def write_samples(folder: Path) -> list[str]:
         waste_code="900-041-49",
         identification_code=f"{USCC}90004149{20261122}003",
         qr_url=tracking_url(BASE_URL, f"{USCC}90004149{20261122}003"),
-        main_components="Waste hydraulic oil ISO VG 46 与切削液 CL-200 混合物，含水率约 12%；" * 4,
-        notes="含油废抹布、废手套及沾染矿物油的包装物，" * 8,
+        # As full as a 100 mm label with five pictograms holds whole (longer is refused).
+        main_components="Waste hydraulic oil ISO VG 46 与切削液混合物",
+        notes="含油废抹布",
     )
     path = folder / "hazardous-100mm-five-hazards-long-text.png"
     path.write_bytes(render_png(busy, LabelSize.S100))

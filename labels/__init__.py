@@ -4,6 +4,7 @@ No database and no Flask here: the API builds a :class:`LabelData` from a batch 
 renderer. See docs/labels.md for the layout, sizes, colours and the QR choices.
 """
 
+from labels.fit import LabelTextTooLong
 from labels.fonts import CJKFontMissing, UnprintableText, find_cjk_font
 from labels.model import (
     HAZARD_CAPTIONS,
@@ -28,6 +29,7 @@ __all__ = [
     "LabelData",
     "LabelKind",
     "LabelSize",
+    "LabelTextTooLong",
     "UnprintableText",
     "find_cjk_font",
     "format_mass",

@@ -1,13 +1,15 @@
-"""Fitting titled fields into a column: wrap, then shrink, then cut — never overflow.
+"""Fitting titled fields into a column: wrap, shrink, close up — never cut, never overflow.
 
 All body text on a label shares one *text height*, so the label reads evenly:
 
 1. The largest of :data:`HEIGHT_STEPS` (1.3× the size's minimum down to the minimum) at which
    every field fits is taken; fields wrap at that height.
-2. If nothing fits at the minimum, the longest cuttable fields lose lines (备注 and 注意事项
-   first, the 废物名称 last) until everything fits; a cut field ends with "…". The
-   数字识别码 and the short coded fields are never cut.
-3. Spare height is spread between the lines so the text block fills its column.
+2. If nothing fits at the minimum (HJ 1276-2022 表 1's 最低文字高度), the lines close up, down to
+   :data:`TIGHTEST_PITCH` times the text height.
+3. If it still does not fit, nothing is printed: :class:`LabelTextTooLong` names the fields that
+   fill the label and how many lines are missing. No field is ever cut short — a label whose
+   company or waste name ends in "…" identifies nothing (a larger size, or shorter text, does).
+4. Spare height is spread between the lines so the text block fills its column.
 
 The column is narrower beside the right-hand boxes (危险特性, QR), which is why a field's
 line breaks depend on where it lands and every pass re-flows from the top.
@@ -21,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from labels.fonts import CJKFont
-from labels.text import TextStyle, atoms, take_line, with_ellipsis
+from labels.text import TextStyle, atoms, take_line
+from ledger.errors import InvalidInput
 
 COLON: Final = "："
 #: Line pitch as a multiple of the text height: Latin descenders and ideographs clear.
@@ -31,17 +34,35 @@ BASELINE: Final = 1.04
 HEIGHT_STEPS: Final = (1.3, 1.25, 1.2, 1.15, 1.1, 1.05, 1.0)
 #: Spare height is spread up to this multiple of the normal pitch.
 MAX_SPREAD: Final = 1.3
-#: Which fields give up lines first when the label is too full (earlier = first).
-TRUNCATE_FIRST: Final = (
-    "notes",
-    "precautions",
-    "main_components",
-    "harmful_components",
-    "unit_name",
-    "waste_name",
-    "contact_person",
-    "phone",
-)
+#: At the minimum text height, the line pitch may close up to these multiples of the height
+#: (an ideograph's ink is the text height, so 1.2 still leaves a fifth of it between lines).
+CLOSER_PITCHES: Final = (1.3, 1.2)
+TIGHTEST_PITCH: Final = CLOSER_PITCHES[-1]
+#: Field titles, for the message that names what to shorten.
+FIELD_NAMES: Final = {
+    "waste_name": "废物名称", "main_components": "主要成分", "harmful_components": "有害成分",
+    "precautions": "注意事项", "unit_name": "产生/收集单位", "contact_person": "联系人",
+    "phone": "联系方式", "notes": "备注", "identification_code": "数字识别码",
+}
+
+
+class LabelTextTooLong(InvalidInput):
+    """The fields do not fit on this label size even at the minimum text height: the label is
+    refused before printing (never printed with a field cut short)."""
+
+    code = "label_text_too_long"
+
+    def __init__(self, size_mm: int, missing_lines: int, fields: tuple[str, ...]) -> None:
+        names = "、".join(FIELD_NAMES.get(f, f) for f in fields)
+        super().__init__(
+            f"文字过长：{size_mm} mm 标签在最低文字高度下还差 {missing_lines} 行，"
+            f"请缩短{names}，或改用更大的标签"
+            f"（label text too long for {size_mm} mm: {missing_lines} line(s) short; "
+            f"shorten {', '.join(fields)} or print a larger label)",
+            field=fields[0] if fields else None)
+        self.size_mm = size_mm
+        self.missing_lines = missing_lines
+        self.fields = fields
 
 
 @dataclass(frozen=True)
@@ -51,7 +72,6 @@ class FieldText:
     key: str
     title: str
     value: str
-    truncatable: bool = True
 
     @property
     def text(self) -> str:
@@ -85,8 +105,7 @@ class Flowed:
     """The result of flowing all fields at one text height."""
 
     placed: list[Placed] = field(default_factory=list)
-    lines: dict[str, int] = field(default_factory=dict)  # lines each field needs or got
-    truncated: set[str] = field(default_factory=set)
+    lines: dict[str, int] = field(default_factory=dict)  # lines each field takes
     bottom: float = 0.0
     pitch: float = 0.0
 
@@ -115,18 +134,37 @@ ColumnFor = Callable[[TextStyle], Column]
 Fit = tuple[TextStyle, Flowed, Column]
 
 
-def fit_text(items: list[Item], column_for: ColumnFor, min_text: float, font: CJKFont) -> Fit:
-    """Choose the text height and line breaks so every field fits (see the module notes)."""
+def fit_text(items: list[Item], column_for: ColumnFor, min_text: float, font: CJKFont,
+             size_mm: int = 0) -> Fit:
+    """Choose the text height and line breaks so every field fits whole (see the module
+    notes); :class:`LabelTextTooLong` when it cannot."""
     tallest, fits = _attempt(items, column_for, font, min_text * HEIGHT_STEPS[0])
     if not fits:
         found = _search_height(items, column_for, font, min_text, tallest)
         if found is None:
-            style = TextStyle(font, min_text)
-            column = column_for(style)
-            return style, _truncate(items, column, style), column
+            return _closed_up(items, column_for, font, min_text, size_mm)
         tallest = found
     style, flowed, column = tallest
     return style, _spread(items, column, style, flowed), column
+
+
+def _closed_up(items: list[Item], column_for: ColumnFor, font: CJKFont, min_text: float,
+               size_mm: int) -> Fit:
+    """At the minimum height, the first closer line pitch at which everything fits."""
+    style = TextStyle(font, min_text)
+    column = column_for(style)
+    flowed = Flowed()
+    for factor in CLOSER_PITCHES:
+        flowed = flow(items, column, style, factor * min_text)
+        if flowed.bottom <= column.bottom + 1e-9:
+            return style, flowed, column
+    pitch = TIGHTEST_PITCH * min_text
+    missing = math.ceil((flowed.bottom - column.bottom) / pitch - 1e-9)
+    free = [piece.key for item in items for piece in item
+            if piece.key in FIELD_NAMES and piece.key != "identification_code"]
+    longest = sorted(free, key=lambda k: -flowed.lines.get(k, 0))
+    fields = tuple(k for k in longest if flowed.lines.get(k, 0) > 1) or tuple(longest[:2])
+    raise LabelTextTooLong(size_mm, missing, fields)
 
 
 def _attempt(
@@ -135,7 +173,7 @@ def _attempt(
     """Flow everything at one text height; say whether it fits."""
     style = TextStyle(font, height)
     column = column_for(style)
-    flowed = flow(items, column, style, PITCH * height, {})
+    flowed = flow(items, column, style, PITCH * height)
     return (style, flowed, column), flowed.bottom <= column.bottom
 
 
@@ -180,65 +218,14 @@ def _spread(items: list[Item], column: Column, style: TextStyle, flowed: Flowed)
     for factor in (min(room, MAX_SPREAD), 1 + (min(room, MAX_SPREAD) - 1) / 2):
         if factor <= 1.02:
             break
-        wider = flow(items, column, style, pitch * factor, {})
+        wider = flow(items, column, style, pitch * factor)
         if wider.bottom <= column.bottom and wider.lines == flowed.lines:
             return wider
     return flowed
 
 
-def _truncate(items: list[Item], column: Column, style: TextStyle) -> Flowed:
-    """Take lines from the longest truncatable fields until everything fits."""
-    pitch = PITCH * style.height
-    caps: dict[str, int] = {}
-    flowed = flow(items, column, style, pitch, caps)
-    candidates = [piece for item in items for piece in item if piece.truncatable]
-    rank = {key: i for i, key in enumerate(TRUNCATE_FIRST)}
-    while flowed.bottom > column.bottom:
-        excess = math.ceil((flowed.bottom - column.bottom) / pitch - 1e-9)
-        lines = {p.key: caps.get(p.key, flowed.lines[p.key]) for p in candidates}
-        for _ in range(excess):
-            cuttable = [key for key, n in lines.items() if n > 1]
-            if not cuttable:
-                raise AssertionError("label geometry leaves no room for one line per field")
-            key = max(cuttable, key=lambda k: _cut_order(k, lines[k], rank))
-            lines[key] -= 1
-            caps[key] = lines[key]
-        flowed = flow(items, column, style, pitch, caps)
-    return _give_back(items, column, style, caps, flowed, rank)
-
-
-def _give_back(
-    items: list[Item],
-    column: Column,
-    style: TextStyle,
-    caps: dict[str, int],
-    flowed: Flowed,
-    rank: dict[str, int],
-) -> Flowed:
-    """Return lines to cut fields, most important first, while everything still fits.
-
-    Cutting moves the fields below, which can change their widths (beside or clear of the
-    right-hand boxes), so the cut above may have taken a line more than was needed.
-    """
-    pitch = PITCH * style.height
-    for key in sorted(caps, key=lambda k: rank.get(k, len(rank)), reverse=True):
-        while key in flowed.truncated:
-            trial = {**caps, key: caps[key] + 1}
-            attempt = flow(items, column, style, pitch, trial)
-            if attempt.bottom > column.bottom:
-                break
-            caps, flowed = trial, attempt
-    return flowed
-
-
-def _cut_order(key: str, lines: int, rank: dict[str, int]) -> tuple[int, int]:
-    """Longest field first; the 废物名称 keeps two lines until every other field is down to one."""
-    floor = 2 if key == "waste_name" else 1
-    return (lines if lines > floor else 0, -rank.get(key, len(rank)))
-
-
 def flow(
-    items: list[Item], column: Column, style: TextStyle, pitch: float, caps: dict[str, int]
+    items: list[Item], column: Column, style: TextStyle, pitch: float
 ) -> Flowed:
     """Place the fields line by line from the top of ``column`` at one text height.
 
@@ -261,7 +248,7 @@ def flow(
                     result.lines[piece.key] = 1
                     used += gap + width
                     continue
-            top = _paragraph(result, piece, column, style, pitch, top, caps.get(piece.key))
+            top = _paragraph(result, piece, column, style, pitch, top)
             last = result.placed[-1]
             used = style.width(last.text) if result.lines[piece.key] == 1 else None
     result.bottom = top
@@ -275,7 +262,6 @@ def _paragraph(
     style: TextStyle,
     pitch: float,
     top: float,
-    cap: int | None,
 ) -> float:
     """Wrap one field from ``top``; return the top of the next free line."""
     pieces = [piece.head, *atoms(piece.value)]
@@ -286,10 +272,6 @@ def _paragraph(
         line, start = take_line(style, pieces, start, width)
         count += 1
         more = start < len(pieces) and any(p != " " for p in pieces[start:])
-        if more and cap is not None and count >= cap:
-            line = with_ellipsis(style, line, width)
-            result.truncated.add(piece.key)
-            more = False
         bold = min(len(piece.head), len(line)) if count == 1 else 0
         result.placed.append(Placed(piece.key, column.left, top, line, bold, right))
         top += pitch

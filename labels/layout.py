@@ -87,7 +87,6 @@ class Layout:
     text_height: float
     pitch: float
     placed: tuple[Placed, ...]
-    truncated: frozenset[str]
     column: Column
     qr_box: Box
     hazard_box: Box | None
@@ -110,7 +109,7 @@ def layout_label(data: LabelData, size: LabelSize, font: CJKFont) -> Layout:
     def column_for(style: TextStyle) -> Column:
         return _right_column(geo, body_top, data.hazards, style).column
 
-    style, flowed, _ = fit_text(items, column_for, geo.min_text, font)
+    style, flowed, _ = fit_text(items, column_for, geo.min_text, font, int(geo.side))
     right = _right_column(geo, body_top, data.hazards, style)
     shapes += _text_shapes(flowed.placed, style, palette.ink)
     if right.hazard_box is not None:
@@ -122,7 +121,6 @@ def layout_label(data: LabelData, size: LabelSize, font: CJKFont) -> Layout:
         text_height=style.height,
         pitch=flowed.pitch,
         placed=tuple(flowed.placed),
-        truncated=frozenset(flowed.truncated),
         column=right.column,
         qr_box=right.qr_box,
         hazard_box=right.hazard_box,
@@ -132,12 +130,12 @@ def layout_label(data: LabelData, size: LabelSize, font: CJKFont) -> Layout:
 
 
 def _items(data: LabelData) -> list[Item]:
-    def f(key: str, value: str, truncatable: bool = True) -> FieldText:
-        return FieldText(key, TITLES[key], value, truncatable)
+    def f(key: str, value: str) -> FieldText:
+        return FieldText(key, TITLES[key], value)
 
-    def whole(key: str, value: str, truncatable: bool = False) -> FieldText:
+    def whole(key: str, value: str) -> FieldText:
         # A phone number or "185.4 kg" split over two lines is misread: keep it whole.
-        return f(key, value.replace(" ", NO_BREAK_SPACE), truncatable)
+        return f(key, value.replace(" ", NO_BREAK_SPACE))
 
     items: list[Item] = [
         (f("waste_name", data.waste_name),),
@@ -152,9 +150,9 @@ def _items(data: LabelData) -> list[Item]:
         items.append((f("harmful_components", data.harmful_components),))
     items += [
         (f("precautions", data.precautions),),
-        (f("identification_code", group_identification_code(data.identification_code), False),),
+        (f("identification_code", group_identification_code(data.identification_code)),),
         (f("unit_name", data.unit_name),),
-        (f("contact_person", data.contact_person), whole("phone", data.phone, True)),
+        (f("contact_person", data.contact_person), whole("phone", data.phone)),
         (
             whole("generated_on", data.generated_on.isoformat()),
             whole("mass_g", format_mass(data.mass_g)),

@@ -63,15 +63,23 @@ def render_svg(data: LabelData, size: SizeArg = LabelSize.S100, *, font: FontArg
     return svg_document(label_layout(data, size, font=font)).encode("utf-8")
 
 
-def render_pdf(data: LabelData, size: SizeArg = LabelSize.S100, *, font: FontArg = None) -> bytes:
-    """The label as a one-page PDF of exactly the label's size, the CJK font embedded."""
+def render_pdf(data: LabelData, size: SizeArg = LabelSize.S100, *, font: FontArg = None,
+               copies: int = 1) -> bytes:
+    """The label as a PDF of exactly the label's size, the CJK font embedded: one page, or
+    ``copies`` pages (2 for a container over 450 L, labelled on two opposite faces)."""
+    if not 1 <= copies <= 4:
+        raise InvalidInput("copies must be 1 to 4", field="copies")
     drawn = label_layout(data, size, font=font)
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=(drawn.side * mm, drawn.side * mm), pageCompression=1)
     title = "危险废物标签" if data.is_hazardous else "一般工业固体废物标签"
-    canvas.setTitle(f"{title} {data.identification_code}")
-    PdfPainter(canvas, drawn.font, page_height=drawn.side).draw(drawn.shapes, 0, 0)
-    canvas.showPage()
+    faces = f"（{copies} 张，贴在容器相对的两面）" if copies == 2 else (
+        f"（{copies} 张）" if copies > 1 else "")
+    canvas.setTitle(f"{title} {data.identification_code}{faces}")
+    painter = PdfPainter(canvas, drawn.font, page_height=drawn.side)
+    for _ in range(copies):
+        painter.draw(drawn.shapes, 0, 0)
+        canvas.showPage()
     save_pdf(canvas)
     return out.getvalue()
 

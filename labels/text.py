@@ -158,11 +158,3 @@ def fit_prefix(style: TextStyle, text: str, width: float) -> str:
         if used > width:
             return text[: max(i, 1)]
     return text
-
-
-def with_ellipsis(style: TextStyle, line: str, width: float) -> str:
-    """``line`` shortened until it and a trailing … fit ``width``: the sign of a cut text."""
-    room = width - style.width(ELLIPSIS)
-    while line and style.width(line) > room:
-        line = line[:-1]
-    return line.rstrip() + ELLIPSIS

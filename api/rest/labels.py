@@ -21,6 +21,8 @@ from labels import (
     SHEETS,
     LabelData,
     LabelSize,
+    LabelTextTooLong,
+    label_layout,
     parse_size,
     render_pdf,
     render_png,
@@ -75,19 +77,43 @@ def label_data(batch: BatchLabel) -> LabelData:
     )
 
 
+def faces(batch: BatchLabel) -> int:
+    """How many labels a container carries: HJ 1276-2022 puts one on each of two opposite
+    faces of a container over 450 L."""
+    volume = batch.container_volume_l
+    return 2 if volume is not None and volume > 450 else 1
+
+
 def label_size(batch: BatchLabel, requested: LabelSize | None = None) -> LabelSize:
-    """The size asked for, else the smallest the standard allows for the container, else 100."""
+    """The size asked for; else the smallest the standard allows for the container (≤ 50 L:
+    100, ≤ 450 L: 150, more: 200; 100 without a volume) at which every field prints whole,
+    stepping up a size rather than cutting a name (``LabelTextTooLong`` if even 200 mm cannot
+    hold the text)."""
     if requested is not None:
         return requested
-    if batch.container_volume_l is None:
-        return LabelSize.S100
-    return size_for_volume(batch.container_volume_l)
+    smallest = (LabelSize.S100 if batch.container_volume_l is None
+                else size_for_volume(batch.container_volume_l))
+    return fitting_size(label_data(batch), smallest)
+
+
+def fitting_size(data: LabelData, smallest: LabelSize) -> LabelSize:
+    """The smallest size from ``smallest`` up whose layout holds every field whole."""
+    sizes = [size for size in LabelSize if size >= smallest]
+    for size in sizes[:-1]:
+        try:
+            label_layout(data, size)
+            return size
+        except LabelTextTooLong:
+            continue
+    label_layout(data, sizes[-1])  # raises LabelTextTooLong, naming what to shorten
+    return sizes[-1]
 
 
 def sheet_size(batches: Sequence[BatchLabel], sheet: str,
                requested: LabelSize | None = None) -> LabelSize:
     """One size for a whole sheet: as asked, 100 mm on a roll (the rolls are 100 mm wide),
-    else on A4 the largest any of its containers needs, so no label is below the standard."""
+    else on A4 the largest any of its containers needs, so no label is below the standard
+    and none is cut."""
     if requested is not None:
         return requested
     if sheet != "a4":
@@ -96,14 +122,19 @@ def sheet_size(batches: Sequence[BatchLabel], sheet: str,
 
 
 def render_label(batch: BatchLabel, fmt: str, size: LabelSize) -> bytes:
-    """One label as PNG (300 dpi), SVG or PDF bytes."""
+    """One label as PNG (300 dpi), SVG or PDF bytes; the PDF has a page per face (two for a
+    container over 450 L)."""
+    if fmt == "pdf":
+        return render_pdf(label_data(batch), size, copies=faces(batch))
     render, _ = FORMATS[fmt]
     return render(label_data(batch), size)
 
 
 def render_sheet(batches: Sequence[BatchLabel], sheet: str, size: LabelSize) -> bytes:
-    """A PDF of every batch's label on ``sheet`` (a4, roll-100x100, roll-100x150)."""
-    return render_sheet_pdf([label_data(batch) for batch in batches], sheet, size)
+    """A PDF of every batch's label on ``sheet`` (a4, roll-100x100, roll-100x150): two of a
+    container over 450 L, one for each of two opposite faces."""
+    return render_sheet_pdf([label_data(batch) for batch in batches
+                             for _ in range(faces(batch))], sheet, size)
 
 
 def public_base_url() -> str:
@@ -129,8 +160,13 @@ def _size_field() -> LabelSizeField:
     return LabelSizeField(load_default=None, metadata={
         "type": "string", "enum": SIZES,
         "description": "label side in mm; by default the smallest HJ 1276-2022 allows for "
-                       "the container's volume (≤ 50 L: 100, ≤ 450 L: 150, more: 200), or "
-                       "100 when the volume was not declared"})
+                       "the container's volume (≤ 50 L: 100, ≤ 450 L: 150, more: 200; 100 "
+                       "when the volume was not declared) at which every field prints whole "
+                       "(a size up rather than a name cut short). No field is ever cut: text "
+                       "that does not fit the size asked for (or 200 mm) is refused with 422 "
+                       "label_text_too_long, naming the fields to shorten. A container over "
+                       "450 L gets its label twice (PDF: two pages; sheets: two copies), for "
+                       "two opposite faces"})
 
 
 class LabelQuerySchema(Schema):

@@ -11,8 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from labels import LabelSize, find_cjk_font, label_layout, render_pdf, render_png
-from labels.layout import Layout
+from labels import (
+    LabelData,
+    LabelSize,
+    LabelTextTooLong,
+    find_cjk_font,
+    label_layout,
+    render_pdf,
+    render_png,
+)
+from labels.fit import TIGHTEST_PITCH
+from labels.layout import NO_BREAK_SPACE, Layout, _items
 from labels.shapes import TextRun
 from labels.text import TextStyle, atoms, take_line
 from tests.labels.conftest import KINDS, SIZES, USCC, make_label
@@ -22,6 +31,21 @@ LONG_MIXED = (
     "Waste hydraulic oil ISO VG 46 (Shell Tellus S2 M) 与切削液 CL-200 混合物，含水率约 12%；" * 12
 )
 FULL_HEIGHT_CJK = "国"  # the reference ideograph: others are as tall or taller, not shorter
+
+
+def fullest(kind: str, size: LabelSize, unit: str = "含油废抹布、废手套及包装物，") -> LabelData:
+    """The label with the longest 备注 (``unit`` repeated) that still prints whole at ``size``:
+    its text is at the minimum height."""
+    best = None
+    for n in range(1, 80):
+        data = make_label(kind, notes=unit * n)
+        try:
+            label_layout(data, size)
+        except LabelTextTooLong:
+            assert best is not None
+            return best
+        best = data
+    raise AssertionError("the label never filled up")
 
 
 def pdf_glyph_heights(pdf: bytes) -> list[tuple[str, float]]:
@@ -51,7 +75,8 @@ def pdf_text(pdf: bytes) -> str:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{int(s)}mm")
 @pytest.mark.parametrize("kind", KINDS)
 def test_glyphs_in_the_pdf_are_at_least_the_minimum_height(kind: str, size: LabelSize) -> None:
-    data = make_label(kind, notes=LONG_MIXED)  # full label: text at its smallest
+    data = fullest(kind, size, "Tellus S2 M 46 与切削液 CL-200，")  # text at its smallest
+    assert label_layout(data, size).text_height == size.min_text_height_mm
     heights = pdf_glyph_heights(render_pdf(data, size))
     checked = [
         (char, height)
@@ -66,7 +91,7 @@ def test_glyphs_in_the_pdf_are_at_least_the_minimum_height(kind: str, size: Labe
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{int(s)}mm")
 def test_digits_in_the_png_are_at_least_the_minimum_height(size: LabelSize) -> None:
     """Measured on pixels: the ink of the 数字识别码's first group, from its top to the baseline."""
-    data = make_label(notes=LONG_CHINESE)
+    data = fullest("hazardous", size)
     layout = label_layout(data, size)
     run = next(s for s in layout.shapes if isinstance(s, TextRun) and s.text.startswith(USCC))
     scale = 300 / 25.4
@@ -135,30 +160,47 @@ def check_no_overflow(layout: Layout) -> None:
             assert not same_line or right <= other_left + 1e-6 or other_right <= left + 1e-6
 
 
-def check_every_field_is_present(layout: Layout) -> None:
-    heads = "".join(line.text[: line.bold] for line in layout.placed)
-    for title in ("废物名称", "数字识别码", "产生/收集单位", "联系方式", "废物重量", "备注"):
-        assert title in heads
-    for key in layout.truncated:
-        last = [line for line in layout.placed if line.key == key][-1]
-        assert last.text.endswith("…")
+def printed(layout: Layout, key: str) -> str:
+    """What the label prints for one field, its lines joined (spaces at breaks left out)."""
+    return "".join(line.text for line in layout.placed if line.key == key).replace(
+        " ", "").replace(NO_BREAK_SPACE, "")
+
+
+def check_every_field_is_whole(layout: Layout, data: LabelData) -> None:
+    """Every field, title and value, printed in full: nothing cut, nothing left out."""
+    for item in _items(data):
+        for piece in item:
+            assert printed(layout, piece.key) == piece.text.replace(" ", "").replace(
+                NO_BREAK_SPACE, ""), piece.key
 
 
 @pytest.mark.parametrize("text", [LONG_CHINESE, LONG_MIXED, "x" * 400, "1" * 400, "（" * 200])
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{int(s)}mm")
 @pytest.mark.parametrize("kind", KINDS)
-def test_long_texts_shrink_then_truncate_inside_their_fields(
+def test_text_too_long_for_the_size_is_refused_naming_the_fields(
     kind: str, size: LabelSize, text: str
 ) -> None:
     data = make_label(
         kind, waste_name=text, main_components=text, precautions=text, unit_name=text, notes=text
     )
+    with pytest.raises(LabelTextTooLong) as err:
+        label_layout(data, size)
+    assert err.value.code == "label_text_too_long" and err.value.missing_lines > 0
+    assert f"文字过长：{int(size)} mm 标签" in err.value.message
+    assert "或改用更大的标签" in err.value.message
+    assert {"main_components", "precautions", "notes"} <= set(err.value.fields)
+    assert "identification_code" not in err.value.fields
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{int(s)}mm")
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_full_label_shrinks_and_closes_up_but_cuts_nothing(kind: str, size: LabelSize) -> None:
+    data = fullest(kind, size)
     layout = label_layout(data, size)
     check_no_overflow(layout)
-    check_every_field_is_present(layout)
+    check_every_field_is_whole(layout, data)
     assert layout.text_height == size.min_text_height_mm
-    assert {"main_components", "precautions", "notes"} <= layout.truncated
-    assert "identification_code" not in layout.truncated
+    assert layout.pitch >= TIGHTEST_PITCH * layout.text_height - 1e-9
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{int(s)}mm")
@@ -166,24 +208,8 @@ def test_short_labels_use_taller_text_and_cut_nothing(size: LabelSize) -> None:
     data = make_label("general", main_components="铁", precautions="", notes="", unit_name="某厂")
     layout = label_layout(data, size)
     check_no_overflow(layout)
-    assert layout.truncated == frozenset()
+    check_every_field_is_whole(layout, data)
     assert layout.text_height > size.min_text_height_mm
-
-
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{int(s)}mm")
-def test_the_waste_name_keeps_two_lines_until_others_are_down_to_one(size: LabelSize) -> None:
-    name = "废矿物油与含矿物油废物（废液压油、废齿轮油、废导热油、废压缩机油）" * 2
-    data = make_label(waste_name=name, notes=LONG_CHINESE, main_components=LONG_MIXED)
-    layout = label_layout(data, size)
-    lines: dict[str, int] = {}
-    for line in layout.placed:
-        lines[line.key] = lines.get(line.key, 0) + 1
-    assert {"waste_name", "notes", "main_components"} <= layout.truncated
-    if lines["waste_name"] < 2:
-        others = ("notes", "precautions", "main_components", "harmful_components", "unit_name")
-        assert all(lines[key] == 1 for key in others)
-    else:
-        assert lines["notes"] == 1
 
 
 cjk = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
@@ -213,16 +239,20 @@ def test_any_text_stays_inside_its_field(
         notes=notes,
         unit_name=unit,
     )
-    layout = label_layout(data, size)
+    try:
+        layout = label_layout(data, size)
+    except LabelTextTooLong as exc:  # refused before printing, saying what to shorten
+        assert exc.fields and exc.missing_lines > 0
+        return
     check_no_overflow(layout)
-    check_every_field_is_present(layout)
+    check_every_field_is_whole(layout, data)
     assert layout.text_height >= size.min_text_height_mm
 
 
 def test_the_qr_box_is_untouched_by_long_text() -> None:
-    """Raster check: with every field overflowing, the QR area is pixel for pixel the same."""
+    """Raster check: with the label full, the QR area is pixel for pixel the same."""
     short = make_label(notes="")
-    long = make_label(notes=LONG_MIXED, main_components=LONG_CHINESE, precautions=LONG_MIXED)
+    long = fullest("hazardous", LabelSize.S100, "Tellus S2 M 46 与切削液 CL-200，")
     layout = label_layout(long, LabelSize.S100)
     scale = 300 / 25.4
     box = layout.qr_box

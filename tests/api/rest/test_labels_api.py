@@ -229,6 +229,43 @@ def test_a4_and_roll_sheets_have_the_right_pages_and_every_code_decodes(client, 
     assert decoded(pdf_pages(roll.data, dpi=150)[3]) == [url(codes[0])]
 
 
+def test_long_names_step_the_label_up_a_size_instead_of_being_cut(client, drums):
+    """A 200 L drum's label is 150 mm, unless its text does not fit whole there: then 200 mm.
+    Asking for a size the text does not fit is refused before printing, saying so."""
+    code = code_for(GEN, 6, "90034934")
+    drums[GEN].declare(code, drum(
+        waste_code="900-349-34", name="失效、变质、不合格的强酸性擦洗粉、清洁剂等废酸液和酸渣",
+        form="liquid", hazards=["C"], components="硫酸 20%，表面活性剂 5%，水",
+        precautions="密闭贮存，防止泄漏，远离碱性物质", notes="桶口朝上，标签朝外"))
+    resp = fetch(client, f"/api/v1/batches/{code}/label.pdf", GEN, drums)
+    assert resp.status_code == 200
+    (page,) = pdf_pages(resp.data)
+    assert abs(page.width - 200 / 25.4 * 300) <= 1  # 200 mm at the helper's 300 dpi
+    assert decoded(page) == [url(code)]
+    text = pdf_text(resp.data).replace("危险特性", "")  # the box heading lands mid-line
+    assert "失效、变质、不合格的强酸性擦洗粉、清洁剂等废酸液和酸渣" in text
+    assert "台州市椒江精密机械有限公司" in text and "…" not in text
+    small = fetch(client, f"/api/v1/batches/{code}/label.pdf?size=150", GEN, drums)
+    assert small.status_code == 422 and small.json["code"] == "label_text_too_long"
+    assert "文字过长：150 mm 标签" in small.json["message"]
+    assert "或改用更大的标签" in small.json["message"]
+
+
+def test_a_container_over_450_l_prints_two_labels_for_two_opposite_faces(client, drums):
+    big, small = code_for(GEN, 7, OIL), code_for(GEN, 8, OIL)
+    drums[GEN].declare(big, drum(volume_l=1000))
+    drums[GEN].declare(small, drum(volume_l=450))
+    pdf = fetch(client, f"/api/v1/batches/{big}/label.pdf", GEN, drums).data
+    assert page_count(pdf) == 2
+    assert [decoded(p) for p in pdf_pages(pdf, dpi=150)] == [[url(big)]] * 2
+    assert page_count(fetch(client, f"/api/v1/batches/{small}/label.pdf", GEN, drums).data) == 1
+    sheet = fetch(client, "/api/v1/labels/sheet", GEN, drums,
+                  json={"codes": [big, small], "sheet": "a4"})
+    pages = pdf_pages(sheet.data, dpi=100)
+    assert len(pages) == 3  # 200 mm: one to an A4 page; the big drum twice
+    assert [decoded(p) for p in pages] == [[url(big)], [url(big)], [url(small)]]
+
+
 def test_only_the_generator_the_holder_and_regulators_of_the_region_get_a_label(client, drums):
     code = code_for(GEN, 5, OIL)
     drums[GEN].declare(code, drum())
