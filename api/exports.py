@@ -19,6 +19,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from api.extensions import db
+from ledger.audit.cases import CaseReport
 from ledger.audit.gaps import Gap
 from ledger.audit.ledger_book import LedgerBook
 from ledger.audit.models import Case
@@ -173,8 +174,19 @@ def case_row(n: int, c: Case, names: Mapping[str, str]) -> list[str]:
             c.deadline or "", progress, closed]
 
 
-def cases_xlsx(cases: Sequence[Case], names: Mapping[str, str]) -> bytes:
-    """The 问题清单: one row per case, every cell text (nothing typed in becomes a formula)."""
+CASE_SUMMARY_HEADERS: Final = ("区县", "问题数", "已整改", "整改率", "已销号", "销号率",
+                                "超期未销号", "反弹")
+
+
+def _rate(rate: float | None) -> str:
+    return "—" if rate is None else f"{round(rate * 100)}%"
+
+
+def cases_xlsx(cases: Sequence[Case], names: Mapping[str, str],
+               summary: CaseReport | None = None) -> bytes:
+    """The 问题清单: one row per case, every cell text (nothing typed in becomes a formula);
+    with ``summary``, a second sheet 整改汇总: per county and in total, the cases, 整改率,
+    销号率, overdue and recurred (反弹)."""
     wb = Workbook()
     ws = wb.active
     assert ws is not None
@@ -190,6 +202,16 @@ def cases_xlsx(cases: Sequence[Case], names: Mapping[str, str]) -> bytes:
     for index, width in enumerate((6, 48, 30, 10, 40, 12, 40, 18), start=1):
         ws.column_dimensions[get_column_letter(index)].width = width
     ws.freeze_panes = "A2"
+    if summary is not None:
+        sheet = wb.create_sheet("整改汇总")
+        sheet.append(list(CASE_SUMMARY_HEADERS))
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for f in (*summary.by_region, summary.total):
+            label = region_label(f.key) if f.key.isdigit() else f.key
+            sheet.append([label, f.cases, f.rectified, _rate(f.rectify_rate), f.closed,
+                          _rate(f.close_rate), f.overdue, f.recurred])
+        sheet.freeze_panes = "A2"
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

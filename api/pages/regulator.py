@@ -50,8 +50,10 @@ from ledger.audit import search as finder
 from ledger.audit.cases import (
     ALLOWED_FROM,
     CaseFilters,
+    CaseReport,
     CaseSettings,
     case_history,
+    case_report,
     list_cases,
     next_case_id,
     open_case_for_gap,
@@ -327,6 +329,57 @@ def chart_data(report: Report, districts: list[DistrictRow]) -> dict[str, Any]:
     }
 
 
+def case_figures(principal: Principal, filters: ReportFilters) -> CaseReport:
+    """整改率, 销号率, overdue and recurred for the cases opened in the dashboard's period and
+    region (Beijing days; the period's last day included)."""
+    start = beijing_day_start_ms(filters.period_from) if filters.period_from else None
+    end = (beijing_day_start_ms(filters.period_to + dt.timedelta(days=1))
+           if filters.period_to else None)
+    return case_report(db.session, principal, region=filters.region, from_ms=start,
+                       to_ms=end, today=beijing_today().isoformat())
+
+
+def percent(rate: float | None) -> str:
+    """A rate as a whole percentage ("87%"), or "—" with nothing to count."""
+    return "—" if rate is None else f"{round(rate * 100)}%"
+
+
+@bp.app_template_filter("percent")
+def _percent_filter(rate: float | None) -> str:
+    return percent(rate)
+
+
+def _region_names(regions: Iterable[str]) -> dict[str, str]:
+    """Each county code with its name ("331002 椒江区")."""
+    return {r: region_label(r) for r in regions}
+
+
+def case_chart_data(report: CaseReport) -> dict[str, Any]:
+    """What the case charts draw (counts per month; rates per county, in %)."""
+    def pct(rate: float | None) -> float | None:
+        return None if rate is None else round(rate * 100, 1)
+
+    return {
+        "by_month": {"keys": [m.key for m in report.by_month], "series": [
+            {"label": _("立案"), "data": [m.cases for m in report.by_month],
+             "colour": "#4a6fa5"},
+            {"label": _("已整改"), "data": [m.rectified for m in report.by_month],
+             "colour": "#f39800"},
+            {"label": _("已销号"), "data": [m.closed for m in report.by_month],
+             "colour": "#1f7a3a"},
+            {"label": _("超期"), "data": [m.overdue for m in report.by_month],
+             "colour": "#c0392b"},
+            {"label": _("反弹"), "data": [m.recurred for m in report.by_month],
+             "colour": "#8e44ad"}]},
+        "by_region": {"keys": [region_label(r.key) for r in report.by_region], "percent": True,
+                      "series": [
+            {"label": _("整改率 (%)"), "data": [pct(r.rectify_rate) for r in report.by_region],
+             "colour": "#f39800"},
+            {"label": _("销号率 (%)"), "data": [pct(r.close_rate) for r in report.by_region],
+             "colour": "#1f7a3a"}]},
+    }
+
+
 def _open_gaps(principal: Principal, region: str | None) -> list[Gap]:
     query = scoped_gap_query(principal, {"type": [], "region": region, "status": "open"})
     return find_gaps(reports_session(), query, gap_settings(current_app), primary=db.session)
@@ -380,6 +433,9 @@ def dashboard() -> ResponseReturnValue:
         gaps = _open_gaps(principal, form.filters.region)
         context.update(gap_summary=gap_summary(gaps), open_gaps=len(gaps),
                        high_gaps=sum(1 for g in gaps if g.severity == "high"))
+        cases_seen = case_figures(principal, form.filters)
+        context.update(case_report=cases_seen, case_charts=case_chart_data(cases_seen),
+                       region_names=_region_names(r.key for r in cases_seen.by_region))
     context["generators"] = _generator_options(principal)
     context["catalogue"] = editions.in_force(db.session, beijing_today())
     return render_template("regulator/dashboard.html", **context), status

@@ -18,8 +18,16 @@ from api.exports import XLSX_MIMETYPE, case_json, cases_xlsx
 from api.extensions import db
 from api.rest import schemas as s
 from api.runtime import log_config
-from ledger.audit.cases import STATES, CaseFilters, case_entries, list_cases, visible_case
+from ledger.audit.cases import (
+    STATES,
+    CaseFilters,
+    case_entries,
+    list_cases,
+    tally,
+    visible_case,
+)
 from ledger.audit.evidence import evidence_file, store_evidence
+from ledger.clock import beijing_today
 from ledger.custody.projections import Organisation
 from ledger.errors import InvalidInput, PermissionDenied
 from ledger.tlog.entries import format_time
@@ -110,7 +118,8 @@ def get_cases(args: dict[str, Any]) -> Any:  # serialised by hand: JSON or a wor
                           organisation=args.get("organisation"))
     cases = list_cases(db.session, require_principal(), filters)
     if args["format"] == "xlsx":
-        return Response(cases_xlsx(cases, _names(cases)), mimetype=XLSX_MIMETYPE,
+        summary = tally(cases, beijing_today().isoformat())
+        return Response(cases_xlsx(cases, _names(cases), summary), mimetype=XLSX_MIMETYPE,
                         headers={"Content-Disposition": "attachment; filename=cases.xlsx"})
     return {"total": len(cases), "items": [case_json(c) for c in cases]}
 

@@ -10,7 +10,7 @@ rules and the state diagram.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -448,6 +448,82 @@ def case_history(session: Session, case_id: str) -> list[CaseStep]:
 def overdue(case: Case, today: str) -> bool:
     """Past its deadline (the Beijing day ``today`` is after it) and not closed."""
     return case.deadline is not None and case.deadline < today and case.state != CLOSED
+
+
+# --- the dashboard's figures: 整改率, 销号率, overdue, recurred --------------------------------
+
+RECTIFIED = frozenset({ACCEPTED, CLOSED})  # the report was accepted (整改到位)
+
+
+@dataclass
+class CaseFigures:
+    """Counts of cases opened in a period (one region, one month, or all of them).
+
+    ``rectified``: the report was accepted (accepted or closed now); ``closed``: 销号 now;
+    ``overdue``: past the deadline day and not closed; ``recurred``: reopened at least once
+    (反弹). The rates are over the cases opened: 整改率 = rectified / cases, 销号率 = closed /
+    cases (None with no case)."""
+
+    key: str
+    cases: int = 0
+    rectified: int = 0
+    closed: int = 0
+    overdue: int = 0
+    recurred: int = 0
+
+    def add(self, case: Case, today: str) -> None:
+        self.cases += 1
+        self.rectified += case.state in RECTIFIED
+        self.closed += case.state == CLOSED
+        self.overdue += overdue(case, today)
+        self.recurred += case.reopened > 0
+
+    @property
+    def rectify_rate(self) -> float | None:
+        return self.rectified / self.cases if self.cases else None
+
+    @property
+    def close_rate(self) -> float | None:
+        return self.closed / self.cases if self.cases else None
+
+
+@dataclass(frozen=True)
+class CaseReport:
+    total: CaseFigures
+    by_region: list[CaseFigures]
+    by_month: list[CaseFigures]  # YYYY-MM, Beijing, of the opening
+
+
+def case_report(session: Session, principal: Principal, *, region: str | None,
+                from_ms: int | None, to_ms: int | None, today: str) -> CaseReport:
+    """The figures of the cases ``principal`` may read that were opened in [from_ms, to_ms)
+    in ``region`` (and its sub-regions), in total, per county and per month."""
+    query = select(Case)
+    seen = case_visibility(principal)
+    if seen is not None:
+        query = query.where(seen)
+    if region:
+        low, high = _region_range(region)
+        query = query.where(Case.region >= low, Case.region <= high)
+    if from_ms is not None:
+        query = query.where(Case.opened_t_ms >= from_ms)
+    if to_ms is not None:
+        query = query.where(Case.opened_t_ms < to_ms)
+    return tally(session.scalars(query), today)
+
+
+def tally(cases: Iterable[Case], today: str) -> CaseReport:
+    """The figures of ``cases``: in total, per county and per month of opening."""
+    total = CaseFigures("合计")
+    regions: dict[str, CaseFigures] = {}
+    months: dict[str, CaseFigures] = {}
+    for case in cases:
+        total.add(case, today)
+        regions.setdefault(case.region, CaseFigures(case.region)).add(case, today)
+        month = beijing_day(case.opened_t_ms)[:7]
+        months.setdefault(month, CaseFigures(month)).add(case, today)
+    return CaseReport(total, [regions[k] for k in sorted(regions)],
+                      [months[k] for k in sorted(months)])
 
 
 # --- 回头看: the look-back after close-out ------------------------------------------------------

@@ -117,6 +117,15 @@ def test_open_from_a_gap_answer_from_a_phone_close_out(live_server: LiveServer, 
     page.click("#close-button")
     expect(page.locator("#case-state")).to_have_text("已销号")
     screenshot(page, "regulator-case-desktop")
+
+    # the dashboard counts it, and draws the case charts with the vendored Chart.js
+    page.goto(f"{url}/regulator/")
+    page.wait_for_function("document.body.dataset.caseChartsReady === '1'")
+    expect(page.locator("[data-figure=cases]")).to_have_text("1")
+    expect(page.locator("[data-figure=rectify_rate]")).to_have_text("100%")
+    expect(page.locator("[data-figure=close_rate]")).to_have_text("100%")
+    assert page.evaluate("""() => [...document.querySelectorAll('canvas[data-case-chart]')]
+        .map((c) => Chart.getChart(c) !== undefined)""") == [True, True]
     assert errors == []
 
     # the log: each step signed by the acting organisation with a key made in its browser

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import re
 
+import openpyxl
 import pytest
 
 from ledger.audit.cases import case_stream
@@ -120,3 +122,45 @@ def test_my_rectification_items_and_who_sees_the_evidence(client, people):
     log_in_as(client, "gen1", PASSWORD)
     with client.get(f"/api/v1/cases/{CASE}/evidence/{sha}") as gone:
         assert gone.status_code == 404
+
+
+def walk(reg, gen, case: str, upto: str, days: int = 30) -> None:
+    """Open a case about GENERATORS[0] and take it along the main path up to ``upto``."""
+    steps = [("opened", reg, "case.opened", opened()),
+             ("assigned", reg, "case.assigned", assigned(days=days)),
+             ("responded", gen, "case.responded", {"report": "已整改"}),
+             ("accepted", reg, "case.reviewed", {"result": "accepted"}),
+             ("closed", reg, "case.closed", {}),
+             ("reopened", reg, "case.reopened", {"reason": "反弹"})]
+    for name, who, kind, data in steps:
+        who.act(kind, case_stream(case), data)
+        if name == upto:
+            return
+
+
+def test_dashboard_rates_and_the_workbook_summary(client, people):
+    reg, gen = people[REGULATOR], people[GENERATORS[0]]
+    walk(reg, gen, "331002-2026-0001", "assigned", days=-1)  # overdue
+    walk(reg, gen, "331002-2026-0002", "closed")
+    walk(reg, gen, "331002-2026-0003", "accepted")
+    walk(reg, gen, "331002-2026-0004", "reopened")  # recurred
+    log_in_as(client, "reg", PASSWORD)
+    page = html(client, "/regulator/")
+    figures = dict(re.findall(r'data-figure="(cases|rectify_rate|close_rate|overdue|recurred)"'
+                              r'>([^<]*)<', page))
+    assert figures == {"cases": "4", "rectify_rate": "50%", "close_rate": "25%",
+                       "overdue": "1", "recurred": "1"}
+    row = re.search(r'<tr data-region="331002">(.*?)</tr>', page, re.S).group(1)
+    assert [c.strip() for c in re.findall(r'<td[^>]*>([^<]*)</td>', row)] == [
+        "331002 椒江区", "4", "50%", "25%", "1", "1"]
+    assert 'id="case-chart-data"' in page and 'data-case-chart="by_month"' in page
+    # a period before any case: nothing counted
+    empty = html(client, "/regulator/?from=2020-01-01&to=2020-12-31")
+    assert 'data-figure="cases">0<' in empty and 'data-figure="rectify_rate">—<' in empty
+    book = openpyxl.load_workbook(io.BytesIO(client.get("/api/v1/cases?format=xlsx").data))
+    assert book.sheetnames == ["问题清单", "整改汇总"]
+    rows = [[c.value for c in r] for r in book["整改汇总"].iter_rows()]
+    assert rows == [
+        ["区县", "问题数", "已整改", "整改率", "已销号", "销号率", "超期未销号", "反弹"],
+        ["331002 椒江区", 4, 2, "50%", 1, "25%", 1, 1], ["合计", 4, 2, "50%", 1, "25%", 1, 1]]
+    assert book["问题清单"]["A1"].value == "序号" and book["问题清单"].max_row == 5

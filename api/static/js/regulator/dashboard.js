@@ -79,3 +79,34 @@ for (const table of document.querySelectorAll("table.sortable")) {
     });
   });
 }
+
+// The case charts (问题整改): several series per chart, counts or percentages; their own
+// canvases (data-case-chart) and data block, so the mass-balance charts stay as they are.
+function drawCases() {
+  const block = document.getElementById("case-chart-data");
+  if (!block || typeof Chart === "undefined") return;
+  let data;
+  try { data = JSON.parse(block.textContent); } catch { return; }
+  for (const canvas of document.querySelectorAll("canvas[data-case-chart]")) {
+    const chart = data[canvas.dataset.caseChart];
+    if (!chart || chart.keys.length === 0) continue;
+    new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: chart.keys,
+        datasets: chart.series.map((s) => ({ label: s.label, data: s.data,
+                                             backgroundColor: s.colour })),
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        plugins: { legend: { position: "bottom" } },
+        scales: { y: chart.percent ? { beginAtZero: true, max: 100 }
+                                   : { beginAtZero: true, ticks: { precision: 0 } } },
+      },
+    });
+    canvas.dataset.drawn = "1";
+  }
+  document.body.dataset.caseChartsReady = "1";
+}
+
+drawCases();
