@@ -11,7 +11,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import cosigning, edge, errors, ratelimit, runtime
+from api import cosigning, edge, errors, jobs, ratelimit, runtime
+from api.bootstrap import register_jobs
 from api.extensions import REPORTS_BIND, db
 from api.instance import instance_dir, private_sqlite_file, sqlite_path, write_private_file
 from api.pages import web
@@ -55,6 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     v1.init_app(app)
     tiles.init_app(app)
     cosigning.init_app(app)
+    jobs.init_app(app)
+    register_jobs(app)
     web.init_app(app)
     errors.init_app(app)  # last, so our error body wins over the library's
     if int(app.config.get("PROXY_HOPS", 0)):

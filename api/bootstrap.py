@@ -8,18 +8,31 @@ adopted in place (docs/deployment.md, "Schema changes").
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import runtime
+from api import jobs, runtime
 from api.extensions import db
-from ledger import migrations
+from api.lookback import run_lookback
+from api.notify import deliver, webpush
+from api.scoping import plan_settings
+from ledger import clock, migrations
+from ledger.audit.notifications import (
+    DueDeclaration,
+    remind_deadlines,
+    remind_declarations,
+)
+from ledger.audit.plans import obligations_due
 from ledger.audit.reconcile import rebuild_balances
 from ledger.custody.projections import Batch, BatchBalance
 from ledger.tlog import log
+
+DECLARATION_DAYS = 7  # a plan or declaration is reminded this many days before it is due
 
 
 def upgrade_schema(app: Flask) -> migrations.SchemaUpgrade:
@@ -27,6 +40,7 @@ def upgrade_schema(app: Flask) -> migrations.SchemaUpgrade:
     connections, so workers forked afterwards (gunicorn --preload) share none. Workers that
     start together upgrade once: the migrations take a lock. The operator key and entry 0 are
     ``waste-ledger init``'s, not a worker's."""
+    webpush.ensure_vapid_key(Path(app.config["VAPID_KEY_FILE"]))  # 0600; kept once made
     with app.app_context():
         try:
             done = migrations.upgrade(db.engine)
@@ -49,6 +63,8 @@ def ensure_initialised(report: Callable[[str], None] | None = None) -> bool:
         say(f"adopted a database made before migrations; schema now at {schema.after}")
     elif schema.changed and schema.before is not None:
         say(f"upgraded the database schema from {schema.before} to {schema.after}")
+    if webpush.ensure_vapid_key(Path(app.config["VAPID_KEY_FILE"])):
+        say(f"Web Push key made: {app.config['VAPID_KEY_FILE']}")
     filled = _fill_summary(db.session)
     if filled is not None:
         say(f"reconciliation summary filled for {filled} batches")
@@ -98,3 +114,32 @@ def _fill_summary(session: Session) -> int | None:
     filled = rebuild_balances(session)
     session.commit()
     return filled
+
+
+def register_jobs(app: Flask) -> None:
+    """The scheduled jobs of this app (docs/notifications.md, "Jobs"). Other modules add theirs
+    with ``api.jobs.register`` at start-up, as these are."""
+    jobs.register(app, "deliveries", lambda a: deliver.deliver_pending(a),
+                  int(app.config["DELIVERY_EVERY_SECONDS"]),
+                  "send pending Web Push and webhook deliveries, retrying failed ones")
+    jobs.register(app, "deadline-reminders",
+                  lambda a: remind_deadlines(db.session, clock.beijing_today().isoformat()),
+                  int(app.config["REMINDER_EVERY_SECONDS"]),
+                  "tell assignees of cases due within 3 days (Beijing dates)")
+    jobs.register(app, "look-back", lambda a: f"{len(run_lookback(a))} case(s) reopened",
+                  int(app.config["REMINDER_EVERY_SECONDS"]),
+                  "回头看: re-run the gap query of cases closed long enough ago (docs/cases.md)")
+    jobs.register(app, "declarations-due", remind_declarations_due,
+                  int(app.config["REMINDER_EVERY_SECONDS"]),
+                  f"tell generators of a plan or declaration due within {DECLARATION_DAYS} days")
+
+
+def remind_declarations_due(app: Flask) -> int:
+    """``declaration.due`` for each plan or declaration (ledger.audit.plans.obligations_due)
+    falling due from today to DECLARATION_DAYS days on (Beijing dates); once per due date."""
+    today = clock.beijing_today()
+    last = today + dt.timedelta(days=DECLARATION_DAYS)
+    due = [DueDeclaration(o.organisation, o.kind, o.period, o.due.isoformat())
+           for o in obligations_due(db.session, today, plan_settings(app))
+           if today <= o.due <= last]
+    return remind_declarations(db.session, due)

@@ -80,6 +80,26 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Where the counters live: "" = this installation's database (shared by every worker);
         # or e.g. redis://127.0.0.1:6379/0.
         "RATELIMIT_STORAGE_URI": "",
+        # Scheduled jobs (docs/notifications.md): `serve` ticks in a background thread; other
+        # servers (gunicorn) tick in every worker with JOBS_IN_PROCESS=true, or cron runs
+        # `waste-ledger jobs run`. A lease in the database runs each due job once.
+        "JOBS_IN_PROCESS": False,
+        "JOBS_TICK_SECONDS": 10,
+        "JOBS_LEASE_SECONDS": 600,  # a run that dies holds its job this long at most
+        "REMINDER_EVERY_SECONDS": 3600,
+        "DELIVERY_EVERY_SECONDS": 10,
+        # Web Push and webhook deliveries: retries after base × 2^(n-1) seconds, up to n tries.
+        "DELIVERY_MAX_ATTEMPTS": 8,
+        "DELIVERY_RETRY_BASE_SECONDS": 30,
+        "DELIVERY_TIMEOUT_SECONDS": 5,
+        # Outgoing requests go to public addresses only, unless these allow loopback or
+        # private ones (tests; a webhook receiver inside the province's own network).
+        "NOTIFY_ALLOW_LOOPBACK": False,
+        "NOTIFY_ALLOW_PRIVATE": False,
+        # Web Push: the VAPID key (made by `init`, 0600), the contact push services see.
+        "VAPID_KEY_FILE": str(inst / "vapid.pem"),
+        "VAPID_SUBJECT": "mailto:admin@waste-ledger.local",
+        "WEBPUSH_TTL_SECONDS": 24 * 3600,
         # List the demo log-ins on the log-in page when the demo users exist.
         "SHOW_DEMO_LOGINS": True,
     }

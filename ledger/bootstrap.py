@@ -10,15 +10,27 @@ audit layer's own. This module is the one place that knows both, as cosmicpython
 from __future__ import annotations
 
 from ledger.audit.cases import CaseSettings, case_kinds
+from ledger.audit.notifications import after_append
 from ledger.audit.plans import PlanSettings, plan_kinds
 from ledger.audit.reconcile import refresh_balances
 from ledger.custody.kinds import CustodySettings, custody_kinds
-from ledger.tlog.log import KindHandler
+from ledger.tlog.log import AppendContext, KindHandler
 
 
 def ledger_kinds(settings: CustodySettings | None = None,
                  cases: CaseSettings | None = None,
                  plans: PlanSettings | None = None) -> dict[str, KindHandler]:
-    """Every domain kind with its handler, the reconciliation summary kept up to date."""
-    return {**custody_kinds(settings, after_batch_change=refresh_balances),
-            **case_kinds(cases), **plan_kinds(plans)}
+    """Every domain kind with its handler, the reconciliation summary kept up to date, and
+    whoever must act next told (``ledger.audit.notifications``, in the same transaction)."""
+    kinds = {**custody_kinds(settings, after_batch_change=refresh_balances),
+             **case_kinds(cases), **plan_kinds(plans)}
+    return {kind: _notifying(handler) for kind, handler in kinds.items()}
+
+
+def _notifying(handler: KindHandler) -> KindHandler:
+    def run(ctx: AppendContext) -> None:
+        handler(ctx)
+        after_append(ctx)  # never raises: a notification cannot refuse an entry
+
+    run.__doc__ = handler.__doc__
+    return run

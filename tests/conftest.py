@@ -80,6 +80,7 @@ def initialised_app(database: Database, tmp_path, **config: Any):
         "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options,
         "OPERATOR_KEY_FILE": str(tmp_path / "operator.key"),
         "CASE_EVIDENCE_DIR": str(tmp_path / "evidence"),
+        "VAPID_KEY_FILE": str(tmp_path / "vapid.pem"),
         "SECRET_KEY": "test-secret",
         **config,
     })

@@ -13,7 +13,7 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from werkzeug.serving import run_simple
 
-from api import create_app, runtime
+from api import create_app, jobs, runtime
 from api.bootstrap import ensure_initialised
 from api.cli.admin import COMMANDS
 from api.cli.backup import backup_command, restore_command
@@ -21,6 +21,7 @@ from api.cli.cases import cases_group
 from api.cli.catalogue import catalogue_group, in_force_notice
 from api.cli.db import db_group
 from api.cli.gaps import gaps_command
+from api.cli.jobs import jobs_group
 from api.cli.labels import label
 from api.cli.operator import operator_group
 from api.cli.reference import reference_group
@@ -92,6 +93,8 @@ def serve(host: str, port: int, demo: bool, https: bool) -> None:
             click.echo(f"  https://{name}:{port}/")
         if host == "127.0.0.1":
             click.echo("only this computer can connect; for phones add --host 0.0.0.0")
+    # The embedded default: reminders and deliveries tick in this process (docs/notifications.md).
+    jobs.start_scheduler(app)
     scheme = "https" if https else "http"
     click.echo(f"waste-ledger is serving on {scheme}://{host}:{port}/  (Ctrl+C to stop)")
     # app.run() refuses to run inside a `flask`-style CLI command; serve it directly.
@@ -203,6 +206,6 @@ main.add_command(tiles_group)
 main.add_command(witness_group)
 main.add_command(reconcile_command)
 main.add_command(cases_group)
-for command in (*COMMANDS, db_group, gaps_command, operator_group, simulate_command,
+for command in (*COMMANDS, db_group, gaps_command, jobs_group, operator_group, simulate_command,
                 catalogue_group, reference_group, backup_command, restore_command):
     main.add_command(command)

@@ -31,6 +31,7 @@ from api.errors import localised, status_for
 from api.extensions import db
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
 from labels import SHEETS, LabelSize
+from ledger.audit.notifications import pickup_requested
 from ledger.clock import beijing_today
 from ledger.custody import editions, pickups, waste_help
 from ledger.custody.catalogue import load_catalogue
@@ -376,7 +377,7 @@ def create_pickup() -> ResponseReturnValue:
         if not collector:
             raise InvalidInput(_("请选择收集单位"), code="collector_missing", field="collector")
         made = pickups.request_pickup(db.session, principal, collector, batches, wanted_on, note,
-                                      address)
+                                      address, after=pickup_requested)
     except LedgerError as exc:
         db.session.rollback()
         return _pickups_page(principal, form, {exc.field or "form": localised(exc)},

@@ -12,6 +12,7 @@ from api.extensions import db
 from api.ratelimit import reservation_limits
 from api.rest import schemas as s
 from api.runtime import log_config
+from ledger.audit.notifications import pickup_requested
 from ledger.custody import pickups
 from ledger.errors import InvalidInput, LedgerError
 from ledger.tlog import registry
@@ -43,7 +44,7 @@ def list_pickups(args: dict[str, Any]) -> Any:  # serialised by the response sch
 def create_pickup(body: dict[str, Any]) -> Any:  # serialised by the response schema
     return pickups.request_pickup(db.session, require_principal(), body["collector"],
                                   body["batches"], body["wanted_on"], body["note"],
-                                  body["address"])
+                                  body["address"], after=pickup_requested)
 
 
 @blp.route("/pickups/<int:pickup_id>", methods=["GET"])

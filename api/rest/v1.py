@@ -19,6 +19,7 @@ from api.rest.gaps import register as register_gaps
 from api.rest.generator import register as register_generator
 from api.rest.labels import register as register_labels
 from api.rest.ledger_book import register as register_ledger_book
+from api.rest.notifications import register as register_notifications
 from api.rest.pickups import register as register_pickups
 from api.rest.reconciliation import register as register_reports
 
@@ -78,3 +79,4 @@ def init_app(app: Flask) -> None:
     register_generator(api)
     register_declare_help(api)
     register_ledger_book(api)
+    register_notifications(api)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,11 @@ class PickupItem(Base):
     request_id: Mapped[int] = mapped_column(Integer, ForeignKey("pickup_requests.id"),
                                             primary_key=True)
     batch: Mapped[str] = mapped_column(String(37), primary_key=True, index=True)
+
+
+PickupHook = Callable[[Session, int, str, str, str, list[str], str | None], object]
+"""Called in a new request's transaction with (session, id, generator, collector, manifest,
+batch codes, wanted_on): the notifications of ``ledger.audit``, wired by the app."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +119,10 @@ def next_manifest_number(session: Session, region: str, year: int) -> str:
 
 def request_pickup(session: Session, principal: Principal, collector: str,
                    codes: Sequence[str], wanted_on: str | None = None,
-                   note: str | None = None, address: str | None = None) -> Pickup:
-    """Open a request for ``collector`` to fetch ``codes`` (held by the principal's org)."""
+                   note: str | None = None, address: str | None = None,
+                   after: PickupHook | None = None) -> Pickup:
+    """Open a request for ``collector`` to fetch ``codes`` (held by the principal's org);
+    ``after`` runs in the request's transaction (the app tells the collector with it)."""
     generator = _organisation(session, principal.org, "org")
     receiver = _organisation(session, collector, "collector")
     if not set(receiver.roles.split()) & RECEIVING_ROLES:
@@ -136,6 +143,9 @@ def request_pickup(session: Session, principal: Principal, collector: str,
     try:
         session.flush()
         session.add_all(PickupItem(request_id=row.id, batch=b.code) for b in batches)
+        if after is not None:
+            after(session, row.id, row.generator, row.collector, row.manifest,
+                  [b.code for b in batches], row.wanted_on)
         session.commit()
     except IntegrityError:
         session.rollback()

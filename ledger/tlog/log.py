@@ -105,6 +105,9 @@ class AppendContext:
     index: int
     now_ms: int
     config: LogConfig
+    # True while ``rebuild`` replays a stored entry: projections are remade, but nothing that
+    # happened once because of the entry (a notification) happens again.
+    replay: bool = False
 
 
 KindHandler = Callable[[AppendContext], None]
@@ -558,7 +561,7 @@ def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConf
         })
     _apply_registry(session, verdict, index, entry)
     if handler is not None:
-        handler(AppendContext(session, entry, verdict, index, now, config))
+        handler(AppendContext(session, entry, verdict, index, now, config, replay=not store))
     frontier, completed = append_to_frontier(unpack_frontier(head.frontier), index,
                                              entry.leaf_hash)
     if completed:

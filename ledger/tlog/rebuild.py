@@ -36,7 +36,10 @@ PRESERVED = frozenset({"log_entries", "checkpoints", "checkpoint_cosignatures", 
                        "pickup_requests", "pickup_items", "login_failures",
                        "code_reservations", "login_sessions", "rate_counters",
                        "catalogue_editions", "case_evidence", "rule_changes",
-                       "reference_lists"})
+                       "reference_lists",
+                       # notifications and their delivery state: what was told, once
+                       "notifications", "push_subscriptions", "webhook_subscriptions",
+                       "notification_deliveries", "job_runs"})
 # Verification state of the gap scan (ledger.audit.gaps.advance_integrity): not replayed but reset,
 # so the next scan re-verifies the rebuilt tree from index 0.
 VERIFICATION = frozenset({"integrity_watermark", "integrity_findings"})

@@ -21,6 +21,7 @@ def test_serve_answers_http(tmp_path: Path):
     port = free_port()
     env = {**os.environ, "WASTE_LEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}",
            "WASTE_LEDGER_OPERATOR_KEY_FILE": str(tmp_path / "op.key"),
+           "WASTE_LEDGER_VAPID_KEY_FILE": str(tmp_path / "vapid.pem"),
            "WASTE_LEDGER_SECRET_KEY": "x"}
     cli = Path(sys.executable).parent / "waste-ledger"
     proc = subprocess.Popen([str(cli), "serve", "--no-demo", "--port", str(port)], env=env,
@@ -55,6 +56,7 @@ def test_serve_https_for_phones_on_a_lan(tmp_path: Path):
     port = free_port()
     env = {**os.environ, "WASTE_LEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}",
            "WASTE_LEDGER_OPERATOR_KEY_FILE": str(tmp_path / "op.key"),
+           "WASTE_LEDGER_VAPID_KEY_FILE": str(tmp_path / "vapid.pem"),
            "WASTE_LEDGER_SECRET_KEY": "x", "WASTE_LEDGER_TLS_DIR": str(tmp_path / "tls")}
     cli = Path(sys.executable).parent / "waste-ledger"
     proc = subprocess.Popen([str(cli), "serve", "--no-demo", "--https", "--port", str(port)],

@@ -18,7 +18,8 @@ def test_workers_starting_together_upgrade_the_schema_once(database, tmp_path):
     env = {**os.environ, "WASTE_LEDGER_DATABASE_URL": database.url,
            "WASTE_LEDGER_SQLALCHEMY_ENGINE_OPTIONS": json.dumps(database.engine_options),
            "WASTE_LEDGER_SECRET_KEY": "test",
-           "WASTE_LEDGER_OPERATOR_KEY_FILE": str(tmp_path / "operator.key")}
+           "WASTE_LEDGER_OPERATOR_KEY_FILE": str(tmp_path / "operator.key"),
+           "WASTE_LEDGER_VAPID_KEY_FILE": str(tmp_path / "vapid.pem")}
     workers = [subprocess.Popen([sys.executable, "-c", "import api.wsgi"], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for _ in range(3)]
