@@ -43,16 +43,16 @@ def describe(event: str, data: dict[str, Any], _: Gettext = _chinese) -> Message
     if event == n.CASE_ASSIGNED:
         return Message(_("新的整改任务"),
                        _("%(title)s，整改时限 %(deadline)s", title=data.get("title"),
-                         deadline=data.get("deadline")), "/notifications/")
+                         deadline=data.get("deadline")), "/rectify/")
     if event == n.CASE_RETURNED:
         return Message(_("整改报告被退回"),
                        _("%(title)s：%(reasons)s", title=data.get("title"),
-                         reasons=data.get("reasons") or ""), "/notifications/")
+                         reasons=data.get("reasons") or ""), "/rectify/")
     if event == n.DEADLINE_SOON:
         return Message(_("整改即将到期"),
                        _("%(title)s，%(deadline)s 到期（还剩 %(days)s 天）",
                          title=data.get("title"), deadline=data.get("deadline"),
-                         days=data.get("days_left")), "/notifications/")
+                         days=data.get("days_left")), "/rectify/")
     if event == n.DECLARATION_DUE:
         return Message(_("申报即将到期"),
                        _("%(period)s 的申报请在 %(due)s 前完成", period=data.get("period"),

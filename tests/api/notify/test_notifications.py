@@ -20,7 +20,12 @@ from api.notify.deliver import deliver_pending
 from api.notify.webpush import public_key
 from ledger.audit.cases import case_stream
 from ledger.audit.jobs import claim
-from ledger.audit.notifications import Delivery, Notification
+from ledger.audit.notifications import (
+    Delivery,
+    DueDeclaration,
+    Notification,
+    remind_declarations,
+)
 from ledger.clock import beijing_today
 from tests.api.lifecycle import (
     COLLECTOR,
@@ -137,7 +142,23 @@ def test_deadline_reminders_run_once_under_a_lease(app, region, cli):
         assert not claim(db.session, "deadline-reminders", "b", 60_000, at_ms=now)
         assert not claim(db.session, "deadline-reminders", "b", 60_000, force=True, at_ms=now)
         assert claim(db.session, "deadline-reminders", "b", 60_000, at_ms=now + 61_000)
-    assert "deliveries" in cli("jobs", "list").output
+    listed = cli("jobs", "list").output
+    assert all(j in listed for j in ("deliveries", "look-back", "declarations-due"))
+    for job in ("look-back", "declarations-due"):  # the other modules' functions, as jobs
+        ran = cli("jobs", "run", job)
+        assert ran.exit_code == 0 and "failed" not in ran.output, ran.output
+    assert "no job called nothing" in cli("jobs", "run", "nothing").output
+
+
+def test_declaration_reminders_once_per_due_date(app, region):
+    due = [DueDeclaration(GEN, "report", "2026-11", "2026-12-10"),
+           DueDeclaration(GEN, "report", "2026-11", "2026-12-10")]
+    with app.app_context():
+        assert remind_declarations(db.session, due) == 1
+        assert remind_declarations(db.session, due[:1]) == 0
+    [item] = inbox(app, region[GEN])["items"]
+    assert item["event"] == "declaration.due"
+    assert item["body"] == "2026-11 的申报请在 2026-12-10 前完成"
 
 
 def test_webhooks_signed_retried_logged(app, region):
