@@ -111,4 +111,16 @@ MESSAGES_ZH: dict[str, str] = {
     "file_too_large": "文件太大",
     "file_missing": "请选择文件",
     "evidence_unknown": "没有这份整改材料",
+    # people, devices and tokens (the admin pages and `waste-ledger user`)
+    "username_invalid": "用户名应为 2–64 个字符，不能有空格或 /",
+    "name_invalid": "请填写名称（最多 100 个字符）",
+    "password_weak": "密码至少 8 位",
+    "user_exists": "该用户名已被使用",
+    "user_unknown": "没有这个人员",
+    "user_self": "不能停用自己或取消自己的管理员权限（请另一位管理员操作）",
+    "token_unknown": "没有这个令牌",
+    "label_missing": "请写明令牌的用途",
+    "roles_missing": "请至少选择一种单位类型",
+    "capacity_invalid": "核准经营规模应为整数吨",
+    "field_too_long": "填写的内容太长",
 }

@@ -127,11 +127,14 @@ def user_group() -> None:
 @click.argument("username")
 @click.option("--org", required=True)
 @click.option("--name", "display_name", required=True)
+@click.option("--admin", is_flag=True,
+              help="the organisation's admin: manages its people, devices and tokens in the pages")
 @click.password_option()
 @with_appcontext
-def user_add(username: str, org: str, display_name: str, password: str) -> None:
+def user_add(username: str, org: str, display_name: str, admin: bool, password: str) -> None:
     """Add a person who acts for an organisation."""
-    _run(lambda: access.add_user(db.session, username, password, org, display_name))
+    _run(lambda: access.add_user(db.session, username, password, org, display_name,
+                                 is_admin=admin))
     click.echo(f"user {username} added for {org}")
 
 

@@ -139,6 +139,7 @@ DEMO_USERS = [
     ("station", N_("集中收集中转站"), "station"),
     ("disposer", N_("利用处置单位"), "disposer"),
     ("regulator", N_("生态环境主管部门"), "regulator"),
+    ("operator", N_("平台运营方（管理员）"), "operator"),
 ]
 
 
@@ -149,10 +150,11 @@ def regulator_of(demo: Demo) -> str:
 def _demo_people(app: Flask, generator: str, collector: str, station: str, disposer: str,
                  regulator: str) -> None:
     orgs = {"generator": generator, "collector": collector, "station": station,
-            "disposer": disposer, "regulator": regulator}
+            "disposer": disposer, "regulator": regulator, "operator": app.config["OPERATOR_ORG"]}
     with app.app_context():
         for username, what, slot in DEMO_USERS:
-            access.add_user(db.session, username, DEMO_PASSWORD, orgs[slot], what)
+            # each demo person is the only person of their unit, so its admin (单位管理员)
+            access.add_user(db.session, username, DEMO_PASSWORD, orgs[slot], what, is_admin=True)
         _demo_pickup(generator, collector)
 
 

@@ -10,11 +10,14 @@ from flask import Flask
 from api import i18n
 from api import security as web_security
 from api.auth import current_principal
+from api.extensions import db
+from api.pages import admin as pages_admin
 from api.pages import collector as pages_collector
 from api.pages import generator as pages_generator
 from api.pages import public as pages
 from api.pages import rectify as pages_rectify
 from api.pages import regulator as pages_regulator
+from ledger.custody import access
 from ledger.custody.pickups import RECEIVING_ROLES
 from ledger.errors import LedgerError
 
@@ -25,7 +28,10 @@ def template_context() -> dict[str, Any]:
     except LedgerError:  # a bad bearer header on a page: treat as not logged in
         principal = None
     can_receive = principal is not None and bool(principal.roles & RECEIVING_ROLES)
-    return {"principal": principal, "can_receive": can_receive}
+    can_admin = principal is not None and (
+        principal.is_operator or principal.is_regulator
+        or access.is_org_admin(db.session, principal.org, principal.user))
+    return {"principal": principal, "can_receive": can_receive, "can_admin": can_admin}
 
 
 def init_app(app: Flask) -> None:
@@ -33,5 +39,5 @@ def init_app(app: Flask) -> None:
     web_security.init_app(app)
     app.context_processor(template_context)
     for bp in (pages.bp, pages_generator.bp, pages_collector.bp, pages_regulator.bp,
-               pages_rectify.bp):
+               pages_rectify.bp, pages_admin.bp):
         app.register_blueprint(bp)

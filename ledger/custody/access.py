@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     delete,
+    false,
     func,
     or_,
     select,
@@ -34,7 +35,7 @@ from sqlalchemy.sql import ColumnElement
 from ledger.custody.pickups import batches_requested_of
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Manifest, Organisation
-from ledger.errors import Conflict, NotFound, PermissionDenied, TooManyAttempts
+from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
 from ledger.tlog.db import write_transaction
 from ledger.tlog.models import Base, LogEntry
 
@@ -55,6 +56,8 @@ class User(Base):
     created_ms: Mapped[int]
     # A deactivated person cannot log in, and their sessions and tokens stop working.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Manages the organisation's people, devices and API tokens from the pages (单位管理员).
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ApiToken(Base):
@@ -166,6 +169,68 @@ def deactivate_user(session: Session, username: str) -> None:
     session.commit()
 
 
+def reactivate_user(session: Session, username: str) -> None:
+    """Let a deactivated person log in again (their old sessions and tokens stay ended)."""
+    _user(session, username).active = True
+    session.commit()
+
+
+def set_admin(session: Session, username: str, admin: bool) -> None:
+    """Make a person their organisation's admin (单位管理员), or stop them being one."""
+    _user(session, username).is_admin = admin
+    session.commit()
+
+
+def user_of(session: Session, org: str, username: str) -> User:
+    """A person of ``org``; 404 for a person of another organisation, as for no one."""
+    user = session.scalar(select(User).where(User.username == username, User.org == org))
+    if user is None:
+        raise NotFound(f"no user {username} in {org}", code="user_unknown", field="username")
+    return user
+
+
+def people_of(session: Session, org: str) -> list[User]:
+    return list(session.scalars(select(User).where(User.org == org).order_by(User.username)))
+
+
+def is_org_admin(session: Session, org: str, username: str | None) -> bool:
+    if username is None:
+        return False
+    return bool(session.scalar(select(User.is_admin).where(
+        User.username == username, User.org == org, User.active)))
+
+
+def token_id(token: ApiToken) -> str:
+    """How a page names a token: the start of its hash (the hash is not the secret)."""
+    return token.token_hash[:16]
+
+
+def tokens_of(session: Session, org: str) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.org == org)
+                                .order_by(ApiToken.created_ms.desc())))
+
+
+def revoke_token(session: Session, org: str, ident: str) -> None:
+    """Revoke ``org``'s token named by ``token_id``; it stops working at once."""
+    if not (len(ident) == 16 and all(c in "0123456789abcdef" for c in ident)):
+        raise NotFound(f"no token {ident}", code="token_unknown", field="token")
+    token = session.scalar(select(ApiToken).where(ApiToken.org == org,
+                                                  ApiToken.token_hash.startswith(ident)))
+    if token is None:
+        raise NotFound(f"no token {ident}", code="token_unknown", field="token")
+    token.revoked = True
+    session.commit()
+
+
+def _check_username(username: str) -> None:
+    """2 to 64 characters, none of them a space, a control character or "/" (a username is
+    typed at log-in and appears in the admin pages' addresses)."""
+    if not (2 <= len(username) <= 64) or any(c.isspace() or not c.isprintable() or c == "/"
+                                              for c in username):
+        raise InvalidInput("a username has 2 to 64 characters without spaces or /",
+                           code="username_invalid", field="username")
+
+
 def _check_strength(password: str) -> None:
     if len(password) < 8:
         raise PermissionDenied("passwords have at least 8 characters", code="password_weak",
@@ -173,14 +238,19 @@ def _check_strength(password: str) -> None:
 
 
 def add_user(session: Session, username: str, password: str, org: str,
-             display_name: str) -> User:
+             display_name: str, *, is_admin: bool = False) -> User:
     """Register a person; the password is kept only as an Argon2id hash."""
     principal_for(session, org)
+    _check_username(username)
+    if not display_name.strip() or len(display_name) > 100:
+        raise InvalidInput("a person's name has 1 to 100 characters", code="name_invalid",
+                           field="display_name")
     _check_strength(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username} exists", code="user_exists", field="username")
     user = User(username=username, password_hash=_hasher.hash(password), org=org,
-                display_name=display_name, created_ms=time.time_ns() // 1_000_000)
+                display_name=display_name.strip(), created_ms=time.time_ns() // 1_000_000,
+                is_admin=is_admin)
     session.add(user)
     session.commit()
     return user
