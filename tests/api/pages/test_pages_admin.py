@@ -4,6 +4,8 @@ reaches another organisation's people. Same rules and signed registry entries as
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -14,6 +16,7 @@ from ledger.custody.projections import Organisation, Permit, Vehicle
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.client import ApiError
 from ledger.tlog.models import LogEntry, SigningKey
+from tests.api.lifecycle import code_for, description
 from tests.api.logins import csrf_of, log_in_as
 
 PASSWORD = "admin-pass-2026"
@@ -135,8 +138,8 @@ def test_revoking_a_lost_phones_key_stops_its_signatures(units, app, client):
         key = db.session.get(SigningKey, fingerprint)
         assert key is not None and key.revoked_at is not None
         entry = db.session.get(LogEntry, key.revoked_at)
-        assert entry is not None and b"key.revoked" in entry.note and "手机丢失".encode() in entry.note
-    from tests.api.lifecycle import code_for, description
+        assert entry is not None and b"key.revoked" in entry.note
+        assert "手机丢失".encode() in entry.note
 
     with pytest.raises(ApiError) as refused:
         phone.declare(code_for(GEN, 1), description(10_000))
@@ -150,7 +153,7 @@ def test_an_api_token_is_shown_once_works_and_can_be_revoked(units, app, client)
     resp = post(client, f"/admin/org/{GEN}/tokens", token, label="ERP 对接")
     html = resp.get_data(as_text=True)
     assert resp.status_code == 201
-    import re
+
 
     secret = re.search(r'<code id="token-value">([^<]+)</code>', html)[1]
     api = app.test_client()

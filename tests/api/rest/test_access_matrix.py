@@ -166,6 +166,8 @@ REQUESTS: dict[str, Request] = {
     "pages.cases": lambda w, r: ("GET", "/regulator/cases", None),
     "pages.case": lambda w, r: ("GET", f"/regulator/cases/{w.c1}", None),
     "pages.rectify": lambda w, r: ("GET", "/rectify/", None),
+    "pages.admin": lambda w, r: ("GET", "/admin/", None),
+    "pages.admin-org": lambda w, r: ("GET", f"/admin/org/{GEN}", None),
 }
 
 # What "sees" looks for in a 200 answer of that row (rows without a marker: status only).
