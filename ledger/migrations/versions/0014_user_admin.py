@@ -5,8 +5,8 @@ Idempotent like the revisions before it: a database that already has the column 
 is. Existing people are not admins; `waste-ledger user add --admin` or the operator's page makes
 one.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
