@@ -17,6 +17,26 @@ def test_there_is_one_head():
     assert len(migrations.heads()) == 1, "two heads: re-point your revision's down_revision"
 
 
+def test_revisions_are_numbered_in_one_line():
+    """Each file NNNN_*.py holds revision NNNN revising NNNN-1: two helpers taking the same
+    number at once (it happened) fail here, not at a customer's upgrade."""
+    import ast
+    from pathlib import Path
+
+    versions = sorted((Path(migrations.__file__).parent / "versions").glob("[0-9]*.py"))
+    numbers = [p.name[:4] for p in versions]
+    assert len(numbers) == len(set(numbers)), numbers
+    for path in versions:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assigned = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                    for t in n.targets if isinstance(t, ast.Name)
+                    and isinstance(n.value, ast.Constant)}
+        number = int(path.name[:4])
+        assert assigned["revision"] == f"{number:04d}", path.name
+        expected = None if number == 1 else f"{number - 1:04d}"
+        assert assigned.get("down_revision") == expected, path.name
+
+
 def test_the_migrations_build_what_the_models_describe(database):
     engine = database.engine()
     done = migrations.upgrade(engine)
