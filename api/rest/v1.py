@@ -21,6 +21,7 @@ from api.rest.labels import register as register_labels
 from api.rest.ledger_book import register as register_ledger_book
 from api.rest.notifications import register as register_notifications
 from api.rest.pickups import register as register_pickups
+from api.rest.plans import register as register_plans
 from api.rest.reconciliation import register as register_reports
 
 
@@ -73,6 +74,7 @@ def init_app(app: Flask) -> None:
     register_labels(api)
     register_gaps(api)
     register_cases(api)
+    register_plans(api)
     register_reports(api)
     register_pickups(api)
     register_collector(api)

@@ -31,6 +31,7 @@ from ledger.custody.codes import region_contains
 from ledger.custody.editions import catalogue, edition_for, waste_entry
 from ledger.custody.kinds import MAX_MASS_G, _org_ref, _str, organisation
 from ledger.custody.permits import permit_covers
+from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Organisation, Permit
 from ledger.errors import (
     Conflict,
@@ -40,6 +41,7 @@ from ledger.errors import (
     PermissionDenied,
     RuleViolation,
 )
+from ledger.tlog.entries import parse_entry
 from ledger.tlog.log import AppendContext, KindHandler
 from ledger.tlog.models import LogEntry
 
@@ -725,3 +727,71 @@ def declarations_of(session: Session, orgs: Iterable[str] | None = None,
         query = query.where(Declaration.year == year)
     return list(session.scalars(query.order_by(Declaration.org, Declaration.period_from)))
 
+
+
+# --- who reads what ----------------------------------------------------------------------------
+
+
+def _region_range(region: str) -> tuple[str, str]:
+    prefix = region[:2] if region.endswith("0000") else region[:4] if region.endswith(
+        "00") else region
+    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
+
+
+def _visible(principal: Principal, region_col: Any, org_col: Any) -> list[Any]:
+    """WHERE clauses: the operator sees every plan and declaration, a regulator its region's,
+    anyone else its own."""
+    if principal.is_operator:
+        return []
+    if principal.is_regulator:
+        low, high = _region_range(principal.region)
+        return [region_col >= low, region_col <= high]
+    return [org_col == principal.org]
+
+
+def list_plans(session: Session, principal: Principal, *, year: int | None = None,
+               org: str | None = None) -> list[Plan]:
+    query = select(Plan).where(*_visible(principal, Plan.region, Plan.org))
+    if year is not None:
+        query = query.where(Plan.year == year)
+    if org is not None:
+        query = query.where(Plan.org == org)
+    return list(session.scalars(query.order_by(Plan.year.desc(), Plan.org)))
+
+
+def list_declarations(session: Session, principal: Principal, *, year: int | None = None,
+                      org: str | None = None) -> list[Declaration]:
+    query = select(Declaration).where(*_visible(principal, Declaration.region,
+                                                Declaration.org))
+    if year is not None:
+        query = query.where(Declaration.year == year)
+    if org is not None:
+        query = query.where(Declaration.org == org)
+    return list(session.scalars(query.order_by(Declaration.period_from.desc(),
+                                               Declaration.org)))
+
+
+def visible_plan(session: Session, principal: Principal, org: str, year: int) -> Plan:
+    found = list_plans(session, principal, year=year, org=org)
+    if not found:
+        raise NotFound(f"no plan of {org} for {year} visible to you", code="plan_not_found",
+                       field="year")
+    return found[0]
+
+
+def visible_declaration(session: Session, principal: Principal, org: str,
+                        period: str) -> Declaration:
+    row = session.scalars(select(Declaration).where(
+        Declaration.org == org, Declaration.period == period,
+        *_visible(principal, Declaration.region, Declaration.org))).first()
+    if row is None:
+        raise NotFound(f"no declaration of {org} for {period} visible to you",
+                       code="declaration_not_found", field="period")
+    return row
+
+
+def latest_data(session: Session, stream: str) -> dict[str, Any]:
+    """The ``data`` of a plan's or declaration's latest entry: what is in force."""
+    entries = stream_entries(session, stream)
+    return parse_entry(entries[-1].note, max_size=len(entries[-1].note)).data if entries \
+        else {}

@@ -9,6 +9,7 @@ compares every cell with the document.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from tests.api.lifecycle import (
 )
 
 GEN = GENERATORS[0]
+YEAR = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).year  # the Beijing year
 FAR_REGULATOR = make_uscc("330100", 900)
 C1 = "331002-2026-0001"
 DOC = Path(__file__).resolve().parents[3] / "docs" / "access.md"
@@ -75,6 +77,9 @@ def build_world(app) -> World:
         "title": "贮存场所无标识", "facts": "现场检查", "organisations": [GEN]})
     r[REGULATOR].act("case.assigned", case_stream(C1), {
         "assignee": GEN, "person": "李四", "measures": "设置标识", "deadline": "2099-12-31"})
+    r[GEN].act("plan.filed", f"plan:{GEN}:{YEAR}", {
+        "year": YEAR, "reduction": "减量化措施", "wastes": [
+            {"waste_code": "900-039-49", "generation_g": 1_000_000, "transfers": []}]})
     with app.app_context():
         operator = log_config().operator
         op_org = app.config["OPERATOR_ORG"]
@@ -152,6 +157,14 @@ REQUESTS: dict[str, Request] = {
         "plate": f"浙J·M{ROLES.index(r)}001", "transport_permit": "浙交运管许可台字1号"}),
     "gaps.list": lambda w, r: ("GET", "/api/v1/gaps", None),
     "reconciliation.read": lambda w, r: ("GET", "/api/v1/reconciliation", None),
+    "plans.list": lambda w, r: ("GET", "/api/v1/plans", None),
+    "plans.read": lambda w, r: ("GET", f"/api/v1/plans/{GEN}/{YEAR}", None),
+    "plans.draft": lambda w, r: ("GET", f"/api/v1/plans/draft?year={YEAR}", None),
+    "plans.roster": lambda w, r: ("GET", "/api/v1/plans/roster", None),
+    "declarations.list": lambda w, r: ("GET", "/api/v1/declarations", None),
+    "declarations.prefill": lambda w, r: ("GET", f"/api/v1/declarations/prefill?period={YEAR}",
+                                          None),
+    "declarations.due": lambda w, r: ("GET", "/api/v1/declarations/due", None),
     "checkpoints.read": lambda w, r: ("GET", "/api/v1/checkpoint", None),
     "proofs.inclusion": lambda w, r: ("GET", f"/api/v1/proofs/inclusion?index=1&size={w.size}",
                                       None),
@@ -177,6 +190,7 @@ MARKERS: dict[str, Callable[[World], str]] = {
     "reconciliation.read": lambda w: '"declared":70000',  # B1 and B2 of GEN counted
     "cases.list": lambda w: w.c1, "pages.cases": lambda w: f'data-case="{w.c1}"',
     "pages.rectify": lambda w: f'data-case="{w.c1}"',
+    "plans.list": lambda w: f"plan:{GEN}:{YEAR}", "plans.roster": lambda w: f'"org":"{GEN}"',
 }
 
 
