@@ -82,6 +82,12 @@ TYPE_ZH = {
     "refusal_unresolved": "拒收未处理", "manifest_open": "联单未关闭",
     "integrity": "完整性", "generation_anomaly": "产生量异常",
     "exemption_misfit": "豁免条件不符", "case_overdue": "整改超期",
+    "plan_missing": "管理计划未备案",
+    "plan_exceeded": "产生量超出计划",
+    "code_not_in_plan": "计划外废物",
+    "receiver_not_in_plan": "计划外接收单位",
+    "report_missing": "未按期申报",
+    "report_mismatch": "申报与台账不符",
 }
 
 
@@ -221,7 +227,9 @@ def cases_xlsx(cases: Sequence[Case], names: Mapping[str, str],
 
 #: The figures as the exports show them: (field, Chinese header); masses in kg.
 FIGURE_COLUMNS: Final = (
-    ("declared", "申报量(kg)"),
+    ("declared", "申报量(kg)"),  # recorded on the ledger, batch by batch
+    ("planned", "计划产生量(kg)"),  # 管理计划, spread over the period (docs/plans.md)
+    ("reported", "申报登记产生量(kg)"),  # 申报登记, spread over the period
     ("collected", "已收集(kg)"),
     ("at_generator", "待收集(kg)"),
     ("in_transit", "运输中(kg)"),

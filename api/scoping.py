@@ -18,7 +18,8 @@ from ledger.errors import PermissionDenied
 def gap_settings(app: Flask) -> GapSettings:
     limits = tuple(StorageLimit(int(r["days"]), r.get("org"), r.get("code"))
                    for r in app.config.get("STORAGE_LIMITS", ()))
-    return GapSettings(regions=app.config.get("GAP_THRESHOLDS", {}), storage_limits=limits)
+    return GapSettings(regions=app.config.get("GAP_THRESHOLDS", {}), storage_limits=limits,
+                       plans=plan_settings(app))
 
 
 def plan_settings(app: Flask) -> PlanSettings:

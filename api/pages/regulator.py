@@ -127,6 +127,12 @@ GAP_TYPE_LABELS: Final = {
     "refusal_unresolved": _l("拒收未处理"), "manifest_open": _l("联单未关闭"),
     "integrity": _l("完整性"), "generation_anomaly": _l("产生量异常"),
     "exemption_misfit": _l("豁免条件不符"), "case_overdue": _l("整改超期"),
+    "plan_missing": _l("管理计划未备案"),
+    "plan_exceeded": _l("产生量超出计划"),
+    "code_not_in_plan": _l("计划外废物"),
+    "receiver_not_in_plan": _l("计划外接收单位"),
+    "report_missing": _l("未按期申报"),
+    "report_mismatch": _l("申报与台账不符"),
 }
 SEVERITY_LABELS: Final = {"high": _l("高"), "medium": _l("中"), "low": _l("低")}
 SEVERITY_BADGE: Final = {"high": "bad", "medium": "warn", "low": ""}

@@ -46,7 +46,9 @@ blp = Blueprint("plans", __name__, url_prefix="/api/v1",
                 description="Plans (管理计划) and declarations (申报登记), docs/plans.md")
 
 USCC = r"^[0-9A-Z]{18}$"
-PERIOD = r"^[2-9][0-9]{3}(-(Q[1-4]|0[1-9]|1[0-2]))?$"
+PERIOD = r"^2[0-9]{3}(-(Q[1-4]|0[1-9]|1[0-2]))?$"
+# A day to count periods back from: this year's and last year's must be periods (2000-2999)
+ON_DAY = validate.Range(min=dt.date(2001, 1, 1), max=dt.date(2998, 12, 31))
 
 
 def _year() -> Any:
@@ -59,7 +61,7 @@ class ListQuerySchema(Schema):
 
 
 class DraftQuerySchema(Schema):
-    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2999))
+    year = fields.Integer(required=True, validate=validate.Range(min=2001, max=2998))
 
 
 class PrefillQuerySchema(Schema):
@@ -68,11 +70,15 @@ class PrefillQuerySchema(Schema):
 
 class RosterQuerySchema(Schema):
     region = s.region_field()
-    on = fields.Date(metadata={"description": "as of this Beijing day (default today)"})
+    on = fields.Date(validate=ON_DAY,
+                     metadata={"description": "as of this Beijing day (default today), "
+                                              "2001-01-01 to 2998-12-31"})
 
 
 class DueQuerySchema(Schema):
-    on = fields.Date(metadata={"description": "as of this Beijing day (default today)"})
+    on = fields.Date(validate=ON_DAY,
+                     metadata={"description": "as of this Beijing day (default today), "
+                                              "2001-01-01 to 2998-12-31"})
 
 
 class PlanSchema(Schema):

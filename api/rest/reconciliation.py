@@ -24,8 +24,10 @@ from ledger.audit.reconcile import (
     DRILLABLE,
     EARLIEST_DAY,
     LATEST_DAY,
+    PLAN_FIGURES,
     ReportFilters,
     batches_behind_filters,
+    plans_behind_filters,
     reconcile_filters,
     scope_for,
     signed_report_bundle,
@@ -73,7 +75,7 @@ class ReconciliationQuerySchema(ReportFiltersSchema):
 
 
 class ReconciliationDrilldownQuerySchema(ReportFiltersSchema):
-    figure = fields.String(required=True, validate=validate.OneOf(DRILLABLE))
+    figure = fields.String(required=True, validate=validate.OneOf((*DRILLABLE, *PLAN_FIGURES)))
     cursor = fields.String(load_default=None,
                            validate=validate.Regexp(r"^[0-9A-Z]{1,37}$"),
                            metadata={"description": "the last code of the previous page"})
@@ -97,6 +99,10 @@ class ReconciliationFiguresSchema(Schema):
     disposed_disposal = fields.Integer(metadata={"description": "已处置"})
     disposed = fields.Integer(metadata={"description": "utilisation + disposal"})
     refused = fields.Integer(metadata={"description": "拒收: with the carrier, whole or part"})
+    planned = fields.Integer(metadata={"description": "计划产生量: the plans' generation in "
+                                                     "the period, spread by day (docs/plans.md)"})
+    reported = fields.Integer(metadata={"description": "申报产生量: the declarations' "
+                                                      "generation in the period, spread by day"})
     unaccounted = fields.Integer(metadata={"description": "未核清: declared − all the above "
                                                           "stock figures"})
 
@@ -163,7 +169,9 @@ class ReconciliationBundleSchema(Schema):
 
 class ReconciliationDrilldownSchema(Schema):
     figure = fields.String()
-    items = fields.List(fields.String(), metadata={"description": "original batch codes"})
+    items = fields.List(fields.String(), metadata={
+        "description": "original batch codes; for planned and reported, the streams of the "
+                       "plans or declarations (plan:<USCC>:<year>, report:<USCC>:<period>)"})
     next_cursor = fields.String(allow_none=True)
 
 
@@ -238,11 +246,15 @@ def get_reconciliation(args: dict[str, Any]) -> Any:
     summary="The original batches behind one figure of the reconciliation",
     description="Same filters and access rules as /reconciliation; `figure` is one of the "
                 "figure names (declared, collected, in_transit, ..., disposed, "
-                "unaccounted). Codes in order, `limit` per page, continue with `cursor`.")
+                "unaccounted; planned and reported name the plans and declarations). "
+                "Codes in order, `limit` per page, continue with `cursor`.")
 @s.documented_errors(reports_blp, 403, 422)
 def get_drilldown(args: dict[str, Any]) -> Any:
     principal = require_principal()
     filters = scope_for(principal, filters_from(args))
+    if args["figure"] in PLAN_FIGURES:  # a few per enterprise and year: one page
+        return {"figure": args["figure"], "next_cursor": None, "items": plans_behind_filters(
+            reports_session(), args["figure"], filters, principal=principal)}
     codes = batches_behind_filters(reports_session(), args["figure"], filters, principal=principal,
                                    after=args["cursor"], limit=args["limit"] + 1)
     more = len(codes) > args["limit"]

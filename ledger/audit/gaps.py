@@ -43,7 +43,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from ledger.audit.models import Case
+from ledger.audit.models import Case, Declaration, DeclarationLine, Plan, PlanLine
+from ledger.audit.plans import PlanSettings, expected_periods, plan_due, registered_day
 from ledger.clock import (
     BEIJING,
     BEIJING_OFFSET_MS,
@@ -83,6 +84,8 @@ GAP_TYPES = (
     "undisposed_overdue", "stored_overdue", "permit_violation", "lineage_imbalance",
     "refusal_unresolved", "manifest_open", "integrity", "generation_anomaly",
     "exemption_misfit", "case_overdue",
+    "plan_missing", "plan_exceeded", "code_not_in_plan", "receiver_not_in_plan",
+    "report_missing", "report_mismatch",
 )
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 # Inlined, not bound, so both databases can match them to the partial indexes' predicates.
@@ -104,6 +107,9 @@ class Thresholds:
     manifest_working_days: int = 5
     anomaly_months: int = 4  # history needed before judging a month
     anomaly_mads: float = 3.0  # how many scaled MADs below the median is anomalous
+    plan_exceeded_permille: int = 100  # recorded generation above the plan's by more than this
+    report_mismatch_permille: int = 50  # declared differs from the ledger by more than this
+    report_grace_days: int = 0  # days after a declaration's or plan's due day
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,7 @@ class GapSettings:
     default: Thresholds = field(default_factory=Thresholds)
     regions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     storage_limits: tuple[StorageLimit, ...] = ()
+    plans: PlanSettings = field(default_factory=PlanSettings)  # classes and due days
 
     def for_region(self, region: str) -> Thresholds:
         """The most specific override (county, then city, then province) over the default."""
@@ -183,6 +190,9 @@ def find_gaps(session: Session, query: GapQuery, settings: GapSettings, *,
         "manifest_open": _manifests, "integrity": _integrity,
         "generation_anomaly": _anomalies, "exemption_misfit": _exemption_misfits,
         "case_overdue": _cases_overdue,
+        "plan_missing": _plans_missing, "plan_exceeded": _plans_exceeded,
+        "code_not_in_plan": _codes_not_in_plan, "receiver_not_in_plan": _receivers_not_in_plan,
+        "report_missing": _reports_missing, "report_mismatch": _report_mismatches,
     }
     gaps: list[Gap] = []
     for name, finder in finders.items():
@@ -607,6 +617,189 @@ def _cases_overdue(session: Session, query: GapQuery, settings: GapSettings) -> 
                   c.closed_at, c.closed_t_ms,
                   {"case": c.id, "deadline": c.deadline, "state": c.state,
                    "assignee": c.assignee})
+
+
+# --- plans and declarations (docs/plans.md) -------------------------------------------------
+
+
+def _generators_in(session: Session, region: str | None) -> list[Organisation]:
+    return list(session.scalars(select(Organisation).where(
+        Organisation.roles.contains("generator"),
+        *_region_where(Organisation.region, region)).order_by(Organisation.uscc)))
+
+
+def _day_after_ms(day: dt.date) -> int:
+    return beijing_day_start_ms(day + dt.timedelta(days=1))
+
+
+def _plans_missing(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """A generator with no plan for this year (or last) after its due day: 31 March, or 30
+    days after it was registered when that is later; filed late, resolved by the filing."""
+    today = dt.date.fromisoformat(beijing_day(query.now_ms))
+    for org in _generators_in(session, query.region):
+        grace = dt.timedelta(days=settings.for_region(org.region).report_grace_days)
+        registered = registered_day(session, org)
+        for year in (today.year - 1, today.year):
+            if registered.year > year:
+                continue
+            due = max(plan_due(year, settings.plans), registered + dt.timedelta(days=30))
+            if due + grace >= today:
+                continue
+            plan = session.get(Plan, (org.uscc, year))
+            opened = _day_after_ms(due + grace)
+            if plan is not None and plan.filed_t_ms <= opened:
+                continue
+            yield Gap(f"plan_missing:{org.uscc}:{year}", "plan_missing", "medium", org.region,
+                      (), (org.uscc,), (org.registered_at,), opened,
+                      None if plan is None else plan.filed_at,
+                      None if plan is None else plan.filed_t_ms,
+                      {"year": year, "due": due.isoformat()})
+
+
+def _reports_missing(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """A period ended, its due day passed and no declaration filed by then (the class of each
+    year sets the periods); filed late, resolved by the filing."""
+    today = dt.date.fromisoformat(beijing_day(query.now_ms))
+    for org in _generators_in(session, query.region):
+        grace = dt.timedelta(days=settings.for_region(org.region).report_grace_days)
+        filed = {d.period: d for d in session.scalars(select(Declaration).where(
+            Declaration.org == org.uscc))}
+        for p in expected_periods(session, org, today, settings.plans):
+            due = p.due(settings.plans) + grace
+            if due >= today:
+                continue
+            opened = _day_after_ms(due)
+            d = filed.get(p.text) or next(
+                (x for x in filed.values() if x.period_from <= p.start.isoformat()
+                 and x.period_to >= p.end.isoformat()), None)
+            if d is not None and d.filed_t_ms <= opened:
+                continue
+            yield Gap(f"report_missing:{org.uscc}:{p.text}", "report_missing", "medium",
+                      org.region, (), (org.uscc,), (org.registered_at,), opened,
+                      None if d is None else d.filed_at, None if d is None else d.filed_t_ms,
+                      {"period": p.text, "due": p.due(settings.plans).isoformat()})
+
+
+def _plan_year_batches(session: Session, query: GapQuery) -> Iterable[tuple[Plan, list[Batch]]]:
+    """Each plan (in the region) with its organisation's original batches of that year."""
+    for plan in session.scalars(select(Plan).where(*_region_where(Plan.region, query.region))
+                                .order_by(Plan.org, Plan.year)):
+        lo = beijing_day_start_ms(dt.date(plan.year, 1, 1))
+        hi = beijing_day_start_ms(dt.date(plan.year + 1, 1, 1))
+        yield plan, list(session.scalars(select(Batch).where(
+            Batch.generator == plan.org, Batch.consolidated == false(),
+            Batch.declared_t_ms >= lo, Batch.declared_t_ms < hi)
+            .order_by(Batch.declared_t_ms, Batch.declared_at)))
+
+
+def _plan_lines(session: Session, plan: Plan) -> dict[str, PlanLine]:
+    return {line.waste_code: line for line in session.scalars(select(PlanLine).where(
+        PlanLine.org == plan.org, PlanLine.year == plan.year))}
+
+
+def _plans_exceeded(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """A planned code whose generation recorded in the plan's year went beyond the planned
+    quantity by more than the threshold; opened by the batch that took it over."""
+    for plan, batches in _plan_year_batches(session, query):
+        lines = _plan_lines(session, plan)
+        permille = settings.for_region(plan.region).plan_exceeded_permille
+        running: dict[str, int] = defaultdict(int)
+        for b in batches:
+            line = lines.get(b.waste_code)
+            if line is None:
+                continue
+            before = running[b.waste_code]
+            running[b.waste_code] += b.declared_mass_g
+            limit = line.generation_g * (1000 + permille)
+            if before * 1000 <= limit < running[b.waste_code] * 1000:
+                total = sum(x.declared_mass_g for x in batches if x.waste_code == b.waste_code)
+                yield Gap(f"plan_exceeded:{plan.org}:{plan.year}:{b.waste_code}",
+                          "plan_exceeded", "medium", plan.region, (b.code,), (plan.org,),
+                          (plan.updated_at, b.declared_at), b.declared_t_ms, None, None,
+                          {"year": plan.year, "waste_code": b.waste_code,
+                           "planned_g": line.generation_g, "recorded_g": total})
+
+
+def _codes_not_in_plan(session: Session, query: GapQuery,
+                       settings: GapSettings) -> Iterable[Gap]:
+    """Batches of a code the enterprise's plan for that year does not list."""
+    for plan, batches in _plan_year_batches(session, query):
+        lines = _plan_lines(session, plan)
+        outside: dict[str, list[Batch]] = defaultdict(list)
+        for b in batches:
+            if b.waste_code not in lines:
+                outside[b.waste_code].append(b)
+        for code, found in sorted(outside.items()):
+            yield Gap(f"code_not_in_plan:{plan.org}:{plan.year}:{code}", "code_not_in_plan",
+                      "low", plan.region, tuple(b.code for b in found), (plan.org,),
+                      (plan.updated_at, found[0].declared_at), found[0].declared_t_ms,
+                      None, None, {"year": plan.year, "waste_code": code,
+                                   "recorded_g": sum(b.declared_mass_g for b in found)})
+
+
+def _receivers_not_in_plan(session: Session, query: GapQuery,
+                           settings: GapSettings) -> Iterable[Gap]:
+    """Waste of a planned code handed over to a receiver the plan does not name for it
+    (handovers settled in the plan's year)."""
+    ho = Handover
+    for plan in session.scalars(select(Plan).where(*_region_where(Plan.region, query.region))
+                                .order_by(Plan.org, Plan.year)):
+        lines = _plan_lines(session, plan)
+        lo = beijing_day_start_ms(dt.date(plan.year, 1, 1))
+        hi = beijing_day_start_ms(dt.date(plan.year + 1, 1, 1))
+        rows = session.execute(
+            select(Batch.code, Batch.waste_code, ho.to_org, ho.answered_at, ho.answered_t_ms,
+                   ho.released_t_ms, ho.accepted_mass_g)
+            .join(Batch, Batch.code == ho.batch)
+            .where(Batch.generator == plan.org, Batch.consolidated == false(),
+                   ho.from_org == plan.org, ho.to_org != plan.org, ho.status == CONFIRMED)
+            .order_by(ho.id)).all()
+        found: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for r in rows:
+            t = max(_z_py(r.answered_t_ms), _z_py(r.released_t_ms))
+            line = lines.get(r.waste_code)
+            if lo <= t < hi and line is not None and r.to_org not in line.receivers.split():
+                found[(r.waste_code, r.to_org)].append((r, t))
+        for (code, receiver), items in sorted(found.items()):
+            first, t = items[0]
+            yield Gap(f"receiver_not_in_plan:{plan.org}:{plan.year}:{code}:{receiver}",
+                      "receiver_not_in_plan", "low", plan.region,
+                      tuple(dict.fromkeys(r.code for r, _ in items)), (plan.org, receiver),
+                      (plan.updated_at, first.answered_at), t, None, None,
+                      {"year": plan.year, "waste_code": code, "receiver": receiver,
+                       "planned": lines[code].receivers.split(),
+                       "mass_g": sum(_z_py(r.accepted_mass_g) for r, _ in items)})
+
+
+def _z_py(value: int | None) -> int:
+    return int(value or 0)
+
+
+def _report_mismatches(session: Session, query: GapQuery,
+                       settings: GapSettings) -> Iterable[Gap]:
+    """A declared code whose generated or transferred quantity differs from what the ledger
+    recorded (as signed with the declaration) by more than the threshold; an amendment that
+    brings it within closes it."""
+    d, line = Declaration, DeclarationLine
+    rows = session.execute(
+        select(d.org, d.period, d.region, d.updated_at, d.filed_t_ms, line.waste_code,
+               line.generated_g, line.ledger_generated_g, line.transferred_g,
+               line.ledger_transferred_g)
+        .join(line, and_(line.org == d.org, line.period == d.period))
+        .where(*_region_where(d.region, query.region))
+        .order_by(d.org, d.period_from, line.waste_code)).all()
+    for r in rows:
+        permille = settings.for_region(r.region).report_mismatch_permille
+        off = {}
+        for name, declared, recorded in (("generated", r.generated_g, r.ledger_generated_g),
+                                         ("transferred", r.transferred_g,
+                                          r.ledger_transferred_g)):
+            if abs(declared - recorded) * 1000 > recorded * permille and declared != recorded:
+                off[name] = {"declared_g": declared, "ledger_g": recorded}
+        if off:
+            yield Gap(f"report_mismatch:{r.org}:{r.period}:{r.waste_code}", "report_mismatch",
+                      "medium", r.region, (), (r.org,), (r.updated_at,), r.filed_t_ms, None,
+                      None, {"period": r.period, "waste_code": r.waste_code, **off})
 
 
 STAY_TYPES = ("in_transit_overdue", "undisposed_overdue", "stored_overdue")

@@ -57,7 +57,7 @@ FREQUENCY: Final = {KEY: "monthly", SIMPLIFIED: "quarterly", REGISTERED: "yearly
 RECEIVING_ROLES: Final = frozenset({"collector", "receiver", "disposer"})
 
 PERIOD_RE: Final = re.compile(
-    r"(?P<year>[2-9][0-9]{3})(?:-(?:Q(?P<q>[1-4])|(?P<m>0[1-9]|1[0-2])))?")
+    r"(?P<year>2[0-9]{3})(?:-(?:Q(?P<q>[1-4])|(?P<m>0[1-9]|1[0-2])))?")
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,7 @@ def make_plan_handler(settings: PlanSettings) -> KindHandler:
         (管理计划), each waste code's planned quantities, receivers and reduction measures."""
         e, data = ctx.entry, ctx.entry.data
         org, year_text = _subject(ctx, PLAN_STREAM_PREFIX, "year")
-        if not re.fullmatch(r"[2-9][0-9]{3}", year_text) or data.get("year") != int(year_text):
+        if not re.fullmatch(r"2[0-9]{3}", year_text) or data.get("year") != int(year_text):
             raise PayloadInvalid("data.year is the year the stream names",
                                  code="year_mismatch", field="data.year")
         year = int(year_text)
@@ -626,7 +626,7 @@ def _generators(session: Session, region: str | None) -> list[Organisation]:
     return list(session.scalars(query.order_by(Organisation.uscc)))
 
 
-def _registered_day(session: Session, org: Organisation) -> dt.date:
+def registered_day(session: Session, org: Organisation) -> dt.date:
     t = session.scalar(select(LogEntry.t_ms).where(LogEntry.idx == org.registered_at))
     return dt.date.fromisoformat(beijing_day(int(t or 0)))
 
@@ -635,7 +635,7 @@ def expected_periods(session: Session, org: Organisation, day: dt.date,
                      settings: PlanSettings, registered: dt.date | None = None) -> list[Period]:
     """The periods ``org`` had to declare by ``day``: those ended before it, of this year
     and last year, at the frequency of each year's class, from its registration on."""
-    since = registered or _registered_day(session, org)
+    since = registered or registered_day(session, org)
     out: list[Period] = []
     for year in (day.year - 1, day.year):
         freq = FREQUENCY[management_class(session, org.uscc, year, settings)]
@@ -795,3 +795,74 @@ def latest_data(session: Session, stream: str) -> dict[str, Any]:
     entries = stream_entries(session, stream)
     return parse_entry(entries[-1].note, max_size=len(entries[-1].note)).data if entries \
         else {}
+
+
+# --- planned and declared beside recorded (reconciliation) -----------------------------------
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Planned or declared generation of one enterprise and code in one Beijing month (grams):
+    what the reconciliation adds up at every level."""
+
+    org: str
+    waste_code: str
+    category: str
+    month: str  # YYYY-MM
+    planned: int
+    reported: int
+    source: str  # the plan's or the declaration's stream
+
+
+def _month_overlaps(start: dt.date, end: dt.date, lo: dt.date | None,
+                    hi: dt.date | None) -> list[tuple[str, int]]:
+    """(YYYY-MM, days) of each month of [start, end] ∩ [lo, hi] with at least one day."""
+    first, last = max(start, lo or start), min(end, hi or end)
+    out = []
+    day = first.replace(day=1)
+    while day <= last:
+        month_end = _month_end(day.year, day.month)
+        days = (min(month_end, last) - max(day, first)).days + 1
+        if days > 0:
+            out.append((f"{day.year}-{day.month:02d}", days))
+        day = month_end + dt.timedelta(days=1)
+    return out
+
+
+def plan_pieces(session: Session, *, region: str | None = None,
+                period_from: dt.date | None = None, period_to: dt.date | None = None,
+                generator: str | None = None, waste_code: str | None = None,
+                category: str | None = None) -> list[Piece]:
+    """The plans' and declarations' generation within the filters, spread over months: a plan
+    line's ``generation_g`` × the days of the month in the filter period ÷ the days of its
+    year, a declaration line's ``generated_g`` × those days ÷ the days of its period, each
+    rounded down (docs/reconciliation.md, "Planned, declared, recorded")."""
+
+    def wanted(org_region: str, org: str, code: str) -> bool:
+        return ((region is None or region_contains(region, org_region))
+                and generator in (None, org) and waste_code in (None, code)
+                and category in (None, "HW" + code[-2:]))
+
+    out: list[Piece] = []
+    for plan, line in session.execute(select(Plan, PlanLine).join(PlanLine, (
+            PlanLine.org == Plan.org) & (PlanLine.year == Plan.year))).all():
+        if not wanted(plan.region, plan.org, line.waste_code):
+            continue
+        start, end = dt.date(plan.year, 1, 1), dt.date(plan.year, 12, 31)
+        year_days = (end - start).days + 1
+        for month, days in _month_overlaps(start, end, period_from, period_to):
+            out.append(Piece(plan.org, line.waste_code, "HW" + line.waste_code[-2:], month,
+                             line.generation_g * days // year_days, 0,
+                             plan_stream(plan.org, plan.year)))
+    for d, dline in session.execute(select(Declaration, DeclarationLine).join(
+            DeclarationLine, (DeclarationLine.org == Declaration.org)
+            & (DeclarationLine.period == Declaration.period))).all():
+        if not wanted(d.region, d.org, dline.waste_code):
+            continue
+        start, end = dt.date.fromisoformat(d.period_from), dt.date.fromisoformat(d.period_to)
+        period_days = (end - start).days + 1
+        for month, days in _month_overlaps(start, end, period_from, period_to):
+            out.append(Piece(d.org, dline.waste_code, "HW" + dline.waste_code[-2:], month, 0,
+                             dline.generated_g * days // period_days,
+                             report_stream(d.org, d.period)))
+    return out

@@ -56,6 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.sql.expression import Subquery
 
+from ledger.audit.plans import Piece, plan_pieces
 from ledger.clock import BEIJING_OFFSET_MS, beijing_day_start_ms
 from ledger.custody.access import batch_visibility
 from ledger.custody.catalogue import load_catalogue, normalise_category, normalise_waste_code
@@ -121,6 +122,10 @@ STOCK: Final = ("at_generator", "returned", "in_transit", "in_storage", "receive
 SUMMED: Final = ("declared", "collected", *STOCK)
 #: Figures that can be drilled down to the batches behind them.
 DRILLABLE: Final = (*SUMMED, "disposed", "unaccounted", "batches")
+#: Beside what the ledger recorded (``declared``): the plans' and the declarations' generation
+#: (管理计划, 申报登记), spread over the months of the period (``ledger.audit.plans``); they
+#: drill down to the plans and declarations behind them, not to batches.
+PLAN_FIGURES: Final = ("planned", "reported")
 
 ProgressFn = Callable[[int, int, str], None]
 Column = ColumnElement[Any] | QueryableAttribute[Any]  # an SQL expression or a mapped column
@@ -148,6 +153,8 @@ class Figures:
     disposed_utilisation: int = 0  # 已利用
     disposed_disposal: int = 0  # 已处置
     refused: int = 0  # 拒收: refused, with the carrier (whole or partial refusals)
+    planned: int = 0  # 计划产生量: the plans' generation for the period (not a batch figure)
+    reported: int = 0  # 申报产生量: the declarations' generation for the period
 
     @property
     def disposed(self) -> int:
@@ -168,9 +175,10 @@ class Figures:
                           for f in fields(self)})
 
     def figure(self, name: str) -> int:
-        if name not in DRILLABLE:
-            raise InvalidInput(f"unknown figure {name!r}; one of {', '.join(DRILLABLE)}",
-                               code="figure_unknown", field="figure")
+        if name not in DRILLABLE and name not in PLAN_FIGURES:
+            raise InvalidInput(f"unknown figure {name!r}; one of {', '.join(DRILLABLE)}, "
+                               f"{', '.join(PLAN_FIGURES)}", code="figure_unknown",
+                               field="figure")
         return int(getattr(self, name))
 
     def as_dict(self) -> dict[str, int]:
@@ -662,9 +670,62 @@ def _compute(session: Session, filters: ReportFilters, principal: Principal | No
                                    for r in by_gen), key=lambda r: r.key))
     month_rows = tuple(sorted((Row(r.month, r.month, _figures(r)) for r in by_month),
                               key=lambda r: r.key))
-    return totals, {"by_generator": generator_rows, "by_waste_code": waste_rows,
-                    "by_category": category_rows, "by_month": month_rows,
-                    "exempt": _exempt_handovers(session, filters, principal)}
+    rows = {"by_generator": generator_rows, "by_waste_code": waste_rows,
+            "by_category": category_rows, "by_month": month_rows}
+    pieces = _plan_pieces(session, filters, principal)
+    if pieces:
+        names = _generator_names(session, sorted({p.org for p in pieces} | set(names)))
+        labels: dict[str, Callable[[str], str]] = {
+            "by_generator": lambda k: names.get(k, ""), "by_waste_code": code_name,
+            "by_category": category_name, "by_month": lambda k: k}
+        for name, attr in (("by_generator", "org"), ("by_waste_code", "waste_code"),
+                           ("by_category", "category"), ("by_month", "month")):
+            rows[name] = _with_plans(rows[name], pieces, attr, labels[name])
+        totals = totals + Figures(planned=sum(p.planned for p in pieces),
+                                  reported=sum(p.reported for p in pieces))
+    return totals, {**rows, "exempt": _exempt_handovers(session, filters, principal)}
+
+
+def _plan_pieces(session: Session, f: ReportFilters,
+                 principal: Principal | None) -> list[Piece]:
+    """The plans' and declarations' monthly pieces within the report's filters, as far as
+    ``principal`` may see them (a regulator its region and an enterprise its own, both already
+    in the filters by ``scope_for``; anyone else nothing of others')."""
+    if principal is not None and not (principal.is_operator or principal.is_regulator) and (
+            f.generator != principal.org):
+        return []
+    return plan_pieces(session, region=f.region, period_from=f.period_from,
+                       period_to=f.period_to, generator=f.generator, waste_code=f.waste_code,
+                       category=f.category)
+
+
+def plans_behind_filters(session: Session, figure: str, filters: ReportFilters, *,
+                         principal: Principal | None = None) -> list[str]:
+    """The drill-down of ``planned`` or ``reported``: the streams of the plans or declarations
+    that contribute to it (non-zero) within the filters, in order."""
+    if figure not in PLAN_FIGURES:
+        raise InvalidInput(f"{figure} is not one of {', '.join(PLAN_FIGURES)}",
+                           code="figure_unknown", field="figure")
+    return sorted({p.source for p in _plan_pieces(session, filters, principal)
+                   if getattr(p, figure)})
+
+
+def _with_plans(rows: tuple[Row, ...], pieces: Sequence[Piece], attr: str,
+                label: Callable[[str], str]) -> tuple[Row, ...]:
+    """The rows with the planned and declared generation of their key, and a row (no batches)
+    for a key that only a plan or a declaration has."""
+    planned: dict[str, int] = {}
+    reported: dict[str, int] = {}
+    for p in pieces:
+        key = getattr(p, attr)
+        planned[key] = planned.get(key, 0) + p.planned
+        reported[key] = reported.get(key, 0) + p.reported
+    out = {r.key: r for r in rows}
+    for key in planned:
+        row = out.get(key) or Row(key, label(key), Figures())
+        out[key] = replace(row, figures=replace(row.figures, planned=planned[key],
+                                                reported=reported[key]))
+    return tuple(out[k] for k in sorted(out))
 
 
 def _exempt_handovers(session: Session, f: ReportFilters,
@@ -856,6 +917,9 @@ def batches_behind_filters(session: Session, figure: str, filters: ReportFilters
                            limit: int | None = None) -> list[str]:
     """``batches_behind`` with filters already checked."""
     Figures().figure(figure)  # InvalidInput for an unknown name
+    if figure in PLAN_FIGURES:
+        raise InvalidInput(f"{figure} comes from plans and declarations, not batches: see "
+                           "plans_behind", code="figure_not_batches", field="figure")
     bb = BatchBalance
     stock: ColumnElement[int] = sum((getattr(bb, name) for name in STOCK),
                                     literal_column("0"))

@@ -4,12 +4,14 @@ ledger and the API tests)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.audit.models import Declaration, DeclarationLine, PlanLine
 from ledger.audit.reconcile import Figures
 from ledger.custody.projections import Batch, Disposal, Handover, Lineage, Organisation
 
@@ -75,3 +77,41 @@ def reference(session: Session, originals: Iterable[str]) -> dict[str, Counter[s
 
 def as_figures(counts: Counter[str]) -> Figures:
     return Figures(batches=1, **{k: v for k, v in counts.items()})
+
+
+def reference_plan_columns(session: Session, lo: dt.date | None, hi: dt.date | None,
+                           generator: str | None = None,
+                           waste_code: str | None = None) -> dict[str, Counter[tuple[str, str]]]:
+    """Planned and declared generation per (breakdown, key), the test's own reading of
+    docs/plans.md: walk every day of each plan's year (each declaration's period) inside the
+    filter period, count the days per month, and take ``mass × days ÷ days of the year (the
+    period)`` per month, rounded down; every level sums those monthly pieces."""
+    out: dict[str, Counter[tuple[str, str]]] = {"planned": Counter(), "reported": Counter()}
+
+    def spread(figure: str, org: str, code: str, start: dt.date, end: dt.date,
+               mass: int) -> None:
+        if (generator and org != generator) or (waste_code and code != waste_code):
+            return
+        total = (end - start).days + 1
+        days: Counter[str] = Counter()
+        day = start
+        while day <= end:
+            if (lo is None or day >= lo) and (hi is None or day <= hi):
+                days[day.strftime("%Y-%m")] += 1
+            day += dt.timedelta(days=1)
+        for month, n in days.items():
+            piece = mass * n // total
+            for key in (("by_generator", org), ("by_waste_code", code),
+                        ("by_category", "HW" + code[-2:]), ("by_month", month),
+                        ("totals", "")):
+                out[figure][key] += piece
+
+    for line in session.scalars(select(PlanLine)):
+        spread("planned", line.org, line.waste_code, dt.date(line.year, 1, 1),
+               dt.date(line.year, 12, 31), line.generation_g)
+    periods = {(d.org, d.period): d for d in session.scalars(select(Declaration))}
+    for dl in session.scalars(select(DeclarationLine)):
+        d = periods[(dl.org, dl.period)]
+        spread("reported", dl.org, dl.waste_code, dt.date.fromisoformat(d.period_from),
+               dt.date.fromisoformat(d.period_to), dl.generated_g)
+    return out
