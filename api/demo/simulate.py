@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import text
 
+from api.demo.case_year import OUTCOMES, CaseYear, case_year
 from api.demo.seed import WASTES, Demo, description, join
 from api.extensions import db
 from api.runtime import log_config
@@ -49,13 +50,18 @@ class Simulation:
     end: dt.datetime
     faults: list[Fault] = field(default_factory=list)
     parties: dict[str, Any] = field(default_factory=dict)
+    cases: CaseYear | None = None
 
 
 def simulate(app: Flask, *, enterprises: int = 20, months: int = 7, faults: bool = True,
-             seed: int = 7, progress: Callable[[str], None] = lambda _: None) -> Simulation:
-    """Run the simulation; ``end`` is the moment the gap scan should be made at."""
+             seed: int = 7, cases: bool = False,
+             progress: Callable[[str], None] = lambda _: None) -> Simulation:
+    """Run the simulation; ``end`` is the moment the gap scan should be made at. With
+    ``cases``, a year of the case loop too (``api.demo.case_year``), before the faults."""
     months = max(months, 7 if faults else 1)  # an anomaly needs a history to stand out
     enterprises = max(enterprises, 8 if faults else 1)  # one per fault, and a quiet one
+    if cases:
+        enterprises = max(enterprises, len(OUTCOMES) + (1 if faults else 0))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     # Whole calendar months (Beijing), ending with the last complete one before today.
     firsts = _month_starts(now, months)
@@ -70,6 +76,14 @@ def simulate(app: Flask, *, enterprises: int = 20, months: int = 7, faults: bool
         declared = _declare(sim, declaring, month0)
         _collect_and_dispose(sim, declared, month0)
         progress(f"month {m + 1}/{months}: {sim.demo.batches} batches")
+    if cases:
+        regulator = make_uscc(DISTRICT, 6009)
+        sim.demo.clients[regulator] = join(app, regulator, "模拟区生态环境分局", DISTRICT,
+                                           ["regulator"])
+        sim.parties["regulator"] = regulator
+        sim.cases = case_year(sim, DISTRICT, regulator, now)
+        progress(f"case year: {len(sim.cases.cases) + 1} cases, "
+                 f"{len(sim.cases.recurred)} reopened at 回头看")
     if faults:
         _inject(sim, quiet)
         progress(f"injected {len(sim.faults)} faults")
