@@ -120,6 +120,7 @@ def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int =
                            month0 + dt.timedelta(days=25))
         progress(f"month {m + 1}/{months}: {demo.batches} batches")
     _special_wastes(demo, gens, today - dt.timedelta(days=3))
+    _drums_declared_together(demo, gens[0], today - dt.timedelta(days=2))
     _demo_people(app, gens[0], collectors[0], station, disposers[0], regulator_of(demo))
     progress(f"demo log-ins: {', '.join(u for u, _, _ in DEMO_USERS)} (password {DEMO_PASSWORD})")
     return {"organisations": len(demo.clients), "batches": demo.batches,
@@ -241,6 +242,20 @@ def _special_wastes(demo: Demo, gens: list[str], day: dt.datetime) -> None:
         "generated_on": day.date().isoformat(), "location": "危废暂存间",
         "identification": {"report": "台环鉴字〔2026〕第 7 号", "no_listed_code": True}})
     demo.batches += 2
+
+
+def _drums_declared_together(demo: Demo, org: str, day: dt.datetime, count: int = 3) -> None:
+    """One item, one code (一物一码): three 200 L drums of waste oil declared at once are three
+    batches, each with its own code and label, sharing a lot reference (the first code)."""
+    waste = WASTES[2]
+    codes = [f"{org}{waste[0].replace('-', '')}{day:%Y%m%d}{900 + n:03d}"
+             for n in range(1, count + 1)]
+    for n, code in enumerate(codes, 1):
+        data = description(waste, 150_000 + 2_000 * n, day.date())
+        data["container"]["volume_l"] = 200
+        data["lot"] = {"ref": codes[0], "no": n, "of": count}
+        demo.at(org, day + dt.timedelta(minutes=n)).declare(code, data)
+    demo.batches += count
 
 
 def _declare_month(demo: Demo, gens: list[str],

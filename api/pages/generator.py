@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from api.auth import page_principal
 from api.errors import localised, status_for
 from api.extensions import db
+from api.rest.generator import MAX_CONTAINERS
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
 from labels import SHEETS, LabelSize
 from ledger.audit.notifications import pickup_requested
@@ -172,6 +173,7 @@ def declare() -> ResponseReturnValue:
     return render_template(
         "generator/declare.html", today=beijing_today().isoformat(),
         forms=form_names(), hazards=hazard_names(), sizes=size_choices(),
+        sheets=sheet_choices(), max_containers=MAX_CONTAINERS,
         last=_last_declaration(principal), js_messages=_declare_messages(principal),
         catalogue=now, categories=editions.catalogue(db.session, now.used).categories())
 
@@ -207,6 +209,15 @@ def _declare_messages(principal: Principal) -> dict[str, str]:
         "mass_decimal_comma": _("小数请用点号，如 65.3；逗号只用作千位分隔，如 1,200"),
         "mass_range": _("重量应大于 0，且不超过 1,000,000,000 千克"),
         "count_invalid": _("容器数量应为 1 以上的整数"),
+        "count_too_many": _("一次最多申报 %(n)s 件，请分几次申报", n=MAX_CONTAINERS),
+        "lot_mass": _("共 %(n)s 件，每件按此重量申报，每件一个识别码、一张标签；"
+                      "各件重量不同请分别申报", n="{n}"),
+        "lot_declared": _("已申报 %(n)s 件（每件一个识别码）", n="{n}"),
+        "lot_each": _("%(n)s 件 × %(kg)s 千克", n="{n}", kg="{kg}"),
+        "lot_partial": _("前 %(done)s 件已申报；第 %(next)s 件未能申报：%(why)s",
+                         done="{done}", next="{next}", why="{why}"),
+        "print_all": _("打印全部 %(n)s 张标签", n="{n}"),
+        "labels_failed": _("标签未能生成"),
         "volume_invalid": _("容器容积应为大于 0 的整数（升）"),
         "container_required": _("请填写容器类型，如 吨袋、铁桶"),
         "date_required": _("请填写产生日期"),

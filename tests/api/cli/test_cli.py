@@ -11,7 +11,9 @@ from ledger import migrations
 from ledger.custody.exemptions import ExemptionClaim
 from ledger.custody.projections import Batch
 from ledger.tlog.checkpoints import parse_checkpoint
+from ledger.tlog.entries import parse_entry
 from ledger.tlog.log import log_head
+from ledger.tlog.models import LogEntry
 from ledger.tlog.notes import Signer, parse_vkey
 
 
@@ -99,6 +101,16 @@ def test_seed_demo_builds_a_verifiable_district_and_rebuild_matches(cli, app, tm
         dross = db.session.get(Batch, claims[0].batch)
         assert (dross.waste_code, dross.state) == ("321-026-48", "disposed")
         assert db.session.scalar(select(Batch.code).where(Batch.waste_code == "900-000-49"))
+        # The district declares per container (一物一码): one container per code, and three
+        # drums declared together share a lot reference.
+        lots: dict[str, list[int]] = {}
+        for entry in db.session.scalars(select(LogEntry).where(
+                LogEntry.kind.in_(("batch.declared", "batch.consolidated")))):
+            data = parse_entry(entry.note).data
+            assert data["container"]["count"] == 1, entry.stream
+            if "lot" in data:
+                lots.setdefault(data["lot"]["ref"], []).append(data["lot"]["no"])
+        assert list(lots.values()) == [[1, 2, 3]]
         db.session.remove()
 
 

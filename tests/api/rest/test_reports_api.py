@@ -355,8 +355,9 @@ def test_seed_demo_balances(app, cli):
             assert sum(r[figure] for r in body[name]) == t[figure], (name, figure)
     # realistic data: something in every main place, only weighing losses unaccounted
     # two a month per enterprise, and the two special cases (dross to the smelter under the
-    # exemption, an identified 900-000-49 waste)
-    assert t["batches"] == 14 and len(body["by_generator"]) == 6
+    # exemption, an identified 900-000-49 waste), and three drums declared together, one code
+    # each (一物一码)
+    assert t["batches"] == 17 and len(body["by_generator"]) == 6
     assert [(e["item"], e["stage"]) for e in body["exempt_handovers"]] == [(22, "利用")]
     for figure in ("at_generator", "in_transit", "in_storage", "disposed"):
         assert t[figure] > 0, figure

@@ -379,12 +379,12 @@ async function consolidate() {
     }
   }
   if (!parents.length) throw failed.err;
-  const count = parseInt($("consolidate-count").value, 10);
+  // One item, one code (一物一码): the new batch is one container.
   const data = {
     waste_code: first.waste_code, name: first.name, form: first.form || "solid",
     hazards: first.hazards || [],
     container: { type: $("consolidate-container").value.trim() || first.container?.type || "桶",
-                 count: Number.isInteger(count) && count > 0 ? count : 1 },
+                 count: 1 },
     mass_g: parents.reduce((n, p) => n + p.mass_g, 0),
     generated_on: `${child.slice(26, 30)}-${child.slice(30, 32)}-${child.slice(32, 34)}`,
     parents,

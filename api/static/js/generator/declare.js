@@ -2,7 +2,8 @@
 // exact integer grams, ask the server for the next free batch code, then build the
 // batch.declared entry and sign it on this device (its key is made and registered on first use).
 import {
-  ApiError, NetworkError, api, deviceKey, messages, signEntry, signingSupport, submitNote,
+  ApiError, NetworkError, api, csrfToken, deviceKey, messages, signEntry, signingSupport,
+  submitNote,
 } from "../ledger.js";
 import { withDeviceKey } from "./device.js";
 import { fieldFor, format, gramsToKg, parseMassKg } from "./util.js";
@@ -22,6 +23,7 @@ const submitButton = document.getElementById("declare-submit");
 const formError = document.getElementById("form-error");
 
 const DEBOUNCE_MS = 250;
+const MAX_CONTAINERS = Number(form.elements.container_count.max) || 100;
 const TAKEN = new Set(["batch_exists", "seq_mismatch"]);
 const LIMIT = 12;
 let items = [];
@@ -270,6 +272,7 @@ function collect() {
   if (!containerType) fail("container", T.container_required);
   const count = form.elements.container_count.value.trim();
   if (!/^[1-9]\d{0,5}$/.test(count)) fail("container", T.count_invalid);
+  else if (Number(count) > MAX_CONTAINERS) fail("container", T.count_too_many);
   const volume = form.elements.container_volume.value.trim();
   if (volume && !/^[1-9]\d{0,5}$/.test(volume)) fail("container", T.volume_invalid);
   const day = form.elements.generated_on.value;
@@ -277,7 +280,9 @@ function collect() {
   const hazards = Array.from(form.querySelectorAll('input[name="hazards"]:checked'), (b) => b.value);
   const identified = identification(fail, T, hazards);
   if (!ok || identified === null) return null;
-  const container = { type: containerType, count: Number(count) };
+  // One item, one code (一物一码): each container is its own batch; ``count`` of them are
+  // declared together (see declareWith), each entry saying container.count 1.
+  const container = { type: containerType, count: 1 };
   if (volume) container.volume_l = Number(volume);
   const data = {
     waste_code: codeInput.value,
@@ -298,24 +303,33 @@ function collect() {
 
 // --- signing ---------------------------------------------------------------------------------
 
-async function nextCode(data) {
-  const q = new URLSearchParams({ waste_code: data.waste_code, generated_on: data.generated_on });
+async function nextCode(data, count) {
+  const q = new URLSearchParams({ waste_code: data.waste_code, generated_on: data.generated_on,
+                                  count: String(count) });
   return api("GET", `${form.dataset.nextCodeUrl}?${q}`);
 }
 
-// A declaration signed whose answer was lost (the network failed after sending): the same
-// form submitted again sends this same note — a repeat gets the first receipt — instead of
-// signing a second batch for the same drum.
-let unsent = null; // {dataKey, code, note}
+// Declarations signed whose answers were lost (the network failed after sending): the same
+// form submitted again sends these same notes — a repeat gets the first receipt — instead of
+// signing further batches for the same drums.
+let unsent = null; // {dataKey, codes, notes, receipts}
 
-async function declareWith(key, data) {
-  const dataKey = JSON.stringify(data);
+/** Send the signed notes not yet acknowledged, in order; resolves to {codes, receipts}. */
+async function sendAll(pending) {
+  while (pending.receipts.length < pending.notes.length) {
+    pending.receipts.push(await submitNote(pending.notes[pending.receipts.length]));
+  }
+  unsent = null;
+  return { codes: pending.codes, receipts: pending.receipts };
+}
+
+/** Declare ``count`` containers of ``data``: one code and one signed batch.declared each,
+ * sharing a lot reference (the first code) when more than one. */
+async function declareWith(key, data, count) {
+  const dataKey = JSON.stringify([data, count]);
   if (unsent && unsent.dataKey === dataKey) {
     try {
-      const receipt = await submitNote(unsent.note);
-      const { code } = unsent;
-      unsent = null;
-      return { code, receipt };
+      return await sendAll(unsent);
     } catch (err) {
       if (!(err instanceof NetworkError)) unsent = null;
       throw err;
@@ -323,38 +337,113 @@ async function declareWith(key, data) {
   }
   unsent = null;
   for (let attempt = 0; ; attempt++) {
-    const next = await nextCode(data);
-    const { note } = await signEntry({ stream: next.code, head: null, org, key,
-                                       kind: "batch.declared", data });
-    unsent = { dataKey, code: next.code, note };
+    const next = await nextCode(data, count);
+    const codes = next.codes || [next.code];
+    const notes = [];
+    for (let i = 0; i < codes.length; i++) {
+      const own = codes.length > 1 ? { ...data, lot: { ref: codes[0], no: i + 1, of: codes.length } }
+        : data;
+      const { note } = await signEntry({ stream: codes[i], head: null, org, key,
+                                         kind: "batch.declared", data: own });
+      notes.push(note);
+    }
+    const pending = { dataKey, codes, notes, receipts: [] };
+    unsent = pending;
     try {
-      const receipt = await submitNote(note);
-      unsent = null;
-      return { code: next.code, receipt };
+      return await sendAll(pending);
     } catch (err) {
       if (err instanceof NetworkError) throw err; // keep ``unsent`` for the next submit
       unsent = null;
-      // Another device took this serial between our question and our answer: ask again once.
+      // Another device took a serial between our question and our answer: ask again once.
       // The ledger's chain check usually answers first (seq_mismatch: the stream already has
       // its entry 0); batch_exists is the declaration rule saying the same.
-      if (attempt === 0 && err instanceof ApiError && TAKEN.has(err.code)) {
+      if (attempt === 0 && !pending.receipts.length && err instanceof ApiError &&
+          TAKEN.has(err.code)) {
         keyNotice.textContent = T.retrying;
         keyNotice.hidden = false;
         continue;
+      }
+      if (pending.receipts.length) { // some containers are declared: show them, and why not the rest
+        err.declared = { codes: codes.slice(0, pending.receipts.length), receipts: pending.receipts };
       }
       throw err;
     }
   }
 }
 
-function showDeclared(code, data, receipt) {
+/** The labels of all the containers declared together, as one PDF (a sheet), downloaded. */
+async function printAll(codes) {
   const box = document.getElementById("declared");
-  box.querySelector('[data-slot="code"]').textContent = code;
+  const problem = box.querySelector('[data-slot="problem"]');
+  problem.hidden = true;
+  const body = { codes, sheet: document.getElementById("declared-sheet").value };
+  const size = document.getElementById("declared-size").value;
+  if (size) body.size = size;
+  let resp;
+  try {
+    resp = await fetch("/api/v1/labels/sheet", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/pdf, application/json",
+                 "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body) });
+  } catch {
+    problem.textContent = T.network;
+    problem.hidden = false;
+    return;
+  }
+  if (!resp.ok) {
+    let message = T.labels_failed;
+    try { message = `${T.labels_failed}: ${(await resp.json()).message}`; } catch { /* not JSON */ }
+    problem.textContent = message;
+    problem.hidden = false;
+    return;
+  }
+  const link = document.getElementById("declared-labels-file");
+  if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(await resp.blob());
+  link.download = `labels-${codes[0]}.pdf`;
+  link.click();
+}
+
+function showDeclared(codes, data, receipts, problemText) {
+  const box = document.getElementById("declared");
+  const code = codes[0];
+  const many = codes.length > 1;
+  box.querySelector('[data-slot="code"]').textContent = many ? format(T.lot_declared, { n: codes.length }) : code;
+  const list = box.querySelector('[data-slot="codes"]');
+  list.replaceChildren(...codes.map((c) => {
+    const li = document.createElement("li");
+    li.dataset.code = c;
+    const a = document.createElement("a");
+    a.href = `/api/v1/batches/${encodeURIComponent(c)}/label.pdf`;
+    a.target = "_blank";
+    a.rel = "noopener";
+    const text = document.createElement("code");
+    text.className = "code batch-code";
+    text.textContent = c;
+    a.append(text);
+    li.append(a);
+    return li;
+  }));
+  list.hidden = !many;
   box.querySelector('[data-slot="waste"]').textContent = `${data.name}（${data.waste_code}）`;
-  box.querySelector('[data-slot="mass"]').textContent = `${gramsToKg(data.mass_g)} ${T.kg}`;
-  box.querySelector('[data-slot="index"]').textContent = String(receipt.index);
+  box.querySelector('[data-slot="mass"]').textContent = many
+    ? format(T.lot_each, { n: codes.length, kg: gramsToKg(data.mass_g) })
+    : `${gramsToKg(data.mass_g)} ${T.kg}`;
+  const indexes = receipts.map((r) => r.index);
+  box.querySelector('[data-slot="index"]').textContent = many
+    ? `${indexes[0]}–${indexes[indexes.length - 1]}` : String(indexes[0]);
+  const problem = box.querySelector('[data-slot="problem"]');
+  problem.textContent = problemText || "";
+  problem.hidden = !problemText;
   const label = document.getElementById("declared-label");
   const size = document.getElementById("declared-size");
+  const all = document.getElementById("declared-labels");
+  box.querySelector('[data-slot="sheet"]').hidden = !many;
+  label.hidden = many;
+  all.hidden = !many;
+  all.textContent = format(T.print_all, { n: codes.length });
+  all.onclick = () => printAll(codes);
   const base = `/api/v1/batches/${encodeURIComponent(code)}/label.pdf`;
   const update = () => { label.href = size.value ? `${base}?size=${size.value}` : base; };
   size.addEventListener("change", update);
@@ -363,9 +452,19 @@ function showDeclared(code, data, receipt) {
   form.hidden = true;
   box.hidden = false;
   box.dataset.code = code;
+  box.dataset.codes = codes.join(" ");
   box.scrollIntoView({ block: "start" });
-  label.focus();
+  (many ? all : label).focus();
 }
+
+function showLot() {
+  const count = Number(form.elements.container_count.value);
+  const hint = document.getElementById("lot-help");
+  hint.hidden = !(count > 1);
+  if (count > 1) hint.textContent = format(T.lot_mass, { n: count });
+}
+form.elements.container_count.addEventListener("input", showLot);
+showLot();
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -375,11 +474,16 @@ form.addEventListener("submit", async (event) => {
   if (!(window.crypto && crypto.subtle)) { showError("general", T.no_webcrypto); return; }
   submitButton.disabled = true;
   try {
-    const { code, receipt } = await withDeviceKey(org, keyNotice, T,
-                                                  (signingKey) => declareWith(signingKey, data));
-    showDeclared(code, data, receipt);
+    const count = Number(form.elements.container_count.value.trim());
+    const { codes, receipts } = await withDeviceKey(
+      org, keyNotice, T, (signingKey) => declareWith(signingKey, data, count));
+    showDeclared(codes, data, receipts);
   } catch (err) {
-    if (err instanceof NetworkError) {
+    if (err && err.declared) {
+      const done = err.declared.codes.length;
+      showDeclared(err.declared.codes, data, err.declared.receipts,
+                   format(T.lot_partial, { done, next: done + 1, why: err.message }));
+    } else if (err instanceof NetworkError) {
       showError("general", T.network);
     } else if (err instanceof ApiError) {
       const errors = (err.body && err.body.errors) || {};
