@@ -14,6 +14,7 @@ from api.extensions import db
 from api.pages import admin as pages_admin
 from api.pages import collector as pages_collector
 from api.pages import generator as pages_generator
+from api.pages import notifications as pages_notifications
 from api.pages import public as pages
 from api.pages import rectify as pages_rectify
 from api.pages import regulator as pages_regulator
@@ -31,13 +32,14 @@ def template_context() -> dict[str, Any]:
     can_admin = principal is not None and (
         principal.is_operator or principal.is_regulator
         or access.is_org_admin(db.session, principal.org, principal.user))
-    return {"principal": principal, "can_receive": can_receive, "can_admin": can_admin}
+    return {"principal": principal, "can_receive": can_receive, "can_admin": can_admin,
+            "unread_count": pages_notifications.unread_for_page(principal)}
 
 
 def init_app(app: Flask) -> None:
     i18n.init_app(app)
     web_security.init_app(app)
     app.context_processor(template_context)
-    for bp in (pages.bp, pages_generator.bp, pages_collector.bp, pages_regulator.bp,
-               pages_rectify.bp, pages_admin.bp):
+    for bp in (pages.bp, pages_notifications.bp, pages_generator.bp, pages_collector.bp,
+               pages_regulator.bp, pages_rectify.bp, pages_admin.bp):
         app.register_blueprint(bp)

@@ -9,6 +9,7 @@ compares every cell with the document.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from api.demo.seed import in_process
 from api.extensions import db
@@ -58,6 +61,7 @@ class World:
     p1: int  # the pickup request of B1
     size: int
     c1: str = C1  # a case the regulator opened about GEN and assigned to it
+    h1: int = 0  # the collector's webhook
 
     def client(self, role: str) -> Client | None:
         return self.clients.get(role)
@@ -91,7 +95,10 @@ def build_world(app) -> World:
                "operator": Client(in_process(app), op_org, operator, token)}
     size = app.test_client().get("/api/v1/entries?limit=1",
                                  headers={"Authorization": f"Bearer {token}"}).json["size"]
-    return World(app, clients, b1, b2, pickup["manifest"], pickup["id"], size)
+    app.config["NOTIFY_ALLOW_LOOPBACK"] = True  # webhooks and push endpoints on 127.0.0.1
+    hook = r[COLLECTOR].request("POST", "/api/v1/webhooks",
+                                {"url": "http://127.0.0.1:9/hook", "events": ["*"]})
+    return World(app, clients, b1, b2, pickup["manifest"], pickup["id"], size, h1=hook["id"])
 
 
 # --- the requests, one per row of the table ---------------------------------------------------
@@ -181,6 +188,18 @@ REQUESTS: dict[str, Request] = {
     "pages.rectify": lambda w, r: ("GET", "/rectify/", None),
     "pages.admin": lambda w, r: ("GET", "/admin/", None),
     "pages.admin-org": lambda w, r: ("GET", f"/admin/org/{GEN}", None),
+    "notifications.list": lambda w, r: ("GET", "/api/v1/notifications", None),
+    "notifications.read": lambda w, r: ("POST", "/api/v1/notifications/read", {}),
+    "push.key": lambda w, r: ("GET", "/api/v1/push/key", None),
+    "push.subscribe": lambda w, r: ("POST", "/api/v1/push/subscriptions", _push(r)),
+    "push.unsubscribe": lambda w, r: ("POST", "/api/v1/push/unsubscribe",
+                                      {"endpoint": _push(r)["endpoint"]}),
+    "webhooks.list": lambda w, r: ("GET", "/api/v1/webhooks", None),
+    "webhooks.create": lambda w, r: ("POST", "/api/v1/webhooks", {
+        "url": f"http://127.0.0.1:9/{r}", "events": ["case.assigned"]}),
+    "webhooks.deliveries": lambda w, r: ("GET", f"/api/v1/webhooks/{w.h1}/deliveries", None),
+    "webhooks.delete": lambda w, r: ("DELETE", f"/api/v1/webhooks/{w.h1}", None),
+    "pages.notifications": lambda w, r: ("GET", "/notifications/", None),
 }
 
 # What "sees" looks for in a 200 answer of that row (rows without a marker: status only).
@@ -191,7 +210,19 @@ MARKERS: dict[str, Callable[[World], str]] = {
     "cases.list": lambda w: w.c1, "pages.cases": lambda w: f'data-case="{w.c1}"',
     "pages.rectify": lambda w: f'data-case="{w.c1}"',
     "plans.list": lambda w: f"plan:{GEN}:{YEAR}", "plans.roster": lambda w: f'"org":"{GEN}"',
+    "notifications.list": lambda w: w.m1,  # the collector was asked to fetch B1 on M1
+    "webhooks.list": lambda w: "127.0.0.1:9/hook",
 }
+
+
+def _push(role: str) -> dict[str, Any]:
+    """A browser's push subscription (a real P-256 key and auth secret), one per role."""
+    key = ec.derive_private_key(ROLES.index(role) + 1, ec.SECP256R1()).public_key()
+    point = key.public_bytes(serialization.Encoding.X962,
+                             serialization.PublicFormat.UncompressedPoint)
+    return {"endpoint": f"http://127.0.0.1:9/push/{role}",
+            "keys": {"p256dh": base64.urlsafe_b64encode(point).rstrip(b"=").decode(),
+                     "auth": base64.urlsafe_b64encode(bytes(16)).rstrip(b"=").decode()}}
 
 
 def call(w: World, row: str, role: str) -> tuple[int, str]:

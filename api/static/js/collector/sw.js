@@ -67,3 +67,19 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(cacheFirst(request));
   }
 });
+
+// Web Push (docs/notifications.md): the server's payload is {title, body, url, tag, event, id}.
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch { data = { title: event.data.text() }; }
+  event.waitUntil(self.registration.showNotification(data.title || "waste-ledger", {
+    body: data.body || "", tag: data.tag, data: { url: data.url || "/notifications/" },
+  }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = new URL(event.notification.data.url || "/notifications/", self.location.origin);
+  if (url.origin !== self.location.origin) return;  // only this site's pages
+  event.waitUntil(self.clients.openWindow(url.href));
+});
