@@ -115,6 +115,9 @@ def _messages() -> dict[str, str]:
         "choose_batches": _("请先勾选批次"),
         "choose_receiver": _("请选择接收单位"),
         "release_done": _("已签名转交 %(n)s 批，联单号 %(m)s"),
+        "accept_all": _("全部签收 %(n)s 件（按交出重量；要逐件称重请扫码）"),
+        "accept_all_done": _("已签收 %(n)s 件"),
+        "accept_all_label": _("签收"),
         "consolidate_done": _("已合并为 %(code)s"),
         "consolidate_partial": _("已把 %(n)s 批合并为 %(code)s；%(name)s 未能并入（%(msg)s），"
                                  "仍在本单位，可以单独处理。"),

@@ -12,6 +12,7 @@ import zxingcpp
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from api.demo.seed import DEMO_PASSWORD
 from api.extensions import db
 from ledger.custody.projections import Batch, Handover
 from ledger.tlog.entries import parse_entry
@@ -30,16 +31,14 @@ def qr_texts_in(pdf: bytes) -> list[str]:
         image, formats=zxingcpp.BarcodeFormat.QRCode)]
 
 
-def ask_for_pickup(page: Page, server: LiveServer, codes: list[str]) -> None:
-    """The pickup form with exactly ``codes`` ticked and the first (covering) collector."""
+def ask_for_pickup(page: Page, server: LiveServer, codes: list[str], collector: str) -> None:
+    """The pickup form with exactly ``codes`` ticked, asking ``collector``."""
     page.goto(f"{server.url}/generator/pickups")
     for box in page.locator("input[name=batches]").all():
         if box.is_checked():
             box.uncheck()
     for code in codes:
         page.locator(f'input[name=batches][value="{code}"]').check()
-    collector = page.locator("#collector option").nth(1).get_attribute("value")
-    assert collector
     page.select_option("#collector", collector)
     page.get_by_role("button", name="提交预约").click()
 
@@ -92,7 +91,8 @@ def test_three_drums_at_once_get_three_codes_three_labels_and_two_leave_in_one_t
     assert sorted(qr_texts_in(pdf)) == sorted(f"{server.url}/t/{c}" for c in codes)
 
     # Two of the three go to a collector: chosen, asked for, released in one tap.
-    ask_for_pickup(page, server, codes[:2])
+    driver_org = org_of(server, "driver")
+    ask_for_pickup(page, server, codes[:2], driver_org)
     article = page.locator("article.pickup", has=page.locator(f'li[data-code="{codes[0]}"]'))
     expect(article).to_be_visible()
     expect(article.locator("li[data-code]")).to_have_count(2)
@@ -109,12 +109,36 @@ def test_three_drums_at_once_get_three_codes_three_labels_and_two_leave_in_one_t
         db.session.remove()
 
     # Nothing chosen: said next to the list, nothing reserved.
-    ask_for_pickup(page, server, [])
+    ask_for_pickup(page, server, [], driver_org)
     expect(page.locator("#err-batches")).to_contain_text("请至少选择一个批次")
     # The third drum on a request, then asked for again: refused, saying which and why.
-    ask_for_pickup(page, server, codes[2:])
+    ask_for_pickup(page, server, codes[2:], driver_org)
     expect(page.locator("article.pickup", has=page.locator(
         f'li[data-code="{codes[2]}"]'))).to_be_visible()
-    ask_for_pickup(page, server, codes[2:])
+    ask_for_pickup(page, server, codes[2:], driver_org)
     expect(page.locator("#err-batches")).to_contain_text("该批次已在另一条未完成的收集预约中")
     expect(page.locator("#err-batches")).to_contain_text(codes[2])
+
+    # The driver's phone: both containers of that manifest accepted in one tap.
+    driver = page.context.browser.new_context(locale="zh-CN", viewport={"width": 375,
+                                              "height": 740}, is_mobile=True, has_touch=True)
+    try:
+        phone = driver.new_page()
+        phone.goto(f"{server.url}/login")
+        phone.fill("input[name=username]", "driver")
+        phone.fill("input[name=password]", DEMO_PASSWORD)
+        phone.click("button[type=submit]")
+        phone.wait_for_url(f"{server.url}/collector/")
+        phone.wait_for_selector("body[data-ready='1']")
+        section = phone.locator(f'section.pickup[data-manifest="{manifest}"]')
+        button = section.locator("button.accept-all")
+        expect(button).to_have_text("全部签收 2 件（按交出重量；要逐件称重请扫码）")
+        button.click()
+        expect(phone.locator("#action-message")).to_contain_text("已签收 2 件")
+    finally:
+        driver.close()
+    with server.app.app_context():
+        for code in codes[:2]:
+            batch = db.session.get(Batch, code)
+            assert (batch.holder, batch.state, batch.mass_g) == (driver_org, "stored", 150_500)
+        db.session.remove()

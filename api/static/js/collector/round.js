@@ -130,14 +130,49 @@ function renderPickups(signed) {
           el("span", { text: `${t("manifest")} ` }), el("strong", { class: "code", text: p.manifest }),
           p.wanted_on ? el("span", { class: "muted", text: ` · ${t("wanted_on")} ${p.wanted_on}` }) : "",
           p.note ? el("span", { class: "muted", text: ` · ${p.note}` }) : ""),
-        el("ul", { class: "batches" }, ...p.batches.map((b) => batchLine(b, signed, { pickup: p }))))));
+        el("ul", { class: "batches" }, ...p.batches.map((b) => batchLine(b, signed, { pickup: p }))),
+        acceptAllButton(p.batches, signed, p.manifest))));
   }));
+}
+
+/** Containers released to this unit and not yet answered here: what 全部签收 signs. */
+function releasedToMe(batches, signed) {
+  return batches.filter((b) => b.handover && b.handover.to === me.org && !signed[b.code]
+    && b.handover.status === "awaiting_answer");
+}
+
+/** One tap for every container released to this unit on a manifest (or in 待签收): each is
+ * accepted at the mass its holder released; to weigh each on its own, scan it instead. */
+function acceptAllButton(batches, signed, manifest) {
+  const ready = releasedToMe(batches, signed);
+  if (ready.length < 2) return null;
+  return el("button", { type: "button", class: "primary accept-all", "data-manifest": manifest || "",
+                        text: t("accept_all", { n: ready.length }) });
+}
+
+async function acceptAll(button) {
+  const manifest = button.dataset.manifest;
+  const pool = manifest ? round.pickups.filter((p) => p.manifest === manifest)
+    .flatMap((p) => p.batches) : round.incoming || [];
+  const ready = releasedToMe(pool, await allSignedHere());
+  if (!ready.length) return say(t("choose_batches"), false);
+  let done = 0;
+  for (const b of ready) {
+    const h = b.handover;
+    await sign({ stream: b.code, head: await headFor(b.code, b.head), kind: "custody.accepted",
+                 data: { from: h.from, mass_g: h.released_mass_g, manifest: h.manifest },
+                 label: `${t("accept_all_label")} · ${b.name} · ${b.code.slice(-15)}` });
+    done += 1;
+  }
+  await load({ fetch: true });
+  say(t("accept_all_done", { n: done }));
 }
 
 function renderIncoming(signed) {
   const incoming = round ? round.incoming || [] : [];
   $("incoming-section").hidden = !incoming.length;
   $("incoming").replaceChildren(...incoming.map((b) => batchLine(b, signed, { pickup: null })));
+  $("incoming-all").replaceChildren(...[acceptAllButton(incoming, signed, "")].filter(Boolean));
 }
 
 function renderOutgoing() {
@@ -435,8 +470,9 @@ async function main() {
   $("release-vehicle").addEventListener("change", renderVehicles);
   // Buttons drawn with the round (handover boxes, reservations): one listener for them all.
   document.querySelector("main").addEventListener("click", (e) => {
-    const button = e.target.closest("button.handover-action, button.cancel-pickup");
+    const button = e.target.closest("button.handover-action, button.cancel-pickup, button.accept-all");
     if (!button) return;
+    if (button.classList.contains("accept-all")) { withButton(button, () => acceptAll(button)); return; }
     withButton(button, () => (button.classList.contains("cancel-pickup")
       ? cancelPickup(button) : handoverAction(button)));
   });
