@@ -74,7 +74,7 @@ MESSAGES_ZH: dict[str, str] = {
     "region_forbidden": "监管部门只能查看本辖区",
     "generator_forbidden": "只能查看本单位的数据",
     "report_race": "统计期间台账有更新，请重试",
-    "cosignature_missing": "更正交接记录需要双方共同签名",
+    "cosignature_missing": "这一步需要另一方在同一条记录上共同签名（如更正交接记录、两级销号）",
     "correction_target_unknown": "要更正的记录不属于该批次",
     "vehicle_unknown": "车辆未登记在承运单位名下",
     "mass_mismatch": "交接重量应为该批次的全部重量；如需分出部分，请先拆分",

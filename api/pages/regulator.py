@@ -1202,6 +1202,9 @@ def _case_messages(principal: Principal) -> dict[str, str]:
         "bulk_done": _("已交办 %(n)s 项", n="{n}"),
         "reasons_required": _("退回时请写明原因"),
         "report_required": _("请写明整改情况"),
+        "half_signed": _("已签名。请把下面的销号记录整段发给另一位监管部门人员联署"),
+        "not_a_note": _("粘贴的不是完整的签名记录"),
+        "not_this_case": _("粘贴的不是本问题的销号记录"),
     }
 
 

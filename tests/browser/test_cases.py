@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from api.demo.seed import join
 from api.extensions import db
-from ledger.audit.cases import case_history
+from ledger.audit.cases import case_history, case_stream
 from ledger.audit.models import Case
 from ledger.custody import access
 from ledger.custody.uscc import make_uscc
+from ledger.tlog.client import ApiError, Client
 from ledger.tlog.models import SigningKey
-from tests.browser.harness import LiveServer, overflow_px, screenshot
+from tests.browser.harness import LiveServer, overflow_px, screenshot, serving
+from tests.conftest import initialised_app
 
 GEN = make_uscc("331002", 4401)
 COL = make_uscc("331002", 4402)
@@ -26,11 +30,12 @@ PASSWORD = "case-loop-2026"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + b"photo of the new store sign" * 40
 
 
-def region_with_a_gap(server: LiveServer) -> str:
+def region_with_a_gap(server: LiveServer) -> tuple[str, Client, Client]:
     """A regulator, and a batch released at 100 kg but accepted at 70 kg (a mass_discrepancy
-    gap naming the generator first); returns the gap's id."""
+    gap naming the generator first); returns the gap's id and the regulator's and the
+    generator's API clients."""
     app = server.app
-    join(app, REG, "椒江区生态环境分局（测试）", "331002", ["regulator"])
+    reg = join(app, REG, "椒江区生态环境分局（测试）", "331002", ["regulator"])
     gen = join(app, GEN, "椒江整改测试五金厂", "331002", ["generator"])
     col = join(app, COL, "椒江整改测试收集公司", "331002", ["collector"], ["collect", "store"],
                vehicles=("浙J·T0002",))
@@ -47,7 +52,7 @@ def region_with_a_gap(server: LiveServer) -> str:
         access.add_user(db.session, "reg", PASSWORD, REG, "监管")
         access.add_user(db.session, "gen", PASSWORD, GEN, "企业")
         db.session.remove()
-    return f"mass_discrepancy:{code}:{receipt['index']}"
+    return f"mass_discrepancy:{code}:{receipt['index']}", reg, gen
 
 
 def log_in(page: Page, server: LiveServer, username: str) -> None:
@@ -60,7 +65,7 @@ def log_in(page: Page, server: LiveServer, username: str) -> None:
 
 def test_open_from_a_gap_answer_from_a_phone_close_out(live_server: LiveServer, page: Page,
                                                          phone_page: Page):
-    gap = region_with_a_gap(live_server)
+    gap, _reg, _gen = region_with_a_gap(live_server)
     url = live_server.url
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -141,3 +146,64 @@ def test_open_from_a_gap_answer_from_a_phone_close_out(live_server: LiveServer, 
                 .filter(SigningKey.org.in_([REG, GEN]), SigningKey.name.like("web-%"))}
         assert set(keys) == {REG, GEN}
         db.session.remove()
+
+
+CITY = make_uscc("331000", 4408)
+
+
+@pytest.fixture
+def two_level_server(database, tmp_path) -> Iterator[LiveServer]:
+    """The app where closing a case in 台州 (331000) needs a second regulator's signature."""
+    with initialised_app(database, tmp_path, CASE_TWO_LEVEL_REGIONS=["331000"]) as app, \
+            serving(app) as server:
+        yield server
+
+
+def test_two_level_close_out_signed_by_the_county_then_co_signed_by_the_city(
+        two_level_server: LiveServer, page: Page, phone_page: Page):
+    server, url = two_level_server, two_level_server.url
+    gap, reg, gen = region_with_a_gap(server)
+    join(server.app, CITY, "台州市生态环境局（测试）", "331000", ["regulator"])
+    case_id = "331002-2026-0077"
+    stream = case_stream(case_id)
+    reg.act("case.opened", stream, {
+        "region": "331002", "source": "gap", "gap": gap, "type": "mass_discrepancy",
+        "severity": "high", "title": "称重差异", "facts": "移出 100 kg，接收 70 kg",
+        "organisations": [GEN]})
+    reg.act("case.assigned", stream, {"assignee": GEN, "person": "王五", "measures": "核实",
+                                      "deadline": "2099-12-31"})
+    gen.act("case.responded", stream, {"report": "已核实"})
+    reg.act("case.reviewed", stream, {"result": "accepted"})
+    with server.app.app_context():
+        access.add_user(db.session, "city", PASSWORD, CITY, "市局")
+        db.session.remove()
+
+    # the county signs; the note is handed over, not sent
+    log_in(page, server, "reg")
+    page.goto(f"{url}/regulator/cases/{case_id}")
+    page.click("#close-button")
+    box = page.locator("#half-signed textarea")
+    expect(box).to_be_visible()
+    note = box.input_value()
+    assert note.count("\n— ") == 1 and '"kind":"case.closed"' in note
+    page.reload()
+    expect(page.locator("#case-state")).to_have_text("验收通过，待销号")
+    # the county cannot co-sign its own note (the same key twice), nor send it unchanged
+    page.fill("#cosign-form textarea[name=note]", note)
+    page.click("#cosign-form button[type=submit]")
+    expect(page.locator("#case-outcome")).to_contain_text("重复签名")
+    with pytest.raises(ApiError) as err:
+        reg.post_note(note.encode())
+    assert err.value.code == "cosignature_missing"
+
+    # the city co-signs and sends it
+    log_in(phone_page, server, "city")
+    phone_page.goto(f"{url}/regulator/cases/{case_id}")
+    phone_page.fill("#cosign-form textarea[name=note]", note)
+    phone_page.click("#cosign-form button[type=submit]")
+    expect(phone_page.locator("#case-state")).to_have_text("已销号")
+    with server.app.app_context():
+        last = case_history(db.session, case_id)[-1]
+        assert (last.kind, last.org) == ("case.closed", REG)
+        db.session.remove()
+

@@ -16,6 +16,32 @@ export function signStep(caseId, kind, data, notice) {
   });
 }
 
+/** Sign ``kind`` with ``data`` as the next entry of case ``caseId`` without sending it: the
+ * signed note, for a second signer to add theirs (两级销号). */
+export function signOnly(caseId, kind, data, notice) {
+  return withDeviceKey(T.org, notice, T, async (key) => {
+    const draft = await api("POST", `/api/v1/drafts/${kind}`,
+                            { stream: `case:${caseId}`, org: T.org, key: key.fingerprint, data });
+    return signNote(draft.note_text, key);
+  });
+}
+
+/** Add this device's signature to a note another party signed, after checking it is
+ * ``kind`` on case ``caseId``; send it; resolves to the receipt. */
+export async function cosignAndSend(note, caseId, kind, notice) {
+  const clean = note.replace(/\r\n/g, "\n").trim() + "\n";
+  const split = clean.indexOf("\n\n");
+  if (split < 0) throw new Error(T.not_a_note);
+  const text = clean.slice(0, split + 1);
+  let payload;
+  try { payload = JSON.parse(text.split("\n")[1]); } catch { throw new Error(T.not_a_note); }
+  if (payload.stream !== `case:${caseId}` || payload.kind !== kind) throw new Error(T.not_this_case);
+  return withDeviceKey(T.org, notice, T, async (key) => {
+    const mine = (await signNote(text, key)).trimEnd().split("\n").pop();
+    return submitNote(`${clean}${mine}\n`);
+  });
+}
+
 /** Upload one evidence file of a case; resolves to {sha256, media_type, size}. */
 export async function uploadEvidence(caseId, file) {
   const body = new FormData();

@@ -1,6 +1,6 @@
 // The regulator's case pages: open a case from a gap (立案 and 交办 in one step), assign several
 // at once, review, close (销号) and reopen — every step signed on this device.
-import { T, canSign, explain, format, say, signStep } from "./act.js";
+import { T, canSign, cosignAndSend, explain, format, say, signOnly, signStep } from "./act.js";
 
 const keyNotice = document.getElementById("device-key");
 const outcome = document.getElementById("case-outcome");
@@ -40,6 +40,20 @@ for (const form of document.querySelectorAll("form.case-act")) {
     }
     busy(form, true);
     say(outcome, T.signing, true);
+    if (kind === "case.closed" && form.dataset.twoLevel === "1") {
+      // 两级销号: sign, and hand the note to the second regulator instead of sending it
+      try {
+        const note = await signOnly(article.dataset.case, kind, data, keyNotice);
+        const box = document.getElementById("half-signed");
+        box.querySelector("textarea").value = note;
+        box.hidden = false;
+        say(outcome, T.half_signed, true);
+      } catch (err) {
+        say(outcome, explain(err), false);
+      }
+      busy(form, false);
+      return;
+    }
     try {
       const receipt = await signStep(article.dataset.case, kind, data, keyNotice);
       say(outcome, format(T.done, { index: receipt.index }), true);
@@ -50,6 +64,25 @@ for (const form of document.querySelectorAll("form.case-act")) {
     }
   });
 }
+
+// --- 两级销号: the second regulator co-signs the close-out note and sends it -----------------
+
+const cosign = document.getElementById("cosign-form");
+cosign?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!canSign(outcome)) return;
+  busy(cosign, true);
+  say(outcome, T.signing, true);
+  try {
+    const receipt = await cosignAndSend(value(cosign, "note"), cosign.dataset.case,
+                                        "case.closed", keyNotice);
+    say(outcome, format(T.done, { index: receipt.index }), true);
+    window.location.reload();
+  } catch (err) {
+    say(outcome, explain(err), false);
+    busy(cosign, false);
+  }
+});
 
 // --- a gap: open a case and assign it in one step -------------------------------------------
 
