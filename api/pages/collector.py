@@ -164,10 +164,36 @@ def _messages() -> dict[str, str]:
     }
 
 
+def _yard_messages() -> dict[str, str]:
+    """The strings of the station and disposer pages."""
+    return {
+        "incoming_none": _("没有待签收的批次"),
+        "held_none": _("本单位目前没有持有的批次"),
+        "accept": _("称重接收并签名"),
+        "weighed": _("称重（千克）"),
+        "in_storage": _("在 %(f)s 贮存（入库 %(kg)s）"),
+        "not_stored": _("未入库"),
+        "store_in": _("入库"),
+        "store_out": _("出库"),
+        "choose_facility": _("请先登记并选择贮存设施"),
+        "stored_done": _("已签名入库 %(f)s"),
+        "out_done": _("已签名出库"),
+        "facility_line": _("%(code)s %(name)s（%(type)s）：现存 %(kg)s / 设计容量 %(cap)s 千克"),
+        "no_facility": _("本单位还没有登记贮存设施，请联系运营方登记后再入库。"),
+        "release_done_one": _("已签名转交 %(n)s 批给 %(who)s，联单号 %(m)s"),
+        "methods_missing": _("利用/处置方式代码表尚未导入"
+                             "（运营方：waste-ledger reference import），请手工填写代码。"),
+        "choose_method": _("请选择利用/处置方式"),
+        "residue_done": _("已登记次生废物 %(code)s"),
+        "residue_sources": _("请勾选产生该次生废物的处置记录"),
+        "residue_fields": _("请填写废物代码、名称和重量"),
+    }
+
+
 def _page(template: str, active: str) -> ResponseReturnValue:
     principal = page_principal(*RECEIVING_ROLES)
     return render_template(
-        template, active=active, js_messages=_messages(),
+        template, active=active, js_messages={**_messages(), **_yard_messages()},
         hazard_letters=HAZARD_LETTERS,
         org_data={"org": principal.org, "name": principal.name,
                   "roles": sorted(principal.roles), "user": principal.user or ""},
@@ -177,6 +203,18 @@ def _page(template: str, active: str) -> ResponseReturnValue:
 @bp.get("/")
 def round():  # type: ignore[no-untyped-def]  # noqa: A001 - the driver's "round"
     return _page("collector/round.html", "round")
+
+
+@bp.get("/station")
+def station() -> ResponseReturnValue:
+    """A transfer station's own job: incoming, storage (入库/出库), consolidation, outgoing."""
+    return _page("collector/station.html", "station")
+
+
+@bp.get("/disposer")
+def disposer() -> ResponseReturnValue:
+    """A disposer's receiving and disposal page: 利用/处置方式 from the list, residues."""
+    return _page("collector/disposer.html", "disposer")
 
 
 @bp.get("/scan")

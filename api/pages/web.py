@@ -32,8 +32,12 @@ def template_context() -> dict[str, Any]:
     can_admin = principal is not None and (
         principal.is_operator or principal.is_regulator
         or access.is_org_admin(db.session, principal.org, principal.user))
+    # the person logged in, whose name the pages put in every entry they sign (经办人)
+    handled_by = None if principal is None or principal.user is None else access.display_name(
+        db.session, principal.user)
     return {"principal": principal, "can_receive": can_receive, "can_admin": can_admin,
-            "unread_count": pages_notifications.unread_for_page(principal)}
+            "unread_count": pages_notifications.unread_for_page(principal),
+            "handled_by": handled_by}
 
 
 def init_app(app: Flask) -> None:

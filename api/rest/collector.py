@@ -23,10 +23,20 @@ from ledger.custody.codes import parse_batch_code
 from ledger.custody.permits import covering_permit
 from ledger.custody.pickups import RECEIVING_ROLES, PickupItem, PickupRequest, outstanding
 from ledger.custody.principals import Principal
-from ledger.custody.projections import Batch, Handover, Organisation, Permit, Vehicle
+from ledger.custody.projections import (
+    Batch,
+    Disposal,
+    Handover,
+    Organisation,
+    Permit,
+    StorageFacility,
+    StorageStay,
+    Vehicle,
+)
+from ledger.custody.reference import method_codes
 from ledger.custody.serials import reserve_code
 from ledger.errors import InvalidInput
-from ledger.tlog.entries import format_time, parse_entry
+from ledger.tlog.entries import format_time, parse_entry, prev_field
 from ledger.tlog.log import stream_head_json, stream_heads
 from ledger.tlog.models import LogEntry
 
@@ -40,6 +50,8 @@ MAX_REQUESTS = 200
 #: Held batches listed at most (a transfer station's yard, not its archive).
 MAX_HELD = 500
 #: Description fields copied from a batch's first entry (what a driver checks on the drum).
+#: Latest disposals listed on the yard (to record residues of).
+MAX_DISPOSALS = 50
 DESCRIPTION = ("name", "form", "hazards", "container", "location", "hazardous")
 
 
@@ -317,6 +329,87 @@ def get_round() -> Any:  # serialised by the response schema
         "receivers": receivers,
         "vehicles": _vehicles(principal.org, receivers),
         "downloaded_at": format_time(int(dt.datetime.now(dt.UTC).timestamp() * 1000)),
+    }
+
+
+class YardFacilitySchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    type = fields.String(required=True)
+    capacity_kg = fields.Integer(required=True)
+    stored_g = fields.Integer(required=True, metadata={"description": "in it now (入库, not 出库)"})
+
+
+class YardStaySchema(Schema):
+    batch = fields.String(required=True)
+    facility = fields.String(required=True)
+    in_mass_g = fields.Integer(required=True)
+    in_t = fields.String(required=True)
+
+
+class YardMethodSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    method = fields.String(required=True, metadata={"description": "utilisation or disposal"})
+
+
+class YardDisposalSchema(Schema):
+    batch = fields.String(required=True)
+    name = fields.String(required=True)
+    waste_code = fields.String(required=True)
+    mass_g = fields.Integer(required=True)
+    method_code = fields.String(required=True)
+    entry = fields.String(required=True, metadata={
+        "description": "leaf hash (base64) of the custody.disposed entry: what a residue's "
+                       "sources name"})
+    t = fields.String(required=True)
+
+
+class YardSchema(Schema):
+    disposals = fields.List(fields.Nested(YardDisposalSchema), required=True, metadata={
+        "description": "your latest utilisations/disposals (for recording their residues)"})
+    facilities = fields.List(fields.Nested(YardFacilitySchema), required=True)
+    stays = fields.List(fields.Nested(YardStaySchema), required=True,
+                        metadata={"description": "your batches in storage now"})
+    methods = fields.List(fields.Nested(YardMethodSchema), required=True, allow_none=True,
+                          metadata={"description": "the loaded 利用/处置方式 list; null when the "
+                                                   "official list is not loaded"})
+
+
+@blp.route("/yard", methods=["GET"])
+@s.authenticated(blp, *RECEIVING_ROLES)
+@s.documented_ok(blp, YardSchema)
+@blp.doc(summary="Your storage facilities, what is in them, and the 利用/处置方式 list",
+         description="For transfer stations and disposers: the storage (入库/出库) and "
+                     "disposal pages.")
+def get_yard() -> Any:  # serialised by the response schema
+    principal = require_principal()  # with the role: see @authenticated
+    stays = list(db.session.scalars(select(StorageStay).where(
+        StorageStay.org == principal.org, StorageStay.out_at.is_(None))
+        .order_by(StorageStay.in_at)))
+    held: dict[str, int] = {}
+    for stay in stays:
+        held[stay.facility] = held.get(stay.facility, 0) + stay.in_mass_g
+    facilities = [{"code": f.code, "name": f.name, "type": f.type, "capacity_kg": f.capacity_kg,
+                   "stored_g": held.get(f.code, 0)}
+                  for f in db.session.scalars(select(StorageFacility).where(
+                      StorageFacility.org == principal.org).order_by(StorageFacility.code))]
+    listed = method_codes(db.session)
+    done = db.session.execute(select(Disposal, Batch.name, Batch.waste_code, LogEntry.leaf_hash)
+                              .join(Batch, Batch.code == Disposal.batch)
+                              .join(LogEntry, LogEntry.idx == Disposal.entry)
+                              .where(Disposal.disposer == principal.org)
+                              .order_by(Disposal.entry.desc()).limit(MAX_DISPOSALS)).all()
+    return {
+        "disposals": [{"batch": d.batch, "name": name, "waste_code": waste,
+                       "mass_g": d.mass_g, "method_code": d.method_code,
+                       "entry": prev_field(leaf), "t": format_time(d.t_ms)}
+                      for d, name, waste, leaf in done],
+        "facilities": facilities,
+        "stays": [{"batch": x.batch, "facility": x.facility, "in_mass_g": x.in_mass_g,
+                   "in_t": format_time(x.in_t_ms)} for x in stays],
+        "methods": None if listed is None else [
+            {"code": m.code, "name": m.name, "method": m.method} for m in listed.values()],
     }
 
 

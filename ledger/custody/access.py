@@ -138,6 +138,12 @@ def session_principal(session: Session, sid: object, max_age_ms: int) -> Princip
         return None
 
 
+def display_name(session: Session, username: str) -> str | None:
+    """The name a person is shown and signs as (经办人), or None for an unknown user."""
+    name = session.scalar(select(User.display_name).where(User.username == username))
+    return None if name is None else name[:50]
+
+
 def end_session(session: Session, sid: str) -> None:
     """Log-out: the session id stops working at once, wherever the cookie was copied."""
     session.execute(delete(LoginSession).where(LoginSession.id_hash == _token_hash(sid)))

@@ -153,7 +153,7 @@ def test_driver_scans_a_label_with_the_camera_and_signs_on_the_phone(
     assert detail["holder"] == COLLECTOR and detail["state"] == "stored"
     assert detail["mass_g"] == 119_500
     assert detail["history"][-1]["data"] == {"from": G1, "manifest": world["manifests"][code],
-                                             "mass_g": 119_500}
+                                             "mass_g": 119_500, "handled_by": "司机"}
 
     # The next enterprise: its label read from the typed code (with spaces), and the driver
     # signs first, before that enterprise has signed its release.

@@ -240,8 +240,22 @@ export function entryTime(notBefore) {
   return new Date(Math.max(now, floor)).toISOString();
 }
 
-/** The payload of the next entry in a stream whose last entry is ``head``. */
+/** The person logged in on this page (经办人, HJ 1259), from ``<meta name="handled-by">``. */
+export function handledBy() {
+  const meta = typeof document === "undefined" ? null
+    : document.querySelector('meta[name="handled-by"]');
+  return meta && meta.content ? meta.content : null;
+}
+
+/** The payload of the next entry in a stream whose last entry is ``head``. Every entry a page
+ * signs names the person logged in (``data.handled_by``), inside the signed payload; key
+ * registrations (the device, not a person's act) are left as they are. */
 export function nextPayload({ stream, head, org, key, kind, data, t }) {
+  const who = handledBy();
+  if (who && data && typeof data === "object" && !("handled_by" in data)
+      && !kind.startsWith("key.")) {
+    data = { ...data, handled_by: who };
+  }
   const payload = { stream, seq: head ? head.seq + 1 : 0, org, key: key.fingerprint,
                     t: t || entryTime(head ? head.t : null), kind, data };
   if (head) payload.prev = head.leaf;
