@@ -42,6 +42,7 @@ from ledger.custody.permits import Receiver, receivers_for
 from ledger.custody.pickups import PickupItem, PickupRequest
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Organisation
+from ledger.custody.reference import general_codes
 from ledger.errors import InvalidInput, LedgerError
 
 bp = Blueprint("generator", __name__, url_prefix="/generator")
@@ -175,7 +176,16 @@ def declare() -> ResponseReturnValue:
         forms=form_names(), hazards=hazard_names(), sizes=size_choices(),
         sheets=sheet_choices(), max_containers=MAX_CONTAINERS,
         last=_last_declaration(principal), js_messages=_declare_messages(principal),
-        catalogue=now, categories=editions.catalogue(db.session, now.used).categories())
+        catalogue=now, categories=editions.catalogue(db.session, now.used).categories(),
+        **_general_list())
+
+
+def _general_list() -> dict[str, Any]:
+    """The loaded general industrial solid waste codes for the declare form (none shipped)."""
+    listed = general_codes(db.session)
+    return {"general_loaded": listed is not None,
+            "general_codes": [{"code": c.code, "category": c.category, "name": c.name}
+                              for c in (listed or {}).values()]}
 
 
 def _last_declaration(principal: Principal) -> dict[str, Any] | None:

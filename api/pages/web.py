@@ -18,6 +18,7 @@ from api.pages import notifications as pages_notifications
 from api.pages import public as pages
 from api.pages import rectify as pages_rectify
 from api.pages import regulator as pages_regulator
+from ledger.clock import beijing_today
 from ledger.custody import access
 from ledger.custody.pickups import RECEIVING_ROLES
 from ledger.errors import LedgerError
@@ -37,7 +38,7 @@ def template_context() -> dict[str, Any]:
         db.session, principal.user)
     return {"principal": principal, "can_receive": can_receive, "can_admin": can_admin,
             "unread_count": pages_notifications.unread_for_page(principal),
-            "handled_by": handled_by}
+            "handled_by": handled_by, "today_iso": beijing_today().isoformat()}
 
 
 def init_app(app: Flask) -> None:

@@ -21,7 +21,8 @@ from api.extensions import db
 from api.rest import schemas as s
 from ledger.clock import beijing_today
 from ledger.custody import editions
-from ledger.custody.catalogue import compact_waste_code
+from ledger.custody.catalogue import compact_waste_code, normalise_waste_code
+from ledger.custody.reference import general_codes
 from ledger.custody.serials import reserve_code
 from ledger.errors import InvalidInput, LedgerError
 
@@ -49,6 +50,10 @@ class NextCodeQuerySchema(Schema):
         "format": "date",
         "description": "the day the waste was generated, YYYY-MM-DD (Beijing time), not later "
                        "than today"})
+    hazardous = fields.Boolean(load_default=True, metadata={
+        "description": "false for general industrial solid waste (一般工业固体废物): a code "
+                       "NNN-NNN-NN (or NNN-NNN-SNN) that no loaded catalogue lists, and, once "
+                       "the official list is loaded, one of its codes"})
     count = fields.Integer(load_default=1, validate=validate.Range(1, MAX_CONTAINERS), metadata={
         "description": "how many containers are declared together: one code per container "
                        "(HJ 1276-2022), consecutive serials, all held for the caller"})
@@ -90,6 +95,25 @@ def catalogue_code(value: str, day: dt.date) -> str:
         raise InvalidInput(exc.message, code=exc.code, field="waste_code") from None
 
 
+def general_code(value: str) -> str:
+    """A general industrial solid waste code as the batch code keeps it (900-001-17): not
+    listed as hazardous, and in the loaded list of general codes once there is one."""
+    text = value.strip().upper().replace("-S", "-")
+    try:
+        code = normalise_waste_code(text)
+    except LedgerError as exc:
+        raise InvalidInput(exc.message, code=exc.code, field="waste_code") from None
+    if any(editions.catalogue(db.session, e.edition).is_hazardous(code)
+           for e in editions.editions(db.session)):
+        raise InvalidInput(_("名录中的危险废物不能按一般工业固体废物申报"),
+                           code="hazardous_code_as_general", field="waste_code")
+    listed = general_codes(db.session)
+    if listed is not None and code not in listed:
+        raise InvalidInput(_("不在已载入的一般工业固体废物代码表中"),
+                           code="general_code_unknown", field="waste_code")
+    return code
+
+
 def next_batch_code(org: str, waste_code: str, day: dt.date,
                     count: int = 1) -> dict[str, Any]:
     """The next free batch codes (``count`` of them, one per container) for ``org``'s
@@ -116,7 +140,8 @@ def next_batch_code(org: str, waste_code: str, day: dt.date,
 def get_next_code(args: dict[str, Any]) -> Any:  # serialised by the response schema
     principal = require_principal()  # a generator: see @authenticated
     day = parse_generated_on(args["generated_on"])
-    waste_code = catalogue_code(args["waste_code"], day)
+    waste_code = (catalogue_code(args["waste_code"], day) if args["hazardous"]
+                  else general_code(args["waste_code"]))
     return next_batch_code(principal.org, waste_code, day, args["count"])
 
 

@@ -28,7 +28,7 @@ from tests.api.lifecycle import (
     description,
 )
 from tests.browser.conftest import TIMEOUT_MS
-from tests.browser.harness import DESKTOP, LOCALE, LiveServer
+from tests.browser.harness import DESKTOP, LOCALE, LiveServer, overflow_px
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "yard-2026"
@@ -181,3 +181,11 @@ def test_a_disposer_receives_picks_the_method_from_the_list_and_records_the_resi
         assert link.source == a
         db.session.remove()
     context.close()
+
+
+def test_the_station_and_disposer_pages_fit_a_phone(live_server: LiveServer, phone_page: Page):
+    arrivals(live_server)
+    for user, path in (("yard", "/collector/station"), ("burner", "/collector/disposer")):
+        phone_page.context.clear_cookies()
+        log_in(phone_page, live_server, user, path)
+        assert overflow_px(phone_page) <= 0, path

@@ -294,6 +294,10 @@ function collect() {
     generated_on: day,
   };
   Object.assign(data, identified);
+  if (form.dataset.general === "1") {  // 一般工业固体废物 (general.js): no hazards
+    data.hazardous = false;
+    data.hazards = [];
+  }
   for (const extra of ["location", "components", "harmful_components", "precautions", "notes"]) {
     const value = optionalText(extra);
     if (value !== undefined) data[extra] = value;
@@ -306,6 +310,7 @@ function collect() {
 async function nextCode(data, count) {
   const q = new URLSearchParams({ waste_code: data.waste_code, generated_on: data.generated_on,
                                   count: String(count) });
+  if (data.hazardous === false) q.set("hazardous", "false");
   return api("GET", `${form.dataset.nextCodeUrl}?${q}`);
 }
 
