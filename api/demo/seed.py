@@ -14,8 +14,10 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from api.demo import plans
 from api.extensions import db
 from api.runtime import log_config
+from ledger.clock import BEIJING
 from ledger.custody import access
 from ledger.custody.catalogue import load_catalogue
 from ledger.custody.pickups import request_pickup
@@ -121,6 +123,8 @@ def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int =
         progress(f"month {m + 1}/{months}: {demo.batches} batches")
     _special_wastes(demo, gens, today - dt.timedelta(days=3))
     _drums_declared_together(demo, gens[0], today - dt.timedelta(days=2))
+    _plans_and_declarations(demo, gens, collectors[0], start)
+    progress("plans filed, declarations made")
     _demo_people(app, gens[0], collectors[0], station, disposers[0], regulator_of(demo))
     progress(f"demo log-ins: {', '.join(u for u, _, _ in DEMO_USERS)} (password {DEMO_PASSWORD})")
     return {"organisations": len(demo.clients), "batches": demo.batches,
@@ -256,6 +260,32 @@ def _drums_declared_together(demo: Demo, org: str, day: dt.datetime, count: int 
         data["lot"] = {"ref": codes[0], "no": n, "of": count}
         demo.at(org, day + dt.timedelta(minutes=n)).declare(code, data)
     demo.batches += count
+
+
+def _plans_and_declarations(demo: Demo, gens: list[str], collector: str,
+                            start: dt.datetime) -> None:
+    """Every enterprise files this year's plan (管理计划); every third plans more than 10 t
+    (简化管理, quarterly) and declares the last quarter that ended from the pre-filled figures,
+    on time, one with own utilisation explained, one late, one wrong (申报与台账不符). The
+    demo's own log-in (the first) has its declaration still to make. docs/plans.md."""
+    today = dt.datetime.now(BEIJING).date()
+    permit = f"浙危废经第{collector[-4:]}号"
+    quarter = plans.last_ended_quarter(today)
+    on_time = plans.on_day(min(quarter.end + dt.timedelta(days=8), today))
+    quarterly = 0
+    for i, org in enumerate(gens):
+        code, name = WASTES[i % len(WASTES)][:2]
+        grams = WASTES[i % len(WASTES)][4] * 12 if i % 3 else 12_000_000
+        plans.file_plan(demo.at(org, max(start, plans.on_day(dt.date(today.year, 1, 5)))),
+                        today.year, plans.plan_data(today.year, [(code, name, grams)],
+                                                    collector, permit))
+        if i % 3 or i == 0:
+            continue
+        quarterly += 1
+        late = quarterly == 2
+        when = plans.on_day(today) if late else on_time
+        plans.declare(demo.at(org, when), quarter, own_share=0.1 if quarterly == 1 else 0.0,
+                      inflate=0.3 if quarterly == 3 else 0.0)
 
 
 def _declare_month(demo: Demo, gens: list[str],

@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from api.demo import plans
 from api.demo.case_year import OUTCOMES, CaseYear, case_year
 from api.demo.seed import WASTES, Demo, description, join
 from api.extensions import db
 from api.runtime import log_config
+from ledger.audit.plans import periods_of
 from ledger.clock import BEIJING
+from ledger.custody.projections import Batch
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.client import ApiError
 from ledger.tlog.log import issue_checkpoint
@@ -84,10 +87,60 @@ def simulate(app: Flask, *, enterprises: int = 20, months: int = 7, faults: bool
         sim.cases = case_year(sim, DISTRICT, regulator, now)
         progress(f"case year: {len(sim.cases.cases) + 1} cases, "
                  f"{len(sim.cases.recurred)} reopened at 回头看")
+    _plans_and_reports(sim, firsts, faults)
+    progress("plans filed, quarters declared")
     if faults:
         _inject(sim, quiet)
         progress(f"injected {len(sim.faults)} faults")
     return sim
+
+
+def _plans_and_reports(sim: Simulation, firsts: list[dt.datetime], faults: bool) -> None:
+    """Every enterprise files a plan for each simulated year (12 t: 简化管理, quarterly) and
+    declares each quarter that ended within the simulated months from the pre-filled figures,
+    on time. With faults: a plan far too small (plan_exceeded), one for another code
+    (code_not_in_plan), one naming only the disposer (receiver_not_in_plan), a declaration
+    inflating the generation (report_mismatch), one filed late (marked late, no alert: the
+    simulated enterprises were registered today)."""
+    d, p = sim.demo, sim.parties
+    gens = p["generators"]
+    permit = f"浙危废经第{p['collector'][-4:]}号"
+    first = firsts[0].astimezone(BEIJING).date()
+    end = sim.end.astimezone(BEIJING).date()
+    years = sorted({f.astimezone(BEIJING).year for f in firsts})
+    lines = {org: [WASTES[i % len(WASTES)][:2]] for i, org in enumerate(gens)}
+    for i, org in enumerate(gens):
+        code, name = lines[org][0]
+        grams, receiver = 12_000_000, (p["collector"], permit)
+        if faults and i == 1:
+            grams = 1_000  # far below what it generates
+        if faults and i == 2:
+            other = next(w for w in WASTES if w[0] != code)
+            code, name = other[:2]
+        if faults and i == 3:
+            receiver = (p["disposer"], f"浙危废经第{p['disposer'][-4:]}号")
+        for year in years:
+            plans.file_plan(d.at(org, plans.on_day(dt.date(year, 1, 5))), year,
+                            plans.plan_data(year, [(code, name, grams)], *receiver))
+    quarters = [q for year in years for q in periods_of(year, "quarterly")
+                if q.end >= first and q.end < end]
+    for i, org in enumerate(gens):
+        for q in quarters:
+            late = faults and i == 5
+            when = plans.on_day(end if late else min(q.end + dt.timedelta(days=5), end))
+            plans.declare(d.at(org, when), q, inflate=0.5 if faults and i == 4 else 0.0)
+    if not faults:
+        return
+    with d.app.app_context():
+        batches = {org: tuple(db.session.scalars(select(Batch.code).where(
+            Batch.generator == org).order_by(Batch.code))) for org in gens[1:4]}
+    sim.faults += [
+        Fault("plan_too_small", ("plan_exceeded",), batches[gens[1]], (gens[1],)),
+        Fault("waste_outside_plan", ("code_not_in_plan",), batches[gens[2]], (gens[2],)),
+        Fault("receiver_outside_plan", ("receiver_not_in_plan",), batches[gens[3]],
+              (gens[3], p["collector"])),
+        Fault("declared_wrong", ("report_mismatch",), (), (gens[4],)),
+        Fault("declared_late", (), (), (gens[5],), note="declarations.late")]
 
 
 def _month_starts(now: dt.datetime, months: int) -> list[dt.datetime]:

@@ -8,8 +8,10 @@ from sqlalchemy import select, text
 
 from api.extensions import db
 from ledger import migrations
+from ledger.audit.models import Declaration, DeclarationLine, Plan
 from ledger.custody.exemptions import ExemptionClaim
 from ledger.custody.projections import Batch
+from ledger.custody.uscc import make_uscc
 from ledger.tlog.checkpoints import parse_checkpoint
 from ledger.tlog.entries import parse_entry
 from ledger.tlog.log import log_head
@@ -111,6 +113,14 @@ def test_seed_demo_builds_a_verifiable_district_and_rebuild_matches(cli, app, tm
             if "lot" in data:
                 lots.setdefault(data["lot"]["ref"], []).append(data["lot"]["no"])
         assert list(lots.values()) == [[1, 2, 3]]
+        # every enterprise filed its plan; the fourth (简化管理) declared the last quarter
+        # from the pre-filled figures, on time (docs/plans.md)
+        plans = db.session.scalars(select(Plan)).all()
+        assert len(plans) == 6 and {p.frequency for p in plans} == {"quarterly", "yearly"}
+        (declared,) = db.session.scalars(select(Declaration)).all()
+        assert declared.late is False and declared.org == make_uscc("331002", 1003)
+        for line in db.session.scalars(select(DeclarationLine)):  # with own utilisation
+            assert line.own_utilisation_g > 0 or line.generated_g == 0
         db.session.remove()
 
 
