@@ -6,6 +6,7 @@
 #
 #   bench/fuzz_api.sh                 # both databases, MAX_EXAMPLES=200 per operation
 #   MAX_EXAMPLES=50 DATABASES=sqlite bench/fuzz_api.sh
+#   ROLES=enterprise DATABASES=postgresql bench/fuzz_api.sh   # one token, one database
 #
 # Requests are counted from the server's own access log (one line per request), so the figure
 # is what the server answered, whatever schemathesis's phases did. Exit status 0 only if every
@@ -18,6 +19,7 @@ ST=${ST:-.venv/bin/st}
 MAX_EXAMPLES=${MAX_EXAMPLES:-200}
 SEED=${SEED:-20261203}
 DATABASES=${DATABASES:-"sqlite postgresql"}
+ROLES=${ROLES:-"regulator enterprise"}
 PG_URL=${WASTE_LEDGER_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 OUT=${OUT:-bench/out/fuzz}
 mkdir -p "$OUT"
@@ -58,7 +60,7 @@ EOF
 }
 
 for kind in $DATABASES; do
-    for role in regulator enterprise; do
+    for role in $ROLES; do
         dir="$OUT/$kind-$role"
         rm -rf "$dir" && mkdir -p "$dir"
         start_target "$kind" "$dir"
@@ -67,7 +69,7 @@ for kind in $DATABASES; do
         before=$(grep -c '" [0-9][0-9][0-9] ' "$dir/server.log" || true)
         started=$(date +%s)
         rc=0
-        "$ST" --config-file tests/api/schemathesis.toml run "$URL/api/v1/openapi.json" \
+        "$ST" --config-file tests/api/rest/schemathesis.toml run "$URL/api/v1/openapi.json" \
             --checks all --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 2 \
             --header "Authorization: Bearer $token" --output-truncate false \
             > "$dir/schemathesis.log" 2>&1 || rc=$?
