@@ -14,6 +14,8 @@ from api.errors import error_body, localised, status_for
 from api.extensions import db
 from api.rest import schemas as s
 from api.runtime import log_config
+from ledger.audit.cases import CASE_STREAM_PREFIX, visible_case
+from ledger.audit.models import Case
 from ledger.audit.queries import (
     get_visible_batch,
     visible_entries,
@@ -187,6 +189,9 @@ def post_draft(body: dict[str, Any], kind: str) -> Any:  # serialised by the res
                                code="org_mismatch", field="org")
     if _is_batch_code(body["stream"]) and db.session.get(Batch, body["stream"]) is not None:
         get_visible_batch(db.session, principal, body["stream"])  # 404 as for the batch
+    case_id = body["stream"].removeprefix(CASE_STREAM_PREFIX)
+    if case_id != body["stream"] and db.session.get(Case, case_id) is not None:
+        visible_case(db.session, principal, case_id)  # 404 as for GET /cases/<id>
     draft = log.draft_entry(db.session, log_config(), stream=body["stream"], org=body["org"],
                             key=body["key"], kind=kind, data=body["data"], t=body.get("t"))
     text = draft.text.decode("utf-8")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, literal, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.audit.gaps import GAP_TYPES, Gap, GapQuery, GapSettings, find_gaps
@@ -372,6 +372,18 @@ def case_visibility(principal: Principal) -> ColumnElement[bool] | None:
         low, high = _region_range(principal.region)
         return and_(Case.region >= low, Case.region <= high)
     return Case.assignee == principal.org
+
+
+def case_entry_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """A WHERE clause on log entries: outside ``case:`` streams everything, inside them only
+    the cases ``principal`` may read (None: everything). A case's entries carry its facts,
+    organisations and batches; a regulator of another region must not read them in the log."""
+    seen = case_visibility(principal)
+    if seen is None:
+        return None
+    streams = select(literal(CASE_STREAM_PREFIX).concat(Case.id)).where(seen)
+    return or_(~LogEntry.stream.startswith(CASE_STREAM_PREFIX, autoescape=True),
+               LogEntry.stream.in_(streams))
 
 
 def list_cases(session: Session, principal: Principal, filters: CaseFilters) -> list[Case]:

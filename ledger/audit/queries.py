@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from ledger.audit.cases import case_entry_visibility
 from ledger.custody.access import (
     batch_visibility,
     can_see_batch,
@@ -266,9 +267,9 @@ def visible_entries(session: Session, principal: Principal, start: int,
                     limit: int) -> list[LogEntry]:
     """The entries with start <= index < start + limit that ``principal`` may read."""
     query = select(LogEntry).where(LogEntry.idx >= start, LogEntry.idx < start + limit)
-    clause = entry_visibility(principal)
-    if clause is not None:
-        query = query.where(clause)
+    for clause in (entry_visibility(principal), case_entry_visibility(principal)):
+        if clause is not None:
+            query = query.where(clause)
     return list(session.scalars(query.order_by(LogEntry.idx)))
 
 
