@@ -12,8 +12,10 @@ from ledger import migrations
 from ledger.custody.containers import HJ1276_FROM, RULE, RuleChange, rule_from_index
 from ledger.custody.projections import Batch
 from ledger.errors import PayloadInvalid, RuleViolation
+from ledger.tlog.log import export_log
 from ledger.tlog.models import LogEntry
 from ledger.tlog.rebuild import rebuild
+from ledger.tlog.verify import verify_export
 from tests.ledger.custody_world import COLLECTOR, GENERATORS, Region, batch_code, description
 
 GEN = GENERATORS[0]
@@ -77,7 +79,7 @@ def test_waste_generated_before_hj_1276_came_into_force_may_still_be_a_lot(parti
         declare(parties, 1, 4, day="20230701")
 
 
-def test_an_upgraded_log_keeps_its_multi_container_batches(parties):
+def test_an_upgraded_log_keeps_its_multi_container_batches(parties, tmp_path):
     """A batch of three drums under one code, declared before the rule (as an older release
     did), then the schema upgrade that adopts the rule at the log's size."""
     session = parties.world.session
@@ -104,6 +106,9 @@ def test_an_upgraded_log_keeps_its_multi_container_batches(parties):
     with pytest.raises(RuleViolation):
         declare(parties, 2, 3)
     declare(parties, 2, 1)
+    # The offline verifier accepts the old log with the new entries.
+    export_log(session, parties.world.config, str(tmp_path / "export"))
+    assert verify_export(tmp_path / "export").entries == log_size(parties)
 
 
 def test_a_new_log_applies_the_rule_from_its_first_entry(parties):
