@@ -293,6 +293,7 @@ REQUESTS: dict[str, Request] = {
     "reconciliation.drilldown": lambda w, r: (
         "GET", "/api/v1/reconciliation/drilldown?figure=declared", None),
     "collector.round": lambda w, r: ("GET", "/api/v1/collector/round", None),
+    "collector.yard": lambda w, r: ("GET", "/api/v1/collector/yard", None),
     "collector.child-code": lambda w, r: (
         "GET", "/api/v1/collector/child-code?waste_code=900-039-49", None),
     "operator.vkey": lambda w, r: ("GET", "/api/v1/operator.vkey", None),
@@ -334,6 +335,8 @@ REQUESTS: dict[str, Request] = {
                                             Form({})),
     "pages.collector": lambda w, r: ("GET", "/collector/", None),
     "pages.collector.scan": lambda w, r: ("GET", "/collector/scan", None),
+    "pages.collector.station": lambda w, r: ("GET", "/collector/station", None),
+    "pages.collector.disposer": lambda w, r: ("GET", "/collector/disposer", None),
     "pages.collector.sw": lambda w, r: ("GET", "/collector/sw.js", None),
     "pages.regulator": lambda w, r: ("GET", "/regulator/?figure=declared", None),
     "pages.regulator.drill": lambda w, r: ("GET", "/regulator/drill.csv?figure=declared", None),
