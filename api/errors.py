@@ -6,6 +6,8 @@ code; the message is shown in Chinese unless the client prefers English.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from flask import (
@@ -65,6 +67,21 @@ def prefers_english() -> bool:
 def localised(exc: le.LedgerError) -> str:
     """The message in Chinese (the default) or English, as the client prefers."""
     return localise(exc.code, exc.message)
+
+
+_IDENTIFIER = re.compile(r"(?<![0-9A-Za-z])[0-9A-Z]{14,37}(?![0-9A-Za-z])")
+
+
+def in_user_language(exc: le.LedgerError) -> str:
+    """For a page: the message in the person's language only (the API's bodies carry the
+    English detail beside the Chinese for integrators; a person needs one sentence)."""
+    zh = MESSAGES_ZH.get(exc.code)
+    if zh is None or prefers_english():
+        return exc.message
+    # keep what the English detail names (a batch code, a manifest number, a USCC), so the
+    # person knows which one: "批次不存在：9133…001"
+    named = list(dict.fromkeys(_IDENTIFIER.findall(exc.message)))
+    return f"{zh}：{'、'.join(named)}" if named else zh
 
 
 def localise(code: str, english: str) -> str:

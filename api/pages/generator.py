@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from flask import (
@@ -27,7 +28,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from api.auth import page_principal
-from api.errors import localised, status_for
+from api.errors import in_user_language, status_for
 from api.extensions import db
 from api.rest.generator import MAX_CONTAINERS
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
@@ -259,6 +260,32 @@ def receivers(principal: Principal, codes: Iterable[str]) -> list[Receiver]:
     return receivers_for(db.session, principal.org, codes, beijing_today().isoformat())
 
 
+@dataclass(frozen=True)
+class Offer:
+    """A receiver on the pickup form: the batches it may take (its permit covers their code, or
+    an exemption row fits the receiver) and the codes it may not, said to the person."""
+
+    receiver: Receiver
+    takes: frozenset[str]  # batch codes
+    lacking: tuple[str, ...]  # waste codes neither permit nor exemption covers
+
+
+def offers(principal: Principal, available: list[Batch]) -> list[Offer]:
+    out = []
+    for r in receivers(principal, {b.waste_code for b in available}):
+        takes = {b.code for b in available if b.waste_code in r.covered
+                 or applicable_exemptions(db.session, b, set(r.roles))}
+        lacking = sorted({b.waste_code for b in available if b.code not in takes})
+        out.append(Offer(r, frozenset(takes), tuple(lacking)))
+    return out
+
+
+def offered(offer: Offer, chosen: set[str]) -> bool:
+    """Whether the form offers ``offer`` for the ticked batches (any that can take something
+    when nothing is ticked yet)."""
+    return chosen <= offer.takes if chosen else bool(offer.takes)
+
+
 def _available(principal: Principal) -> list[Batch]:
     return list(db.session.scalars(
         select(Batch).where(Batch.holder == principal.org, Batch.state.in_(AVAILABLE))
@@ -334,16 +361,14 @@ def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
     form = form or {}
     available = _available(principal)
     chosen = set(form.get("batches") or [])
-    chosen_codes = {b.waste_code for b in available if b.code in chosen} or {
-        b.waste_code for b in available}
     # Open requests, then the most recently completed ones (what was fetched, and when).
     open_requests = pickups.pickups_for(db.session, principal, "open") + \
         pickups.pickups_for(db.session, principal, "done", limit=RECENT_DONE)
     statuses = {p.id: release_status(principal, p) for p in open_requests}
     return render_template(
         "generator/pickups.html", available=available, chosen=chosen,
-        requested=_requested(principal), receivers=receivers(principal, chosen_codes),
-        form=form, errors=errors or {}, requests=open_requests, statuses=statuses,
+        requested=_requested(principal), offers=offers(principal, available), offered=offered,
+        field_errors=("collector", "batches", "wanted_on", "note", "address"), form=form, errors=errors or {}, requests=open_requests, statuses=statuses,
         weighed=weighed_masses(open_requests, statuses),
         exemptions=exemption_options(open_requests, statuses),
         state_names=state_names(), today=beijing_today().isoformat(), kg=kg,
@@ -380,7 +405,10 @@ def _release_messages(principal: Principal) -> dict[str, str]:
 @bp.get("/pickups")
 def pickup_requests() -> ResponseReturnValue:
     principal = page_principal("generator")
-    return _pickups_page(principal, {"batches": request.args.getlist("codes"),
+    # a batch already on another open request is not ticked for a new one
+    requested = _requested(principal)
+    codes = [c for c in request.args.getlist("codes") if c not in requested]
+    return _pickups_page(principal, {"batches": codes,
                                      "address": pickups.last_address(db.session, principal.org)})
 
 
@@ -397,15 +425,30 @@ def create_pickup() -> ResponseReturnValue:
     try:
         if not collector:
             raise InvalidInput(_("请选择收集单位"), code="collector_missing", field="collector")
+        _check_offered(principal, collector, set(batches))
         made = pickups.request_pickup(db.session, principal, collector, batches, wanted_on, note,
                                       address, after=pickup_requested)
     except LedgerError as exc:
         db.session.rollback()
-        return _pickups_page(principal, form, {exc.field or "form": localised(exc)},
+        return _pickups_page(principal, form, {exc.field or "form": in_user_language(exc)},
                              status_for(exc))
     flash(_("已向 %(name)s 预约收集，联单号 %(manifest)s", name=made.collector_name,
             manifest=made.manifest), "ok")
     return redirect(url_for("generator.pickup_requests", _anchor=f"pickup-{made.id}"))
+
+
+def _check_offered(principal: Principal, collector: str, chosen: set[str]) -> None:
+    """The form offers only receivers that may take every ticked batch; a hand-made post
+    naming another is refused with the codes it may not take, before anything is reserved."""
+    available = [b for b in _available(principal) if b.code in chosen]
+    if not available:
+        return  # nothing (of one's own) ticked: request_pickup says what is missing
+    for offer in offers(principal, available):
+        if offer.receiver.uscc == collector and not offered(offer, chosen):
+            raise InvalidInput(
+                _("%(name)s 的经营许可证不覆盖 %(codes)s，也没有适用的豁免，请选择列表中的单位",
+                  name=offer.receiver.name, codes="、".join(offer.lacking)),
+                code="receiver_not_offered", field="collector")
 
 
 @bp.post("/pickups/<int:pickup_id>/cancel")

@@ -44,6 +44,7 @@ class Receiver:
     name: str
     roles: tuple[str, ...]
     covers: bool
+    covered: frozenset[str] = frozenset()  # which of the asked codes a valid permit covers
 
 
 def _activities(roles: set[str]) -> tuple[str, ...]:
@@ -71,12 +72,12 @@ def receivers_for(session: Session, generator: str, codes: Iterable[str],
     for org in orgs:
         roles = set(org.roles.split())
         if roles <= {"transporter"}:  # carries under a road-transport permit
-            covers = bool(wanted)
+            covered = frozenset(wanted)
         else:
-            covers = bool(wanted) and all(
-                any(permit_covers(p, code, a, day)
-                    for p in permits[org.uscc] for a in _activities(roles))
-                for code in wanted)
-        out.append(Receiver(org.uscc, org.name, tuple(org.roles.split()), covers))
+            covered = frozenset(code for code in wanted if any(
+                permit_covers(p, code, a, day)
+                for p in permits[org.uscc] for a in _activities(roles)))
+        out.append(Receiver(org.uscc, org.name, tuple(org.roles.split()),
+                            bool(wanted) and covered == set(wanted), covered))
     # Collectors before disposers (a small enterprise's waste is collected), covering first.
     return sorted(out, key=lambda r: (not r.covers, "collector" not in r.roles, r.name))

@@ -480,3 +480,43 @@ def test_the_enterprise_declines_a_receipt_the_driver_signed_first(demo_server: 
     assert history[-1]["org"] == org and history[-1]["verified"]
     page.reload()  # still on the request, to be handed over again
     expect(page.locator(f'li[data-code="{code}"]')).to_have_attribute("data-status", "sign")
+
+
+def test_the_pickup_form_offers_only_receivers_that_may_take_the_ticked_batches(
+        demo_server: LiveServer, page: Page):
+    """A collector licensed for waste oil (HW08) only: offered while only oil is ticked, gone
+    (and said why) as soon as spent activated carbon is ticked too, its choice cleared."""
+    from api.runtime import log_config
+    from ledger.custody.uscc import make_uscc
+
+    oil_only = make_uscc("331002", 150)
+    with demo_server.app.app_context():
+        cfg = log_config()
+        registry.register_org(db.session, cfg, oil_only, "只收废矿物油的收集公司", "331002",
+                              ["collector"])
+        registry.grant_permit(db.session, cfg, oil_only, "浙危废经第0150号", "2024-01-01",
+                              "2030-12-31", ["HW08"], ["collect", "store"], 500)
+        db.session.remove()
+    from api.demo.seed import WASTES, description
+    from ledger.clock import beijing_today
+
+    log_in(page, demo_server)
+    org = org_of(demo_server, "generator")
+    phone = device_client(demo_server, org)
+    today = beijing_today()
+    oil = f"{org}90024908{today:%Y%m%d}901"
+    carbon = f"{org}90003949{today:%Y%m%d}902"
+    phone.declare(oil, description(WASTES[2], 30_000, today))
+    phone.declare(carbon, description(WASTES[0], 20_000, today))
+    page.goto(f"{demo_server.url}/generator/pickups?codes={oil}")
+    option = page.locator(f'#collector option[value="{oil_only}"]')
+    expect(option).to_be_enabled()
+    page.select_option("#collector", oil_only)
+    page.locator(f'input[name=batches][value="{carbon}"]').check()
+    expect(option).to_be_disabled()
+    expect(page.locator("#collector")).to_have_value("")
+    page.locator("#not-offered summary").click()
+    expect(page.locator(f'#not-offered li[data-uscc="{oil_only}"]')).to_contain_text("900-039-49")
+    page.locator(f'input[name=batches][value="{carbon}"]').uncheck()
+    expect(option).to_be_enabled()
+    expect(page.locator(f'#not-offered li[data-uscc="{oil_only}"]')).to_be_hidden()

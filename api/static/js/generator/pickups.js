@@ -147,3 +147,31 @@ for (const article of document.querySelectorAll("article.pickup")) {
     if (!window.confirm(T.confirm_cancel)) event.preventDefault();
   });
 }
+
+// The new request's form offers only the receivers that may take every ticked batch (their
+// permit covers it, or an exemption row fits them); ticking or unticking updates the list and
+// the "why not" list at once, and a choice that no longer fits is cleared.
+const pickupForm = document.getElementById("pickup-form");
+if (pickupForm) {
+  const collector = pickupForm.querySelector("#collector");
+  const ticks = Array.from(pickupForm.querySelectorAll('input[name="batches"]'));
+  const takes = (node) => new Set((node.dataset.takes || "").split(" ").filter(Boolean));
+  const refresh = () => {
+    const chosen = ticks.filter((t) => t.checked).map((t) => t.value);
+    const fits = (node) => {
+      const can = takes(node);
+      return chosen.length ? chosen.every((c) => can.has(c)) : can.size > 0;
+    };
+    for (const option of collector.querySelectorAll("option[data-takes]")) {
+      const ok = fits(option);
+      option.hidden = !ok;
+      option.disabled = !ok;
+      if (!ok && option.selected) collector.value = "";
+    }
+    for (const li of pickupForm.querySelectorAll("#not-offered li[data-takes]")) {
+      li.hidden = fits(li);
+    }
+  };
+  for (const t of ticks) t.addEventListener("change", refresh);
+  refresh();
+}
