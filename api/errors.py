@@ -7,7 +7,6 @@ code; the message is shown in Chinese unless the client prefers English.
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 from flask import (
