@@ -39,13 +39,15 @@ def _refuse(field: str, char: str) -> None:
                        code="text_control_char", field=field)
 
 
-def _check_pairs(pairs: Iterable[tuple[str, Any]], forbidden: re.Pattern[str],
+def _check_pairs(pairs: Iterable[tuple[str | None, Any]], forbidden: re.Pattern[str],
                  where: str) -> None:
     for name, value in pairs:
-        if m := forbidden.search(name):
+        # A multipart part whose name cannot be read (name="x\" never ends) comes keyed None:
+        # it names no field, so no view reads it, but its value is checked all the same.
+        if name is not None and (m := forbidden.search(name)):
             _refuse(where, m.group())
         if isinstance(value, str) and (m := forbidden.search(value)):
-            _refuse(name, m.group())
+            _refuse(name or where, m.group())
 
 
 def _check_json(value: Any, path: str) -> None:

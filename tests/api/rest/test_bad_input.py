@@ -248,3 +248,24 @@ def test_nul_in_any_path_parameter_of_the_api_is_422(app, client, one_generator)
     assert {"/api/v1/organisations/<uscc>", "/api/v1/manifests/<number>",
             "/api/v1/batches/<code>", "/api/v1/batches/<code>/label.<any(png, svg, pdf):fmt>"
             } <= set(checked)
+
+
+def test_a_form_part_without_a_name_is_no_server_error(client, one_generator):
+    """schemathesis (bench/fuzz_api.sh, enterprise token) sent a multipart part whose name
+    ends in a backslash (``name="x\\"``: the quote is escaped, the name never ends): Werkzeug
+    keys such a part None, and the control-character check of the edge answered 500. A part
+    without a readable name names no field: it is ignored like any unknown one, its value
+    still checked."""
+    headers = {"Authorization": f"Bearer {one_generator[GEN].token}"}
+    boundary = "----unnamed"
+
+    def post(value: bytes):
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"x\\\"\r\n\r\n".encode()
+                + value + f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                f"filename=\"a.png\"\r\n\r\n".encode() + b"\x89PNG\r\n\x1a\n"
+                + f"\r\n--{boundary}--\r\n".encode())
+        return client.post("/api/v1/cases/0/evidence", data=body, headers=headers,
+                           content_type=f"multipart/form-data; boundary={boundary}")
+
+    assert_error(post(b"[]"), 404, "case_unknown")
+    assert_error(post(b"a\x00b"), 422, "text_control_char")
