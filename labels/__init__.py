@@ -18,7 +18,7 @@ from labels.model import (
     size_for_volume,
     tracking_url,
 )
-from labels.render import label_layout, render_pdf, render_png, render_svg
+from labels.render import fits, label_layout, render_pdf, render_png, render_svg
 from labels.sheet import SHEETS, render_sheet_pdf
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "LabelTextTooLong",
     "UnprintableText",
     "find_cjk_font",
+    "fits",
     "format_mass",
     "group_identification_code",
     "label_layout",

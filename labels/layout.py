@@ -129,6 +129,19 @@ def layout_label(data: LabelData, size: LabelSize, font: CJKFont) -> Layout:
     )
 
 
+def check_fits(data: LabelData, size: LabelSize, font: CJKFont) -> None:
+    """Whether every field of ``data`` fits whole on a label of ``size``: the text fitting of
+    :func:`layout_label` without drawing anything (``LabelTextTooLong`` if not)."""
+    geo = GEOMETRY[size]
+    palette = HAZARDOUS if data.is_hazardous else GENERAL
+    body_top = _title([], geo, palette, font, data) + geo.pad
+
+    def column_for(style: TextStyle) -> Column:
+        return _right_column(geo, body_top, data.hazards, style).column
+
+    fit_text(_items(data), column_for, geo.min_text, font, int(geo.side))
+
+
 def _items(data: LabelData) -> list[Item]:
     def f(key: str, value: str) -> FieldText:
         return FieldText(key, TITLES[key], value)

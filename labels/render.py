@@ -15,8 +15,9 @@ from reportlab import rl_config
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
+from labels.fit import LabelTextTooLong
 from labels.fonts import CJKFont, find_cjk_font
-from labels.layout import Layout, layout_label
+from labels.layout import Layout, check_fits, layout_label
 from labels.model import LabelData, LabelSize, parse_size
 from labels.shapes import Box, Circle, Color, Polygon, QRSymbol, Shape, TextRun
 from ledger.errors import InvalidInput
@@ -44,6 +45,16 @@ def label_layout(
 ) -> Layout:
     """The label's layout (shapes in mm): what every renderer draws, and what tests inspect."""
     return layout_label(data, parse_size(size), find_cjk_font(font))
+
+
+def fits(data: LabelData, size: SizeArg = LabelSize.S100, *, font: FontArg = None) -> bool:
+    """Whether every field of ``data`` prints whole at ``size`` (the text fitting alone, much
+    cheaper than a layout: no QR code, no shapes)."""
+    try:
+        check_fits(data, parse_size(size), find_cjk_font(font))
+    except LabelTextTooLong:
+        return False
+    return True
 
 
 def render_png(

@@ -21,7 +21,7 @@ from labels import (
     SHEETS,
     LabelData,
     LabelSize,
-    LabelTextTooLong,
+    fits,
     label_layout,
     parse_size,
     render_pdf,
@@ -99,12 +99,9 @@ def label_size(batch: BatchLabel, requested: LabelSize | None = None) -> LabelSi
 def fitting_size(data: LabelData, smallest: LabelSize) -> LabelSize:
     """The smallest size from ``smallest`` up whose layout holds every field whole."""
     sizes = [size for size in LabelSize if size >= smallest]
-    for size in sizes[:-1]:
-        try:
-            label_layout(data, size)
+    for size in sizes:
+        if fits(data, size):
             return size
-        except LabelTextTooLong:
-            continue
     label_layout(data, sizes[-1])  # raises LabelTextTooLong, naming what to shorten
     return sizes[-1]
 

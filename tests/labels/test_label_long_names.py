@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from api.demo.seed import PLACES, TRADES, WASTES
-from labels import LabelSize, LabelTextTooLong, label_layout, render_pdf, render_png
+from labels import LabelSize, LabelTextTooLong, fits, label_layout, render_pdf, render_png
 from labels.layout import NO_BREAK_SPACE, _items
 from tests.labels.conftest import SIZES, make_label
 from tests.labels.phone import DEGRADATIONS, decoded, pdf_pages
@@ -91,3 +91,16 @@ def test_a_container_over_450_l_gets_two_identical_pages() -> None:
     pages = pdf_pages(render_pdf(data, LabelSize.S200, copies=2), dpi=150)
     assert len(pages) == 2
     assert [decoded(p) for p in pages] == [[data.qr_url]] * 2
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{int(s)}mm")
+@pytest.mark.parametrize(("waste_name", "unit_name"), CASES[:4])
+def test_fits_says_what_the_layout_does(size: LabelSize, waste_name: str, unit_name: str) -> None:
+    """The cheap check the automatic size uses agrees with the full layout."""
+    data = drum(waste_name, unit_name)
+    try:
+        label_layout(data, size)
+        laid_out = True
+    except LabelTextTooLong:
+        laid_out = False
+    assert fits(data, size) is laid_out
