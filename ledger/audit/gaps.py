@@ -65,6 +65,7 @@ from ledger.custody.projections import (
     Organisation,
     Permit,
 )
+from ledger.custody.workdays import CalendarUnknown, working_days_due_ms
 from ledger.tlog.db import write_transaction
 from ledger.tlog.log import read_head
 from ledger.tlog.merkle import append_to_frontier, leaf_hash, root_of_frontier, unpack_frontier
@@ -534,29 +535,15 @@ def _refusals(session: Session, query: GapQuery, settings: GapSettings) -> Itera
                   r.next_t, {"reason": r.refusal_reason})
 
 
-def working_days_after(start_ms: int, days: int) -> int:
-    """The moment ``days`` working days (Monday-Friday, Beijing) after ``start_ms``."""
-    t = _beijing(start_ms)
-    added = 0
-    while added < days:
-        t += dt.timedelta(days=1)
-        if t.weekday() < 5:
-            added += 1
-    return int(t.replace(tzinfo=BEIJING).timestamp() * 1000)
-
-
-def _working_days_due(start_ms: Any, days: Any) -> ColumnElement[int]:
-    """``working_days_after(start_ms, days)`` as SQL arithmetic (Beijing days; 1970-01-01 was
-    a Thursday): n working days after weekday w (0 = Monday) is n + 2 * ((min(w, 4) + n) / 5)
-    − (w − min(w, 4)) calendar days, for n ≥ 1."""
-    weekday = ((start_ms + _int(BEIJING_OFFSET_MS)) // _int(DAY) + _int(3)) % _int(7)
-    capped = case((weekday > _int(4), _int(4)), else_=weekday)
-    calendar_days = days + _int(2) * ((capped + days) // _int(5)) - (weekday - capped)
-    return start_ms + calendar_days * _int(DAY)
-
-
 def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
-    """Transfer manifests not closed within N working days of being opened."""
+    """Transfer manifests the receiver did not confirm (close) within N working days of the
+    waste's arrival, on the statutory calendar with its 调休 days (``ledger.custody.workdays``).
+
+    Arrival is the carrier's signed arrival on the manifest; without a carrier leg the
+    receiver carries itself and the waste arrives when the manifest opens. SQL returns the
+    candidates — closed, or still open, more than N calendar days after arrival: N working
+    days are never fewer — and the statutory due time is computed for those only. A due time
+    in a year the calendar does not know is not guessed: the finding says so."""
 
     m, origin = Manifest, aliased(Organisation, name="origin_org")
     region = func.coalesce(origin.region, "")
@@ -572,8 +559,10 @@ def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iter
                                               released.released_at == m.closed_at)
         .correlate(m).scalar_subquery(),
         select(LogEntry.t_ms).where(LogEntry.idx == m.closed_at).correlate(m).scalar_subquery())
-    inner = (select(m.number, m.origin, m.destination, m.opened_at, m.closed_at,
-                    region.label("region"), _working_days_due(m.opened_t_ms, days).label("due"),
+    arrived = func.coalesce(m.arrived_t_ms, m.opened_t_ms)
+    inner = (select(m.number, m.origin, m.destination, m.opened_at, m.closed_at, m.arrived_at,
+                    region.label("region"), days.label("days"), arrived.label("arrived_t"),
+                    (arrived + days * _int(DAY)).label("earliest"),
                     case((m.closed_at.is_not(None), closed_t)).label("closed_t"))
              .outerjoin(origin, origin.uscc == m.origin)
              .outerjoin(answered, and_(answered.manifest == m.number,
@@ -581,21 +570,34 @@ def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iter
              .where(*_region_where(region, query.region))
              .subquery("manifests"))
     now = literal(query.now_ms, BigInteger)
-    found = session.execute(select(inner).where(or_(
-        and_(inner.c.closed_t.is_not(None), inner.c.closed_t > inner.c.due),
-        and_(inner.c.closed_t.is_(None), now > inner.c.due)))).all()
+    candidates = session.execute(select(inner).where(
+        func.coalesce(inner.c.closed_t, now) > inner.c.earliest)).all()
+    found = []
+    for r in candidates:
+        try:
+            due, unknown = working_days_due_ms(r.arrived_t, int(r.days)), None
+        except CalendarUnknown as exc:
+            due, unknown = r.earliest, exc.year
+        if unknown is None and (r.closed_t if r.closed_t is not None else query.now_ms) <= due:
+            continue
+        found.append((r, due, unknown))
     batches: dict[str, list[str]] = defaultdict(list)
-    numbers = [r.number for r in found]
+    numbers = [r.number for r, _, _ in found]
     for i in range(0, len(numbers), 1000):  # the batches of the findings only
         for number, code in session.execute(
                 select(Handover.manifest, Handover.batch)
                 .where(Handover.manifest.in_(numbers[i:i + 1000])).order_by(Handover.id)):
             batches[number].append(code)
-    for r in found:
-        yield Gap(f"manifest_open:{r.number}", "manifest_open", "medium", r.region,
-                  tuple(batches[r.number]), (r.origin, r.destination), (r.opened_at,), r.due,
-                  r.closed_at if r.closed_t is not None else None, r.closed_t,
-                  {"manifest": r.number})
+    for r, due, unknown in found:
+        detail: dict[str, Any] = {"manifest": r.number, "arrived_ms": r.arrived_t,
+                                  "working_days": int(r.days)}
+        if unknown is not None:
+            detail["calendar_unknown"] = unknown
+        yield Gap(f"manifest_open:{r.number}", "manifest_open",
+                  "low" if unknown is not None else "medium", r.region,
+                  tuple(batches[r.number]), (r.origin, r.destination),
+                  tuple(i for i in (r.opened_at, r.arrived_at) if i is not None), due,
+                  r.closed_at if r.closed_t is not None else None, r.closed_t, detail)
 
 
 def _cases_overdue(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:

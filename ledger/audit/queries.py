@@ -31,6 +31,7 @@ from ledger.custody.exemptions import ExemptionClaim, handover_entry
 from ledger.custody.principals import Principal
 from ledger.custody.projections import (
     Batch,
+    CarrierLeg,
     Disposal,
     Handover,
     Lineage,
@@ -304,11 +305,18 @@ def manifest_legs(session: Session, number: str) -> list[tuple[Handover, list[Lo
     receiver's answer, in log order."""
     legs = list(session.scalars(select(Handover).where(Handover.manifest == number)
                                 .order_by(Handover.id)))
-    wanted = {i for h in legs for i in (h.released_at, h.answered_at) if i is not None}
+    carried: dict[str, list[int]] = {}
+    for leg in session.scalars(select(CarrierLeg).where(CarrierLeg.manifest == number)):
+        carried[leg.batch] = [i for i in (leg.departed_at, leg.arrived_at) if i is not None]
+
+    def signed(h: Handover) -> list[int]:
+        return sorted([i for i in (h.released_at, h.answered_at) if i is not None]
+                      + carried.get(h.batch, []))
+
+    wanted = {i for h in legs for i in signed(h)}
     entries = {e.idx: e for e in session.scalars(select(LogEntry).where(
         LogEntry.idx.in_(wanted)))} if wanted else {}
-    return [(h, [entries[i] for i in sorted(i for i in (h.released_at, h.answered_at)
-                                            if i is not None) if i in entries]) for h in legs]
+    return [(h, [entries[i] for i in signed(h) if i in entries]) for h in legs]
 
 
 def get_visible_manifest(session: Session, principal: Principal, number: str) -> Manifest:

@@ -434,8 +434,11 @@ class _Facts:
         at_disposer = exists().where(Organisation.uscc == b.holder, or_(
             Organisation.roles.like("%disposer%"), Organisation.roles.like("%receiver%")))
         made_here = case((at_disposer, "received_at_disposers"), else_="in_storage")
+        # the refused part of a partial refusal, taken back by its generator (custody 3.17)
+        part_back = exists().where(Handover.refused_part == b.code)
         bucket = case(
-            (and_(b.state == DECLARED, b.consolidated == true()), made_here),
+            (and_(b.state == DECLARED, b.consolidated == true()),
+             case((part_back, "returned"), else_=made_here)),
             (b.state == DECLARED, case((returned, "returned"), else_="at_generator")),
             (b.state.in_((PENDING, IN_TRANSIT)), "in_transit"),
             (b.state == STORED, "in_storage"),
@@ -484,15 +487,17 @@ class _Facts:
                 .where(child.state != CONSOLIDATED))
 
     def _partial_refusals(self, reach: Any | None) -> Select[Any, Any, Any, Any, Any, Any]:
-        """Mass refused at a handover that went ahead with the rest: no batch holds it, it
-        stays with the carrier (docs/custody.md 4.3), so it is counted as refused."""
+        """Mass refused at a handover that went ahead with the rest and not yet taken back as a
+        batch of its own (docs/custody.md 3.17): it stays with the carrier, counted as
+        refused. Once taken back, the lineage link carries it like any child batch."""
         refused: ColumnElement[str] = literal_column("'refused'")
         if reach is None:
             return (select(Handover.batch, *_batch_dims(), refused, Handover.refused_mass_g,
                            *_NO_FLOW)
                     .join(Batch, Batch.code == Handover.batch)
                     .where(*self.where, Handover.status == "confirmed",
-                           Handover.refused_mass_g.is_not(None)))
+                           Handover.refused_mass_g.is_not(None),
+                           Handover.refused_part.is_(None)))
         child = aliased(Batch, name="refusing")
         return (select(reach.c.origin, *_carried_dims(reach), refused,
                        _muldiv(Handover.refused_mass_g, reach.c.share, child.declared_mass_g,
@@ -500,7 +505,8 @@ class _Facts:
                 .select_from(reach)
                 .join(child, child.code == reach.c.batch)
                 .join(Handover, Handover.batch == child.code)
-                .where(Handover.status == "confirmed", Handover.refused_mass_g.is_not(None)))
+                .where(Handover.status == "confirmed", Handover.refused_mass_g.is_not(None),
+                       Handover.refused_part.is_(None)))
 
     def subquery(self) -> Subquery:
         reach = self.reach()

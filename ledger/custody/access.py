@@ -343,8 +343,11 @@ def batch_visibility(principal: Principal) -> ColumnElement[bool] | None:
         return region_clause(principal.region)
     handled = select(Handover.batch).where(
         or_(Handover.from_org == principal.org, Handover.to_org == principal.org))
+    carried = select(Handover.batch).join(Manifest, Manifest.number == Handover.manifest).where(
+        Manifest.carrier == principal.org)
     return or_(Batch.generator == principal.org, Batch.holder == principal.org,
-               Batch.code.in_(handled), Batch.code.in_(batches_requested_of(principal.org)))
+               Batch.code.in_(handled), Batch.code.in_(batches_requested_of(principal.org)),
+               Batch.code.in_(carried))
 
 
 def region_prefix(region: str) -> str:

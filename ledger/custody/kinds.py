@@ -47,6 +47,7 @@ from ledger.custody.permits import covering_permit, permit_covers
 from ledger.custody.pickups import PickupItem, PickupRequest
 from ledger.custody.projections import (
     Batch,
+    CarrierLeg,
     Disposal,
     Handover,
     Lineage,
@@ -804,8 +805,11 @@ def _move(batch: Batch, receiver: Organisation, mass: int) -> None:
 
 def _state_at(batch: Batch, receiver: Organisation) -> str:
     """The state of a batch in the hands of ``receiver``."""
-    if receiver.uscc == batch.generator and not batch.consolidated:
-        return DECLARED  # back with the enterprise that made it, to be collected again
+    if receiver.uscc == batch.generator and (
+            not batch.consolidated or not set(receiver.roles.split()) & RECEIVING_ROLES):
+        # back with the enterprise that made it, to be collected again (a consolidated batch
+        # is "made" by a collector, except the refused part of a partial refusal, 3.17)
+        return DECLARED
     if receiver.has_role("disposer") or receiver.has_role("receiver"):
         return RECEIVED
     if receiver.has_role("collector"):
@@ -826,6 +830,9 @@ def _open_manifest(ctx: AppendContext, number: str, origin: str, destination: st
     elif (m.origin, m.destination) != (origin, destination):
         raise RuleViolation(f"manifest {number} is for another trip",
                             code="manifest_mismatch", field="data.manifest")
+    elif carrier is not None and carrier != m.carrier:
+        raise RuleViolation(f"manifest {number} names another carrier",
+                            code="manifest_mismatch", field="data.carrier")
     else:
         m.closed_at = None  # another batch joins the trip: open until it too is answered
 
@@ -924,6 +931,121 @@ def on_storage_out(ctx: AppendContext) -> None:
     assert mass is not None
     stay.out_mass_g, stay.out_at, stay.out_t_ms = mass, ctx.index, e.t_ms
     batch.updated_at = ctx.index
+# --- the refused part of a partial refusal (部分拒收) ------------------------------------------
+
+
+def on_refused_part(ctx: AppendContext) -> None:
+    """batch.refused_part (seq 0): the party that released a batch and had part of it refused
+    (移出人) signs that it has the refused part back, as a batch of its own code: the mass no
+    longer belongs to no batch. Back with its generator it is ``declared`` (退回, to be
+    collected again); with anyone else it is ``refused`` and is released onward (re-routed)
+    or back to its generator like a wholly refused batch (docs/custody.md 3.17)."""
+    e, data = ctx.entry, ctx.entry.data
+    code, hazardous = _new_batch_code(ctx)
+    parent = ctx.session.get(Batch, _str(data, "parent", max_len=37) or "")
+    if parent is None:
+        raise RuleViolation("data.parent is not a batch", code="batch_unknown",
+                            field="data.parent")
+    if code.waste_code != parent.waste_code or hazardous != parent.hazardous:
+        raise RuleViolation("the refused part keeps the waste code of its batch",
+                            code="waste_code_mismatch", field="stream")
+    ref = data.get("refusal")
+    if not isinstance(ref, str):
+        raise PayloadInvalid("data.refusal names the refusal entry's leaf hash",
+                             code="field_missing", field="data.refusal")
+    idx = ctx.session.scalar(select(LogEntry.idx).where(
+        LogEntry.leaf_hash == unb64(ref, field="data.refusal", length=32)))
+    ho = None if idx is None else ctx.session.scalars(select(Handover).where(
+        Handover.batch == parent.code, Handover.answered_at == idx)).first()
+    if ho is None or ho.status != "confirmed" or ho.refused_mass_g is None:
+        raise RuleViolation("data.refusal is not a partial refusal of data.parent",
+                            code="refusal_unknown", field="data.refusal")
+    if ho.from_org != e.org:
+        raise PermissionDenied("the refused part is taken back by the party that released it",
+                               code="not_holder", field="org")
+    if ho.refused_part is not None:
+        raise Conflict(f"the refused part is already batch {ho.refused_part}",
+                       code="refused_part_taken", field="data.refusal")
+    mass = _mass(data)
+    if mass != ho.refused_mass_g:
+        raise RuleViolation(f"the refused part is {ho.refused_mass_g} g",
+                            code="mass_mismatch", field="data.mass_g")
+    organisation(ctx.session, e.org)  # registered (org_unknown otherwise)
+    part = Batch(
+        code=e.stream, generator=parent.generator, region=parent.region,
+        waste_code=parent.waste_code, category=parent.category, hazardous=parent.hazardous,
+        name=parent.name, declared_mass_g=mass, mass_g=mass, holder=e.org, state=REFUSED,
+        generated_on=parent.generated_on, declared_t_ms=e.t_ms, declared_at=ctx.index,
+        updated_at=ctx.index, consolidated=True)
+    if e.org == parent.generator:
+        part.state = DECLARED  # returned to the enterprise that made it
+    ctx.session.add(part)
+    ctx.session.flush()
+    # hash-linked like a consolidation: the refusal entry gave, this entry took
+    ctx.session.add(Lineage(parent=parent.code, child=part.code, mass_g=mass, parent_entry=idx,
+                            child_entry=ctx.index))
+    ho.refused_part = part.code
+
+
+# --- the carrier's leg (承运人) -----------------------------------------------------------------
+
+CARRIER_ROLES = {"transporter", "collector"}
+CARRIER_EVENTS = ("departed", "arrived")
+
+
+def on_carried(ctx: AppendContext) -> None:
+    """custody.carried: the carrier named on the manifest signs its part for this batch —
+    ``departed`` (起运: vehicle and driver) once the holder has released, then ``arrived``
+    (运抵) at the receiver. Custody does not move: the carrier only carries, and the
+    receiver's confirmation period starts at the arrival (docs/custody.md 3.16)."""
+    e, data = ctx.entry, ctx.entry.data
+    batch = _live_batch(ctx)
+    manifest = parse_manifest_number(_str(data, "manifest", max_len=14) or "").text
+    event = data.get("event")
+    if event not in CARRIER_EVENTS:
+        raise PayloadInvalid("data.event is departed or arrived", code="field_invalid",
+                             field="data.event")
+    carrier = organisation(ctx.session, e.org)
+    _require_role(carrier, CARRIER_ROLES, "org")
+    ho = _open_handover(ctx.session, batch.code)
+    if ho is None or ho.status != "awaiting_answer":
+        raise RuleViolation("the carrier signs between the holder's release and the "
+                            "receiver's answer", code="handover_not_open", field="stream")
+    if ho.manifest != manifest:
+        raise RuleViolation("data.manifest is not the open handover's manifest",
+                            code="handover_mismatch", field="data.manifest")
+    m = ctx.session.get(Manifest, manifest)
+    if m is None or m.carrier != e.org:
+        raise PermissionDenied("only the carrier named on the manifest signs its transport leg",
+                               code="not_carrier", field="org")
+    leg = ctx.session.scalars(select(CarrierLeg).where(
+        CarrierLeg.batch == batch.code, CarrierLeg.manifest == manifest)).first()
+    if event == "departed":
+        if leg is not None:
+            raise Conflict("the carrier already signed the departure of this batch",
+                           code="carrier_signed", field="data.event")
+        if data.get("vehicle") is None:
+            raise PayloadInvalid("data.vehicle names the vehicle", code="field_missing",
+                                 field="data.vehicle")
+        _check_vehicle(ctx, data, {e.org})
+        driver = _str(data, "driver", max_len=40)
+        assert driver is not None
+        vehicle = _plate({"plate": data["vehicle"]})
+        ctx.session.add(CarrierLeg(batch=batch.code, manifest=manifest, carrier=e.org,
+                                   vehicle=vehicle, driver=driver, departed_at=ctx.index,
+                                   departed_t_ms=e.t_ms))
+        m.vehicle = m.vehicle or vehicle
+        m.driver = m.driver or driver
+        return
+    if leg is None:
+        raise RuleViolation("the carrier signs the departure before the arrival",
+                            code="carrier_not_departed", field="data.event")
+    if leg.arrived_at is not None:
+        raise Conflict("the carrier already signed the arrival of this batch",
+                       code="carrier_signed", field="data.event")
+    leg.arrived_at, leg.arrived_t_ms = ctx.index, e.t_ms
+    if m.arrived_at is None:
+        m.arrived_at, m.arrived_t_ms = ctx.index, e.t_ms
 
 
 # --- consolidation and disposal ------------------------------------------------------------
@@ -1256,6 +1378,7 @@ def custody_kinds(settings: CustodySettings | None = None,
     batch_kinds: dict[str, KindHandler] = {
         "batch.declared": on_batch_declared,
         "batch.consolidated": make_consolidated_handler(s),
+        "batch.refused_part": on_refused_part,
         "custody.released": make_release_handler(s),
         "custody.accepted": make_answer_handler(s, accept=True),
         "custody.refused": make_answer_handler(s, accept=False),
@@ -1266,6 +1389,7 @@ def custody_kinds(settings: CustodySettings | None = None,
         "batch.residue": on_batch_residue,
         "storage.in": on_storage_in,
         "storage.out": on_storage_out,
+        "custody.carried": on_carried,
     }
     if after_batch_change is not None:
         hook = after_batch_change

@@ -120,6 +120,8 @@ class Handover(Base):
     answered_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
     released_t_ms: Mapped[int | None]
     answered_t_ms: Mapped[int | None]
+    # the batch the refused part of a partial refusal became (batch.refused_part), if any
+    refused_part: Mapped[str | None] = mapped_column(String(37))
 
 
 class Manifest(Base):
@@ -135,6 +137,30 @@ class Manifest(Base):
     opened_at: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"))
     opened_t_ms: Mapped[int]
     closed_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
+    driver: Mapped[str | None] = mapped_column(String(40))  # the carrier's, when it signed
+    # the carrier's first signed arrival at the receiver (运抵): the confirmation period starts
+    # (no foreign key: a column added to an existing table, which SQLite cannot constrain)
+    arrived_at: Mapped[int | None]
+    arrived_t_ms: Mapped[int | None]
+
+
+class CarrierLeg(Base):
+    """The carrier's part of a manifest for one batch (承运人): who carried it, in which
+    vehicle, driven by whom; signed at departure (起运) and at arrival (运抵)."""
+
+    __tablename__ = "carrier_legs"
+    __table_args__ = (UniqueConstraint("batch", "manifest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch: Mapped[str] = mapped_column(ForeignKey("batches.code"))
+    manifest: Mapped[str] = mapped_column(String(14), index=True)
+    carrier: Mapped[str] = mapped_column(String(18), index=True)
+    vehicle: Mapped[str] = mapped_column(String(20))
+    driver: Mapped[str] = mapped_column(String(40))
+    departed_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
+    departed_t_ms: Mapped[int | None]
+    arrived_at: Mapped[int | None] = mapped_column(ForeignKey("log_entries.idx"))
+    arrived_t_ms: Mapped[int | None]
 
 
 class Lineage(Base):

@@ -128,3 +128,27 @@ def add_generators(region: Region, orgs: list[str]) -> None:
         if org not in region.keys:
             region.world.register_org(org, f"小微企业{org[-4:]}", "331002", ("generator",))
             region.keys[org] = region.world.register_key(org, f"key-{org[-6:]}")
+
+
+CARRIER = make_uscc("331002", 301)  # a transport company that only carries (危险货物运输)
+CARRIER_PLATE = "浙J·Y5678"
+
+
+def add_carrier(region: Region) -> str:
+    """A transporter-only company with a registered vehicle (道路运输经营许可)."""
+    world = region.world
+    if CARRIER not in region.keys:
+        world.register_org(CARRIER, "台州危运物流有限公司", "331002", ("transporter",))
+        region.keys[CARRIER] = world.register_key(CARRIER, f"key-{CARRIER[-6:]}")
+        world.act(world.operator, OPERATOR_ORG, org_stream(CARRIER), "vehicle.registered",
+                  {"plate": CARRIER_PLATE, "transport_permit": "浙交运管许可台字331002301号"})
+    return CARRIER
+
+
+def carried(region: Region, code: str, event: str, manifest: str = MANIFEST,
+            carrier: str = CARRIER, **extra: Any) -> Receipt:
+    """The carrier signs its leg of the manifest for one batch (custody.carried)."""
+    data: dict[str, Any] = {"manifest": manifest, "event": event, **extra}
+    if event == "departed":
+        data = {"vehicle": CARRIER_PLATE, "driver": "王师傅", **data}
+    return region.act(carrier, code, "custody.carried", data)

@@ -34,6 +34,9 @@ def reference(session: Session, originals: Iterable[str]) -> dict[str, Counter[s
         if b.state == "disposed":
             d = disposals[b.code]
             return "disposed_" + d.method, d.mass_g
+        if b.state == "declared" and b.consolidated and any(
+                h.refused_part == b.code for hs in handovers.values() for h in hs):
+            return "returned", b.mass_g  # a refused part taken back by its generator
         if b.state == "declared" and b.consolidated:  # left "declared" by its maker
             maker = session.get(Organisation, b.holder)
             at_disposer = maker is not None and {"disposer", "receiver"} & set(
@@ -53,7 +56,8 @@ def reference(session: Session, originals: Iterable[str]) -> dict[str, Counter[s
         if where is not None:
             out[where[0]] += part(where[1])
         for h in handovers[b.code]:
-            if h.status == "confirmed" and h.refused_mass_g is not None:
+            if h.status == "confirmed" and h.refused_mass_g is not None and (
+                    h.refused_part is None):
                 out["refused"] += part(h.refused_mass_g)
         for link in links[b.code]:
             child = batches.get(link.child)

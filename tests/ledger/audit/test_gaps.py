@@ -10,11 +10,9 @@ from ledger.audit.gaps import (
     HOUR,
     GapQuery,
     GapSettings,
-    _working_days_due,
     advance_integrity,
     find_gaps,
     get_gap,
-    working_days_after,
 )
 from ledger.custody.kinds import CustodySettings
 from ledger.tlog.log import issue_checkpoint, log_head
@@ -266,19 +264,6 @@ def test_thresholds_per_region_are_applied_in_the_database(flagged):
     assert find_gaps(flagged.world.session, q, other) == []
 
 
-@pytest.mark.parametrize("days", [1, 2, 4, 5, 6, 11])
-def test_working_days_in_sql_match_the_python_definition(database, days):
-    from sqlalchemy import create_engine, literal, select
-
-    engine = create_engine(database.url, **database.engine_options)
-    start = 1_788_000_000_000  # 2026-08-29, a Saturday in Beijing
-    starts = [start + k * 5 * HOUR + k for k in range(60)]  # every weekday and time of day
-    with engine.connect() as conn:
-        got = [conn.scalar(select(_working_days_due(literal(t), literal(days)))) for t in starts]
-    engine.dispose()
-    assert got == [working_days_after(t, days) for t in starts]
-
-
 def test_gaps_are_found_again_by_id_and_filtered(flagged):
     code = flagged.declare(GEN)
     later(flagged, 91 * DAY)
@@ -298,11 +283,3 @@ def test_thresholds_per_region():
     assert s.for_region("331003").uncollected_days == 30  # the city's
     assert s.for_region("330100").uncollected_days == 90
 
-
-def test_working_days_skip_weekends():
-    import datetime as dt
-
-    friday = dt.datetime(2026, 9, 25, 4, 0, tzinfo=dt.UTC)  # 12:00 in Beijing, a Friday
-    friday_noon_beijing = int(friday.timestamp() * 1000)
-    due = working_days_after(friday_noon_beijing, 1)
-    assert due - friday_noon_beijing == 3 * DAY  # Monday
