@@ -33,8 +33,9 @@ from api.extensions import db
 from api.rest.generator import MAX_CONTAINERS
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
 from labels import SHEETS, LabelSize
+from ledger.audit.manifest_form import handover_alerts
 from ledger.audit.notifications import pickup_requested
-from ledger.clock import beijing_today
+from ledger.clock import beijing_minutes, beijing_today
 from ledger.custody import editions, pickups, waste_help
 from ledger.custody.catalogue import load_catalogue
 from ledger.custody.exemptions import Option, applicable_exemptions
@@ -126,6 +127,7 @@ def batches() -> ResponseReturnValue:
         query.order_by(Batch.declared_t_ms.desc(), Batch.code.desc()).limit(PAGE_SIZE + 1)))
     return render_template(
         "generator/batches.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE,
+        alerts=handover_alerts(db.session, principal.org, limit=10), when=beijing_minutes,
         group=group, groups=group_names(), counts=counts, total=sum(counts.values()),
         state_names=state_names(), sizes=size_choices(), sheets=sheet_choices(),
         available=AVAILABLE, max_labels=MAX_LABELS, kg=kg,

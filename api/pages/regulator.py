@@ -43,7 +43,9 @@ from api.errors import localised, status_for
 from api.exports import XLSX_MIMETYPE, kg_text, table_csv, table_xlsx
 from api.exports import gaps_xlsx as gaps_workbook
 from api.extensions import db
+from api.manifest_pdf import render_manifest_pdf
 from api.pages.uploads import UploadRejected, gather_export
+from api.rest.registry import manifest_pdf_response
 from api.runtime import log_config, reports_session
 from api.scoping import gap_settings, scoped_gap_query
 from ledger.audit import search as finder
@@ -61,6 +63,7 @@ from ledger.audit.cases import (
     visible_case,
 )
 from ledger.audit.gaps import GAP_TYPES, Gap, find_gaps, get_gap
+from ledger.audit.manifest_form import manifest_form
 from ledger.audit.models import CaseEvidence
 from ledger.audit.queries import batch_detail, find_manifests, get_visible_manifest, manifest_legs
 from ledger.audit.reconcile import (
@@ -143,6 +146,7 @@ KIND_LABELS: Final = {
     "custody.refused": _l("拒收"), "custody.consolidated_out": _l("合并/拆分转出"),
     "custody.disposed": _l("利用/处置"), "custody.corrected": _l("更正"),
     "custody.withdrawn": _l("撤回交接"),
+    "custody.carried": _l("承运（承运人签名）"), "batch.refused_part": _l("拒收部分退回"),
 }
 STATE_LABELS: Final = {
     "declared": _l("待收集"), "pending": _l("交接中"), "stored": _l("贮存中"),
@@ -871,7 +875,15 @@ def manifest(number: str) -> ResponseReturnValue:
                        + [h.from_org for h, _e in legs] + [h.to_org for h, _e in legs])
     return render_template("regulator/manifest.html", m=m, legs=legs, signed=signed,
                            names=names, checkpoint=current, handover_states=HANDOVER_LABELS,
-                           opened=beijing_minutes(m.opened_t_ms))
+                           opened=beijing_minutes(m.opened_t_ms),
+                           arrived=beijing_minutes(m.arrived_t_ms) if m.arrived_t_ms else None)
+
+
+@bp.get("/manifests/<number>.pdf")
+def manifest_pdf(number: str) -> ResponseReturnValue:
+    """The manifest printed in the layout of the national form (same scope as the page)."""
+    m = get_visible_manifest(db.session, page_principal(*ROLES), number)
+    return manifest_pdf_response(render_manifest_pdf(manifest_form(db.session, m)), m.number)
 
 
 # --- 5. verifying an export or a checkpoint ---------------------------------------------------

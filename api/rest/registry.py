@@ -3,15 +3,19 @@ manifests, each scoped to what the caller may see."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, TypeVar
 
+from flask import Response
 from flask_smorest import Blueprint
 from sqlalchemy import Select, select
 
 from api.auth import require_principal
 from api.extensions import db
+from api.manifest_pdf import manifest_pdf_response, render_manifest_pdf
 from api.rest import schemas as s
 from api.runtime import log_config
+from ledger.audit.manifest_form import handover_alerts, manifest_form
 from ledger.audit.queries import (
     batch_detail,
     batch_summary,
@@ -160,6 +164,32 @@ def get_manifests(args: dict[str, Any]) -> Any:  # serialised by the response sc
     rows, more = _page(visible_manifests(require_principal()), Manifest.number, args)
     return {"items": [_manifest_json(m) for m in rows],
             "next_cursor": rows[-1].number if more and rows else None}
+
+
+@custody_blp.route("/manifests/<number>.pdf", methods=["GET"])
+@s.authenticated(custody_blp)
+@custody_blp.doc(
+    summary="One transfer manifest printed in the layout of the national form (PDF)",
+    description="移出人, 承运人 and 接收人 parts with every field the log has, and under each "
+                "part its signatures: signer, key, Beijing time and log index. Scoped like "
+                "GET /manifests/{number}: anyone else gets 404.",
+    responses={"200": {"description": "the manifest", "content": {
+        "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
+@s.documented_errors(custody_blp, 404, 503)
+def get_manifest_pdf(number: str) -> Response:
+    m = get_visible_manifest(db.session, require_principal(), number)
+    return manifest_pdf_response(render_manifest_pdf(manifest_form(db.session, m)), m.number)
+
+
+@custody_blp.route("/alerts", methods=["GET"])
+@s.authenticated(custody_blp)
+@s.documented_ok(custody_blp, s.AlertListSchema)
+@custody_blp.doc(summary="Refusals and weight discrepancies of the handovers you released or "
+                         "of your own batches, newest first (转移办法: the receiver tells the "
+                         "移出人)")
+def get_alerts() -> Any:  # serialised by the response schema
+    principal = require_principal()
+    return {"items": [asdict(a) for a in handover_alerts(db.session, principal.org)]}
 
 
 @custody_blp.route("/manifests/<number>", methods=["GET"])

@@ -433,6 +433,29 @@ class ManifestDetailSchema(ManifestSchema):
     handovers = fields.List(fields.Nested(ManifestHandoverSchema), required=True)
 
 
+class AlertSchema(Schema):
+    batch = fields.String(required=True)
+    manifest = fields.String(required=True)
+    from_org = fields.String(required=True, metadata={"description": "the 移出人"})
+    to_org = fields.String(required=True, metadata={"description": "the 接收人"})
+    to_name = fields.String(required=True)
+    what = fields.String(required=True, metadata={
+        "enum": ["refused", "partly_refused", "discrepancy"]})
+    released_g = fields.Integer(required=True, allow_none=True)
+    accepted_g = fields.Integer(required=True, allow_none=True)
+    refused_g = fields.Integer(required=True, allow_none=True)
+    reason = fields.String(required=True)
+    answered_at = fields.Integer(required=True, allow_none=True,
+                                 metadata={"description": "log index of the answer"})
+    answered_t_ms = fields.Integer(required=True, allow_none=True)
+    refused_part = fields.String(required=True, metadata={
+        "description": "the batch the refused part became (batch.refused_part), or empty"})
+
+
+class AlertListSchema(Schema):
+    items = fields.List(fields.Nested(AlertSchema), required=True)
+
+
 class CatalogueSchema(Schema):
     edition = fields.String(required=True)
     items = fields.List(fields.Nested(WasteCodeSchema), required=True)
