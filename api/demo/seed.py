@@ -125,6 +125,7 @@ def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int =
     _drums_declared_together(demo, gens[0], today - dt.timedelta(days=2))
     _plans_and_declarations(demo, gens, collectors[0], start)
     progress("plans filed, declarations made")
+    _carried_trip(demo, gens[0], disposers[0], today - dt.timedelta(days=2))
     _demo_people(app, gens[0], collectors[0], station, disposers[0], regulator_of(demo))
     progress(f"demo log-ins: {', '.join(u for u, _, _ in DEMO_USERS)} (password {DEMO_PASSWORD})")
     return {"organisations": len(demo.clients), "batches": demo.batches,
@@ -286,6 +287,43 @@ def _plans_and_declarations(demo: Demo, gens: list[str], collector: str,
         when = plans.on_day(today) if late else on_time
         plans.declare(demo.at(org, when), quarter, own_share=0.1 if quarterly == 1 else 0.0,
                       inflate=0.3 if quarterly == 3 else 0.0)
+CARRIER_SERIAL = 2004
+CARRIER_PLATE = "浙J·Y6001"
+
+
+def _carried_trip(demo: Demo, enterprise: str, disposer: str, day: dt.datetime) -> None:
+    """One manifest, two codes, three parties: the enterprise sends two batches straight to the
+    disposer, a transport company that only carries signs its leg (departure with vehicle and
+    driver, arrival); the disposer accepts one and refuses 15 kg of the other, which the
+    enterprise takes back as a batch of its own (batch.refused_part), to be collected again."""
+    carrier = make_uscc(DISTRICT, CARRIER_SERIAL)
+    demo.clients[carrier] = join(demo.app, carrier, "台州市安运危险货物运输有限公司", DISTRICT,
+                                 ["transporter"], contact="赵师傅", phone="13857609999",
+                                 vehicles=(CARRIER_PLATE,))
+    carbon, packaging = WASTES[0], WASTES[3]
+    codes = [(f"{enterprise}{carbon[0].replace('-', '')}{day:%Y%m%d}902", carbon, 180_000),
+             (f"{enterprise}{packaging[0].replace('-', '')}{day:%Y%m%d}903", packaging, 40_000)]
+    number = demo.manifest(day.year)
+    for code, waste, mass in codes:
+        demo.at(enterprise, day).declare(code, description(waste, mass, day.date()))
+        demo.at(enterprise, day + dt.timedelta(hours=1)).act("custody.released", code, {
+            "to": disposer, "mass_g": mass, "manifest": number, "carrier": carrier,
+            "vehicle": CARRIER_PLATE})
+        demo.at(carrier, day + dt.timedelta(hours=1, minutes=20)).act(
+            "custody.carried", code, {"manifest": number, "event": "departed",
+                                      "vehicle": CARRIER_PLATE, "driver": "赵建国"})
+    for code, _, _ in codes:
+        demo.at(carrier, day + dt.timedelta(hours=3)).act(
+            "custody.carried", code, {"manifest": number, "event": "arrived"})
+    (carbon_code, _, carbon_mass), (pack_code, _, pack_mass) = codes
+    refusal = demo.at(disposer, day + dt.timedelta(hours=4)).refuse(
+        carbon_code, enterprise, number, "一袋破损，活性炭散落", refused_mass_g=15_000)
+    demo.at(disposer, day + dt.timedelta(hours=4)).accept(pack_code, enterprise, pack_mass,
+                                                           number)
+    part = f"{enterprise}{carbon[0].replace('-', '')}{day:%Y%m%d}904"
+    demo.at(enterprise, day + dt.timedelta(hours=7)).act("batch.refused_part", part, {
+        "parent": carbon_code, "refusal": refusal["leaf_hash"], "mass_g": 15_000})
+    demo.batches += 3
 
 
 def _declare_month(demo: Demo, gens: list[str],

@@ -10,7 +10,7 @@ from api.extensions import db
 from ledger import migrations
 from ledger.audit.models import Declaration, DeclarationLine, Plan
 from ledger.custody.exemptions import ExemptionClaim
-from ledger.custody.projections import Batch
+from ledger.custody.projections import Batch, CarrierLeg, Handover
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.checkpoints import parse_checkpoint
 from ledger.tlog.entries import parse_entry
@@ -83,7 +83,8 @@ def test_checkpoint_export_verify_round_trip(cli, app, tmp_path):
 def test_seed_demo_builds_a_verifiable_district_and_rebuild_matches(cli, app, tmp_path):
     out = cli("seed-demo", "--enterprises", "6", "--months", "2")
     assert out.exit_code == 0, out.output
-    assert "seeded 13 organisations" in out.output  # with the smelter of the dross exemption
+    # with the smelter of the dross exemption and the carrier of the three-party manifest
+    assert "seeded 14 organisations" in out.output
     export = tmp_path / "export"
     assert cli("export", str(export)).exit_code == 0
     verified = cli("verify", str(export), "--quiet")
@@ -102,6 +103,14 @@ def test_seed_demo_builds_a_verifiable_district_and_rebuild_matches(cli, app, tm
         assert sorted((c.item, c.stage, c.fits) for c in claims) == [(22, "利用", True)] * 2
         dross = db.session.get(Batch, claims[0].batch)
         assert (dross.waste_code, dross.state) == ("321-026-48", "disposed")
+        # a carrier's leg, and the refused part of a partial refusal back with its enterprise
+        legs = db.session.scalars(select(CarrierLeg)).all()
+        assert len(legs) == 2 and all(leg.arrived_at is not None for leg in legs)
+        part = db.session.scalars(select(Handover.refused_part).where(
+            Handover.refused_part.is_not(None))).one()
+        returned = db.session.get(Batch, part)
+        assert (returned.state, returned.holder, returned.mass_g) == (
+            "declared", returned.generator, 15_000)
         assert db.session.scalar(select(Batch.code).where(Batch.waste_code == "900-000-49"))
         # The district declares per container (一物一码): one container per code, and three
         # drums declared together share a lot reference.

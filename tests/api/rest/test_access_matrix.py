@@ -244,6 +244,8 @@ REQUESTS: dict[str, Request] = {
                                   {"codes": [w.b1], "sheet": "a4"}),
     "manifests.list": lambda w, r: ("GET", "/api/v1/manifests", None),
     "manifests.read": lambda w, r: ("GET", f"/api/v1/manifests/{w.m1}", None),
+    "manifests.pdf": lambda w, r: ("GET", f"/api/v1/manifests/{w.m1}.pdf", None),
+    "alerts.list": lambda w, r: ("GET", "/api/v1/alerts", None),
     "pickups.list": lambda w, r: ("GET", "/api/v1/pickups?status=all", None),
     "pickups.read": lambda w, r: ("GET", f"/api/v1/pickups/{w.p1}", None),
     "pickups.create": lambda w, r: ("POST", "/api/v1/pickups",
