@@ -57,6 +57,14 @@ def describe(event: str, data: dict[str, Any], _: Gettext = _chinese) -> Message
         return Message(_("申报即将到期"),
                        _("%(period)s 的申报请在 %(due)s 前完成", period=data.get("period"),
                          due=data.get("due")), "/notifications/")
+    if event == n.HANDOVER_DIFFERENCE:
+        what = data.get("what")
+        title = (_("整批拒收") if what == "refused" else
+                 _("部分拒收") if what == "partly_refused" else _("重量差异"))
+        return Message(title,
+                       _("批次 %(batch)s（联单 %(manifest)s）：%(reason)s",
+                         batch=data.get("batch"), manifest=data.get("manifest"),
+                         reason=data.get("reason") or ""), "/generator/")
     return Message(event, "", "/notifications/")
 
 

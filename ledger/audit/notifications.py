@@ -44,7 +44,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ledger.audit.cases import ASSIGNED, RETURNED, case_stream
 from ledger.audit.models import Case
 from ledger.custody.principals import Principal
-from ledger.custody.projections import Handover
+from ledger.custody.projections import Batch, Handover
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.tlog.log import AppendContext
 from ledger.tlog.models import Base
@@ -57,8 +57,10 @@ CASE_ASSIGNED = "case.assigned"  # a case (整改) is assigned to my organisatio
 CASE_RETURNED = "case.returned"  # my rectification report was returned (退回)
 DEADLINE_SOON = "case.deadline_soon"  # a case of mine is due within DEADLINE_DAYS days
 DECLARATION_DUE = "declaration.due"  # a declaration (申报) of mine is due
+# what I released (移出) or declared was refused, partly refused, or weighed differently
+HANDOVER_DIFFERENCE = "handover.refused_or_different"
 EVENTS = (PICKUP_REQUESTED, HANDOVER_WAITING, CASE_ASSIGNED, CASE_RETURNED, DEADLINE_SOON,
-          DECLARATION_DUE)
+          DECLARATION_DUE, HANDOVER_DIFFERENCE)
 DEADLINE_DAYS = 3
 
 WEBPUSH = "webpush"
@@ -216,6 +218,34 @@ def _handover_notice(ctx: AppendContext) -> None:
                  "entry": ctx.index})
 
 
+def _difference_notice(ctx: AppendContext) -> None:
+    """A handover this entry settled with a refusal (whole or part) or a weight difference
+    beyond the tolerance: the 移出人 and the batch's generator are told (转移办法: the receiver
+    tells the 移出人 of a 差异 or 拒收)."""
+    ho = ctx.session.scalars(select(Handover).where(
+        Handover.batch == ctx.entry.stream, Handover.status.in_(("confirmed", "refused")),
+        or_(Handover.answered_at == ctx.index, Handover.released_at == ctx.index))).first()
+    if ho is None or not (ho.status == "refused" or ho.refused_mass_g is not None
+                          or ho.discrepancy):
+        return
+    what = ("refused" if ho.status == "refused" else
+            "partly_refused" if ho.refused_mass_g is not None else "discrepancy")
+    generator = ctx.session.scalar(select(Batch.generator).where(Batch.code == ho.batch))
+    for org in dict.fromkeys(o for o in (ho.from_org, generator) if o):
+        notify(ctx.session, org=org, event=HANDOVER_DIFFERENCE,
+               key=f"{HANDOVER_DIFFERENCE}:{ctx.index}:{org}", subject=ho.batch,
+               at_ms=ctx.now_ms,
+               data={"batch": ho.batch, "manifest": ho.manifest, "by": ho.to_org, "what": what,
+                     "released_g": ho.released_mass_g, "accepted_g": ho.accepted_mass_g,
+                     "refused_g": ho.refused_mass_g, "reason": ho.refusal_reason,
+                     "entry": ctx.index})
+
+
+def _handover_notices(ctx: AppendContext) -> None:
+    _handover_notice(ctx)
+    _difference_notice(ctx)
+
+
 def _case_notice(ctx: AppendContext) -> None:
     case = ctx.session.get(Case, ctx.entry.stream.removeprefix("case:"))
     if case is None or case.assignee is None or case_stream(case.id) != ctx.entry.stream:
@@ -234,9 +264,9 @@ def _case_notice(ctx: AppendContext) -> None:
 
 
 _BY_KIND = {
-    "custody.released": _handover_notice,
-    "custody.accepted": _handover_notice,
-    "custody.refused": _handover_notice,
+    "custody.released": _handover_notices,
+    "custody.accepted": _handover_notices,
+    "custody.refused": _handover_notices,
     "case.assigned": _case_notice,
     "case.reviewed": _case_notice,
 }

@@ -69,6 +69,17 @@ def test_refusals_and_discrepancies_reach_the_releaser_and_the_regulator(carried
     assert "承运（承运人签名）" in page
 
 
+def test_the_partial_refusal_notifies_the_releaser(carried_trip):
+    r, number, first, _, refusal = carried_trip
+    items = r[G1].request("GET", "/api/v1/notifications")["items"]
+    told = [i for i in items if i["event"] == "handover.refused_or_different"]
+    assert [(i["subject"], i["data"]["what"], i["data"]["refused_g"], i["data"]["entry"])
+            for i in told] == [(first, "partly_refused", 20_000, refusal["index"])]
+    assert told[0]["title"] == "部分拒收" and "两桶渗漏" in told[0]["body"]
+    others = r[G2].request("GET", "/api/v1/notifications")["items"]
+    assert all(i["event"] != "handover.refused_or_different" for i in others)
+
+
 def test_the_refused_part_returns_to_its_enterprise(carried_trip):
     r, number, first, _, refusal = carried_trip
     part = code_for(G1, 9)
