@@ -79,3 +79,10 @@ export function canSign(node) {
   say(node, T.no_webcrypto, false);
   return false;
 }
+
+/** The signing buttons start disabled (a form sent without this script would only reload the
+ * page); a page's script calls this once its handlers are attached. */
+export function ready() {
+  for (const button of document.querySelectorAll("[data-needs-js]")) button.disabled = false;
+  document.body.dataset.casesReady = "1";
+}

@@ -1,7 +1,7 @@
 // 我的整改: the responsible unit answers a case — what it did, with photos (the phone's camera)
 // and documents. Each file is uploaded first (the server keeps it under its SHA-256); then the
 // report naming those hashes is signed on this device, so the signature covers the files.
-import { T, canSign, explain, format, say, signStep, uploadEvidence } from "./act.js";
+import { T, canSign, explain, format, ready, say, signStep, uploadEvidence } from "./act.js";
 
 const keyNotice = document.getElementById("device-key");
 
@@ -36,3 +36,5 @@ for (const form of document.querySelectorAll("form.respond")) {
     }
   });
 }
+
+ready();

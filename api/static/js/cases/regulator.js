@@ -1,6 +1,6 @@
 // The regulator's case pages: open a case from a gap (立案 and 交办 in one step), assign several
 // at once, review, close (销号) and reopen — every step signed on this device.
-import { T, canSign, cosignAndSend, explain, format, say, signOnly, signStep } from "./act.js";
+import { T, canSign, cosignAndSend, explain, format, ready, say, signOnly, signStep } from "./act.js";
 
 const keyNotice = document.getElementById("device-key");
 const outcome = document.getElementById("case-outcome");
@@ -140,3 +140,5 @@ bulk?.addEventListener("submit", async (event) => {
   say(outcome, format(T.bulk_done, { n: done }), true);
   window.location.reload();
 });
+
+ready();
