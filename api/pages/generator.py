@@ -132,7 +132,18 @@ def batches() -> ResponseReturnValue:
         state_names=state_names(), sizes=size_choices(), sheets=sheet_choices(),
         available=AVAILABLE, max_labels=MAX_LABELS, kg=kg,
         js_messages={"none_selected": _("请先勾选批次"),
-                     "selected": _("已选 %(n)s 批", n="{n}")})
+                     "selected": _("已选 %(n)s 批", n="{n}"),
+                     **_storage_messages(principal)})
+
+
+def _storage_messages(principal: Principal) -> dict[str, str]:
+    """The strings of the generator's storage buttons (入库/出库, HJ 1259)."""
+    return {**_release_messages(principal),
+            "store_in": _("入库"), "store_out": _("出库"),
+            "in_facility": _("在 %(f)s", f="{f}"),
+            "stored": _("已签名入库 %(f)s（记录号 %(index)s）", f="{f}", index="{index}"),
+            "taken_out": _("已签名出库（记录号 %(index)s）", index="{index}"),
+            "no_facility": _("本单位还没有登记贮存设施，请联系运营方登记后再入库。")}
 
 
 @bp.post("/labels")

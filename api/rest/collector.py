@@ -377,11 +377,11 @@ class YardSchema(Schema):
 
 
 @blp.route("/yard", methods=["GET"])
-@s.authenticated(blp, *RECEIVING_ROLES)
+@s.authenticated(blp, *RECEIVING_ROLES, "generator")
 @s.documented_ok(blp, YardSchema)
 @blp.doc(summary="Your storage facilities, what is in them, and the 利用/处置方式 list",
-         description="For transfer stations and disposers: the storage (入库/出库) and "
-                     "disposal pages.")
+         description="For generators, transfer stations and disposers: the storage "
+                     "(入库/出库) and disposal pages.")
 def get_yard() -> Any:  # serialised by the response schema
     principal = require_principal()  # with the role: see @authenticated
     stays = list(db.session.scalars(select(StorageStay).where(

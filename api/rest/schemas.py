@@ -529,6 +529,13 @@ class HistoryEntrySchema(Schema):
     included = fields.Boolean(required=True)
 
 
+class StorageSchema(Schema):
+    facility = fields.String(required=True)
+    org = fields.String(required=True)
+    in_mass_g = fields.Integer(required=True)
+    in_t = fields.String(required=True)
+
+
 class BatchDetailSchema(BatchSummarySchema):
     catalogue_edition = fields.String(required=True, allow_none=True,
                                       metadata={"description": "hazardous batches: the "
@@ -540,5 +547,7 @@ class BatchDetailSchema(BatchSummarySchema):
     children = fields.List(fields.Nested(LinkSchema), required=True,
                            metadata={"description": "batches this one was consolidated into"})
     disposal = fields.Nested(DisposalSchema, required=True, allow_none=True)
+    storage = fields.Nested(StorageSchema, allow_none=True, metadata={
+        "description": "the storage facility it is in now (入库, not yet 出库), if any"})
     attributed_disposals = fields.List(fields.Nested(AttributedDisposalSchema), required=True)
     history = fields.List(fields.Nested(HistoryEntrySchema), required=True)

@@ -37,6 +37,7 @@ from ledger.custody.projections import (
     Lineage,
     Manifest,
     Organisation,
+    StorageStay,
 )
 from ledger.errors import LedgerError, NotFound
 from ledger.tlog.entries import format_time, parse_entry
@@ -88,6 +89,11 @@ def batch_detail(session: Session, principal: Principal, code: str,
         "method_code": disposal.method_code, "mass_g": disposal.mass_g,
         "t": format_time(disposal.t_ms), "permit": disposal.permit or None,
         "exemption": _claim(claims.get(-disposal.entry))}
+    stay = session.scalars(select(StorageStay).where(StorageStay.batch == code,
+                                                     StorageStay.out_at.is_(None))).first()
+    detail["storage"] = None if stay is None else {
+        "facility": stay.facility, "org": stay.org, "in_mass_g": stay.in_mass_g,
+        "in_t": format_time(stay.in_t_ms)}
     detail["attributed_disposals"] = attributed_disposals(session, code)
     detail["history"] = stream_history(session, code, operator)
     return detail

@@ -40,9 +40,16 @@ async function release(article, li, signingKey) {
     // A claimed exemption row (豁免管理清单) is signed with its condition word for word.
     const exemption = li.querySelector("select.exemption")?.value;
     if (exemption) data.exemption = JSON.parse(exemption);
+    let head = { seq: last.seq, leaf: last.leaf_hash, t: last.t };
+    if (batch.storage) {  // in a storage facility: signed out of it first (出库, HJ 1259)
+      const out = await signEntry({ stream: code, head, org, key: signingKey, kind: "storage.out",
+                                    data: { facility: batch.storage.facility,
+                                            mass_g: batch.mass_g } });
+      await submitNote(out.note);
+      head = out.head;
+    }
     const { note } = await signEntry({
-      stream: code, head: { seq: last.seq, leaf: last.leaf_hash, t: last.t }, org,
-      key: signingKey, kind: "custody.released", data,
+      stream: code, head, org, key: signingKey, kind: "custody.released", data,
     });
     const receipt = await submitNote(note);
     // The badge says where the batch is; the line under it, once, which record says so.
