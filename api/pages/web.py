@@ -15,6 +15,7 @@ from api.pages import admin as pages_admin
 from api.pages import collector as pages_collector
 from api.pages import generator as pages_generator
 from api.pages import notifications as pages_notifications
+from api.pages import plans as pages_plans
 from api.pages import public as pages
 from api.pages import rectify as pages_rectify
 from api.pages import regulator as pages_regulator
@@ -46,5 +47,5 @@ def init_app(app: Flask) -> None:
     web_security.init_app(app)
     app.context_processor(template_context)
     for bp in (pages.bp, pages_notifications.bp, pages_generator.bp, pages_collector.bp,
-               pages_regulator.bp, pages_rectify.bp, pages_admin.bp):
+               pages_regulator.bp, pages_rectify.bp, pages_admin.bp, pages_plans.bp):
         app.register_blueprint(bp)

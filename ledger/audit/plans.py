@@ -133,6 +133,15 @@ def periods_of(year: int, frequency: str) -> list[Period]:
     return [parse_period(str(year))]
 
 
+def last_ended(day: dt.date, frequency: str) -> Period:
+    """The last period at ``frequency`` that ended before ``day``."""
+    for year in (day.year, day.year - 1):
+        ended = [p for p in periods_of(year, frequency) if p.end < day]
+        if ended:
+            return ended[-1]
+    return periods_of(day.year - 1, frequency)[-1]
+
+
 def plan_due(year: int, settings: PlanSettings) -> dt.date:
     return dt.date.fromisoformat(f"{year}-{settings.plan_due}")
 
