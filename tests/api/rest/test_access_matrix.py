@@ -342,6 +342,7 @@ REQUESTS: dict[str, Request] = {
     "pages.collector.sw": lambda w, r: ("GET", "/collector/sw.js", None),
     "pages.regulator": lambda w, r: ("GET", "/regulator/?figure=declared", None),
     "pages.plans": lambda w, r: ("GET", "/generator/plan", None),
+    "pages.report": lambda w, r: ("GET", "/generator/report", None),
     "pages.roster": lambda w, r: ("GET", "/regulator/roster", None),
     "pages.regulator.drill": lambda w, r: ("GET", "/regulator/drill.csv?figure=declared", None),
     "pages.regulator.search": lambda w, r: ("GET", f"/regulator/search?q={w.m1}", None),
