@@ -12,12 +12,35 @@ from sqlalchemy import select
 from api.extensions import db
 from api.runtime import log_config
 from ledger.custody import access
-from ledger.custody.projections import Batch, StorageStay
+from ledger.custody.projections import StorageStay
 from ledger.tlog import registry
 from ledger.tlog.entries import parse_entry
 from ledger.tlog.models import LogEntry
 from tests.browser.harness import LiveServer, log_in
-from tests.browser.test_generator import request_pickup
+
+
+def declare(page: Page, server: LiveServer) -> str:
+    """A new batch declared on the form (activated carbon, 30 kg); its code."""
+    page.goto(f"{server.url}/generator/declare")
+    page.locator("#waste-search").press_sequentially("活性炭", delay=30)
+    page.locator("#waste-options li[role=option]", has_text="900-039-49").click()
+    expect(page.locator("#waste-code")).to_have_value("900-039-49")
+    page.fill("#mass", "30")
+    page.click("#declare-submit")
+    expect(page.locator("#declared")).to_be_visible()
+    return page.locator('#declared [data-slot="code"]').inner_text().strip()
+
+
+def request_pickup(page: Page, server: LiveServer, code: str) -> None:
+    """Ask the first collector offered to fetch ``code``."""
+    page.goto(f"{server.url}/generator/pickups?codes={code}")
+    expect(page.locator(f'input[name=batches][value="{code}"]')).to_be_checked()
+    collector = page.locator("#collector option").nth(1).get_attribute("value")
+    assert collector
+    page.select_option("#collector", collector)
+    page.get_by_role("button", name="提交预约").click()
+    expect(page.locator("article.pickup", has=page.locator(f'li[data-code="{code}"]'))) \
+        .to_be_visible()
 
 
 def test_a_generator_stores_a_batch_and_the_release_takes_it_out_first(
@@ -29,11 +52,9 @@ def test_a_generator_stores_a_batch_and_the_release_takes_it_out_first(
         org, person = user.org, user.display_name
         registry.register_facility(db.session, log_config(), org, "TS001", "危废仓库",
                                    "贮存库", 20_000)
-        code = db.session.scalars(select(Batch.code).where(
-            Batch.holder == org, Batch.state == "declared").order_by(Batch.code)).first()
         db.session.remove()
-    assert code
     log_in(page, server)
+    code = declare(page, server)
     page.goto(f"{server.url}/generator/?state=declared")
     page.wait_for_selector("body[data-storage-ready='1']")
     button = page.locator(f'button.storage-action[data-code="{code}"]')
