@@ -133,4 +133,10 @@ MESSAGES_ZH: dict[str, str] = {
     "roles_missing": "请至少选择一种单位类型",
     "capacity_invalid": "核准经营规模应为整数吨",
     "field_too_long": "填写的内容太长",
+    "url_invalid": "地址应为 http:// 或 https:// 开头的网址",
+    "url_forbidden": "不允许向本机或内网地址发送",
+    "url_unresolvable": "无法解析该网址的主机名",
+    "webhook_not_found": "没有这个推送地址",
+    "webhook_limit": "推送地址已达上限",
+    "notification_not_found": "没有这条提醒",
 }

@@ -61,9 +61,14 @@ class Reach:
 def check_url(url: str, reach: Reach, *, resolve: bool = True, https_only: bool = False) -> None:
     """Refuse what is not an http(s) URL to a public address (unless ``reach`` allows
     loopback or private ones): the server must not be made to call into its own network."""
-    parts = urlsplit(url)
     schemes = ("https",) if https_only and not reach.allow_loopback else ("http", "https")
-    if parts.scheme not in schemes or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port out of range or not a number raises here
+    except ValueError:
+        raise InvalidInput("not a URL", code="url_invalid", field="url") from None
+    if parts.scheme not in schemes or not parts.hostname or any(
+            c.isspace() or ord(c) < 32 for c in url):
         raise InvalidInput("the URL must be http:// or https:// with a host"
                            if not https_only else "the URL must be https:// with a host",
                            code="url_invalid", field="url")
@@ -73,8 +78,8 @@ def check_url(url: str, reach: Reach, *, resolve: bool = True, https_only: bool 
     if not resolve:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+        infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
         raise InvalidInput(f"{parts.hostname} does not resolve", code="url_unresolvable",
                            field="url") from None
     for info in infos:

@@ -37,7 +37,7 @@ def test_badge_list_and_mark_read(app):
     assert "unread-badge" not in page and "未读</span>" not in page
     c.get("/lang/en")
     english = c.get("/notifications/").get_data(as_text=True)
-    assert "Notifications" in english or "新的收运预约" in english  # English where translated
+    assert "New pickup request" in english and "Manifest " in english
 
     other = app.test_client()
     log_in_as(other, "other", PASSWORD)
