@@ -73,7 +73,8 @@ class PushKeysSchema(Schema):
 class PushSubscriptionSchema(Schema):
     """A browser's PushSubscription.toJSON()."""
 
-    endpoint = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    endpoint = fields.String(required=True, validate=[
+        validate.Length(min=1, max=1000), validate.Regexp(r"^https?://[^\s/?#]+")])
     keys = fields.Nested(PushKeysSchema, required=True)
     expirationTime = fields.Integer(allow_none=True, load_default=None)  # noqa: N815 - the browser's name
 
@@ -92,7 +93,8 @@ class RemovedSchema(Schema):
 
 
 class WebhookInSchema(Schema):
-    url = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    url = fields.String(required=True, validate=[
+        validate.Length(min=1, max=1000), validate.Regexp(r"^https?://[^\s/?#]+")])
     events = fields.List(fields.String(validate=validate.OneOf([*n.EVENTS, "*"])),
                          required=True, validate=validate.Length(min=1, max=len(n.EVENTS)))
 
@@ -157,7 +159,7 @@ def get_notifications(args: dict[str, Any]) -> Any:
 
 @blp.route("/notifications/read", methods=["POST"])
 @s.authenticated(blp)
-@blp.arguments(MarkReadSchema)
+@blp.arguments(MarkReadSchema, required=False)
 @s.documented_ok(blp, MarkedSchema)
 @blp.doc(summary="Mark your notifications read (the listed ids, or all)")
 @s.documented_errors(blp, 422)

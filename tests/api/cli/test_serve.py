@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -100,3 +101,40 @@ def test_the_certificate_names_this_machine_and_is_reused(tmp_path: Path):
     assert again.sha256 == first.sha256  # still covers them: kept, phones need not re-trust
     moved = ensure_certificate(tmp_path, ["localhost", "10.0.0.5"])  # a new LAN address
     assert moved.sha256 != first.sha256 and "10.0.0.5" in moved.names
+
+
+def test_serve_runs_the_jobs_in_its_own_process(tmp_path: Path):
+    """APScheduler inside `serve` ticks without any request: every registered job gets its row
+    in job_runs, run once and leased by this process, with a result."""
+    port = free_port()
+    database = tmp_path / "d.db"
+    env = {**os.environ, "WASTE_LEDGER_DATABASE_URL": f"sqlite:///{database}",
+           "WASTE_LEDGER_OPERATOR_KEY_FILE": str(tmp_path / "op.key"),
+           "WASTE_LEDGER_VAPID_KEY_FILE": str(tmp_path / "vapid.pem"),
+           "WASTE_LEDGER_JOBS_TICK_SECONDS": "0.2", "WASTE_LEDGER_SECRET_KEY": "x"}
+    cli = Path(sys.executable).parent / "waste-ledger"
+    proc = subprocess.Popen([str(cli), "serve", "--no-demo", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wanted = {"deliveries", "deadline-reminders", "look-back", "declarations-due"}
+    done: dict[str, str] = {}
+    try:
+        for _ in range(600):  # poll the database, no timing assertion
+            if database.exists():
+                with sqlite3.connect(database) as conn:
+                    try:
+                        done = dict(conn.execute("SELECT name, last_result FROM job_runs "
+                                                 "WHERE last_finished_ms IS NOT NULL"))
+                    except sqlite3.OperationalError:  # the schema is not there yet
+                        done = {}
+            if wanted <= set(done) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        output = proc.stdout.read().decode() if proc.stdout else ""
+        if proc.stdout:
+            proc.stdout.close()
+    assert wanted <= set(done), (done, output)
+    assert not any(r.startswith("failed") for r in done.values()), done
+    assert (tmp_path / "vapid.pem").stat().st_mode & 0o777 == 0o600
