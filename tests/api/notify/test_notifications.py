@@ -165,8 +165,10 @@ def test_webhooks_signed_retried_logged(app, region):
     r = region
     c = app.test_client()
     gen_h = headers(r[COLLECTOR])
-    for url, code in (("ftp://127.0.0.1/x", "url_invalid"), ("file:///etc/passwd", "url_invalid"),
-                      ("http://user:pw@example.org/", "url_invalid")):
+    for url, code in (("ftp://127.0.0.1/x", "unprocessable_entity"),  # the schema's pattern
+                      ("file:///etc/passwd", "unprocessable_entity"),
+                      ("http://user:pw@example.org/", "url_invalid"),
+                      ("http://127.0.0.1:99999/", "url_invalid")):
         resp = c.post("/api/v1/webhooks", json={"url": url, "events": ["*"]}, headers=gen_h)
         assert resp.status_code == 422 and resp.json["code"] == code, resp.json
     app.config["NOTIFY_ALLOW_LOOPBACK"] = False
