@@ -22,6 +22,7 @@ from api.exports import ledger_book_csv, ledger_book_filename, ledger_book_xlsx
 from api.rest import schemas as s
 from api.runtime import reports_session
 from ledger.audit.ledger_book import KINDS, LedgerBook, build_ledger_book, table_names
+from ledger.audit.reconcile import EARLIEST_DAY, LATEST_DAY
 from ledger.clock import beijing_day_start_ms
 from ledger.custody.codes import region_contains
 from ledger.custody.principals import Principal
@@ -40,8 +41,10 @@ MAX_DAYS: Final = 3 * 366
 
 class LedgerBookQuerySchema(Schema):
     period_from = fields.Date(required=True, data_key="from",
+                              validate=validate.Range(min=EARLIEST_DAY, max=LATEST_DAY),
                               metadata={"description": "first day, Beijing time"})
     period_to = fields.Date(required=True, data_key="to",
+                            validate=validate.Range(min=EARLIEST_DAY, max=LATEST_DAY),
                             metadata={"description": "last day (inclusive), Beijing time"})
     kind = fields.String(load_default="hazardous", validate=validate.OneOf(KINDS),
                          metadata={"description": "hazardous (危险废物, HJ 1259-2022) or general "

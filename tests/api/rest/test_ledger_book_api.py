@@ -116,3 +116,9 @@ def test_the_general_industrial_solid_waste_ledger(client, one_generator):
     assert made[0][2:5] == ("一般工业固体废物名称", "一般工业固体废物类别", "一般工业固体废物代码")
     assert [r[:5] for r in made[1:]] == [(slag, made[1][1], "炉渣", "SW17", "900-001-S17")]
     assert list(wb["台账说明"].values)[3][1] == "一般工业固体废物管理台账"
+
+
+def test_days_outside_the_calendar_the_ledger_knows_are_422(client, one_generator):
+    for period in ({"from": "0001-01-01", "to": "0001-01-02"},
+                   {"from": "2026-01-01", "to": "9999-12-31"}):
+        assert fetch(client, one_generator, GEN, **period).status_code == 422
