@@ -15,16 +15,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.audit.cases import case_entry_visibility
+from ledger.audit.plans import PLAN_STREAM_PREFIX, REPORT_STREAM_PREFIX
 from ledger.custody.access import (
     batch_visibility,
     can_see_batch,
     entry_visibility,
     manifest_visibility,
     region_clause,
+    region_prefix,
 )
 from ledger.custody.editions import batch_edition
 from ledger.custody.exemptions import ExemptionClaim, handover_entry
@@ -274,10 +276,27 @@ def visible_entries(session: Session, principal: Principal, start: int,
                     limit: int) -> list[LogEntry]:
     """The entries with start <= index < start + limit that ``principal`` may read."""
     query = select(LogEntry).where(LogEntry.idx >= start, LogEntry.idx < start + limit)
-    for clause in (entry_visibility(principal), case_entry_visibility(principal)):
+    for clause in (entry_visibility(principal), case_entry_visibility(principal),
+                   _own_stream_visibility(principal)):
         if clause is not None:
             query = query.where(clause)
     return list(session.scalars(query.order_by(LogEntry.idx)))
+
+
+def _own_stream_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """Entries of an organisation's own streams (its plans ``plan:<uscc>:<year>`` and
+    declarations ``report:<uscc>:<period>``): only for the organisation itself, a regulator
+    of its region and the operator (None: everything), as GET /plans and /declarations."""
+    if principal.is_operator:
+        return None
+    if principal.is_regulator:
+        owners: Any = select(Organisation.uscc).where(
+            Organisation.region.like(region_prefix(principal.region) + "%"))
+    else:
+        owners = [principal.org]
+    return and_(*(or_(~LogEntry.stream.startswith(prefix, autoescape=True),
+                      func.substr(LogEntry.stream, len(prefix) + 1, 18).in_(owners))
+                  for prefix in (PLAN_STREAM_PREFIX, REPORT_STREAM_PREFIX)))
 
 
 def visible_manifests(principal: Principal) -> Select[Manifest]:

@@ -231,6 +231,7 @@ def _vehicle_stream(w: World, role: str) -> str:
 
 REQUESTS: dict[str, Request] = {
     "entries.read": lambda w, r: ("GET", "/api/v1/entries?start=0&limit=1000", None),
+    "entries.plans": lambda w, r: ("GET", "/api/v1/entries?start=0&limit=1000", None),
     "entries.append": lambda w, r: ("POST", "/api/v1/entries", {"note": "not a signed note"}),
     "batches.list": lambda w, r: ("GET", "/api/v1/batches?limit=100", None),
     "batches.read": lambda w, r: ("GET", f"/api/v1/batches/{w.b1}", None),
@@ -383,6 +384,7 @@ REQUESTS: dict[str, Request] = {
 # What "sees" looks for in a 200 answer of that row (rows without a marker: status only).
 MARKERS: dict[str, Callable[[World], str]] = {
     "entries.read": lambda w: w.b1, "batches.list": lambda w: w.b1,
+    "entries.plans": lambda w: f"plan:{GEN}:{YEAR}",
     "manifests.list": lambda w: w.m1, "pickups.list": lambda w: w.m1,
     "reconciliation.read": lambda w: '"declared":110000',  # B1 to B4 of GEN counted
     "reconciliation.drilldown": lambda w: w.b1,
