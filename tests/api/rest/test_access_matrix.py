@@ -353,6 +353,8 @@ REQUESTS: dict[str, Request] = {
     "pages.regulator.batch": lambda w, r: ("GET", f"/regulator/batch/{w.b1}", None),
     "pages.regulator.manifests": lambda w, r: ("GET", "/regulator/manifests", None),
     "pages.regulator.manifest": lambda w, r: ("GET", f"/regulator/manifests/{w.m1}", None),
+    "pages.regulator.manifest-pdf": lambda w, r: ("GET", f"/regulator/manifests/{w.m1}.pdf",
+                                                  None),
     "pages.regulator.verify": lambda w, r: ("GET", "/regulator/verify", None),
     "pages.regulator.verify-label": lambda w, r: ("POST", "/regulator/verify", Form(
         {"what": "label", "label_url": f"https://waste-ledger.example/t/{w.b1}"})),
