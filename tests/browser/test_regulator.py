@@ -75,7 +75,7 @@ def test_regulator_finds_an_injected_gap_and_drills_down_to_a_verified_timeline(
     code = inject_mass_discrepancy(demo_server)
     log_in(page, demo_server)
     # the dashboard: figures and three charts drawn by Chart.js
-    expect(page.locator("#figures .figure")).to_have_count(12)
+    expect(page.locator("#figures .figure")).to_have_count(14)  # with planned, reported
     assert charts_drawn(page) == [True, True, True]
     assert page.evaluate("Chart.getChart(document.getElementById('chart-month'))"
                          ".data.datasets.length") == 2
