@@ -23,6 +23,7 @@ from api.demo.seed import DEMO_PASSWORD
 from api.extensions import db
 from api.rest.labels import label_size, public_base_url, render_label
 from labels import LabelSize
+from ledger.custody import access
 from ledger.custody.access import principal_for
 from ledger.custody.label_data import label_data_for
 from ledger.custody.projections import Batch
@@ -125,6 +126,15 @@ def screenshot(page: Page, name: str, **options: Any) -> Path | None:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), **{"full_page": True, **options})
     return path
+
+
+def org_of(server: LiveServer, username: str) -> str:
+    """The organisation a demo person (a username) acts for."""
+    with server.app.app_context():
+        org = db.session.scalars(select(access.User.org)
+                                 .where(access.User.username == username)).one()
+        db.session.remove()
+    return org
 
 
 def log_in(page: Page, server: LiveServer, username: str = "generator") -> None:

@@ -17,8 +17,7 @@ from api.extensions import db
 from ledger.custody.projections import Batch, Handover
 from ledger.tlog.entries import parse_entry
 from ledger.tlog.models import LogEntry
-from tests.browser.harness import LiveServer, log_in, overflow_px
-from tests.browser.test_generator import org_of
+from tests.browser.harness import LiveServer, log_in, org_of, overflow_px
 
 
 def qr_texts_in(pdf: bytes) -> list[str]:

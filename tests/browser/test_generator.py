@@ -23,7 +23,7 @@ from ledger.tlog import registry
 from ledger.tlog.client import Client
 from ledger.tlog.models import LogEntry, SigningKey
 from ledger.tlog.notes import Signer
-from tests.browser.harness import LiveServer, log_in, overflow_px, screenshot
+from tests.browser.harness import LiveServer, log_in, org_of, overflow_px, screenshot
 
 DEVICE_KEY = """async (org) => {
   const { deviceKey } = await import("/static/js/ledger.js");
@@ -31,14 +31,6 @@ DEVICE_KEY = """async (org) => {
   return key ? { fingerprint: key.fingerprint, name: key.name, registered: key.registered }
              : null;
 }"""
-
-
-def org_of(server: LiveServer, username: str) -> str:
-    with server.app.app_context():
-        org = db.session.scalars(select(access.User.org)
-                                 .where(access.User.username == username)).one()
-        db.session.remove()
-    return org
 
 
 def declare_in_browser(page: Page, server: LiveServer, mass: str = "12.345") -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
 
 from api.demo.plans import last_ended_quarter, on_day
 from api.demo.seed import DEMO_PASSWORD, WASTES, description, in_process
@@ -22,15 +21,7 @@ from ledger.tlog import registry
 from ledger.tlog.client import Client
 from ledger.tlog.entries import format_time
 from ledger.tlog.notes import Signer
-from tests.browser.harness import LiveServer, log_in, overflow_px, screenshot
-
-
-def org_of(server: LiveServer, username: str) -> str:
-    with server.app.app_context():
-        org = db.session.scalars(select(access.User.org)
-                                 .where(access.User.username == username)).one()
-        db.session.remove()
-    return org
+from tests.browser.harness import LiveServer, log_in, org_of, overflow_px, screenshot
 
 
 def other_device(server: LiveServer, org: str) -> Client:
