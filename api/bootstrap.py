@@ -22,6 +22,8 @@ from api.lookback import run_lookback
 from api.notify import deliver, webpush
 from api.scoping import plan_settings
 from ledger import clock, migrations
+from ledger.audit.intervals import rebuild_intervals
+from ledger.audit.models import CustodyInterval
 from ledger.audit.notifications import (
     DueDeclaration,
     remind_deadlines,
@@ -68,6 +70,9 @@ def ensure_initialised(report: Callable[[str], None] | None = None) -> bool:
     filled = _fill_summary(db.session)
     if filled is not None:
         say(f"reconciliation summary filled for {filled} batches")
+    intervals = _fill_intervals(db.session)
+    if intervals is not None:
+        say(f"custody-interval summary filled with {intervals} rows")
     if log.read_head(db.session, lock=False) is None:
         db.session.rollback()
         config_signer = runtime.create_operator_key(app)
@@ -112,6 +117,19 @@ def _fill_summary(session: Session) -> int | None:
         session.rollback()
         return None
     filled = rebuild_balances(session)
+    session.commit()
+    return filled
+
+
+def _fill_intervals(session: Session) -> int | None:
+    """The custody-interval summary the gap scan reads (revision 0016) starts empty on a
+    database that has batches; fill it from the projections. None when there was nothing to
+    do; checked on every start, as ``_fill_summary``."""
+    has_batches = session.scalar(select(Batch.code).limit(1)) is not None
+    if not has_batches or session.scalar(select(CustodyInterval.kind).limit(1)) is not None:
+        session.rollback()
+        return None
+    filled = rebuild_intervals(session)
     session.commit()
     return filled
 

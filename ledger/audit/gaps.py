@@ -40,10 +40,13 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
-from ledger.audit.models import Case, Declaration, DeclarationLine, Plan, PlanLine
+from ledger.audit.intervals import CONFIRMED, STAY_TYPES
+from ledger.audit.intervals import z as _z
+from ledger.audit.models import Case, CustodyInterval, Declaration, DeclarationLine, Plan, PlanLine
 from ledger.audit.plans import PlanSettings, expected_periods, plan_due, registered_day
 from ledger.clock import (
     BEIJING,
@@ -54,11 +57,9 @@ from ledger.clock import (
     beijing_month,
 )
 from ledger.custody.exemptions import ExemptionClaim
-from ledger.custody.kinds import CONSOLIDATED
 from ledger.custody.projections import (
     Batch,
     BatchBalance,
-    Disposal,
     Handover,
     Lineage,
     Manifest,
@@ -89,8 +90,7 @@ GAP_TYPES = (
     "report_missing", "report_mismatch",
 )
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
-# Inlined, not bound, so both databases can match them to the partial indexes' predicates.
-CONFIRMED: ColumnElement[str] = literal_column("'confirmed'")
+# Inlined, not bound, so both databases can match it to the partial index's predicate.
 REFUSED_HANDOVER: ColumnElement[str] = literal_column("'refused'")
 
 
@@ -282,91 +282,68 @@ def _int(value: int) -> ColumnElement[int]:
     return literal_column(str(int(value)), BigInteger)
 
 
-def _later(t1: Any, i1: Any, t2: Any, i2: Any) -> ColumnElement[bool]:
-    """(t1, i1) >= (t2, i2), tuples compared as Python compares them."""
-    return or_(t1 > t2, and_(t1 == t2, i1 >= i2))
-
-
-def _z(column: Any) -> ColumnElement[int]:
-    return func.coalesce(column, 0)
-
-
 # --- the finders -----------------------------------------------------------------------------
+
+
+def _candidates(session: Session, query: GapQuery, settings: GapSettings, kind: str,
+                name: str, unit: int, *, storage: bool = False) -> Any:
+    """The summary rows of ``kind`` that are findings: open past their due time, or ended
+    after it, with the threshold ``name`` of each row's region.
+
+    Only two index ranges on ``(kind, span)`` are read: the open rows, and the rows longer
+    than the smallest threshold configured anywhere (a row no longer than that cannot have
+    ended late); the exact comparison with each row's own threshold follows in the same
+    statement. ``storage``: the storage period of the holder and the batch's code or category
+    (``storage_limits``) where one is configured."""
+    ci = CustodyInterval
+    shortest = min(int(getattr(t, name)) * unit for t in _every_threshold(settings))
+    limits = settings.storage_limits if storage else ()
+    shortest = min([shortest, *(rule.days * DAY for rule in limits)])
+    floor = shortest
+    where = [ci.kind == kind, *_region_where(ci.region, query.region)]
+    rows = union_all(select(ci).where(*where, ci.span.is_(None)),
+                     select(ci).where(*where, ci.span > floor)).subquery("candidates")
+    limit = (_storage_limit(settings, rows.c.region, rows.c.org_a, Batch) if limits
+             else _threshold(settings, rows.c.region, name, unit))
+    due = rows.c.start_t + limit
+    now = literal(query.now_ms, BigInteger)
+    open_late = now > due
+    # a stay ended by pouring the batch away counts once the clock is past its due time too
+    # (as the scan before the summary had it: its end is the batch's last entry)
+    ended_late = and_(rows.c.end_t > due,
+                      or_(rows.c.note.is_(None), rows.c.note != literal_column("'poured'"),
+                          open_late))
+    found = select(rows, limit.label("limit"), due.label("due")).where(or_(
+        and_(rows.c.end_t.is_not(None), ended_late), and_(rows.c.end_t.is_(None), open_late)))
+    if limits:  # the batch's code and category, for the candidates only
+        found = found.join(Batch, Batch.code == rows.c.batch)
+    return session.execute(found)
+
+
+def _every_threshold(settings: GapSettings) -> list[Thresholds]:
+    return [settings.default, *(settings.for_region(key) for key in settings.regions)]
 
 
 def _uncollected(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
     """Original batches not collected within N days of declaration (the first settled
     handover out of the generator, timed when its later side was signed)."""
-    b = Batch
-
-    def confirmed(ho: Any) -> tuple[ColumnElement[int], ColumnElement[int]]:
-        """(time, entry) a handover was confirmed: its later-signed side."""
-        a_t, r_t, a_i, r_i = (_z(ho.answered_t_ms), _z(ho.released_t_ms), _z(ho.answered_at),
-                              _z(ho.released_at))
-        answer_last = _later(a_t, a_i, r_t, r_i)
-        return case((answer_last, a_t), else_=r_t), case((answer_last, a_i), else_=r_i)
-
-    ho = aliased(Handover, name="ho")
-    conf_t, _ = confirmed(ho)
-    # the first collection: one outer join and one aggregate per batch (NULL: none)
-    first_t = func.min(case((ho.batch.is_not(None), conf_t)))
-    limit = _threshold(settings, b.region, "uncollected_days", DAY)
-    due = b.declared_t_ms + limit
-    now = literal(query.now_ms, BigInteger)
-    late = (select(b.code, b.region, b.generator, b.declared_at, b.declared_mass_g,
-                   limit.label("limit"), due.label("due"), first_t.label("conf_t"))
-            .outerjoin(ho, and_(ho.batch == b.code, ho.from_org == b.generator,
-                                ho.status == CONFIRMED))
-            .where(b.consolidated == false(), *_region_where(b.region, query.region))
-            .group_by(b.code)
-            .having(func.coalesce(first_t, now) > due)
-            .subquery("late"))
-    again = aliased(Handover, name="again")
-    again_t, again_at = confirmed(again)
-    first_at = (select(func.min(again_at))  # the entry, for the findings only
-                .where(again.batch == late.c.code, again.status == CONFIRMED,
-                       again.from_org == late.c.generator, again_t == late.c.conf_t)
-                .correlate(late).scalar_subquery())
-    rows = session.execute(select(late, first_at.label("conf_at")))
-    for r in rows:
-        yield Gap(f"uncollected_overdue:{r.code}", "uncollected_overdue",
-                  "high" if query.now_ms > r.due + r.limit else "medium", r.region, (r.code,),
-                  (r.generator,), (r.declared_at,), r.due, r.conf_at, r.conf_t,
-                  {"declared_mass_g": r.declared_mass_g, "threshold_days": r.limit // DAY})
+    for r in _candidates(session, query, settings, "uncollected_overdue", "uncollected_days",
+                         DAY):
+        yield Gap(f"uncollected_overdue:{r.ref}", "uncollected_overdue",
+                  "high" if query.now_ms > r.due + r.limit else "medium", r.region, (r.batch,),
+                  (r.org_a,), (r.entry,), r.due, r.end_at, r.end_t,
+                  {"declared_mass_g": r.mass_g, "threshold_days": r.limit // DAY})
 
 
 def _unconfirmed(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
     """Handovers with one side signed and the other missing, or signed late."""
-    ho, b = Handover, Batch
-    limit = _threshold(settings, b.region, "handover_hours", HOUR)
-    both = and_(ho.released_at.is_not(None), ho.answered_at.is_not(None))
-    release_first = or_(ho.answered_at.is_(None), and_(
-        ho.released_at.is_not(None),
-        _later(ho.answered_t_ms, ho.answered_at, ho.released_t_ms, ho.released_at)))
-    first_t = case((release_first, ho.released_t_ms), else_=ho.answered_t_ms)
-    first_at = case((release_first, ho.released_at), else_=ho.answered_at)
-    last_t = case((release_first, ho.answered_t_ms), else_=ho.released_t_ms)
-    last_at = case((release_first, ho.answered_at), else_=ho.released_at)
-    inner = (select(ho.batch, ho.from_org, ho.to_org, ho.manifest, ho.answered_at,
-                    b.region, both.label("done"), limit.label("limit"),
-                    first_t.label("first_t"), first_at.label("first_at"),
-                    last_t.label("last_t"), last_at.label("last_at"))
-             .join(b, b.code == ho.batch)
-             .where(ho.status.not_in(("superseded", "withdrawn")),
-                    *_region_where(b.region, query.region))
-             .subquery("sides"))
-    due = inner.c.first_t + inner.c.limit
-    rows = session.execute(select(inner, due.label("due")).where(or_(
-        and_(inner.c.done == true(), inner.c.last_t > due),
-        and_(inner.c.done == false(), literal(query.now_ms, BigInteger) > due))))
-    for r in rows:
-        yield Gap(f"handover_unconfirmed:{r.batch}:{r.first_at}", "handover_unconfirmed",
-                  "high" if not r.done else "low", r.region, (r.batch,), (r.from_org, r.to_org),
-                  (r.first_at,), r.due, r.last_at if r.done else None,
-                  r.last_t if r.done else None,
-                  {"manifest": r.manifest, "missing": None if r.done else (
-                      "answer" if r.answered_at is None else "release"),
-                   "threshold_hours": r.limit // HOUR})
+    for r in _candidates(session, query, settings, "handover_unconfirmed", "handover_hours",
+                         HOUR):
+        done = r.end_t is not None
+        yield Gap(f"handover_unconfirmed:{r.ref}", "handover_unconfirmed",
+                  "high" if not done else "low", r.region, (r.batch,), (r.org_a, r.org_b),
+                  (r.entry,), r.due, r.end_at if done else None, r.end_t if done else None,
+                  {"manifest": r.manifest, "missing": r.note, "threshold_hours": r.limit // HOUR})
 
 
 def _flagged(session: Session, query: GapQuery, flag: ColumnElement[bool]) -> Any:
@@ -804,80 +781,22 @@ def _report_mismatches(session: Session, query: GapQuery,
                       None, {"period": r.period, "waste_code": r.waste_code, **off})
 
 
-STAY_TYPES = ("in_transit_overdue", "undisposed_overdue", "stored_overdue")
-
-
 def _stays(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
     """How long each holder kept each batch: transporters (hours), collectors and stations
-    (their storage period), disposers (until disposal).
-
-    One pass over the settled handovers in (batch, answer) order with LEAD() for the next
-    one; a stay ends when the holder released the batch again, when a disposer disposed of
-    it, or when the holder poured all of it into other batches."""
-
-    ho, b, d, o = Handover, Batch, Disposal, Organisation
-
-    def following(column: Any) -> ColumnElement[Any]:
-        return func.lead(column).over(partition_by=ho.batch, order_by=ho.answered_at)
-
-    settled = (select(ho.batch, ho.to_org, ho.answered_at,
-                      _z(ho.answered_t_ms).label("a_t"), _z(ho.released_t_ms).label("r_t"),
-                      following(ho.from_org).label("next_from"),
-                      following(ho.released_t_ms).label("next_t"),
-                      following(ho.released_at).label("next_at"))
-               .where(ho.status == CONFIRMED).subquery("settled"))
-    # the kind of stay each holder gives, from its roles: once per organisation, not per row
-    roles: ColumnElement[str] = " " + o.roles + " "
-    holders = select(o.uscc, case(
-        (o.roles.in_(("", "transporter")), STAY_TYPES[0]),
-        (or_(roles.like("% disposer %"), roles.like("% receiver %")), STAY_TYPES[1]),
-        else_=STAY_TYPES[2]).label("kind")).subquery("holders")
-    kind = func.coalesce(holders.c.kind, STAY_TYPES[0])  # an unknown holder: no roles
-    # Regions matter only with per-region thresholds or a region filter; otherwise the first
-    # pass needs no batch row at all and batches are read only for the candidates.
-    by_region = bool(settings.regions) or bool(query.region) or bool(settings.storage_limits)
-    region: Any = b.region if by_region else literal_column("''")
-    limit = case((kind == STAY_TYPES[0], _threshold(settings, region, "in_transit_hours", HOUR)),
-                 (kind == STAY_TYPES[1], _threshold(settings, region, "undisposed_days", DAY)),
-                 else_=_storage_limit(settings, region, settled.c.to_org, b))
-    start = case((settled.c.a_t >= settled.c.r_t, settled.c.a_t), else_=settled.c.r_t)
-    handed_on = and_(settled.c.next_from == settled.c.to_org, settled.c.next_t.is_not(None))
-    disposed = and_(kind == STAY_TYPES[1], d.batch.is_not(None))
-    end_t = case((handed_on, settled.c.next_t), (disposed, d.t_ms))
-    end_at = case((handed_on, settled.c.next_at), (disposed, d.entry))
-    first = (select(settled.c.batch, settled.c.to_org, settled.c.answered_at,
-                    kind.label("kind"), (start + limit).label("due"),
-                    end_t.label("end_t"), end_at.label("end_at"))
-             .select_from(settled)
-             .outerjoin(holders, holders.c.uscc == settled.c.to_org)
-             .outerjoin(d, d.batch == settled.c.batch))
-    if by_region:
-        first = first.join(b, b.code == settled.c.batch).where(
-            *_region_where(b.region, query.region))
-    now = literal(query.now_ms, BigInteger)
-    # candidates: ended after their due time, or not (yet) ended by a release or a disposal
-    # MATERIALIZED: computed on its own, so the planner joins batches to the few candidates
-    # only rather than to every settled handover
-    stays = (first.where(kind.in_(sorted(query.types & set(STAY_TYPES))),
-                         func.coalesce(end_t, now) > start + limit)
-             .cte("stays").prefix_with("MATERIALIZED"))
-    # A stay not handed on also ends when the holder poured all of the batch into others, at
-    # the batch's last entry: the one at updated_at (every entry of a batch's stream sets it,
-    # and times never decrease along a stream), a primary-key look-up for candidates only.
-    poured = and_(stays.c.end_t.is_(None), b.holder == stays.c.to_org, b.state == CONSOLIDATED)
-    last_t = (select(LogEntry.t_ms).where(LogEntry.idx == b.updated_at)
-              .correlate(b).scalar_subquery())
-    final_t = case((poured, last_t), else_=stays.c.end_t)
-    final_at = case((poured, b.updated_at), else_=stays.c.end_at)
-    inner = (select(stays.c.batch, stays.c.to_org, stays.c.answered_at, stays.c.kind,
-                    stays.c.due, b.region, final_t.label("end_t"), final_at.label("end_at"))
-             .join(b, b.code == stays.c.batch).subquery("ends"))
-    rows = session.execute(select(inner).where(
-        func.coalesce(inner.c.end_t, now) > inner.c.due))
-    for r in rows:
-        yield Gap(f"{r.kind}:{r.batch}:{r.answered_at}", r.kind,
-                  "high" if r.end_t is None else "low", r.region, (r.batch,), (r.to_org,),
-                  (r.answered_at or 0,), r.due, r.end_at, r.end_t, {"holder": r.to_org})
+    (their storage period), disposers (until disposal). A stay ends when the holder released
+    the batch again, when a disposer disposed of it, or when the holder poured all of it into
+    other batches (``ledger.audit.intervals``)."""
+    thresholds = {STAY_TYPES[0]: ("in_transit_hours", HOUR),
+                  STAY_TYPES[1]: ("undisposed_days", DAY), STAY_TYPES[2]: ("stored_days", DAY)}
+    for kind in STAY_TYPES:
+        if kind not in query.types:
+            continue
+        name, unit = thresholds[kind]
+        for r in _candidates(session, query, settings, kind, name, unit,
+                             storage=kind == STAY_TYPES[2]):
+            yield Gap(f"{kind}:{r.ref}", kind, "high" if r.end_t is None else "low", r.region,
+                      (r.batch,), (r.org_a,), (r.entry or 0,), r.due, r.end_at, r.end_t,
+                      {"holder": r.org_a})
 
 
 # --- integrity: verified incrementally up to a watermark --------------------------------------

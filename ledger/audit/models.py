@@ -1,5 +1,6 @@
 """Projections the audit layer keeps: cases (问题清单), plans (管理计划) and declarations
-(申报登记), derived from the log, rebuilt by ``rebuild``."""
+(申报登记), and the custody-interval summary the gap scan reads; derived from the log, rebuilt by
+``rebuild``."""
 
 from __future__ import annotations
 
@@ -137,3 +138,30 @@ class DeclarationLine(Base):
     ledger_transferred_g: Mapped[int]
     ledger_opening_storage_g: Mapped[int]
     ledger_closing_storage_g: Mapped[int]
+
+
+class CustodyInterval(Base):
+    """One situation a time-based gap is about (``ledger.audit.intervals``): its start, its
+    end (NULL while open) and what a finding names. ``kind`` is the gap type it feeds and
+    ``ref`` the rest of that finding's id."""
+
+    __tablename__ = "custody_intervals"
+    __table_args__ = (
+        # the scan: a kind's open rows (span NULL) and those longer than a threshold
+        Index("ix_custody_intervals_kind_span", "kind", "span"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(80), primary_key=True)
+    batch: Mapped[str | None] = mapped_column(String(37), index=True)  # NULL: a manifest
+    region: Mapped[str] = mapped_column(String(6))
+    entry: Mapped[int | None] = mapped_column(BigInteger)  # the entry that opened it
+    start_t: Mapped[int] = mapped_column(BigInteger)
+    end_t: Mapped[int | None] = mapped_column(BigInteger)
+    end_at: Mapped[int | None] = mapped_column(BigInteger)  # the entry that ended it
+    span: Mapped[int | None] = mapped_column(BigInteger)  # end_t - start_t
+    org_a: Mapped[str] = mapped_column(String(18))
+    org_b: Mapped[str | None] = mapped_column(String(18))
+    manifest: Mapped[str | None] = mapped_column(String(14))
+    mass_g: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str | None] = mapped_column(String(10))  # answer|release unsigned; poured

@@ -1,0 +1,208 @@
+"""The gap scan as it was computed before the custody-interval summary (issue 15): the four
+time-based finders that read the projections directly, kept verbatim as the tests' reference.
+``reference_gaps`` is ``find_gaps`` with these in place of the summary's finders, so a test can
+check that the summary gives exactly the same findings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session, aliased
+
+from ledger.audit.gaps import (
+    CONFIRMED,
+    DAY,
+    HOUR,
+    SEVERITY_ORDER,
+    STAY_TYPES,
+    Gap,
+    GapQuery,
+    GapSettings,
+    _matches,
+    _region_where,
+    _storage_limit,
+    _threshold,
+    find_gaps,
+)
+from ledger.audit.intervals import later as _later
+from ledger.audit.intervals import z as _z
+from ledger.custody.kinds import CONSOLIDATED
+from ledger.custody.projections import Batch, Disposal, Handover, Organisation
+from ledger.tlog.models import LogEntry
+
+SUMMARISED = frozenset({"uncollected_overdue", "handover_unconfirmed", *STAY_TYPES})
+
+
+def reference_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[Gap]:
+    """``find_gaps`` with the time-based types computed the old way, from the projections."""
+    gaps = find_gaps(session, replace(query, types=query.types - SUMMARISED), settings)
+    if "uncollected_overdue" in query.types:
+        gaps += [g for g in _uncollected(session, query, settings) if _matches(g, query)]
+    if "handover_unconfirmed" in query.types:
+        gaps += [g for g in _unconfirmed(session, query, settings) if _matches(g, query)]
+    if query.types & set(STAY_TYPES):
+        gaps += [g for g in _stays(session, query, settings) if _matches(g, query)]
+    return sorted(gaps, key=lambda g: (SEVERITY_ORDER[g.severity], g.opened_ms, g.id))
+
+
+def _uncollected(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """Original batches not collected within N days of declaration (the first settled
+    handover out of the generator, timed when its later side was signed)."""
+    b = Batch
+
+    def confirmed(ho: Any) -> tuple[ColumnElement[int], ColumnElement[int]]:
+        """(time, entry) a handover was confirmed: its later-signed side."""
+        a_t, r_t, a_i, r_i = (_z(ho.answered_t_ms), _z(ho.released_t_ms), _z(ho.answered_at),
+                              _z(ho.released_at))
+        answer_last = _later(a_t, a_i, r_t, r_i)
+        return case((answer_last, a_t), else_=r_t), case((answer_last, a_i), else_=r_i)
+
+    ho = aliased(Handover, name="ho")
+    conf_t, _ = confirmed(ho)
+    # the first collection: one outer join and one aggregate per batch (NULL: none)
+    first_t = func.min(case((ho.batch.is_not(None), conf_t)))
+    limit = _threshold(settings, b.region, "uncollected_days", DAY)
+    due = b.declared_t_ms + limit
+    now = literal(query.now_ms, BigInteger)
+    late = (select(b.code, b.region, b.generator, b.declared_at, b.declared_mass_g,
+                   limit.label("limit"), due.label("due"), first_t.label("conf_t"))
+            .outerjoin(ho, and_(ho.batch == b.code, ho.from_org == b.generator,
+                                ho.status == CONFIRMED))
+            .where(b.consolidated == false(), *_region_where(b.region, query.region))
+            .group_by(b.code)
+            .having(func.coalesce(first_t, now) > due)
+            .subquery("late"))
+    again = aliased(Handover, name="again")
+    again_t, again_at = confirmed(again)
+    first_at = (select(func.min(again_at))  # the entry, for the findings only
+                .where(again.batch == late.c.code, again.status == CONFIRMED,
+                       again.from_org == late.c.generator, again_t == late.c.conf_t)
+                .correlate(late).scalar_subquery())
+    rows = session.execute(select(late, first_at.label("conf_at")))
+    for r in rows:
+        yield Gap(f"uncollected_overdue:{r.code}", "uncollected_overdue",
+                  "high" if query.now_ms > r.due + r.limit else "medium", r.region, (r.code,),
+                  (r.generator,), (r.declared_at,), r.due, r.conf_at, r.conf_t,
+                  {"declared_mass_g": r.declared_mass_g, "threshold_days": r.limit // DAY})
+
+
+def _unconfirmed(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """Handovers with one side signed and the other missing, or signed late."""
+    ho, b = Handover, Batch
+    limit = _threshold(settings, b.region, "handover_hours", HOUR)
+    both = and_(ho.released_at.is_not(None), ho.answered_at.is_not(None))
+    release_first = or_(ho.answered_at.is_(None), and_(
+        ho.released_at.is_not(None),
+        _later(ho.answered_t_ms, ho.answered_at, ho.released_t_ms, ho.released_at)))
+    first_t = case((release_first, ho.released_t_ms), else_=ho.answered_t_ms)
+    first_at = case((release_first, ho.released_at), else_=ho.answered_at)
+    last_t = case((release_first, ho.answered_t_ms), else_=ho.released_t_ms)
+    last_at = case((release_first, ho.answered_at), else_=ho.released_at)
+    inner = (select(ho.batch, ho.from_org, ho.to_org, ho.manifest, ho.answered_at,
+                    b.region, both.label("done"), limit.label("limit"),
+                    first_t.label("first_t"), first_at.label("first_at"),
+                    last_t.label("last_t"), last_at.label("last_at"))
+             .join(b, b.code == ho.batch)
+             .where(ho.status.not_in(("superseded", "withdrawn")),
+                    *_region_where(b.region, query.region))
+             .subquery("sides"))
+    due = inner.c.first_t + inner.c.limit
+    rows = session.execute(select(inner, due.label("due")).where(or_(
+        and_(inner.c.done == true(), inner.c.last_t > due),
+        and_(inner.c.done == false(), literal(query.now_ms, BigInteger) > due))))
+    for r in rows:
+        yield Gap(f"handover_unconfirmed:{r.batch}:{r.first_at}", "handover_unconfirmed",
+                  "high" if not r.done else "low", r.region, (r.batch,), (r.from_org, r.to_org),
+                  (r.first_at,), r.due, r.last_at if r.done else None,
+                  r.last_t if r.done else None,
+                  {"manifest": r.manifest, "missing": None if r.done else (
+                      "answer" if r.answered_at is None else "release"),
+                   "threshold_hours": r.limit // HOUR})
+
+
+def _stays(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """How long each holder kept each batch: transporters (hours), collectors and stations
+    (their storage period), disposers (until disposal).
+
+    One pass over the settled handovers in (batch, answer) order with LEAD() for the next
+    one; a stay ends when the holder released the batch again, when a disposer disposed of
+    it, or when the holder poured all of it into other batches."""
+
+    ho, b, d, o = Handover, Batch, Disposal, Organisation
+
+    def following(column: Any) -> ColumnElement[Any]:
+        return func.lead(column).over(partition_by=ho.batch, order_by=ho.answered_at)
+
+    settled = (select(ho.batch, ho.to_org, ho.answered_at,
+                      _z(ho.answered_t_ms).label("a_t"), _z(ho.released_t_ms).label("r_t"),
+                      following(ho.from_org).label("next_from"),
+                      following(ho.released_t_ms).label("next_t"),
+                      following(ho.released_at).label("next_at"))
+               .where(ho.status == CONFIRMED).subquery("settled"))
+    # the kind of stay each holder gives, from its roles: once per organisation, not per row
+    roles: ColumnElement[str] = " " + o.roles + " "
+    holders = select(o.uscc, case(
+        (o.roles.in_(("", "transporter")), STAY_TYPES[0]),
+        (or_(roles.like("% disposer %"), roles.like("% receiver %")), STAY_TYPES[1]),
+        else_=STAY_TYPES[2]).label("kind")).subquery("holders")
+    kind = func.coalesce(holders.c.kind, STAY_TYPES[0])  # an unknown holder: no roles
+    # Regions matter only with per-region thresholds or a region filter; otherwise the first
+    # pass needs no batch row at all and batches are read only for the candidates.
+    by_region = bool(settings.regions) or bool(query.region) or bool(settings.storage_limits)
+    region: Any = b.region if by_region else literal_column("''")
+    limit = case((kind == STAY_TYPES[0], _threshold(settings, region, "in_transit_hours", HOUR)),
+                 (kind == STAY_TYPES[1], _threshold(settings, region, "undisposed_days", DAY)),
+                 else_=_storage_limit(settings, region, settled.c.to_org, b))
+    start = case((settled.c.a_t >= settled.c.r_t, settled.c.a_t), else_=settled.c.r_t)
+    handed_on = and_(settled.c.next_from == settled.c.to_org, settled.c.next_t.is_not(None))
+    disposed = and_(kind == STAY_TYPES[1], d.batch.is_not(None))
+    end_t = case((handed_on, settled.c.next_t), (disposed, d.t_ms))
+    end_at = case((handed_on, settled.c.next_at), (disposed, d.entry))
+    first = (select(settled.c.batch, settled.c.to_org, settled.c.answered_at,
+                    kind.label("kind"), (start + limit).label("due"),
+                    end_t.label("end_t"), end_at.label("end_at"))
+             .select_from(settled)
+             .outerjoin(holders, holders.c.uscc == settled.c.to_org)
+             .outerjoin(d, d.batch == settled.c.batch))
+    if by_region:
+        first = first.join(b, b.code == settled.c.batch).where(
+            *_region_where(b.region, query.region))
+    now = literal(query.now_ms, BigInteger)
+    # candidates: ended after their due time, or not (yet) ended by a release or a disposal
+    # MATERIALIZED: computed on its own, so the planner joins batches to the few candidates
+    # only rather than to every settled handover
+    stays = (first.where(kind.in_(sorted(query.types & set(STAY_TYPES))),
+                         func.coalesce(end_t, now) > start + limit)
+             .cte("stays").prefix_with("MATERIALIZED"))
+    # A stay not handed on also ends when the holder poured all of the batch into others, at
+    # the batch's last entry: the one at updated_at (every entry of a batch's stream sets it,
+    # and times never decrease along a stream), a primary-key look-up for candidates only.
+    poured = and_(stays.c.end_t.is_(None), b.holder == stays.c.to_org, b.state == CONSOLIDATED)
+    last_t = (select(LogEntry.t_ms).where(LogEntry.idx == b.updated_at)
+              .correlate(b).scalar_subquery())
+    final_t = case((poured, last_t), else_=stays.c.end_t)
+    final_at = case((poured, b.updated_at), else_=stays.c.end_at)
+    inner = (select(stays.c.batch, stays.c.to_org, stays.c.answered_at, stays.c.kind,
+                    stays.c.due, b.region, final_t.label("end_t"), final_at.label("end_at"))
+             .join(b, b.code == stays.c.batch).subquery("ends"))
+    rows = session.execute(select(inner).where(
+        func.coalesce(inner.c.end_t, now) > inner.c.due))
+    for r in rows:
+        yield Gap(f"{r.kind}:{r.batch}:{r.answered_at}", r.kind,
+                  "high" if r.end_t is None else "low", r.region, (r.batch,), (r.to_org,),
+                  (r.answered_at or 0,), r.due, r.end_at, r.end_t, {"holder": r.to_org})
