@@ -23,14 +23,14 @@ from api.notify import deliver, webpush
 from api.scoping import plan_settings
 from ledger import clock, migrations
 from ledger.audit.intervals import rebuild_intervals
-from ledger.audit.models import CustodyInterval
+from ledger.audit.models import BalanceMonth, CustodyInterval
 from ledger.audit.notifications import (
     DueDeclaration,
     remind_deadlines,
     remind_declarations,
 )
 from ledger.audit.plans import obligations_due
-from ledger.audit.reconcile import rebuild_balances
+from ledger.audit.reconcile import rebuild_balances, rebuild_months
 from ledger.custody.projections import Batch, BatchBalance
 from ledger.tlog import log
 
@@ -122,12 +122,18 @@ def _fill_summary(session: Session) -> int | None:
 
 
 def _fill_intervals(session: Session) -> int | None:
-    """The custody-interval summary the gap scan reads (revision 0016) starts empty on a
-    database that has batches; fill it from the projections. None when there was nothing to
-    do; checked on every start, as ``_fill_summary``."""
+    """The custody-interval summary the gap scan reads and the reconciliation summary's monthly
+    totals (revision 0016) start empty on a database that has batches; fill them from the
+    projections. None when there was nothing to do; checked on every start, as
+    ``_fill_summary``."""
     has_batches = session.scalar(select(Batch.code).limit(1)) is not None
-    if not has_batches or session.scalar(select(CustodyInterval.kind).limit(1)) is not None:
+    if not has_batches:
         session.rollback()
+        return None
+    if session.scalar(select(BalanceMonth.month).limit(1)) is None:
+        rebuild_months(session)
+    if session.scalar(select(CustodyInterval.kind).limit(1)) is not None:
+        session.commit()
         return None
     filled = rebuild_intervals(session)
     session.commit()

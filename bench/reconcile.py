@@ -28,7 +28,10 @@ is signed stream by stream, the drum last because it names its parents' hand-off
 laid out unit by unit in the log, and written with the operator's checkpoint over the recomputed
 Merkle root. The projections are produced alongside, by mirroring what the custody handlers do
 for exactly these entry kinds, and loaded with COPY (PostgreSQL) or executemany (SQLite); the
-reconciliation summary is then computed set-based (``ledger.audit.reconcile.rebuild_balances``).
+reconciliation summary and its monthly totals are then computed set-based
+(``ledger.audit.reconcile.rebuild_balances``), and the custody-interval summary the gap scan
+reads (``ledger.audit.intervals.rebuild_intervals``); a cache loaded by an older version gets
+its schema upgraded and the missing summaries filled before it is measured.
 ``--check`` proves the bulk path right at the sizes it runs: ``ledger.tlog.rebuild`` replays every
 entry through the real rules and handlers and must find no difference in any projection
 (including ``batch_balances``), and ``waste-ledger verify`` must accept an export of the log.
@@ -43,8 +46,9 @@ Measured (in a fresh process per database and size, after a warm-up run)
   a report cost before the summary), once.
 - ``gap_scan_cold_s``: ``find_gaps`` for every type with the integrity watermark at 0, so the
   scan re-verifies the whole log once (what the first scan after a restore costs).
-  ``gap_scan_s``: the same scan with the watermark current (every later scan); median of rounds.
-  ``gap_scan_by_type_s``: each type alone.
+  ``gap_scan_s``: the same scan with the watermark current (every later scan); median of rounds;
+  ``gap_scan_vs_raw`` = gap scan / raw aggregate. ``gap_scan_by_type_s``: each type alone.
+  ``--no-cold`` skips the cold scan (the watermark is left as it is).
 - ``peak_python_mb``: tracemalloc peak during one report and one scan (separate, untimed runs);
   ``maxrss_mb``: the measuring process's peak resident set (no build in it).
 """
@@ -75,6 +79,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# bench/ itself must not be on the path: bench/http.py would shadow the standard library's http
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
@@ -83,11 +89,14 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from ledger import migrations  # noqa: E402
 from ledger.audit.gaps import GAP_TYPES, GapQuery, GapSettings, find_gaps  # noqa: E402
+from ledger.audit.intervals import rebuild_intervals, refresh_intervals  # noqa: E402
+from ledger.audit.models import CustodyInterval  # noqa: E402
 from ledger.audit.reconcile import (  # noqa: E402
     ReportFilters,
     rebuild_balances,
     reconcile,
     reference_figures,
+    refresh_balances,
     region_bounds,
 )
 from ledger.bootstrap import ledger_kinds  # noqa: E402
@@ -718,6 +727,28 @@ def load_rows(engine: Engine, n: int) -> None:
         count = rebuild_balances(session)
         session.commit()
         log(f"{kind} n={n}: {count} summary rows ({time.monotonic() - started:.0f} s)")
+    fill_intervals(engine, n)
+
+
+def fill_intervals(engine: Engine, n: int) -> float:
+    """The custody-interval summary the gap scan reads, set-based (as the app fills it on a
+    database that predates it): for a cache loaded before it existed, too. Seconds taken."""
+    kind = engine.dialect.name
+    started = time.monotonic()
+    with Session(engine) as session:
+        log(f"{kind} n={n}: computing the custody-interval summary (set-based)")
+        count = rebuild_intervals(session)
+        session.commit()
+    with engine.connect() as conn:
+        if kind == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "VACUUM ANALYZE custody_intervals")
+        else:
+            conn.exec_driver_sql("ANALYZE custody_intervals")
+            conn.commit()
+    seconds = time.monotonic() - started
+    log(f"{kind} n={n}: {count} custody-interval rows ({seconds:.0f} s)")
+    return seconds
 
 
 def _copy(kind: str, dbapi: Any, name: str, cols: Sequence[str],
@@ -808,8 +839,32 @@ def peak_mb(fn: Callable[[], Any]) -> float:
         tracemalloc.stop()
 
 
-def measure(kind: str, n: int, rounds: int, cte: bool) -> dict[str, Any]:
+def refresh_costs(session: Session, sample: int = 200) -> dict[str, float]:
+    """What the append transaction pays for the summaries, in ms per batch entry: each
+    refresh run alone for ``sample`` originals and ``sample // 10`` drums (rolled back)."""
+    out: dict[str, float] = {}
+    for label, consolidated, count in (("original", False, sample),
+                                       ("drum", True, sample // 10)):
+        codes = list(session.scalars(select(Batch.code).where(
+            Batch.consolidated.is_(consolidated)).order_by(Batch.code).limit(count)))
+        for name, refresh in (("balances", refresh_balances), ("intervals", refresh_intervals)):
+            started = time.perf_counter()
+            for code in codes:
+                refresh(session, [code])
+            out[f"{name}_{label}"] = round((time.perf_counter() - started) * 1000
+                                           / max(len(codes), 1), 2)
+            session.rollback()
+    return out
+
+
+def measure(kind: str, n: int, rounds: int, cte: bool, cold: bool = True) -> dict[str, Any]:
     engine = engine_for(kind, n)
+    out: dict[str, Any] = {"db": kind, "batches": n}
+    migrations.upgrade(engine)  # a cache loaded by an older version: its schema brought up
+    with Session(engine) as s:
+        empty = s.scalar(select(CustodyInterval.kind).limit(1)) is None
+    if empty:
+        out["interval_summary_fill_s"] = round(fill_intervals(engine, n), 1)
     session = sessionmaker(engine)()
     year = {"region": "331000", "period_from": dt.date(YEAR, 1, 1),
             "period_to": dt.date(YEAR, 12, 31)}
@@ -818,7 +873,6 @@ def measure(kind: str, n: int, rounds: int, cte: bool) -> dict[str, Any]:
                .where(Batch.consolidated.is_(False), Batch.region >= lo, Batch.region <= hi,
                       Batch.declared_t_ms >= YEAR_START, Batch.declared_t_ms < YEAR_END)
                .group_by(Batch.waste_code))
-    out: dict[str, Any] = {"db": kind, "batches": n}
 
     def report() -> Any:
         rep = reconcile(session, **year)  # type: ignore[arg-type]
@@ -862,14 +916,17 @@ def measure(kind: str, n: int, rounds: int, cte: bool) -> dict[str, Any]:
         session.rollback()
         return found
 
-    session.execute(text("UPDATE integrity_watermark SET verified_size = 0, frontier = :f"),
-                    {"f": b""})
-    session.commit()
+    if cold:
+        session.execute(text("UPDATE integrity_watermark SET verified_size = 0, frontier = :f"),
+                        {"f": b""})
+        session.commit()
     started = time.perf_counter()
-    found = scan()
-    out["gap_scan_cold_s"] = round(time.perf_counter() - started, 3)
+    found = scan()  # with the watermark current (not cold), only a warm-up
+    out["gap_scan_cold_s" if cold else "gap_scan_first_s"] = round(
+        time.perf_counter() - started, 3)
     step("gap_scan_cold")
     out["gap_scan_s"], out["gap_scan_best_s"], found = timed(scan, rounds)
+    out["gap_scan_vs_raw"] = round(out["gap_scan_s"] / out["raw_aggregate_s"], 2)
     counts: dict[str, int] = {}
     for g in found:
         counts[g.type] = counts.get(g.type, 0) + 1
@@ -883,6 +940,7 @@ def measure(kind: str, n: int, rounds: int, cte: bool) -> dict[str, Any]:
         by_type[gap_type] = round(time.perf_counter() - started, 3)
     out["gap_scan_by_type_s"] = by_type
     step("gap_scans")
+    out["refresh_ms"] = refresh_costs(session)
     out["peak_python_mb_reconcile"] = peak_mb(report)
     out["peak_python_mb_gap_scan"] = peak_mb(scan)
     step("tracemalloc_runs")
@@ -921,6 +979,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="waste-ledger verify on an export after loading")
     parser.add_argument("--no-cte", action="store_true",
                         help="skip the reference CTE timing (slow at 1M)")
+    parser.add_argument("--no-cold", action="store_true",
+                        help="skip the first scan with the integrity watermark at 0")
     parser.add_argument("--phase", choices=["load", "measure", "check", "verify"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -935,7 +995,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.phase in ("check", "verify"):
             result = check(kind, n, replay=args.phase == "check")
         else:
-            result = measure(kind, n, rounds, cte=not args.no_cte)
+            result = measure(kind, n, rounds, cte=not args.no_cte, cold=not args.no_cold)
         print(json.dumps(result))
         return 0
     results: dict[str, Any] = {
@@ -959,7 +1019,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"measuring {kind} n={n}")
             phase = ["--sizes", str(n), "--db", kind, "--phase", "measure",
                      "--rounds", str(rounds)]
-            run.update(child(phase + (["--no-cte"] if args.no_cte else [])))
+            run.update(child(phase + (["--no-cte"] if args.no_cte else [])
+                             + (["--no-cold"] if args.no_cold else [])))
             run["loadavg_after"] = os.getloadavg()
             log(json.dumps(run, ensure_ascii=False))
             results["runs"].append(run)

@@ -46,7 +46,15 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger.audit.intervals import CONFIRMED, STAY_TYPES
 from ledger.audit.intervals import z as _z
-from ledger.audit.models import Case, CustodyInterval, Declaration, DeclarationLine, Plan, PlanLine
+from ledger.audit.models import (
+    BalanceMonth,
+    Case,
+    CustodyInterval,
+    Declaration,
+    DeclarationLine,
+    Plan,
+    PlanLine,
+)
 from ledger.audit.plans import PlanSettings, expected_periods, plan_due, registered_day
 from ledger.clock import (
     BEIJING,
@@ -59,7 +67,6 @@ from ledger.clock import (
 from ledger.custody.exemptions import ExemptionClaim
 from ledger.custody.projections import (
     Batch,
-    BatchBalance,
     Handover,
     Lineage,
     Manifest,
@@ -924,13 +931,13 @@ def _month(t_ms: int) -> str:
 
 def monthly_generation(session: Session, query: GapQuery) -> dict[tuple[str, str], dict[str, int]]:
     """Declared grams per (generator, waste code) per Beijing month: one GROUP BY over the
-    reconciliation summary (which carries each original's month)."""
-    bb = BatchBalance
+    reconciliation summary's monthly totals (``balance_months``)."""
+    bm = BalanceMonth
     out: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     rows = session.execute(
-        select(bb.generator, bb.waste_code, bb.month, func.sum(bb.declared))
-        .where(*_region_where(bb.region, query.region))
-        .group_by(bb.generator, bb.waste_code, bb.month))
+        select(bm.generator, bm.waste_code, bm.month, func.sum(bm.declared))
+        .where(*_region_where(bm.region, query.region))
+        .group_by(bm.generator, bm.waste_code, bm.month))
     for generator, code, month, grams in rows:  # aggregate rows, not batches
         out[(generator, code)][month] = int(grams)
     return out

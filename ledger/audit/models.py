@@ -165,3 +165,31 @@ class CustodyInterval(Base):
     manifest: Mapped[str | None] = mapped_column(String(14))
     mass_g: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str | None] = mapped_column(String(10))  # answer|release unsigned; poured
+
+
+class BalanceMonth(Base):
+    """The reconciliation summary (``batch_balances``) summed per generator, region, waste code,
+    category and Beijing month of declaration, kept with it in the append transaction
+    (``ledger.audit.reconcile.refresh_balances``): a report over whole months reads these rows,
+    about a third as many as the originals, and only the originals of a partial first or last
+    month (docs/reconciliation.md section 8)."""
+
+    __tablename__ = "balance_months"
+    __table_args__ = (Index("ix_balance_months_region_month", "region", "month"),)
+
+    generator: Mapped[str] = mapped_column(String(18), primary_key=True)
+    region: Mapped[str] = mapped_column(String(6), primary_key=True)
+    waste_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    category: Mapped[str] = mapped_column(String(4), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    declared: Mapped[int] = mapped_column(BigInteger)
+    collected: Mapped[int] = mapped_column(BigInteger)
+    at_generator: Mapped[int] = mapped_column(BigInteger)
+    returned: Mapped[int] = mapped_column(BigInteger)
+    in_transit: Mapped[int] = mapped_column(BigInteger)
+    in_storage: Mapped[int] = mapped_column(BigInteger)
+    received_at_disposers: Mapped[int] = mapped_column(BigInteger)
+    disposed_utilisation: Mapped[int] = mapped_column(BigInteger)
+    disposed_disposal: Mapped[int] = mapped_column(BigInteger)
+    refused: Mapped[int] = mapped_column(BigInteger)
+    batches: Mapped[int] = mapped_column(BigInteger)  # originals summed in the row

@@ -53,9 +53,12 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.sql.expression import Subquery
 
+from ledger.audit.models import BalanceMonth
 from ledger.audit.plans import Piece, plan_pieces
 from ledger.clock import BEIJING_OFFSET_MS, beijing_day_start_ms
 from ledger.custody.access import batch_visibility
@@ -624,26 +627,81 @@ def _balance_sums() -> list[ColumnElement[Any]]:
             func.count().label("batches")]
 
 
-def _grouped(session: Session, where: Sequence[ColumnElement[bool]], dialect: str,
+_KEYS: Final = ("generator", "region", "waste_code", "category", "month")
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def _report_source(f: ReportFilters, principal: Principal | None) -> Subquery:
+    """The rows a report groups: (generator, region, waste code, category, month, every summed
+    figure, batches). Whole months of the period come from ``balance_months``; the originals
+    of a partial first or last month (and every original, for a viewer whose scope is not a
+    region) from ``batch_balances``, one row each. Summing either gives the same figures."""
+    bb, bm = BatchBalance, BalanceMonth
+
+    def rows(table: Any, batches: Any, where: Sequence[ColumnElement[bool]]) -> Any:
+        return select(*(getattr(table, k) for k in _KEYS),
+                      *(getattr(table, name) for name in SUMMED),
+                      batches.label("batches")).where(*where)
+
+    one: ColumnElement[int] = literal_column("1", BigInteger)
+    where = _balance_population(f, principal)
+    by_region = principal is None or principal.is_operator or principal.is_regulator
+    # whole months within the period: [first, last) as month starts
+    first: dt.date | None = None
+    last: dt.date | None = None
+    if f.period_from is not None:
+        first = f.period_from if f.period_from.day == 1 else _next_month(f.period_from)
+    if f.period_to is not None:
+        last = _month_start(f.period_to + dt.timedelta(days=1))
+    if not by_region or (first and last and first >= last):
+        return rows(bb, one, where).subquery("source")
+    month_where = [c for c in _filter_clauses(replace(f, period_from=None, period_to=None), bm)]
+    if principal is not None and principal.is_regulator and not principal.is_operator:
+        lo, hi = region_bounds(principal.region)
+        month_where += [bm.region >= lo, bm.region <= hi]
+    if first:
+        month_where.append(bm.month >= first.strftime("%Y-%m"))
+    if last:
+        month_where.append(bm.month < last.strftime("%Y-%m"))
+    parts: list[Any] = [rows(bm, bm.batches, month_where)]
+    if first is not None and f.period_from != first:  # the days before the first month
+        parts.append(rows(bb, one, [*where, bb.declared_t_ms < beijing_day_start_ms(first)]))
+    if last is not None and f.period_to is not None and (
+            f.period_to + dt.timedelta(days=1) != last):  # the days of the last, partial month
+        parts.append(rows(bb, one, [*where, bb.declared_t_ms >= beijing_day_start_ms(last)]))
+    source: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    return source.subquery("source")
+
+
+def _grouped(session: Session, src: Subquery, dialect: str,
              progress: ProgressFn) -> tuple[list[Any], list[Any], list[Any]]:
-    """Aggregate the summary rows by (waste code, category), by generator and by month.
+    """Aggregate the report's rows (``_report_source``) by (waste code, category), by
+    generator and by month.
 
     PostgreSQL does it in one pass with GROUPING SETS; SQLite has none, so it runs one GROUP
     BY per breakdown. Either way Python only receives one row per group."""
-    bb = BatchBalance
-    code_cols = (bb.waste_code, bb.category)
+    code_cols = (src.c.waste_code, src.c.category)
+    sums = [*(func.sum(src.c[name]).label(name) for name in SUMMED),
+            func.sum(src.c.batches).label("batches")]
 
     def query(*cols: Any) -> Select[Any]:
-        return select(*cols, *_balance_sums()).where(*where)
+        return select(*cols, *sums)
 
     if dialect == "postgresql":
         progress(0, 1, "all breakdowns")
         rows = session.execute(
-            query(*code_cols, bb.generator, bb.month,
-                  func.grouping(bb.waste_code).label("g_code"),
-                  func.grouping(bb.generator).label("g_gen"))
-            .group_by(func.grouping_sets(tuple_(*code_cols), tuple_(bb.generator),
-                                         tuple_(bb.month)))).all()
+            query(*code_cols, src.c.generator, src.c.month,
+                  func.grouping(src.c.waste_code).label("g_code"),
+                  func.grouping(src.c.generator).label("g_gen"))
+            .group_by(func.grouping_sets(tuple_(*code_cols), tuple_(src.c.generator),
+                                         tuple_(src.c.month)))).all()
         # GROUPING(x) is 0 where x is part of the row's grouping set
         progress(1, 1, "done")
         return ([r for r in rows if r.g_code == 0], [r for r in rows if r.g_gen == 0],
@@ -651,9 +709,9 @@ def _grouped(session: Session, where: Sequence[ColumnElement[bool]], dialect: st
     progress(0, 3, "by waste code")
     by_code = list(session.execute(query(*code_cols).group_by(*code_cols)))
     progress(1, 3, "by generator")
-    by_gen = list(session.execute(query(bb.generator).group_by(bb.generator)))
+    by_gen = list(session.execute(query(src.c.generator).group_by(src.c.generator)))
     progress(2, 3, "by month")
-    by_month = list(session.execute(query(bb.month).group_by(bb.month)))
+    by_month = list(session.execute(query(src.c.month).group_by(src.c.month)))
     progress(3, 3, "done")
     return by_code, by_gen, by_month
 
@@ -661,7 +719,7 @@ def _grouped(session: Session, where: Sequence[ColumnElement[bool]], dialect: st
 def _compute(session: Session, filters: ReportFilters, principal: Principal | None,
              progress: ProgressFn) -> tuple[Figures, dict[str, Any]]:
     dialect = _prepare(session)
-    by_code, by_gen, by_month = _grouped(session, _balance_population(filters, principal),
+    by_code, by_gen, by_month = _grouped(session, _report_source(filters, principal),
                                          dialect, progress)
     code_name, category_name = _labels(session)
     waste_rows = tuple(sorted((Row(r.waste_code, code_name(r.waste_code), _figures(r))
@@ -808,6 +866,35 @@ def _refresh_statements(dialect: str) -> tuple[Any, Any, Any]:
     return ancestors, remove, add
 
 
+@functools.cache
+def _month_statements(dialect: str) -> tuple[Any, Any, Any]:
+    """``balance_months`` kept with the summary: the originals' rows are taken out of their
+    months before they are recomputed, put back after, and months left empty are deleted."""
+    bb, bm = BatchBalance, BalanceMonth
+    upsert: Any = (sqlite_insert if dialect == "sqlite" else postgresql_insert)
+
+    def moved(sign: int) -> Any:
+        keys = [getattr(bb, k) for k in _KEYS]
+        figures = [(func.sum(getattr(bb, n)) * sign).label(n) for n in SUMMED]
+        rows = (select(*keys, *figures, (func.count() * sign).label("batches"))
+                .where(bb.origin.in_(_ORIGINS)).group_by(*keys))
+        stmt = upsert(bm).from_select([*_KEYS, *SUMMED, "batches"], rows)
+        return stmt.on_conflict_do_update(
+            index_elements=list(_KEYS),
+            set_={n: getattr(bm, n) + getattr(stmt.excluded, n) for n in (*SUMMED, "batches")})
+
+    empty = delete(bm).where(bm.batches == 0, bm.generator.in_(
+        select(bb.generator).where(bb.origin.in_(_ORIGINS))))
+    return moved(-1), moved(1), empty
+
+
+def _month_rows() -> Any:
+    bb = BatchBalance
+    keys = [getattr(bb, k) for k in _KEYS]
+    return (select(*keys, *(func.sum(getattr(bb, n)) for n in SUMMED), func.count())
+            .group_by(*keys))
+
+
 def origins_of(session: Session, codes: Iterable[str]) -> list[str]:
     """The original batches whose mass is in any of ``codes`` (an original is its own)."""
     plain: list[str] = []
@@ -829,10 +916,15 @@ def refresh_balances(session: Session, codes: Iterable[str]) -> int:
     origins = origins_of(session, codes)
     if not origins:
         return 0
-    _, remove, add = _refresh_statements(session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    _, remove, add = _refresh_statements(dialect)
+    take_out, put_back, empty = _month_statements(dialect)
     conn = session.connection()
+    conn.execute(take_out, {"origins": origins})
     conn.execute(remove, {"origins": origins})
     conn.execute(add, {"origins": origins})
+    conn.execute(put_back, {"origins": origins})
+    conn.execute(empty, {"origins": origins})
     return len(origins)
 
 
@@ -843,7 +935,17 @@ def rebuild_balances(session: Session) -> int:
     conn = session.connection()
     conn.execute(delete(BatchBalance))
     conn.execute(insert(BatchBalance).from_select(_BALANCE_COLUMNS, _balance_select([], dialect)))
+    rebuild_months(session)
     return int(session.scalar(select(func.count()).select_from(BatchBalance)) or 0)
+
+
+def rebuild_months(session: Session) -> int:
+    """Recompute ``balance_months`` from the summary rows, set-based."""
+    session.flush()
+    conn = session.connection()
+    conn.execute(delete(BalanceMonth))
+    conn.execute(insert(BalanceMonth).from_select([*_KEYS, *SUMMED, "batches"], _month_rows()))
+    return int(session.scalar(select(func.count()).select_from(BalanceMonth)) or 0)
 
 
 def balance_differences(session: Session) -> list[str]:
@@ -854,6 +956,15 @@ def balance_differences(session: Session) -> list[str]:
     cols = [getattr(BatchBalance, c) for c in _BALANCE_COLUMNS]
     kept = {tuple(r) for r in session.execute(select(*cols))}
     return sorted({r[0] for r in fresh ^ kept})
+
+
+def month_differences(session: Session) -> list[tuple[Any, ...]]:
+    """``balance_months`` rows that differ from the summary rows summed afresh (empty when
+    right)."""
+    cols = [getattr(BalanceMonth, c) for c in (*_KEYS, *SUMMED, "batches")]
+    kept = {tuple(r) for r in session.execute(select(*cols))}
+    fresh = {tuple(r) for r in session.execute(_month_rows())}
+    return sorted(kept ^ fresh, key=repr)
 
 
 def reference_figures(session: Session, filters: ReportFilters) -> Figures:

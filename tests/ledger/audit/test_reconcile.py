@@ -21,6 +21,7 @@ from ledger.audit.reconcile import (
     ReportFilters,
     balance_differences,
     batches_behind,
+    month_differences,
     rebuild_balances,
     reconcile,
     reference_figures,
@@ -512,7 +513,47 @@ def test_balance_identity_on_random_scenarios(counted, seed):
         assert behind(counted, figure) == want, figure
     # the summary maintained entry by entry equals the recursive CTE computed afresh
     assert balance_differences(session) == []
+    assert month_differences(session) == []
     assert reference_figures(session, ReportFilters()) == rep.totals
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_periods_over_whole_and_partial_months_give_the_reference_figures(counted, seed):
+    """A report takes whole months from balance_months and the originals of a partial first
+    or last month from batch_balances: every cut gives the recursive CTE's figures."""
+    session = counted.world.session
+    moments = ["2026-08-31T15:59:59Z", "2026-08-31T16:00:00Z", "2026-09-14T16:00:00Z",
+               "2026-09-30T16:00:00Z", "2026-10-31T15:59:59Z", "2026-10-31T16:00:00Z",
+               "2026-11-19T12:00:00Z"]  # Beijing month and day edges
+    for n, moment in enumerate(moments):
+        at(counted, moment)
+        for g in (GEN_A, GEN_B):
+            code = counted.declare(g, serial=50 + n, mass_g=1_000 * (n + 1))
+            if n % 2:
+                hand_over(counted, code, g, COLLECTOR, 1_000 * (n + 1))
+    at(counted, "2026-11-20T00:00:00Z")
+    random_scenario(counted, random.Random(seed))
+    session.rollback()
+    assert month_differences(session) == []
+    day = dt.date
+    cuts = [(None, None), (day(2026, 9, 1), None), (day(2026, 9, 22), None),
+            (None, day(2026, 9, 30)), (None, day(2026, 11, 1)), (day(2026, 9, 15),
+                                                                   day(2026, 11, 20)),
+            (day(2026, 8, 1), day(2026, 11, 30)), (day(2026, 9, 21), day(2026, 9, 21)),
+            (day(2026, 10, 2), day(2026, 11, 1)), (day(2026, 9, 2), day(2026, 10, 31))]
+    for start, end in cuts:
+        filters = ReportFilters(period_from=start, period_to=end)
+        rep = report(counted, period_from=start, period_to=end)
+        assert rep.totals == reference_figures(session, filters), (start, end)
+        assert sum((r.figures for r in rep.by_month), Figures()) == rep.totals
+        assert sum((r.figures for r in rep.by_generator), Figures()) == rep.totals
+        session.rollback()
+        for gen in (GEN_A, GEN_B):
+            assert report(counted, period_from=start, period_to=end, generator=gen,
+                          region="331000").totals == reference_figures(
+                session, ReportFilters(period_from=start, period_to=end, generator=gen,
+                                       region="331000"))
+            session.rollback()
 
 
 # --- the summary (batch_balances), maintained in the append transaction ------------------------
@@ -532,11 +573,17 @@ def test_the_summary_follows_every_entry_and_a_stale_row_is_found(counted):
                          "WHERE origin = :c"), {"c": code})
     session.commit()
     assert balance_differences(session) == [code]
+    assert len(month_differences(session)) == 2  # its month no longer sums the summary
+    session.execute(text(  # whole months are read from the monthly totals
+        "UPDATE balance_months SET in_storage = in_storage + 7 WHERE (generator, region, "
+        "waste_code, category, month) IN (SELECT generator, region, waste_code, category, "
+        "month FROM batch_balances WHERE origin = :c)"), {"c": code})
+    session.commit()
     assert report(counted).totals.in_storage == before.in_storage + 7  # reports read the summary
     assert rebuild_balances(session) == len(list(session.scalars(
         select(Batch.code).where(Batch.consolidated.is_(False)))))
     session.commit()
-    assert balance_differences(session) == []
+    assert balance_differences(session) == [] and month_differences(session) == []
     assert report(counted).totals == before
 
 

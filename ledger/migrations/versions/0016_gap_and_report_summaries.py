@@ -1,6 +1,7 @@
-"""The custody-interval summary the gap scan reads (custody_intervals), a projection.
+"""The custody-interval summary the gap scan reads (custody_intervals) and the reconciliation
+summary's monthly totals (balance_months), projections.
 
-An upgraded database gets it empty; the app fills it from the projections at its next start
+An upgraded database gets them empty; the app fills them from the projections at its next start
 (``api.bootstrap``), as it does ``batch_balances``.
 
 Revision ID: 0016
@@ -45,7 +46,28 @@ def upgrade() -> None:
                     if_not_exists=True)
 
 
+    op.create_table(
+        "balance_months",
+        sa.Column("generator", sa.String(length=18), nullable=False),
+        sa.Column("region", sa.String(length=6), nullable=False),
+        sa.Column("waste_code", sa.String(length=10), nullable=False),
+        sa.Column("category", sa.String(length=4), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in (
+            "declared", "collected", "at_generator", "returned", "in_transit", "in_storage",
+            "received_at_disposers", "disposed_utilisation", "disposed_disposal", "refused",
+            "batches")),
+        sa.PrimaryKeyConstraint("generator", "region", "waste_code", "category", "month",
+                                name=op.f("pk_balance_months")),
+        if_not_exists=True,
+    )
+    op.create_index("ix_balance_months_region_month", "balance_months", ["region", "month"],
+                    if_not_exists=True)
+
+
 def downgrade() -> None:
+    op.drop_index("ix_balance_months_region_month", table_name="balance_months")
+    op.drop_table("balance_months")
     op.drop_index("ix_custody_intervals_kind_span", table_name="custody_intervals")
     op.drop_index(op.f("ix_custody_intervals_batch"), table_name="custody_intervals")
     op.drop_table("custody_intervals")
