@@ -17,6 +17,7 @@ from ledger.tlog.log import export_log
 from ledger.tlog.rebuild import rebuild
 from ledger.tlog.verify import verify_export
 from tests.conftest import initialised_app
+from tests.ledger.gap_reference import reference_gaps
 
 
 @pytest.fixture
@@ -56,6 +57,14 @@ def test_every_injected_fault_is_found_as_the_right_gap(sim_app):
     start_ms = int((sim.end - dt.timedelta(days=8 * 31)).timestamp() * 1000)  # 7 months back
     for g in gaps:  # each opened within the simulated months, not at some index read as time
         assert start_ms <= g.opened_ms, g
+    with sim_app.app_context():  # the summary's scan = the projections' scan, at two clocks
+        end_ms = int(sim.end.timestamp() * 1000)
+        for now in (end_ms, end_ms - 40 * 86_400_000):
+            q = GapQuery(now_ms=now)
+            assert find_gaps(db.session, q, GapSettings()) == reference_gaps(
+                db.session, q, GapSettings())
+            db.session.rollback()
+        db.session.remove()
     with sim_app.app_context():  # the replay finds the one tampered projection, nothing else
         report = rebuild(db.session, log_config(), commit=False)
         db.session.remove()
