@@ -401,7 +401,9 @@ MARKERS: dict[str, Callable[[World], str]] = {
     "pages.regulator.search": lambda w: f'data-key="{w.m1}"',  # a hit, not the query
     "pages.regulator.gaps": lambda w: w.b1,
     "pages.regulator.manifests": lambda w: w.m1,
-    "notifications.list": lambda w: w.m1,  # the collector was asked to fetch B1 on M1
+    # the collector was asked to fetch B1 on M1 (the generator's own notices, e.g. of case C1,
+    # may name M1 too: the marker is the pickup notice itself)
+    "notifications.list": lambda w: "pickup.requested",
     "webhooks.list": lambda w: "127.0.0.1:9/hook",
 }
 
