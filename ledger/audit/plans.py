@@ -781,7 +781,9 @@ def list_declarations(session: Session, principal: Principal, *, year: int | Non
 
 
 def visible_plan(session: Session, principal: Principal, org: str, year: int) -> Plan:
-    found = list_plans(session, principal, year=year, org=org)
+    # A year from a URL may not fit the database's integer (PostgreSQL answered 500 for
+    # /plans/<org>/4294967295); no plan is filed outside the years a date can name.
+    found = list_plans(session, principal, year=year, org=org) if 1 <= year <= 9999 else []
     if not found:
         raise NotFound(f"no plan of {org} for {year} visible to you", code="plan_not_found",
                        field="year")

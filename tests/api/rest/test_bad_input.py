@@ -269,3 +269,12 @@ def test_a_form_part_without_a_name_is_no_server_error(client, one_generator):
 
     assert_error(post(b"[]"), 404, "case_unknown")
     assert_error(post(b"a\x00b"), 422, "text_control_char")
+
+
+def test_a_plan_year_beyond_the_database_integer_is_404_not_500(client, one_generator):
+    """schemathesis (bench/fuzz_api.sh, enterprise token, PostgreSQL) asked for
+    /plans/<org>/4294967295: PostgreSQL refused the integer and the server answered 500."""
+    headers = {"Authorization": f"Bearer {one_generator[GEN].token}"}
+    for year in (4294967295, 34788094937600, 0):
+        assert_error(client.get(f"/api/v1/plans/{GEN}/{year}", headers=headers), 404,
+                     "plan_not_found")
