@@ -434,23 +434,7 @@ def table_xlsx(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]
     three decimals and thousands separators), every other cell text, so nothing typed in
     becomes a formula."""
     wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = title
-    ws.append(list(headers))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        ws.append([v if isinstance(v, float) else "" if v is None else str(v) for v in row])
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, float):
-                cell.number_format = "#,##0.000"
-            else:
-                cell.data_type = "s"
-    for index in range(1, ws.max_column + 1):
-        ws.column_dimensions[get_column_letter(index)].width = 20
-    ws.column_dimensions["A"].width = 42
-    ws.freeze_panes = "A2"
+    _book_sheet(wb, title, headers, rows, first=True)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -458,6 +442,7 @@ def table_xlsx(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]
 
 def _book_sheet(wb: Workbook, title: str, headers: Sequence[str],
                 rows: Sequence[Sequence[Any]], first: bool) -> None:
+    """One sheet as ``table_xlsx`` describes it (the workbook's first, or a new one)."""
     ws = wb.active if first else wb.create_sheet()
     assert ws is not None
     ws.title = title
