@@ -4,7 +4,10 @@ and downloads, the 问题清单 workbook. Steps of a case are signed entries and
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,7 @@ from ledger.audit.cases import (
     tally,
     visible_case,
 )
-from ledger.audit.evidence import evidence_file, store_evidence
+from ledger.audit.evidence import case_evidence, evidence_file, evidence_path, store_evidence
 from ledger.clock import beijing_today
 from ledger.custody.projections import Organisation
 from ledger.errors import InvalidInput, PermissionDenied
@@ -195,6 +198,62 @@ def get_evidence(case_id: str, sha256: str) -> Any:  # a file
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "sandbox"  # a PDF runs no script of ours
     return response
+
+
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
+              "image/heic": "heic", "application/pdf": "pdf"}
+
+EXPORT_README = """问题（案件）导出 · case export
+
+case.json        the case as the API shows it, with its entries (index, kind, signer, time)
+entries/         each signed entry of the case stream case:<id>, byte for byte as signed
+                 (C2SP signed notes; docs/ledger-format.md). File names: <seq>-<kind>.note
+evidence/        each evidence file uploaded to the case, named <sha256>.<ext>; a
+                 case.responded entry names the files it relies on by that SHA-256, so
+                 `sha256sum evidence/*` checks them against the signed entries
+evidence.json    for each file: sha256, media type, size, uploading organisation, time
+
+To check the entries' signatures and that they are in the log, verify a full export
+(`waste-ledger export DIR`, `python -m ledger.verify DIR`) or each entry's inclusion proof
+(GET /api/v1/proofs/inclusion).
+"""
+
+
+@blp.route("/cases/<case_id>/export.zip", methods=["GET"])
+@s.authenticated(blp)
+@blp.doc(responses={"200": {"description": "a zip of the case", "content": {
+    "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
+@s.documented_errors(blp, 404)
+@blp.doc(summary="A case as one file for the record (立卷): its signed entries byte for byte "
+                 "and every evidence file, to whoever may see the case")
+def get_case_export(case_id: str) -> Any:  # a file
+    case = visible_case(db.session, require_principal(), case_id)
+    entries = case_entries(db.session, case.id)
+    files = case_evidence(db.session, case)
+    root = _evidence_root()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("README.txt", EXPORT_README)
+        z.writestr("case.json", json.dumps({
+            **case_json(case),
+            "entries": [{"index": e.idx, "seq": e.seq, "kind": e.kind, "org": e.org,
+                         "t": format_time(e.t_ms), "leaf_hash": b64(e.leaf_hash)}
+                        for e in entries]}, ensure_ascii=False, indent=2))
+        for e in entries:
+            z.writestr(f"entries/{e.seq:04d}-{e.kind}.note", e.note)
+        listed = []
+        for f in files:
+            path = evidence_path(root, f.sha256)
+            if not path.exists():  # listed, so the gap is seen, but not invented
+                listed.append({"sha256": f.sha256, "missing": True})
+                continue
+            z.write(path, f"evidence/{f.sha256}.{EXTENSIONS.get(f.media_type, 'bin')}")
+            listed.append({"sha256": f.sha256, "media_type": f.media_type, "size": f.size,
+                           "uploaded_by": f.uploaded_by,
+                           "uploaded": format_time(f.uploaded_ms)})
+        z.writestr("evidence.json", json.dumps(listed, ensure_ascii=False, indent=2))
+    return Response(out.getvalue(), mimetype="application/zip", headers={
+        "Content-Disposition": f"attachment; filename=case-{case.id}.zip"})
 
 
 def register(api: Api) -> None:

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import Case, CaseEvidence
@@ -95,3 +96,9 @@ def evidence_file(session: Session, root: Path, case: Case, sha256: str) -> tupl
         raise NotFound(f"case {case.id} has no evidence file {sha256}",
                        code="evidence_unknown", field="sha256")
     return path, row.media_type
+
+
+def case_evidence(session: Session, case: Case) -> list[CaseEvidence]:
+    """The files uploaded to ``case``, oldest first."""
+    return list(session.scalars(select(CaseEvidence).where(CaseEvidence.case_id == case.id)
+                                .order_by(CaseEvidence.uploaded_ms, CaseEvidence.sha256)))

@@ -302,6 +302,7 @@ REQUESTS: dict[str, Request] = {
     "operator.vkey": lambda w, r: ("GET", "/api/v1/operator.vkey", None),
     "cases.list": lambda w, r: ("GET", "/api/v1/cases", None),
     "cases.read": lambda w, r: ("GET", f"/api/v1/cases/{CASES[1]}", None),
+    "cases.export": lambda w, r: ("GET", f"/api/v1/cases/{CASES[1]}/export.zip", None),
     "cases.xlsx": lambda w, r: ("GET", "/api/v1/cases?format=xlsx", None),
     "drafts.case": lambda w, r: ("POST", "/api/v1/drafts/case.responded", {
         "stream": case_stream(CASES[1]), "org": _own(w, r)[0], "key": _own(w, r)[1],

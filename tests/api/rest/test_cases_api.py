@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -108,6 +110,25 @@ def test_the_loop_over_http_with_evidence_and_scoped_reads(app, client, two_regs
     assert client.get(f"/api/v1/cases/{CASE}/evidence/{sha}").status_code == 401
     assert client.get(f"/api/v1/cases/{CASE}/evidence/{'0' * 64}",
                       headers=headers(reg.token)).json["code"] == "evidence_unknown"
+    # the case for the record (立卷): every signed entry byte for byte and every file
+    with client.get(f"/api/v1/cases/{CASE}/export.zip", headers=headers(reg.token)) as got:
+        assert got.status_code == 200 and got.mimetype == "application/zip"
+        archive = zipfile.ZipFile(io.BytesIO(got.data))
+    names = archive.namelist()
+    assert f"evidence/{sha}.jpg" in names and archive.read(f"evidence/{sha}.jpg") == JPEG
+    notes = sorted(n for n in names if n.startswith("entries/"))
+    assert [n.split("-", 1)[1] for n in notes] == [
+        "case.opened.note", "case.assigned.note", "case.responded.note", "case.reviewed.note",
+        "case.closed.note"]
+    assert archive.read(notes[2]).decode() == one["entries"][2]["note"]  # exactly as signed
+    listed = json.loads(archive.read("evidence.json"))
+    assert listed == [{"sha256": sha, "media_type": "image/jpeg", "size": len(JPEG),
+                       "uploaded_by": GENERATORS[0], "uploaded": listed[0]["uploaded"]}]
+    assert json.loads(archive.read("case.json"))["id"] == CASE
+    for org, status in ((GENERATORS[0], 200), (GENERATORS[1], 404), (OTHER_REGULATOR, 404)):
+        with client.get(f"/api/v1/cases/{CASE}/export.zip",
+                        headers=headers(two_regs[org].token)) as got:
+            assert got.status_code == status, org
 
 
 def test_list_filters(client, two_regs):
