@@ -182,3 +182,7 @@ if (pickupForm) {
   for (const t of ticks) t.addEventListener("change", refresh);
   refresh();
 }
+
+// The signing buttons start disabled (without this script they could do nothing); enabled now
+// that every handler above is attached, so a quick tap on a slow phone is never lost.
+for (const button of document.querySelectorAll("[data-needs-js]")) button.disabled = false;
