@@ -716,7 +716,9 @@ def load_rows(engine: Engine, n: int) -> None:
             if name == "log_entries":
                 source: Iterator[tuple[Any, ...]] = entry_rows(n)
             else:
-                source = (tuple(r[c] for c in cols) for r in rows[name])
+                # a column added to the model since the rows were made is NULL (nullable ones
+                # only: a NOT NULL column left out fails the load loudly)
+                source = (tuple(r.get(c) for c in cols) for r in rows[name])
             count = _copy(kind, dbapi, name, cols, source)
             log(f"{kind} n={n}: {name} {count} rows ({time.monotonic() - started:.0f} s)")
         if kind == "postgresql":
