@@ -26,6 +26,7 @@ OFFLINE_STATIC = (
     "css/app.css", "css/collector.css", "js/ledger.js",
     "js/collector/common.js", "js/collector/round.js", "js/collector/scan.js",
     "vendor/idb/index.js", "vendor/canonicalize/canonicalize.js", "vendor/jsqr/jsQR.js",
+    "vendor/noble-ed25519/index.js",  # ledger.js imports it (signing without WebCrypto Ed25519)
 )
 HAZARD_LETTERS = ("T", "C", "I", "R", "In")
 

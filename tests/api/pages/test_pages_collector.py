@@ -243,3 +243,20 @@ def test_child_code_is_free_and_bad_input_is_a_clear_error(crew, client):
         as_text=True))})
     log_in(client, "boss")
     assert client.get("/api/v1/collector/child-code?waste_code=90003949").status_code == 403
+
+
+def test_every_module_a_kept_script_imports_is_kept_too():
+    """Offline, a module whose import is not in the service worker's cache fails to load and
+    takes the page's script with it (it happened when ledger.js began importing
+    @noble/ed25519): the kept files' imports are closed under OFFLINE_STATIC."""
+    from api.pages.collector import OFFLINE_STATIC
+
+    static = Path(__file__).resolve().parents[3] / "api" / "static"
+    kept = set(OFFLINE_STATIC)
+    for name in kept:
+        if not name.endswith(".js"):
+            continue
+        source = (static / name).read_text(encoding="utf-8")
+        for target in re.findall(r'(?:from|import)\s*\(?\s*"(\.{1,2}/[^"]+)"', source):
+            resolved = (static / name).parent.joinpath(target).resolve()
+            assert resolved.relative_to(static).as_posix() in kept, (name, target)
