@@ -18,6 +18,23 @@ async function registration() {
   return navigator.serviceWorker.getRegistration("/collector/");
 }
 
+/** The registration once its worker is active. Not `navigator.serviceWorker.ready`: that waits
+ * for a worker controlling *this* page, and the worker's scope is /collector/, so on this page it
+ * would never resolve while the worker is still installing (it fetches the kept files first). */
+async function activeRegistration() {
+  const reg = await registration();
+  if (reg.active) return reg;
+  const worker = reg.installing || reg.waiting;
+  if (!worker) throw new Error("service worker missing");
+  await new Promise((resolve, reject) => {
+    worker.addEventListener("statechange", () => {
+      if (worker.state === "activated") resolve();
+      else if (worker.state === "redundant") reject(new Error("service worker failed"));
+    });
+  });
+  return reg;
+}
+
 async function show() {
   const reg = await registration();
   const sub = reg && await reg.pushManager.getSubscription();
@@ -31,8 +48,7 @@ async function show() {
 export async function subscribe() {
   if (await Notification.requestPermission() !== "granted") { say(t.push_denied); return null; }
   const { public_key } = await api("GET", "/api/v1/push/key");
-  let reg = await registration();
-  if (!reg.active) reg = await navigator.serviceWorker.ready;
+  const reg = await activeRegistration();
   const sub = await reg.pushManager.subscribe({
     userVisibleOnly: true, applicationServerKey: keyBytes(public_key) });
   await api("POST", "/api/v1/push/subscriptions", sub.toJSON());
