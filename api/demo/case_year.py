@@ -62,7 +62,7 @@ def case_year(sim: Any, region: str, regulator: str, end: dt.datetime) -> CaseYe
     codes = {}
     waste = WASTES[0]
     for org in gens:
-        code = f"{org}{waste[0].replace('-', '')}{t0:%Y%m%d}800"
+        code = f"{org}{waste[0].replace('-', '')}{t0.astimezone(BEIJING):%Y%m%d}800"
         d.at(org, t0).declare(code, description(waste, 40_000, t0.astimezone(BEIJING).date()))
         d.batches += 1
         codes[org] = code

@@ -53,5 +53,7 @@ def last_ended_quarter(today: dt.date) -> Period:
 
 
 def on_day(day: dt.date, hour: int = 10) -> dt.datetime:
-    """A moment of a Beijing day, in UTC (what the clients sign with)."""
-    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=BEIJING).astimezone(dt.UTC)
+    """A moment of a Beijing day, in UTC (what the clients sign with); never later than now,
+    since the log refuses times ahead of its clock (today before 10:00 gives now)."""
+    moment = dt.datetime(day.year, day.month, day.day, hour, tzinfo=BEIJING).astimezone(dt.UTC)
+    return min(moment, dt.datetime.now(dt.UTC).replace(microsecond=0))

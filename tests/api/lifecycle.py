@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from api.demo.seed import join
+from ledger.clock import beijing_today
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.client import Client
 
@@ -17,7 +17,7 @@ DISPOSER = make_uscc("331003", 201)
 REGULATOR = make_uscc("331002", 900)
 OUTSIDER = make_uscc("330100", 77)  # a generator in another city
 DISPOSER_PERMIT = f"浙危废经第{DISPOSER[-4:]}号"  # the permit number join() records
-TODAY = dt.datetime.now(dt.UTC).date()
+TODAY = beijing_today()  # the date a user in the region calls today
 
 
 def description(mass_g: int, waste: str = "900-039-49", name: str = "废活性炭") -> dict[str, Any]:

@@ -16,6 +16,7 @@ from api.demo.seed import join
 from api.extensions import db
 from ledger.audit.cases import case_history, case_stream
 from ledger.audit.models import Case
+from ledger.clock import beijing_today
 from ledger.custody import access
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.client import ApiError, Client
@@ -39,7 +40,7 @@ def region_with_a_gap(server: LiveServer) -> tuple[str, Client, Client]:
     gen = join(app, GEN, "椒江整改测试五金厂", "331002", ["generator"])
     col = join(app, COL, "椒江整改测试收集公司", "331002", ["collector"], ["collect", "store"],
                vehicles=("浙J·T0002",))
-    today = dt.datetime.now(dt.UTC).date()
+    today = beijing_today()
     code = f"{GEN}90003949{today:%Y%m%d}001"
     number = f"{today.year}3310{998_001:06d}"
     gen.declare(code, {"waste_code": "900-039-49", "name": "废活性炭", "form": "solid",

@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from api.demo.seed import DEMO_PASSWORD, join
 from api.extensions import db
 from api.runtime import log_config
+from ledger.clock import beijing_today
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.log import export_log
 from tests.browser.harness import LiveServer, overflow_px, screenshot
@@ -31,7 +32,7 @@ def inject_mass_discrepancy(server: LiveServer) -> str:
     gen = join(app, INJECTED_GENERATOR, "椒江注入测试五金厂", "331002", ["generator"])
     col = join(app, INJECTED_COLLECTOR, "椒江注入测试收集公司", "331002", ["collector"],
                ["collect", "store"], vehicles=("浙J·T0001",))
-    today = dt.datetime.now(dt.UTC).date()
+    today = beijing_today()
     code = f"{INJECTED_GENERATOR}90003949{today:%Y%m%d}001"
     number = f"{today.year}3310{999_001:06d}"
     gen.declare(code, {"waste_code": "900-039-49", "name": "废活性炭", "form": "solid",
