@@ -29,6 +29,8 @@ from ledger.custody.editions import describe_code, editions
 from ledger.custody.regions import region_label
 from ledger.errors import InvalidInput
 from ledger.tlog.entries import format_time
+from ledger.tlog.models import LogEntry
+from ledger.tlog.notes import b64
 
 XLSX_MIMETYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -156,6 +158,16 @@ CASE_STATE_ZH: Final = {
     "returned": "验收退回，重新整改", "accepted": "验收通过，待销号", "closed": "已销号",
     "reopened": "已重新打开",
 }
+
+
+def entry_json(e: LogEntry, *, note: bool = True) -> dict[str, Any]:
+    """One signed entry of a case, plan or declaration stream, as the API and the export
+    zips list it; ``note`` is the exact signed text (left out where the zip holds the file)."""
+    out = {"index": e.idx, "seq": e.seq, "kind": e.kind, "org": e.org,
+           "t": format_time(e.t_ms), "leaf_hash": b64(e.leaf_hash)}
+    if note:
+        out["note"] = e.note.decode("utf-8")
+    return out
 
 
 def case_json(c: Case) -> dict[str, Any]:

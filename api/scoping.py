@@ -27,17 +27,25 @@ def plan_settings(app: Flask) -> PlanSettings:
     return PlanSettings(**dict(app.config.get("PLAN_SETTINGS", {})))
 
 
+def regulator_region(p: Principal, region: str | None) -> str | None:
+    """The region a regulator's question covers: the one asked for (its own when none), which
+    must lie within its own region; the operator's, as asked (None: everywhere)."""
+    if p.is_operator:
+        return region
+    region = region or p.region
+    if not region_contains(p.region, region):
+        raise PermissionDenied(f"region {region} is outside your region {p.region}",
+                               code="region_forbidden", field="region")
+    return region
+
+
 def scoped_gap_query(p: Principal, args: dict[str, Any]) -> GapQuery:
     """The gap query ``p`` may run: a regulator within its region, anyone else the gaps
     that involve its organisation; the operator everything."""
     region = args.get("region")
     organisation = args.get("organisation")
     if p.is_regulator and not p.is_operator:
-        region = region or p.region
-
-        if not region_contains(p.region, region):
-            raise PermissionDenied("a regulator sees its own region only",
-                                   code="region_forbidden", field="region")
+        region = regulator_region(p, region)
     elif not p.is_operator:
         if organisation not in (None, p.org):
             raise PermissionDenied("you see the gaps that involve you",

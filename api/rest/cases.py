@@ -17,7 +17,7 @@ from marshmallow import Schema, fields, validate
 
 from api.auth import require_principal
 from api.edge import upload_limit
-from api.exports import XLSX_MIMETYPE, case_json, cases_xlsx
+from api.exports import XLSX_MIMETYPE, case_json, cases_xlsx, entry_json
 from api.extensions import db
 from api.rest import schemas as s
 from api.runtime import log_config
@@ -34,7 +34,6 @@ from ledger.clock import beijing_today
 from ledger.custody.projections import Organisation
 from ledger.errors import InvalidInput, PermissionDenied
 from ledger.tlog.entries import format_time
-from ledger.tlog.notes import b64
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1",
                 description="Cases: 问题 → 交办 → 整改 → 销号 (docs/cases.md)")
@@ -143,9 +142,7 @@ def _names(cases: list[Any]) -> dict[str, str]:
 @blp.doc(summary="One case with its signed entries in order")
 def get_case(case_id: str) -> Any:  # serialised by hand
     case = visible_case(db.session, require_principal(), case_id)
-    entries = [{"index": e.idx, "seq": e.seq, "kind": e.kind, "org": e.org,
-                "t": format_time(e.t_ms), "leaf_hash": b64(e.leaf_hash),
-                "note": e.note.decode("utf-8")} for e in case_entries(db.session, case.id)]
+    entries = [entry_json(e) for e in case_entries(db.session, case.id)]
     return {**case_json(case), "entries": entries}
 
 
@@ -236,9 +233,8 @@ def get_case_export(case_id: str) -> Any:  # a file
         z.writestr("README.txt", EXPORT_README)
         z.writestr("case.json", json.dumps({
             **case_json(case),
-            "entries": [{"index": e.idx, "seq": e.seq, "kind": e.kind, "org": e.org,
-                         "t": format_time(e.t_ms), "leaf_hash": b64(e.leaf_hash)}
-                        for e in entries]}, ensure_ascii=False, indent=2))
+            "entries": [entry_json(e, note=False) for e in entries]},
+            ensure_ascii=False, indent=2))
         for e in entries:
             z.writestr(f"entries/{e.seq:04d}-{e.kind}.note", e.note)
         listed = []

@@ -14,9 +14,10 @@ from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.auth import require_principal
+from api.exports import entry_json
 from api.extensions import db
 from api.rest import schemas as s
-from api.scoping import plan_settings
+from api.scoping import plan_settings, regulator_region
 from ledger.audit.models import Declaration, Plan
 from ledger.audit.plans import (
     FREQUENCY,
@@ -36,11 +37,7 @@ from ledger.audit.plans import (
     visible_plan,
 )
 from ledger.clock import beijing_today
-from ledger.custody.codes import region_contains
-from ledger.custody.principals import Principal
-from ledger.errors import PermissionDenied
 from ledger.tlog.entries import format_time
-from ledger.tlog.notes import b64
 
 blp = Blueprint("plans", __name__, url_prefix="/api/v1",
                 description="Plans (管理计划) and declarations (申报登记), docs/plans.md")
@@ -213,9 +210,7 @@ def declaration_json(d: Declaration) -> dict[str, Any]:
 
 
 def _entries(stream: str) -> list[dict[str, Any]]:
-    return [{"index": e.idx, "seq": e.seq, "kind": e.kind, "org": e.org,
-             "t": format_time(e.t_ms), "leaf_hash": b64(e.leaf_hash),
-             "note": e.note.decode("utf-8")} for e in stream_entries(db.session, stream)]
+    return [entry_json(e) for e in stream_entries(db.session, stream)]
 
 
 def _today(on: dt.date | None) -> dt.date:
@@ -266,22 +261,12 @@ def get_plan_draft(args: dict[str, Any]) -> Any:
                  "(应纳尽纳): management class, plan and declarations in or missing")
 def get_roster(args: dict[str, Any]) -> Any:
     p = require_principal()
-    region = _region_scope(p, args.get("region"))
+    region = regulator_region(p, args.get("region"))
     day = _today(args.get("on"))
     rows = roster(db.session, region, day, plan_settings(current_app))
     return {"year": day.year, "on": day.isoformat(), "region": region,
             "items": [{**r.__dict__, "declared": list(r.declared), "missing": list(r.missing),
                        "late": list(r.late)} for r in rows]}
-
-
-def _region_scope(p: Principal, region: str | None) -> str | None:
-    if p.is_operator:
-        return region
-    region = region or p.region
-    if not region_contains(p.region, region):
-        raise PermissionDenied(f"region {region} is outside your region {p.region}",
-                               code="region_forbidden", field="region")
-    return region
 
 
 @blp.route("/plans/<org>/<int:year>", methods=["GET"])
