@@ -20,9 +20,11 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from api.auth import Unauthenticated
+from api.extensions import db
 from api.i18n import select_locale
 from api.messages import MESSAGES_ZH
 from ledger import errors as le
@@ -38,6 +40,7 @@ STATUS_BY_CLASS: list[tuple[type[le.LedgerError], int]] = [
     (le.NotFound, 404),
     (le.PermissionDenied, 403),
     (le.ConfigurationError, 503),
+    (le.Busy, 503),
 ]
 
 
@@ -139,6 +142,20 @@ def _http_code(exc: HTTPException) -> str:
     return (exc.name or "error").lower().replace(" ", "_")
 
 
+def handle_database_busy(exc: OperationalError) -> ResponseReturnValue:
+    """SQLite's "database is locked" under contention is the client's cue to retry, not a
+    server fault: 503 with Retry-After, after rolling back (nothing the request did stays).
+    Any other OperationalError is a real fault and stays a 500."""
+    if "database is locked" not in str(exc.orig):
+        raise exc
+    db.session.rollback()
+    response = make_response(handle_ledger_error(le.Busy(
+        "the database is busy with another write; nothing was changed, retry in a second")))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(le.LedgerError, handle_ledger_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(OperationalError, handle_database_busy)

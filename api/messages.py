@@ -23,6 +23,7 @@ MESSAGES_ZH: dict[str, str] = {
     "prev_mismatch": "前一条记录的哈希不符，请刷新后重新签名",
     "append_race": "另一条记录刚刚占用了这个位置，请刷新后重新签名",
     "log_busy": "系统繁忙，请重试",
+    "database_busy": "系统正忙于另一项保存，本次未做任何更改，请稍后重试",
     "signature_invalid": "签名验证失败",
     "signature_missing": "缺少所声明密钥的签名",
     "signature_duplicate": "同一密钥重复签名",

@@ -101,6 +101,13 @@ class TooManyAttempts(PermissionDenied):
     code = "too_many_attempts"
 
 
+class Busy(LedgerError):
+    """The database could not take the write now (SQLite's single writer lock was held past
+    the wait, or a read snapshot went stale); nothing was changed: retry (HTTP 503)."""
+
+    code = "database_busy"
+
+
 class ConfigurationError(LedgerError):
     """The installation is missing something it needs (a key, a font, a setting)."""
 

@@ -46,6 +46,7 @@ from ledger.audit.models import Case
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
+from ledger.tlog.db import write_transaction
 from ledger.tlog.log import AppendContext
 from ledger.tlog.models import Base
 
@@ -368,8 +369,8 @@ def mark_read(session: Session, principal: Principal, ids: list[int] | None) -> 
     stmt = update(Notification).where(_mine(principal), Notification.read_ms.is_(None))
     if ids is not None:
         stmt = stmt.where(Notification.id.in_(ids))
-    count = session.execute(stmt.values(read_ms=now_ms())).rowcount  # type: ignore[attr-defined]
-    session.commit()
+    with write_transaction(session):  # not an upgrade of the request's read (SQLite)
+        count = session.execute(stmt.values(read_ms=now_ms())).rowcount  # type: ignore[attr-defined]
     return int(count or 0)
 
 

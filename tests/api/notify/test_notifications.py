@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from api import jobs
 from api.extensions import db
@@ -258,3 +259,26 @@ def test_the_vapid_key_is_private(app):
     with app.app_context():
         assert db.session.scalar(select(Notification.id)) is None
     assert jobs.registered(app)["deliveries"].every_seconds == 10
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_marking_read_still_works_when_another_write_landed_since_the_request_began(app, region):
+    """SQLite cannot turn a read that another writer has overtaken into a write (its snapshot
+    is stale: "database is locked" at once, whatever the busy timeout). Found by the long
+    schemathesis run as a 500 on POST /notifications/read; marking read now takes the write
+    lock first, as every other write does."""
+    from ledger.audit.notifications import mark_read, notify
+    from ledger.custody.principals import Principal
+
+    with app.app_context():
+        remind_declarations(db.session, [DueDeclaration(GEN, "report", "2026-11", "2026-12-10")])
+    me = Principal(org=GEN, name="", roles=frozenset({"generator"}), region="331002")
+    with app.app_context():
+        db.session.scalar(select(Notification.id).limit(1))  # the request's read, still open
+        with Session(db.engine) as other:  # another request's write commits meanwhile
+            notify(other, org=GEN, event="declaration.due", key="meanwhile", subject="x",
+                   data={})
+            other.commit()
+        assert mark_read(db.session, me, None) == 2
+        assert db.session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.read_ms.is_(None))) == 0

@@ -70,3 +70,33 @@ def test_posted_notes_never_fail_with_500(authed, body, content_type):
     assert resp.status_code < 500, resp.get_data()[:300]
     batch = client.post("/api/v1/entries/batch", data=body, content_type=content_type)
     assert batch.status_code < 500, batch.get_data()[:300]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_a_write_that_meets_a_busy_database_is_503_with_retry_after(app):
+    """Whatever write path still reads before it writes: when SQLite refuses the upgrade
+    (another write landed meanwhile), the client gets the JSON error body, 503 and
+    Retry-After, and nothing the request did stays; not a 500."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from api.extensions import db
+
+    def stale_write():
+        db.session.execute(text("SELECT count(*) FROM log_head"))  # the request's read
+        with Session(db.engine) as other:  # another request's write commits meanwhile
+            other.execute(text("CREATE TABLE meanwhile (x INTEGER)"))
+            other.commit()
+        db.session.execute(text("CREATE TABLE mine (x INTEGER)"))  # now a write: refused
+        db.session.commit()
+        return "written"
+
+    app.add_url_rule("/api/v1/test-stale-write", view_func=stale_write, methods=["POST"])
+    resp = app.test_client().post("/api/v1/test-stale-write")
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "1"
+    assert resp.json["code"] == "database_busy"
+    assert "请稍后重试" in resp.json["message"]
+    with app.app_context():
+        assert db.session.scalar(text(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'mine'")) == 0
