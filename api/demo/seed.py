@@ -21,12 +21,13 @@ from ledger.clock import BEIJING
 from ledger.custody import access
 from ledger.custody.catalogue import load_catalogue
 from ledger.custody.pickups import request_pickup
-from ledger.custody.projections import Batch
+from ledger.custody.projections import Batch, StorageStay
 from ledger.custody.uscc import make_uscc
 from ledger.tlog import registry
 from ledger.tlog.client import Client, Transport
 from ledger.tlog.entries import format_time
 from ledger.tlog.notes import Signer
+from ledger.tlog.rules import org_stream
 
 DISTRICT = "331002"  # 台州市椒江区
 REGULATOR_SERIAL = 9001
@@ -92,6 +93,9 @@ class Demo:
     clients: dict[str, Client] = field(default_factory=dict)
     manifests: int = 0
     batches: int = 0
+    #: organisations that keep a 台账 (HJ 1259): their storage facility and the person who
+    #: signs their entries (经办人, data.handled_by)
+    storage: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def manifest(self, year: int) -> str:
         self.manifests += 1
@@ -102,6 +106,29 @@ class Demo:
         client.clock = format_time(int(when.timestamp()) * 1000)
         return client
 
+    def signed(self, org: str, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with the 经办人 of ``org`` when it keeps a 台账 in the demo."""
+        kept = self.storage.get(org)
+        return {**data, "handled_by": kept[1]} if kept else data
+
+    def store(self, org: str, code: str, mass_g: int, when: dt.datetime,
+              out: bool = False) -> None:
+        """入库 (or 出库) of ``code`` in the organisation's storage facility, if it has one."""
+        if org in self.storage:
+            self.at(org, when).act("storage.out" if out else "storage.in", code, self.signed(
+                org, {"facility": self.storage[org][0], "mass_g": mass_g}))
+
+    def keeps_ledger(self, org: str, facility: str, name: str, capacity_kg: int,
+                     person: str) -> None:
+        """``org`` registers its storage facility (贮存设施), signed by ``person``. Signed
+        now, after its enrolment on the same stream (the back-dated history only needs the
+        facility to be registered before its first 入库 in the log)."""
+        self.storage[org] = (facility, person)
+        client = self.clients[org]
+        client.clock = None
+        client.act("facility.registered", org_stream(org), self.signed(org, {
+            "code": facility, "name": name, "type": "贮存库", "capacity_kg": capacity_kg}))
+
 
 def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int = 2026,
               progress: Callable[[str], None] = lambda _: None) -> dict[str, int]:
@@ -111,6 +138,10 @@ def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int =
     progress(f"enrolled {len(demo.clients)} organisations")
     today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - dt.timedelta(days=30 * months)
+    # The demo enterprise (log-in `generator`) and the transfer station keep their 台账 in
+    # full: a registered storage facility, 入库/出库 of what they hold, a named 经办人.
+    demo.keeps_ledger(gens[0], GENERATOR_FACILITY, "危废暂存间", 5_000, GENERATOR_PERSON)
+    demo.keeps_ledger(station, STATION_FACILITY, "中转站危废仓库", 200_000, STATION_PERSON)
     stored: dict[str, list[tuple[str, int]]] = {}
     for m in range(months):
         month0 = start + dt.timedelta(days=30 * m)
@@ -126,10 +157,26 @@ def seed_demo(app: Flask, *, enterprises: int = 30, months: int = 4, seed: int =
     _plans_and_declarations(demo, gens, collectors[0], start)
     progress("plans filed, declarations made")
     _carried_trip(demo, gens[0], disposers[0], today - dt.timedelta(days=2))
+    _ready_for_pickup(demo, gens[0], today - dt.timedelta(days=1))
     _demo_people(app, gens[0], collectors[0], station, disposers[0], regulator_of(demo))
     progress(f"demo log-ins: {', '.join(u for u, _, _ in DEMO_USERS)} (password {DEMO_PASSWORD})")
     return {"organisations": len(demo.clients), "batches": demo.batches,
             "manifests": demo.manifests}
+
+
+GENERATOR_FACILITY, GENERATOR_PERSON = "TS001", "王建华"
+STATION_FACILITY, STATION_PERSON = "ZZ-01", "陈晓东"
+
+
+def _ready_for_pickup(demo: Demo, org: str, day: dt.datetime) -> None:
+    """What the demo enterprise still holds in storage is taken out (出库) and put at the door
+    of the storage room for the collector the demo pickup asks (see ``_demo_pickup``)."""
+    with demo.app.app_context():
+        stays = db.session.scalars(select(StorageStay).where(
+            StorageStay.org == org, StorageStay.out_at.is_(None))).all()
+        waiting = [(s.batch, s.in_mass_g) for s in stays]
+    for n, (code, mass) in enumerate(waiting):
+        demo.store(org, code, mass, day + dt.timedelta(minutes=n), out=True)
 
 
 def N_(text: str) -> str:
@@ -259,7 +306,7 @@ def _drums_declared_together(demo: Demo, org: str, day: dt.datetime, count: int 
         data = description(waste, 150_000 + 2_000 * n, day.date())
         data["container"]["volume_l"] = 200
         data["lot"] = {"ref": codes[0], "no": n, "of": count}
-        demo.at(org, day + dt.timedelta(minutes=n)).declare(code, data)
+        demo.at(org, day + dt.timedelta(minutes=n)).declare(code, demo.signed(org, data))
     demo.batches += count
 
 
@@ -305,10 +352,12 @@ def _carried_trip(demo: Demo, enterprise: str, disposer: str, day: dt.datetime) 
              (f"{enterprise}{packaging[0].replace('-', '')}{day:%Y%m%d}903", packaging, 40_000)]
     number = demo.manifest(day.year)
     for code, waste, mass in codes:
-        demo.at(enterprise, day).declare(code, description(waste, mass, day.date()))
-        demo.at(enterprise, day + dt.timedelta(hours=1)).act("custody.released", code, {
+        demo.at(enterprise, day).declare(code, demo.signed(
+            enterprise, description(waste, mass, day.date())))
+        demo.at(enterprise, day + dt.timedelta(hours=1)).act("custody.released", code,
+                                                             demo.signed(enterprise, {
             "to": disposer, "mass_g": mass, "manifest": number, "carrier": carrier,
-            "vehicle": CARRIER_PLATE})
+            "vehicle": CARRIER_PLATE}))
         demo.at(carrier, day + dt.timedelta(hours=1, minutes=20)).act(
             "custody.carried", code, {"manifest": number, "event": "departed",
                                       "vehicle": CARRIER_PLATE, "driver": "赵建国"})
@@ -321,8 +370,9 @@ def _carried_trip(demo: Demo, enterprise: str, disposer: str, day: dt.datetime) 
     demo.at(disposer, day + dt.timedelta(hours=4)).accept(pack_code, enterprise, pack_mass,
                                                            number)
     part = f"{enterprise}{carbon[0].replace('-', '')}{day:%Y%m%d}904"
-    demo.at(enterprise, day + dt.timedelta(hours=7)).act("batch.refused_part", part, {
-        "parent": carbon_code, "refusal": refusal["leaf_hash"], "mass_g": 15_000})
+    demo.at(enterprise, day + dt.timedelta(hours=7)).act("batch.refused_part", part,
+                                                         demo.signed(enterprise, {
+        "parent": carbon_code, "refusal": refusal["leaf_hash"], "mass_g": 15_000}))
     demo.batches += 3
 
 
@@ -335,7 +385,8 @@ def _declare_month(demo: Demo, gens: list[str],
         mass = int(waste[4] * demo.rng.uniform(0.6, 1.4)) // 100 * 100
         serial = demo.rng.randint(1, 5)
         code = f"{org}{waste[0].replace('-', '')}{day:%Y%m%d}{serial:03d}"
-        demo.at(org, day).declare(code, description(waste, mass, day.date()))
+        demo.at(org, day).declare(code, demo.signed(org, description(waste, mass, day.date())))
+        demo.store(org, code, mass, day + dt.timedelta(minutes=30))
         demo.batches += 1
         out.append((org, code, mass, day))
     return out
@@ -351,7 +402,9 @@ def _collect_round(demo: Demo, declared: list[tuple[str, str, int, dt.datetime]]
         collector = collectors[n % 2]
         number = demo.manifest(day.year)
         truck = "浙J·D0001" if collector == collectors[0] else "浙J·D1001"
-        demo.at(org, day).release(code, collector, mass, number, vehicle=truck)
+        demo.store(org, code, mass, day - dt.timedelta(minutes=30), out=True)
+        demo.at(org, day).act("custody.released", code, demo.signed(org, {
+            "to": collector, "mass_g": mass, "manifest": number, "vehicle": truck}))
         if last and n % 7 == 1:
             continue  # the driver's acceptance is still queued on a phone: pending handover
         weighed = mass - demo.rng.randint(0, mass // 50)  # scales differ a little
@@ -373,7 +426,10 @@ def _station_round(demo: Demo, stored: dict[str, list[tuple[str, int]]], collect
         for code, mass in items:
             demo.at(collector, day).release(code, station, mass, number)
         for code, mass in items:
-            demo.at(station, day + dt.timedelta(hours=3)).accept(code, collector, mass, number)
+            demo.at(station, day + dt.timedelta(hours=3)).act("custody.accepted", code,
+                                                              demo.signed(station, {
+                "from": collector, "mass_g": mass, "manifest": number}))
+            demo.store(station, code, mass, day + dt.timedelta(hours=3, minutes=30))
         at_station += items
     by_code: dict[str, list[tuple[str, int]]] = {}
     for code, mass in at_station:
@@ -383,12 +439,18 @@ def _station_round(demo: Demo, stored: dict[str, list[tuple[str, int]]], collect
         when = day + dt.timedelta(days=1, hours=k)
         drum = f"{station}{waste8}{when:%Y%m%d}{k + 1:03d}"
         total = sum(m for _, m in parents)
-        demo.at(station, when).consolidate(drum, parents,
-                                           description(waste, total, when.date()))
+        for n, (code, mass) in enumerate(parents):  # 出库 of each, then poured into the drum
+            demo.store(station, code, mass, when - dt.timedelta(minutes=30 - n % 30), out=True)
+        demo.at(station, when).consolidate(drum, parents, demo.signed(
+            station, description(waste, total, when.date())))
+        demo.store(station, drum, total, when + dt.timedelta(minutes=10))
         demo.batches += 1
         disposer = disposers[k % 2]
         number = demo.manifest(when.year)
-        demo.at(station, when + dt.timedelta(hours=1)).release(drum, disposer, total, number)
+        demo.store(station, drum, total, when + dt.timedelta(minutes=50), out=True)
+        demo.at(station, when + dt.timedelta(hours=1)).act("custody.released", drum,
+                                                           demo.signed(station, {
+            "to": disposer, "mass_g": total, "manifest": number}))
         demo.at(disposer, when + dt.timedelta(hours=5)).accept(drum, station, total, number)
         method = ("utilisation", "R4") if waste8.endswith("48") else ("disposal", "D10")
         demo.at(disposer, when + dt.timedelta(days=2)).dispose(
