@@ -23,6 +23,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -55,7 +56,7 @@ from ledger.audit.models import (
     Plan,
     PlanLine,
 )
-from ledger.audit.plans import PlanSettings, expected_periods, plan_due, registered_day
+from ledger.audit.plans import PlanSettings, periods_due, plan_due
 from ledger.clock import (
     BEIJING,
     BEIJING_OFFSET_MS,
@@ -608,30 +609,104 @@ def _cases_overdue(session: Session, query: GapQuery, settings: GapSettings) -> 
 # --- plans and declarations (docs/plans.md) -------------------------------------------------
 
 
-def _generators_in(session: Session, region: str | None) -> list[Organisation]:
-    return list(session.scalars(select(Organisation).where(
-        Organisation.roles.contains("generator"),
-        *_region_where(Organisation.region, region)).order_by(Organisation.uscc)))
-
-
 def _day_after_ms(day: dt.date) -> int:
     return beijing_day_start_ms(day + dt.timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class _Generator:
+    uscc: str
+    region: str
+    registered_at: int
+    registered: dt.date  # the Beijing day of its org.registered entry
+
+
+class _Generators:
+    """Every generator of the region with the facts its plan and declaration obligations
+    depend on, fetched in a few set-based queries (not one round per organisation): its
+    registration day, its plans of the two years, its declarations and, for a year without a
+    plan, the generation recorded the year before (which sets its management class)."""
+
+    def __init__(self, session: Session, region: str | None, today: dt.date,
+                 settings: GapSettings) -> None:
+        o = Organisation
+        self.session, self.region, self.today, self.settings = session, region, today, settings
+        self.where = [o.roles.contains("generator"), *_region_where(o.region, region)]
+        # the org.registered entry's time: an outer join, a missing entry is time 0 as in
+        # plans.registered_day
+        self.all = [_Generator(r.uscc, r.region, r.registered_at,
+                               dt.date.fromisoformat(beijing_day(int(r.t_ms or 0))))
+                    for r in session.execute(
+                        select(o.uscc, o.region, o.registered_at, LogEntry.t_ms)
+                        .outerjoin(LogEntry, LogEntry.idx == o.registered_at)
+                        .where(*self.where).order_by(o.uscc))]
+        self.years = (today.year - 1, today.year)
+        self.plans: dict[tuple[str, int], Plan] = {
+            (p.org, p.year): p for p in session.scalars(
+                select(Plan).join(o, o.uscc == Plan.org)
+                .where(*self.where, Plan.year.in_(self.years)))}
+        self._recorded: dict[tuple[str, int], int] | None = None
+        self._thresholds: dict[str, Thresholds] = {}
+
+    def thresholds(self, region: str) -> Thresholds:
+        if region not in self._thresholds:
+            self._thresholds[region] = self.settings.for_region(region)
+        return self._thresholds[region]
+
+    def recorded(self) -> dict[tuple[str, int], int]:
+        """Grams of original batches each generator declared in each of the two years before
+        a plan year (``plans.recorded_generation``, one pass for every generator)."""
+        if self._recorded is None:
+            first = self.years[0] - 1
+            lo, mid, hi = (beijing_day_start_ms(dt.date(first + k, 1, 1)) for k in range(3))
+            b, t = Batch, Batch.declared_t_ms
+            query = (select(b.generator,
+                            func.sum(case((t < mid, b.declared_mass_g), else_=0)),
+                            func.sum(case((t >= mid, b.declared_mass_g), else_=0)))
+                     .where(b.consolidated.is_(False), t >= lo, t < hi)
+                     .group_by(b.generator))
+            if self.region is not None:
+                query = query.where(b.generator.in_(
+                    select(Organisation.uscc).where(*self.where)))
+            self._recorded = {}
+            for org, before, last in self.session.execute(query):
+                self._recorded[(org, first)] = int(before or 0)
+                self._recorded[(org, first + 1)] = int(last or 0)
+        return self._recorded
+
+    def management_class(self, org: str, year: int) -> str:
+        """``plans.management_class``: the plan's class, else last year's recorded figures."""
+        plan = self.plans.get((org, year))
+        if plan is not None:
+            return plan.management_class
+        return self.settings.plans.management_class(self.recorded().get((org, year - 1), 0))
+
+    def declarations(self) -> dict[str, list[Declaration]]:
+        """Each generator's declarations, in period order (as its primary key reads them)."""
+        out: dict[str, list[Declaration]] = defaultdict(list)
+        for d in self.session.scalars(select(Declaration)
+                                      .join(Organisation, Organisation.uscc == Declaration.org)
+                                      .where(*self.where)
+                                      .order_by(Declaration.org, Declaration.period)):
+            out[d.org].append(d)
+        return out
 
 
 def _plans_missing(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
     """A generator with no plan for this year (or last) after its due day: 31 March, or 30
     days after it was registered when that is later; filed late, resolved by the filing."""
     today = dt.date.fromisoformat(beijing_day(query.now_ms))
-    for org in _generators_in(session, query.region):
-        grace = dt.timedelta(days=settings.for_region(org.region).report_grace_days)
-        registered = registered_day(session, org)
-        for year in (today.year - 1, today.year):
+    gens = _Generators(session, query.region, today, settings)
+    for org in gens.all:
+        grace = dt.timedelta(days=gens.thresholds(org.region).report_grace_days)
+        registered = org.registered
+        for year in gens.years:
             if registered.year > year:
                 continue
             due = max(plan_due(year, settings.plans), registered + dt.timedelta(days=30))
             if due + grace >= today:
                 continue
-            plan = session.get(Plan, (org.uscc, year))
+            plan = gens.plans.get((org.uscc, year))
             opened = _day_after_ms(due + grace)
             if plan is not None and plan.filed_t_ms <= opened:
                 continue
@@ -644,13 +719,15 @@ def _plans_missing(session: Session, query: GapQuery, settings: GapSettings) -> 
 
 def _reports_missing(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
     """A period ended, its due day passed and no declaration filed by then (the class of each
-    year sets the periods); filed late, resolved by the filing."""
+    year sets the periods); filed late, resolved by the filing. A declaration of another
+    granularity that covers the period counts (the first in period order)."""
     today = dt.date.fromisoformat(beijing_day(query.now_ms))
-    for org in _generators_in(session, query.region):
-        grace = dt.timedelta(days=settings.for_region(org.region).report_grace_days)
-        filed = {d.period: d for d in session.scalars(select(Declaration).where(
-            Declaration.org == org.uscc))}
-        for p in expected_periods(session, org, today, settings.plans):
+    gens = _Generators(session, query.region, today, settings)
+    declared = gens.declarations()
+    for org in gens.all:
+        grace = dt.timedelta(days=gens.thresholds(org.region).report_grace_days)
+        filed = {d.period: d for d in declared.get(org.uscc, ())}
+        for p in periods_due(today, org.registered, partial(gens.management_class, org.uscc)):
             due = p.due(settings.plans) + grace
             if due >= today:
                 continue

@@ -15,9 +15,10 @@ docs/plans.md has the payloads, the management classes and the deadlines.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -645,11 +646,25 @@ def expected_periods(session: Session, org: Organisation, day: dt.date,
     """The periods ``org`` had to declare by ``day``: those ended before it, of this year
     and last year, at the frequency of each year's class, from its registration on."""
     since = registered or registered_day(session, org)
+    return periods_due(day, since, lambda year: management_class(session, org.uscc, year,
+                                                                 settings))
+
+
+def periods_due(day: dt.date, since: dt.date, class_of: Callable[[int], str]) -> list[Period]:
+    """``expected_periods`` once the facts are known: the periods ended before ``day``, of
+    this year and last, at the frequency of each year's class (``class_of(year)``), from the
+    registration day ``since`` on. The gap scan calls it with every generator's facts
+    fetched at once."""
     out: list[Period] = []
     for year in (day.year - 1, day.year):
-        freq = FREQUENCY[management_class(session, org.uscc, year, settings)]
-        out += [p for p in periods_of(year, freq) if p.end < day and p.end >= since]
+        freq = FREQUENCY[class_of(year)]
+        out += [p for p in _periods_of(year, freq) if p.end < day and p.end >= since]
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _periods_of(year: int, frequency: str) -> tuple[Period, ...]:
+    return tuple(periods_of(year, frequency))
 
 
 def obligations_due(session: Session, day: dt.date, settings: PlanSettings | None = None,

@@ -1,10 +1,12 @@
 """The gap scan as it was computed before the custody-interval summary (issue 15): the four
-time-based finders that read the projections directly, kept verbatim as the tests' reference.
-``reference_gaps`` is ``find_gaps`` with these in place of the summary's finders, so a test can
-check that the summary gives exactly the same findings."""
+time-based finders that read the projections directly, kept verbatim as the tests' reference;
+and the plan and declaration finders as they were before they became set-based (one round of
+queries per generator). ``reference_gaps`` is ``find_gaps`` with these in place of the current
+finders, so a test can check that the current scan gives exactly the same findings."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -33,6 +35,7 @@ from ledger.audit.gaps import (
     Gap,
     GapQuery,
     GapSettings,
+    _day_after_ms,
     _matches,
     _region_where,
     _storage_limit,
@@ -41,16 +44,25 @@ from ledger.audit.gaps import (
 )
 from ledger.audit.intervals import later as _later
 from ledger.audit.intervals import z as _z
+from ledger.audit.models import Declaration, Plan
+from ledger.audit.plans import expected_periods, plan_due, registered_day
+from ledger.clock import beijing_day
 from ledger.custody.kinds import CONSOLIDATED
 from ledger.custody.projections import Batch, Disposal, Handover, Organisation
 from ledger.tlog.models import LogEntry
 
 SUMMARISED = frozenset({"uncollected_overdue", "handover_unconfirmed", *STAY_TYPES})
+PER_GENERATOR = frozenset({"plan_missing", "report_missing"})
 
 
 def reference_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[Gap]:
     """``find_gaps`` with the time-based types computed the old way, from the projections."""
-    gaps = find_gaps(session, replace(query, types=query.types - SUMMARISED), settings)
+    gaps = find_gaps(session, replace(query, types=query.types - SUMMARISED - PER_GENERATOR),
+                     settings)
+    if "plan_missing" in query.types:
+        gaps += [g for g in _plans_missing(session, query, settings) if _matches(g, query)]
+    if "report_missing" in query.types:
+        gaps += [g for g in _reports_missing(session, query, settings) if _matches(g, query)]
     if "uncollected_overdue" in query.types:
         gaps += [g for g in _uncollected(session, query, settings) if _matches(g, query)]
     if "handover_unconfirmed" in query.types:
@@ -206,3 +218,60 @@ def _stays(session: Session, query: GapQuery, settings: GapSettings) -> Iterable
         yield Gap(f"{r.kind}:{r.batch}:{r.answered_at}", r.kind,
                   "high" if r.end_t is None else "low", r.region, (r.batch,), (r.to_org,),
                   (r.answered_at or 0,), r.due, r.end_at, r.end_t, {"holder": r.to_org})
+
+
+# --- plans and declarations, one round of queries per generator (before issue 15) -----------
+
+
+def _generators_in(session: Session, region: str | None) -> list[Organisation]:
+    return list(session.scalars(select(Organisation).where(
+        Organisation.roles.contains("generator"),
+        *_region_where(Organisation.region, region)).order_by(Organisation.uscc)))
+
+
+def _plans_missing(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """A generator with no plan for this year (or last) after its due day: 31 March, or 30
+    days after it was registered when that is later; filed late, resolved by the filing."""
+    today = dt.date.fromisoformat(beijing_day(query.now_ms))
+    for org in _generators_in(session, query.region):
+        grace = dt.timedelta(days=settings.for_region(org.region).report_grace_days)
+        registered = registered_day(session, org)
+        for year in (today.year - 1, today.year):
+            if registered.year > year:
+                continue
+            due = max(plan_due(year, settings.plans), registered + dt.timedelta(days=30))
+            if due + grace >= today:
+                continue
+            plan = session.get(Plan, (org.uscc, year))
+            opened = _day_after_ms(due + grace)
+            if plan is not None and plan.filed_t_ms <= opened:
+                continue
+            yield Gap(f"plan_missing:{org.uscc}:{year}", "plan_missing", "medium", org.region,
+                      (), (org.uscc,), (org.registered_at,), opened,
+                      None if plan is None else plan.filed_at,
+                      None if plan is None else plan.filed_t_ms,
+                      {"year": year, "due": due.isoformat()})
+
+
+def _reports_missing(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """A period ended, its due day passed and no declaration filed by then (the class of each
+    year sets the periods); filed late, resolved by the filing."""
+    today = dt.date.fromisoformat(beijing_day(query.now_ms))
+    for org in _generators_in(session, query.region):
+        grace = dt.timedelta(days=settings.for_region(org.region).report_grace_days)
+        filed = {d.period: d for d in session.scalars(select(Declaration).where(
+            Declaration.org == org.uscc))}
+        for p in expected_periods(session, org, today, settings.plans):
+            due = p.due(settings.plans) + grace
+            if due >= today:
+                continue
+            opened = _day_after_ms(due)
+            d = filed.get(p.text) or next(
+                (x for x in filed.values() if x.period_from <= p.start.isoformat()
+                 and x.period_to >= p.end.isoformat()), None)
+            if d is not None and d.filed_t_ms <= opened:
+                continue
+            yield Gap(f"report_missing:{org.uscc}:{p.text}", "report_missing", "medium",
+                      org.region, (), (org.uscc,), (org.registered_at,), opened,
+                      None if d is None else d.filed_at, None if d is None else d.filed_t_ms,
+                      {"period": p.text, "due": p.due(settings.plans).isoformat()})

@@ -149,3 +149,71 @@ def test_report_mismatch_beyond_the_threshold_and_not_for_own_utilisation(partie
     parties.act(GEN, report_stream(GEN, "2026-Q3"), "report.amended", fixed | {"reason": "更正"})
     assert not [g for g in scan(parties, day_ms(10, 12)) if g.type == "report_mismatch"]
 
+
+
+def bj_ms(year: int, month: int, day: int) -> int:
+    return beijing_day_start_ms(dt.date(year, month, day)) + 10 * 3600 * 1000
+
+
+def declare(r: Region, org: str, period: str) -> None:
+    r.world.session.rollback()
+    data = prefill(r.world.session, org, parse_period(period))
+    for item in data["wastes"]:
+        item["differences"] = differences(item)
+    r.act(org, report_stream(org, period), "report.declared", data)
+
+
+def test_the_set_based_scan_finds_what_the_per_generator_scan_found(parties):
+    """Generators of three classes (from a plan, and from last year's recorded generation),
+    in two counties, one registered in the scan's year, with declarations on time, late, of
+    a covering quarter and of a period not owed: ``plan_missing`` and ``report_missing``
+    computed for every generator at once equal the previous computation, one generator at a
+    time (tests/ledger/gap_reference.py), at several clocks, regions and settings."""
+    from ledger.custody.uscc import make_uscc
+    from tests.ledger.gap_reference import reference_gaps
+
+    r, (g0, g1, g2) = parties, GENERATORS[:3]
+    g3, g4 = make_uscc("331003", 7), make_uscc("331002", 8)
+    r.world.register_org(g3, "单位0007", "331003", ("generator",))
+    r.keys[g3] = r.world.register_key(g3, "key-g3")
+    for n, (org, batches) in enumerate(((g0, 3), (g1, 2), (g2, 1))):  # 2.7, 1.8, 0.9 t
+        for serial in range(1, batches + 1):
+            r.hand_over(r.declare(org, serial, 900_000), org, COLLECTOR, 900_000,
+                        manifest=f"20263310{n + 1:06d}")
+    r.act(g1, plan_stream(g1, 2026), "plan.filed", plan())  # its 2026 class: the plan's
+    r.act(g0, plan_stream(g0, 2027), "plan.filed", plan(year=2027, generation_g=150_000_000))
+    at(r, bj_ms(2027, 1, 5))
+    declare(r, g2, "2026")  # on time (yearly)
+    declare(r, g1, "2026-Q4")  # not what it owes for 2026 (yearly, from its plan)
+    at(r, bj_ms(2027, 2, 10))
+    r.world.register_org(g4, "单位0008", "331002", ("generator",))
+    r.keys[g4] = r.world.register_key(g4, "key-g4")
+    at(r, bj_ms(2027, 4, 20))
+    declare(r, g0, "2027-Q1")  # covers its monthly periods, the first two late
+    declare(r, g3, "2027-01")
+    r.world.session.commit()
+    classes = PlanSettings(key_t=2, simplified_t=1)  # 2.7 t key, 1.8 t simplified, else yearly
+    settings = (GapSettings(plans=classes), GapSettings(),
+                GapSettings(plans=classes, regions={"331003": {"report_grace_days": 40},
+                                                    "331000": {"report_grace_days": 3}}))
+    types = frozenset({"plan_missing", "report_missing"})
+    found: set[str] = set()
+    for now in (bj_ms(2026, 12, 1), bj_ms(2027, 1, 20), bj_ms(2027, 4, 16),
+                bj_ms(2027, 5, 10), bj_ms(2028, 4, 5)):
+        for region in (None, "330000", "331000", "331002", "331003", "110000"):
+            for s in settings:
+                q = GapQuery(now_ms=now, region=region, types=types)
+                r.world.session.rollback()
+                new = find_gaps(r.world.session, q, s)
+                r.world.session.rollback()
+                assert new == reference_gaps(r.world.session, q, s), (now, region, s)
+                found |= {f"{g.id}:{g.status}" for g in new}
+    # the region exercises what the comparison is about: every frequency, resolved by a late
+    # or a covering declaration, a generator registered in the scan's year
+    assert {f"report_missing:{g0}:2027-01:resolved", f"report_missing:{g0}:2027-02:resolved",
+            f"report_missing:{g1}:2026:open", f"report_missing:{g1}:2027-Q1:open",
+            f"report_missing:{g3}:2026:open", f"report_missing:{g2}:2027:open",
+            f"report_missing:{g4}:2027:open", f"plan_missing:{g1}:2027:open",
+            f"plan_missing:{g4}:2027:open", f"plan_missing:{g2}:2026:open"} <= found
+    assert f"report_missing:{g0}:2027-03:open" not in found  # the quarter was on time for it
+    assert f"report_missing:{g2}:2026:open" not in found
