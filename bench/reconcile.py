@@ -49,6 +49,12 @@ Measured (in a fresh process per database and size, after a warm-up run)
   ``gap_scan_s``: the same scan with the watermark current (every later scan); median of rounds;
   ``gap_scan_vs_raw`` = gap scan / raw aggregate. ``gap_scan_by_type_s``: each type alone.
   ``--no-cold`` skips the cold scan (the watermark is left as it is).
+  ``gap_scan_previous_s``: the scan as ``tests/ledger/gap_reference.py`` computes it (the
+  time-based types from the projections, the plan and declaration types one generator at a
+  time), which must find the same gaps; ``gap_scan_previous_vs_raw`` its ratio to the raw
+  aggregate; ``gap_scan_by_type_previous_s``: ``plan_missing`` and ``report_missing`` alone,
+  the previous way. ``loadavg_gap_scan`` / ``loadavg_after_scans``: the load average after the
+  timed scans and after the per-type runs (the machine is shared).
 - ``peak_python_mb``: tracemalloc peak during one report and one scan (separate, untimed runs);
   ``maxrss_mb``: the measuring process's peak resident set (no build in it).
 """
@@ -117,6 +123,8 @@ from ledger.tlog.merkle import append_to_frontier, root_of_frontier  # noqa: E40
 from ledger.tlog.models import Base  # noqa: E402
 from ledger.tlog.notes import Signer, sign_note  # noqa: E402
 from ledger.tlog.rules import ORG_STREAM_PREFIX, org_stream  # noqa: E402
+from tests.ledger.gap_reference import _plans_missing as previous_plans_missing  # noqa: E402
+from tests.ledger.gap_reference import _reports_missing as previous_reports_missing  # noqa: E402
 from tests.ledger.gap_reference import reference_gaps  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
@@ -960,6 +968,7 @@ def measure(kind: str, n: int, rounds: int, cte: bool, cold: bool = True) -> dic
     step("gap_scan_cold")
     out["gap_scan_s"], out["gap_scan_best_s"], found = timed(scan, rounds)
     out["gap_scan_vs_raw"] = round(out["gap_scan_s"] / out["raw_aggregate_s"], 2)
+    out["loadavg_gap_scan"] = os.getloadavg()
 
     def previous_scan() -> list[Any]:
         found = reference_gaps(session, query, settings)
@@ -969,6 +978,8 @@ def measure(kind: str, n: int, rounds: int, cte: bool, cold: bool = True) -> dic
     # the previous computation (the time-based types over the whole projections), kept as the
     # tests' reference: same data, same process, same findings
     out["gap_scan_previous_s"], _, before = timed(previous_scan, rounds)
+    out["gap_scan_previous_vs_raw"] = round(out["gap_scan_previous_s"] / out["raw_aggregate_s"],
+                                            2)
     assert before == found, "the summary's scan and the previous one disagree"
     counts: dict[str, int] = {}
     for g in found:
@@ -982,6 +993,20 @@ def measure(kind: str, n: int, rounds: int, cte: bool, cold: bool = True) -> dic
         session.rollback()
         by_type[gap_type] = round(time.perf_counter() - started, 3)
     out["gap_scan_by_type_s"] = by_type
+    # the plan and declaration types as they were before they became set-based (one round of
+    # queries per generator), each alone: same data, same process, same findings
+    by_type_previous = {}
+    for gap_type, finder in (("plan_missing", previous_plans_missing),
+                             ("report_missing", previous_reports_missing)):
+        q = GapQuery(now_ms=SCAN_NOW, types=frozenset({gap_type}))
+        started = time.perf_counter()
+        previous_found = list(finder(session, q, settings))
+        session.rollback()
+        by_type_previous[gap_type] = round(time.perf_counter() - started, 3)
+        assert sorted(g.id for g in previous_found) == sorted(
+            g.id for g in found if g.type == gap_type)
+    out["gap_scan_by_type_previous_s"] = by_type_previous
+    out["loadavg_after_scans"] = os.getloadavg()
     step("gap_scans")
     out["refresh_ms"] = refresh_costs(session)
     out["peak_python_mb_reconcile"] = peak_mb(report)
