@@ -44,7 +44,7 @@ blp = Blueprint("collector_api", __name__, url_prefix="/api/v1/collector",
                 description="The receiving party's round, for working offline")
 
 #: Batches in these states can no longer be acted on by anyone.
-CLOSED = ("consolidated", "disposed")
+CLOSED = ("consolidated", "disposed", "withdrawn")
 #: Open requests on a round at most (the newest).
 MAX_REQUESTS = 200
 #: Held batches listed at most (a transfer station's yard, not its archive).

@@ -66,6 +66,7 @@ from ledger.clock import (
     beijing_month,
 )
 from ledger.custody.exemptions import ExemptionClaim
+from ledger.custody.kinds import WITHDRAWN
 from ledger.custody.projections import (
     Batch,
     Handover,
@@ -751,7 +752,7 @@ def _plan_year_batches(session: Session, query: GapQuery) -> Iterable[tuple[Plan
         hi = beijing_day_start_ms(dt.date(plan.year + 1, 1, 1))
         yield plan, list(session.scalars(select(Batch).where(
             Batch.generator == plan.org, Batch.consolidated == false(),
-            Batch.declared_t_ms >= lo, Batch.declared_t_ms < hi)
+            Batch.state != WITHDRAWN, Batch.declared_t_ms >= lo, Batch.declared_t_ms < hi)
             .order_by(Batch.declared_t_ms, Batch.declared_at)))
 
 

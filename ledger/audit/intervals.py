@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from ledger.audit.models import CustodyInterval
-from ledger.custody.kinds import CONSOLIDATED
+from ledger.custody.kinds import CONSOLIDATED, WITHDRAWN
 from ledger.custody.projections import Batch, Disposal, Handover, Organisation
 from ledger.tlog.models import LogEntry
 
@@ -102,7 +102,8 @@ def _row(kind: Any, ref: Any, batch: Any, region: Any, entry: Any, start: Any, e
 
 def _uncollected(where: list[ColumnElement[bool]]) -> Any:
     """Each original batch from its declaration to its first collection: the first settled
-    handover out of the generator, timed when its later side was signed."""
+    handover out of the generator, timed when its later side was signed. A withdrawn batch
+    (``batch.withdrawn``) was never generated: it waits for nothing."""
     b = Batch
 
     def confirmed(ho: Any) -> tuple[ColumnElement[int], ColumnElement[int]]:
@@ -119,7 +120,7 @@ def _uncollected(where: list[ColumnElement[bool]]) -> Any:
                      b.declared_t_ms, first_t.label("conf_t"))
               .outerjoin(ho, and_(ho.batch == b.code, ho.from_org == b.generator,
                                   ho.status == CONFIRMED))
-              .where(b.consolidated == false(), *where)
+              .where(b.consolidated == false(), b.state != WITHDRAWN, *where)
               .group_by(b.code)
               .subquery("firsts"))
     again = aliased(Handover, name="again")

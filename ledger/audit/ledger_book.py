@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.clock import beijing_minutes
+from ledger.custody.kinds import WITHDRAWN
 from ledger.custody.projections import (
     Batch,
     Disposal,
@@ -107,7 +108,7 @@ def build_ledger_book(session: Session, org: str, start_ms: int, end_ms: int,
     # 产生: batches this organisation declared (and residues of its disposals)
     made = list(session.scalars(select(Batch).where(
         Batch.generator == org, Batch.hazardous == hazardous, Batch.consolidated.is_(False),
-        in_period(Batch.declared_t_ms)).order_by(Batch.declared_at)))
+        Batch.state != WITHDRAWN, in_period(Batch.declared_t_ms)).order_by(Batch.declared_at)))
     stays = list(session.scalars(select(StorageStay).join(
         Batch, Batch.code == StorageStay.batch).where(
         StorageStay.org == org, Batch.hazardous == hazardous,

@@ -30,7 +30,7 @@ from ledger.clock import beijing_day, beijing_day_start_ms
 from ledger.custody.catalogue import normalise_waste_code
 from ledger.custody.codes import region_contains
 from ledger.custody.editions import catalogue, edition_for, waste_entry
-from ledger.custody.kinds import MAX_MASS_G, _org_ref, _str, organisation
+from ledger.custody.kinds import MAX_MASS_G, WITHDRAWN, _org_ref, _str, organisation
 from ledger.custody.permits import permit_covers
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Organisation, Permit
@@ -192,7 +192,7 @@ def recorded_generation(session: Session, org: str, start: dt.date, end: dt.date
     """Grams the enterprise declared on the ledger (its original batches) from ``start`` to
     ``end``, Beijing days inclusive."""
     total = session.scalar(select(func.sum(Batch.declared_mass_g)).where(
-        Batch.generator == org, Batch.consolidated.is_(False),
+        Batch.generator == org, Batch.consolidated.is_(False), Batch.state != WITHDRAWN,
         Batch.declared_t_ms >= _ms(start), Batch.declared_t_ms < _ms(end + dt.timedelta(days=1))))
     return int(total or 0)
 
@@ -208,7 +208,7 @@ def ledger_lines(session: Session, org: str, start: dt.date, end: dt.date) -> di
     for code, t, mass in session.execute(
             select(Batch.waste_code, Batch.declared_t_ms, Batch.declared_mass_g).where(
                 Batch.generator == org, Batch.consolidated.is_(False),
-                Batch.declared_t_ms < hi)):
+                Batch.state != WITHDRAWN, Batch.declared_t_ms < hi)):
         line = lines[code]
         if t < lo:
             line.opening_storage_g += mass
@@ -722,8 +722,8 @@ def roster(session: Session, region: str | None, day: dt.date,
     out = []
     lo, hi = _ms(dt.date(year, 1, 1)), _ms(dt.date(year + 1, 1, 1))
     counts = dict(session.execute(select(Batch.generator, func.count()).where(
-        Batch.consolidated.is_(False), Batch.declared_t_ms >= lo, Batch.declared_t_ms < hi)
-        .group_by(Batch.generator)).all())
+        Batch.consolidated.is_(False), Batch.state != WITHDRAWN, Batch.declared_t_ms >= lo,
+        Batch.declared_t_ms < hi).group_by(Batch.generator)).all())
     for org in _generators(session, region):
         plan = session.get(Plan, (org.uscc, year))
         cls = management_class(session, org.uscc, year, s)

@@ -75,6 +75,7 @@ from ledger.custody.kinds import (
     RECEIVED,
     REFUSED,
     STORED,
+    WITHDRAWN,
 )
 from ledger.custody.principals import Principal
 from ledger.custody.projections import (
@@ -362,9 +363,14 @@ def _filter_clauses(f: ReportFilters, columns: Any) -> list[ColumnElement[bool]]
     return where
 
 
+#: The original batches: declared by an enterprise, not made from others, and not withdrawn
+#: (a batch withdrawn by its generator, ``batch.withdrawn``, was never generated).
+_ORIGINALS: Final = (Batch.consolidated == false(), Batch.state != WITHDRAWN)
+
+
 def _population(f: ReportFilters, principal: Principal | None) -> list[ColumnElement[bool]]:
     """WHERE clauses on ``Batch`` selecting the original batches the report covers."""
-    where: list[ColumnElement[bool]] = [Batch.consolidated == false(), *_filter_clauses(f, Batch)]
+    where: list[ColumnElement[bool]] = [*_ORIGINALS, *_filter_clauses(f, Batch)]
     if principal is not None:
         clause = batch_visibility(principal)
         if clause is not None:
@@ -832,7 +838,7 @@ def _generator_names(session: Session, usccs: Sequence[str]) -> dict[str, str]:
 def _balance_select(where: Sequence[ColumnElement[bool]], dialect: str) -> Any:
     """One ``batch_balances`` row per original matching ``where`` (on ``Batch``), computed from
     the projections by the reference query (the recursive CTE and the facts)."""
-    h = _Facts([Batch.consolidated == false(), *where], dialect).subquery()
+    h = _Facts([*_ORIGINALS, *where], dialect).subquery()
     sums = (select(h.c.origin, *_sums(h)).group_by(h.c.origin).subquery("sums"))
     return (select(Batch.code, Batch.generator, Batch.region, Batch.waste_code, Batch.category,
                    Batch.declared_t_ms, _month(Batch.declared_t_ms, dialect),

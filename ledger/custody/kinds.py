@@ -91,7 +91,8 @@ RECEIVED = "received"  # at a disposer, awaiting disposal
 REFUSED = "refused"  # refused, with the carrier
 CONSOLIDATED = "consolidated"  # all its mass went into other batches
 DISPOSED = "disposed"
-FINAL_STATES = frozenset({CONSOLIDATED, DISPOSED})
+WITHDRAWN = "withdrawn"  # 已撤回: withdrawn by its generator before anyone else signed
+FINAL_STATES = frozenset({CONSOLIDATED, DISPOSED, WITHDRAWN})
 RECEIVING_ROLES = {"collector", "transporter", "receiver", "disposer"}
 HOLDING_ROLES = {"collector", "receiver", "disposer"}  # may consolidate or split
 
@@ -576,6 +577,7 @@ def _new_batch(ctx: AppendContext, code: str, holder: Organisation, waste_code: 
 
 def _live_batch(ctx: AppendContext) -> Batch:
     batch = _batch(ctx.session, ctx.entry.stream)
+    _not_withdrawn(batch)
     if batch.state in FINAL_STATES:
         raise RuleViolation(f"batch is {batch.state}; nothing more can happen to it",
                             code="batch_closed", field="stream")
@@ -874,6 +876,75 @@ def on_withdrawn(ctx: AppendContext) -> None:
     batch.updated_at = ctx.index
     if ctx.session.get(Manifest, ho.manifest) is not None:
         _close_manifest_if_done(ctx, ho.manifest)
+
+
+# --- withdrawing a wrong batch (撤回批次) ----------------------------------------------------
+
+MAX_WITHDRAW_REASON = 200
+
+
+def _not_withdrawn(batch: Batch) -> None:
+    if batch.state == WITHDRAWN:
+        raise RuleViolation("the batch was withdrawn by its generator; nothing more can be "
+                            "recorded on it", code="batch_withdrawn", field="stream")
+
+
+def withdrawal_blocker(session: Session, batch: Batch,
+                       before: int | None = None) -> tuple[str, str] | None:
+    """Why ``batch`` cannot be withdrawn by its generator now: (error code, English reason),
+    or None when it can. The rule of ``batch.withdrawn`` and the page's 撤回 button both ask
+    here, so the button is offered exactly when the entry would be accepted (reason apart).
+    ``before``: the index of the entry being checked (a replay stores every entry first)."""
+    if batch.state == WITHDRAWN:
+        return "batch_withdrawn", "the batch is already withdrawn"
+    first = session.get(LogEntry, batch.declared_at)
+    if first is None or first.kind != "batch.declared" or first.stream != batch.code:
+        return ("withdraw_not_declared",
+                "only a batch made by batch.declared can be withdrawn")
+    others = select(LogEntry.org).where(LogEntry.stream == batch.code,
+                                        LogEntry.org != batch.generator)
+    if before is not None:
+        others = others.where(LogEntry.idx < before)
+    other = session.scalar(others.limit(1))
+    if other is not None:
+        return ("withdraw_others_signed",
+                f"{other} has signed on this batch; correct it (custody.corrected) instead")
+    if _open_handover(session, batch.code) is not None:
+        return ("withdraw_handover_open",
+                "the batch has a release awaiting its answer; withdraw the release first")
+    if _open_stay(session, batch.code) is not None:
+        return ("withdraw_in_storage",
+                "the batch is in a storage facility; record storage.out first")
+    moved = session.scalar(select(Lineage.child).where(Lineage.parent == batch.code).limit(1))
+    if moved is not None or batch.state != DECLARED or batch.holder != batch.generator:
+        return ("withdraw_mass_moved",
+                "mass of this batch left its generator (handed over, poured or disposed)")
+    return None
+
+
+def on_batch_withdrawn(ctx: AppendContext) -> None:
+    """batch.withdrawn: the generator withdraws a batch declared by mistake before anyone
+    else has signed on it (撤回批次). Final: nothing more is recorded on the batch, and its
+    code is never used again (the stream exists). docs/custody.md 3.18."""
+    e, data = ctx.entry, ctx.entry.data
+    batch = _batch(ctx.session, e.stream)
+    if e.org != batch.generator:
+        raise PermissionDenied("only the enterprise that declared the batch may withdraw it",
+                               code="withdraw_not_generator", field="org")
+    blocker = withdrawal_blocker(ctx.session, batch, ctx.index)
+    if blocker is not None:
+        code, reason = blocker
+        error = Conflict if code == "batch_withdrawn" else RuleViolation
+        raise error(reason, code=code, field="stream")
+    reason_text = data.get("reason")
+    if not isinstance(reason_text, str) or not reason_text.strip() or len(
+            reason_text) > MAX_WITHDRAW_REASON or any(
+            ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in reason_text):
+        raise PayloadInvalid(f"data.reason is why the batch is withdrawn: text of 1-"
+                             f"{MAX_WITHDRAW_REASON} characters on one line, no control "
+                             "characters", code="withdraw_reason_invalid", field="data.reason")
+    batch.state = WITHDRAWN
+    batch.updated_at = ctx.index
 
 
 # --- storage (入库 / 出库, HJ 1259) ---------------------------------------------------------
@@ -1277,6 +1348,7 @@ def make_correction_handler(settings: CustodySettings) -> KindHandler:
         A correction to a handover needs both parties' signatures on this one note."""
         e, data = ctx.entry, ctx.entry.data
         batch = _batch(ctx.session, e.stream)
+        _not_withdrawn(batch)
         target = _correction_target(ctx, data)
         mass = _mass(data, "mass_g")
         assert mass is not None
@@ -1386,6 +1458,7 @@ def custody_kinds(settings: CustodySettings | None = None,
         "custody.disposed": on_disposed,
         "custody.corrected": make_correction_handler(s),
         "custody.withdrawn": on_withdrawn,
+        "batch.withdrawn": on_batch_withdrawn,
         "batch.residue": on_batch_residue,
         "storage.in": on_storage_in,
         "storage.out": on_storage_out,

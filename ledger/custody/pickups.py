@@ -25,7 +25,7 @@ from ledger.tlog.log import stream_head_json, stream_heads
 from ledger.tlog.models import Base, LogEntry
 
 RECEIVING_ROLES = frozenset({"collector", "transporter", "receiver", "disposer"})
-CLOSED = ("consolidated", "disposed")
+CLOSED = ("consolidated", "disposed", "withdrawn")
 MAX_BATCHES = 200
 MAX_NOTE = 200
 MAX_ADDRESS = 200
@@ -198,7 +198,7 @@ def batches_requested_of(org: str) -> Select[str]:
     return (select(PickupItem.batch).join(PickupRequest)
             .join(Batch, Batch.code == PickupItem.batch)
             .where(PickupRequest.collector == org, PickupRequest.status == "open",
-                   Batch.holder == PickupRequest.generator))
+                   Batch.holder == PickupRequest.generator, Batch.state != "withdrawn"))
 
 
 def outstanding(request: PickupRequest, batch: Batch) -> bool:
@@ -220,7 +220,9 @@ def _pickup(session: Session, row: PickupRequest) -> Pickup:
                               .order_by(Batch.code)).all()
     heads = stream_heads(session, [b.code for b in batches])
     status = row.status
-    if status == "open" and not any(outstanding(row, b) for b in batches):
+    if status == "open" and batches and all(b.state == "withdrawn" for b in batches):
+        status = "cancelled"  # the generator withdrew every batch of it (batch.withdrawn)
+    elif status == "open" and not any(outstanding(row, b) for b in batches):
         status = "done"  # every batch has left the requester: nothing is left to fetch
     names = {uscc: name for uscc, name in session.execute(
         select(Organisation.uscc, Organisation.name)
