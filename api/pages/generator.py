@@ -39,6 +39,7 @@ from ledger.clock import beijing_minutes, beijing_today
 from ledger.custody import editions, pickups, waste_help
 from ledger.custody.catalogue import load_catalogue
 from ledger.custody.exemptions import Option, applicable_exemptions
+from ledger.custody.kinds import withdrawal_blocker
 from ledger.custody.label_data import MAX_LABELS, labels_for
 from ledger.custody.permits import Receiver, receivers_for
 from ledger.custody.pickups import PickupItem, PickupRequest
@@ -58,6 +59,7 @@ GROUPS: Final[dict[str, tuple[str, ...]]] = {
     "transferred": ("stored", "in_transit", "received", "refused"),
     "disposed": ("disposed",),
     "consolidated": ("consolidated",),
+    "withdrawn": ("withdrawn",),
 }
 OPEN_HANDOVER: Final = ("awaiting_answer", "awaiting_release")
 #: What the generator may still hand over (it holds them and nothing is half-signed).
@@ -66,13 +68,14 @@ AVAILABLE: Final = ("declared", "stored", "in_transit", "received", "refused")
 
 def group_names() -> dict[str, str]:
     return {"declared": _("待收集"), "pending": _("交接中"), "transferred": _("已转移"),
-            "disposed": _("已处置"), "consolidated": _("已合并")}
+            "disposed": _("已处置"), "consolidated": _("已合并"), "withdrawn": _("已撤回")}
 
 
 def state_names() -> dict[str, str]:
     return {"declared": _("待收集"), "pending": _("交接中"), "stored": _("已转移（贮存）"),
             "in_transit": _("已转移（运输中）"), "received": _("已转移（已接收）"),
-            "refused": _("被拒收"), "disposed": _("已处置"), "consolidated": _("已合并")}
+            "refused": _("被拒收"), "disposed": _("已处置"), "consolidated": _("已合并"),
+            "withdrawn": _("已撤回")}
 
 
 def form_names() -> dict[str, str]:
@@ -125,15 +128,62 @@ def batches() -> ResponseReturnValue:
         query = query.where(Batch.state.in_(GROUPS[group]))
     rows = list(db.session.scalars(
         query.order_by(Batch.declared_t_ms.desc(), Batch.code.desc()).limit(PAGE_SIZE + 1)))
+    shown = rows[:PAGE_SIZE]
     return render_template(
-        "generator/batches.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE,
+        "generator/batches.html", rows=shown, more=len(rows) > PAGE_SIZE,
+        withdrawable=_withdrawable(principal, shown),
+        correctable=_correctable(principal, shown),
         alerts=handover_alerts(db.session, principal.org, limit=10), when=beijing_minutes,
         group=group, groups=group_names(), counts=counts, total=sum(counts.values()),
         state_names=state_names(), sizes=size_choices(), sheets=sheet_choices(),
         available=AVAILABLE, max_labels=MAX_LABELS, kg=kg,
         js_messages={"none_selected": _("请先勾选批次"),
                      "selected": _("已选 %(n)s 批", n="{n}"),
-                     **_storage_messages(principal)})
+                     **_storage_messages(principal), **_amend_messages()})
+
+
+def _withdrawable(principal: Principal, rows: Iterable[Batch]) -> set[str]:
+    """The batches the enterprise may still withdraw (撤回): declared by it, with it, and nobody
+    else has signed on them; the same rule the ledger applies to ``batch.withdrawn``."""
+    return {b.code for b in rows
+            if b.generator == principal.org and b.holder == principal.org
+            and b.state == "declared" and not b.consolidated
+            and withdrawal_blocker(db.session, b) is None}
+
+
+def _correctable(principal: Principal, rows: Iterable[Batch]) -> set[str]:
+    """The batches whose declared mass the enterprise may correct (更正, ``custody.corrected``
+    of its ``batch.declared``, signed by it alone): its own declarations, not withdrawn."""
+    return {b.code for b in rows if b.generator == principal.org and b.state != "withdrawn"
+            and not b.consolidated}
+
+
+def _amend_messages() -> dict[str, str]:
+    """The strings of the 撤回 and 更正 forms of 我的批次."""
+    return {
+        "withdraw_title": _("撤回批次 %(code)s", code="{code}"),
+        "withdraw_help": _("申报有误（废物代码、日期、重复申报等）且还没有其他单位签名时，"
+                           "可以撤回。撤回后该识别码作废，不再使用，也不计入产生量；"
+                           "如在收集预约中，将从预约中移除。"),
+        "withdraw_sign": _("签名撤回"),
+        "withdrawn_state": _("已撤回"),
+        "withdrawn_batch": _("已签名撤回（记录号 %(index)s）。此识别码作废，不再使用。",
+                             index="{index}"),
+        "correct_title": _("更正批次 %(code)s 的申报重量", code="{code}"),
+        "correct_help": _("已有其他单位签名的批次不能撤回，只能更正。原记录保留，"
+                          "更正记录说明它本应是多少。"),
+        "correct_sign": _("签名更正"),
+        "corrected": _("已签名更正（记录号 %(index)s），申报重量改为 %(kg)s 千克",
+                       index="{index}", kg="{kg}"),
+        "declared_now": _("目前申报重量：%(kg)s 千克", kg="{kg}"),
+        "reason_required": _("请填写原因"),
+        "reason_too_long": _("原因最多 200 个字"),
+        "mass_required": _("请填写正确的重量（千克）"),
+        "mass_format": _("重量格式不对，例如 65.3"),
+        "mass_decimal_comma": _("小数点请用“.”，例如 65.3，不要用逗号"),
+        "mass_range": _("重量必须大于 0"),
+        "mass_same": _("新重量与目前申报重量相同，无需更正"),
+    }
 
 
 def _storage_messages(principal: Principal) -> dict[str, str]:

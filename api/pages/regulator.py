@@ -145,13 +145,13 @@ KIND_LABELS: Final = {
     "custody.released": _l("移出（交出方签名）"), "custody.accepted": _l("接收确认"),
     "custody.refused": _l("拒收"), "custody.consolidated_out": _l("合并/拆分转出"),
     "custody.disposed": _l("利用/处置"), "custody.corrected": _l("更正"),
-    "custody.withdrawn": _l("撤回交接"),
+    "custody.withdrawn": _l("撤回交接"), "batch.withdrawn": _l("撤回批次（申报有误）"),
     "custody.carried": _l("承运（承运人签名）"), "batch.refused_part": _l("拒收部分退回"),
 }
 STATE_LABELS: Final = {
     "declared": _l("待收集"), "pending": _l("交接中"), "stored": _l("贮存中"),
     "in_transit": _l("运输中"), "received": _l("已接收"), "refused": _l("拒收"),
-    "consolidated": _l("已合并"), "disposed": _l("已利用/处置"),
+    "consolidated": _l("已合并"), "disposed": _l("已利用/处置"), "withdrawn": _l("已撤回"),
 }
 METHOD_LABELS: Final = {"utilisation": _l("利用"), "disposal": _l("处置")}
 HANDOVER_LABELS: Final = {
