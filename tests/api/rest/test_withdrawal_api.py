@@ -74,6 +74,11 @@ def test_withdrawal_over_the_api(app):
     refused(app, lambda: gen.declare(code, description(40_000)), 422, "batch_exists",
             "该识别码已被使用")
 
+    # the driver's phone signed offline before it heard: refused when it syncs
+    refused(app, lambda: post_as(app, collector, "custody.accepted", code, {
+        "from": GEN, "mass_g": 40_000, "manifest": f"{TODAY.year}3310000001"}), 422,
+        "batch_withdrawn", "该批次已由产废单位撤回")
+
     nxt = gen.request("GET", "/api/v1/batches/next-code?waste_code=900-039-49"
                              f"&generated_on={TODAY.isoformat()}")
     assert nxt["code"] == code_for(GEN, 2)

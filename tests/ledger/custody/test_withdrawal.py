@@ -223,6 +223,11 @@ def test_reconciliation_gaps_and_plans_count_it_as_never_generated(parties):
     import datetime as dt
     day = dt.date(int(DAY[:4]), int(DAY[4:6]), int(DAY[6:]))
     assert recorded_generation(s, GEN, day, day) == 50_000
+    # the 台账 (HJ 1259): only the kept batch in 产生
+    from ledger.audit.ledger_book import build_ledger_book
+    book = build_ledger_book(s, GEN, 0, now)
+    made = next(t for t in book.tables if t.name == "产生")
+    assert [row[0] for row in made.rows] == [kept]
     s.rollback()
     report = rebuild(s, parties.world.config, commit=False)
     assert report.identical, report.differences
