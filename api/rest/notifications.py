@@ -20,6 +20,7 @@ from api.notify.deliver import reach
 from api.notify.messages import describe_row
 from api.rest import schemas as s
 from ledger.audit import notifications as n
+from ledger.tlog.db import write_transaction
 from ledger.tlog.entries import format_time
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1",
@@ -187,8 +188,10 @@ def post_push_subscription(body: dict[str, Any]) -> Any:
     keys = body["keys"]
     webpush.check_subscription(body["endpoint"], keys["p256dh"], keys["auth"],
                                reach(current_app._get_current_object()))  # type: ignore[attr-defined]
-    row = n.save_push_subscription(db.session, require_principal(), body["endpoint"],
-                                   keys["p256dh"], keys["auth"])
+    principal = require_principal()
+    with write_transaction(db.session):  # reads then writes: take the write lock first
+        row = n.save_push_subscription(db.session, principal, body["endpoint"],
+                                       keys["p256dh"], keys["auth"])
     return {"id": row.id, "endpoint": row.endpoint}
 
 
@@ -199,8 +202,10 @@ def post_push_subscription(body: dict[str, Any]) -> Any:
 @blp.doc(summary="Forget a push subscription of your organisation")
 @s.documented_errors(blp, 422)
 def post_push_unsubscribe(body: dict[str, Any]) -> Any:
-    return {"removed": n.remove_push_subscription(db.session, require_principal(),
-                                                  body["endpoint"])}
+    principal = require_principal()
+    with write_transaction(db.session):
+        removed = n.remove_push_subscription(db.session, principal, body["endpoint"])
+    return {"removed": removed}
 
 
 @blp.route("/webhooks", methods=["GET"])
@@ -219,7 +224,9 @@ def get_webhooks() -> Any:
 @s.documented_errors(blp, 409, 422)
 def post_webhook(body: dict[str, Any]) -> Any:
     webhooks.check_url(body["url"], reach(current_app._get_current_object()))  # type: ignore[attr-defined]
-    row, secret = n.add_webhook(db.session, require_principal(), body["url"], body["events"])
+    principal = require_principal()
+    with write_transaction(db.session):  # the count of webhooks and the insert, together
+        row, secret = n.add_webhook(db.session, principal, body["url"], body["events"])
     return {**_webhook_json(row), "secret": secret}
 
 
@@ -229,7 +236,9 @@ def post_webhook(body: dict[str, Any]) -> Any:
 @blp.doc(summary="Unsubscribe (the delivery log is kept)")
 @s.documented_errors(blp, 404)
 def delete_webhook(hook_id: int) -> None:
-    n.remove_webhook(db.session, require_principal(), hook_id)
+    principal = require_principal()
+    with write_transaction(db.session):
+        n.remove_webhook(db.session, principal, hook_id)
 
 
 @blp.route("/webhooks/<int:hook_id>/deliveries", methods=["GET"])
