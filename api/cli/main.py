@@ -24,7 +24,7 @@ from api.cli.gaps import gaps_command
 from api.cli.jobs import jobs_group
 from api.cli.labels import label
 from api.cli.operator import operator_group
-from api.cli.reference import reference_group
+from api.cli.reference import reference_group, reference_notices
 from api.cli.reports import reconcile_command
 from api.cli.simulate import simulate_command
 from api.cli.tiles import tiles_group
@@ -62,6 +62,8 @@ def init() -> None:
     click.echo(("initialised" if created else "already initialised") +
                f": {current_app.config['DATABASE_URL']}")
     click.echo(in_force_notice())
+    for line in reference_notices():
+        click.echo(line)
     click.echo(f"operator vkey: {cfg.operator.verifier.vkey}")
 
 

@@ -40,15 +40,35 @@ def import_command(file: Path, name: str) -> None:
                f"{r.rows} rows, applies to entries from index {r.from_index}")
 
 
+#: what each list is for, and what goes without it (said by ``init`` and ``reference list``)
+USES = {
+    reference.METHODS: ("the 利用/处置方式 codes (disposal method codes)",
+                        "disposers type a method code by hand and it is not checked"),
+    reference.GENERAL: ("the 一般工业固体废物 codes (general industrial solid waste lists)",
+                        "the general waste declare form has no list to choose from and "
+                        "codes are checked only for their format"),
+}
+
+
+def reference_notices() -> list[str]:
+    """One line per official list: loaded (rows), or NOT loaded, what is missing without it,
+    and the exact command that loads it."""
+    lines = []
+    for name in reference.LISTS:
+        rows = (reference.method_codes(db.session) if name == reference.METHODS
+                else reference.general_codes(db.session))
+        what, without = USES[name]
+        if rows is None:
+            lines.append(f"reference list {name}, {what}, is NOT loaded: {without}. "
+                         f"Load the official list with: {reference.IMPORT_HINT[name]}")
+        else:
+            lines.append(f"reference list {name}: {len(rows)} rows, loaded")
+    return lines
+
+
 @reference_group.command("list")
 @with_appcontext
 def list_command() -> None:
     """Which lists are loaded; for one that is not, how to load it."""
-    for name in reference.LISTS:
-        rows = (reference.method_codes(db.session) if name == reference.METHODS
-                else reference.general_codes(db.session))
-        if rows is None:
-            click.echo(f"{name}: not loaded — not checked until loaded: "
-                       f"{reference.IMPORT_HINT[name]}")
-        else:
-            click.echo(f"{name}: {len(rows)} rows")
+    for line in reference_notices():
+        click.echo(line)

@@ -17,7 +17,9 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from api.auth import page_principal
+from api.extensions import db
 from ledger.custody.pickups import RECEIVING_ROLES
+from ledger.custody.reference import IMPORT_HINT, METHODS, method_codes
 
 bp = Blueprint("collector", __name__, url_prefix="/collector")
 
@@ -182,8 +184,6 @@ def _yard_messages() -> dict[str, str]:
         "facility_line": _("%(code)s %(name)s（%(type)s）：现存 %(kg)s / 设计容量 %(cap)s 千克"),
         "no_facility": _("本单位还没有登记贮存设施，请联系运营方登记后再入库。"),
         "release_done_one": _("已签名转交 %(n)s 批给 %(who)s，联单号 %(m)s"),
-        "methods_missing": _("利用/处置方式代码表尚未导入"
-                             "（运营方：waste-ledger reference import），请手工填写代码。"),
         "choose_method": _("请选择利用/处置方式"),
         "residue_done": _("已登记次生废物 %(code)s"),
         "residue_sources": _("请勾选产生该次生废物的处置记录"),
@@ -191,10 +191,10 @@ def _yard_messages() -> dict[str, str]:
     }
 
 
-def _page(template: str, active: str) -> ResponseReturnValue:
+def _page(template: str, active: str, **extra: object) -> ResponseReturnValue:
     principal = page_principal(*RECEIVING_ROLES)
     return render_template(
-        template, active=active, js_messages={**_messages(), **_yard_messages()},
+        template, active=active, js_messages={**_messages(), **_yard_messages()}, **extra,
         hazard_letters=HAZARD_LETTERS,
         org_data={"org": principal.org, "name": principal.name,
                   "roles": sorted(principal.roles), "user": principal.user or ""},
@@ -214,8 +214,11 @@ def station() -> ResponseReturnValue:
 
 @bp.get("/disposer")
 def disposer() -> ResponseReturnValue:
-    """A disposer's receiving and disposal page: 利用/处置方式 from the list, residues."""
-    return _page("collector/disposer.html", "disposer")
+    """A disposer's receiving and disposal page: 利用/处置方式 from the list, residues; until
+    the list is loaded, the page says so and how the operator loads it."""
+    return _page("collector/disposer.html", "disposer",
+                 methods_loaded=method_codes(db.session) is not None,
+                 methods_import=IMPORT_HINT[METHODS])
 
 
 @bp.get("/scan")

@@ -45,7 +45,7 @@ from ledger.custody.permits import Receiver, receivers_for
 from ledger.custody.pickups import PickupItem, PickupRequest
 from ledger.custody.principals import Principal
 from ledger.custody.projections import Batch, Handover, Organisation
-from ledger.custody.reference import general_codes
+from ledger.custody.reference import GENERAL, IMPORT_HINT, general_codes
 from ledger.errors import InvalidInput, LedgerError
 
 bp = Blueprint("generator", __name__, url_prefix="/generator")
@@ -247,7 +247,7 @@ def declare() -> ResponseReturnValue:
 def _general_list() -> dict[str, Any]:
     """The loaded general industrial solid waste codes for the declare form (none shipped)."""
     listed = general_codes(db.session)
-    return {"general_loaded": listed is not None,
+    return {"general_loaded": listed is not None, "general_import": IMPORT_HINT[GENERAL],
             "general_codes": [{"code": c.code, "category": c.category, "name": c.name}
                               for c in (listed or {}).values()]}
 

@@ -138,15 +138,23 @@ def test_a_disposer_receives_picks_the_method_from_the_list_and_records_the_resi
     pickup = region[STATION].request("POST", "/api/v1/pickups",
                                      {"collector": DISPOSER, "batches": [a]})
     region[STATION].release(a, DISPOSER, 120_000, pickup["manifest"])
+    context = browser.new_context(locale=LOCALE, viewport=DESKTOP)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    log_in(page, live_server, "burner", "/collector/disposer")
+    # before the list is loaded: no empty picker, the page says how the operator loads it
+    page.wait_for_selector("#incoming li")
+    expect(page.locator("#methods-note")).to_contain_text(
+        "waste-ledger reference import disposal_methods.csv --list disposal_methods")
+    expect(page.locator("#dispose-code")).to_be_hidden()
+    expect(page.locator("#dispose-code-other")).to_be_visible()
     with live_server.app.app_context():
         # a synthetic list for the test: the official one is not available as data
         import_list(db.session, METHODS,
                     (FIXTURES / "disposal_methods_fixture.csv").read_text(encoding="utf-8"))
         db.session.remove()
-    context = browser.new_context(locale=LOCALE, viewport=DESKTOP)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    log_in(page, live_server, "burner", "/collector/disposer")
+    page.reload()
+    expect(page.locator("#methods-note")).to_be_hidden()
     row = page.locator(f"#incoming li[data-code='{a}']")
     row.locator("input.weighed").fill("120")
     row.locator("button.accept").click()

@@ -197,7 +197,7 @@ def test_catalogue_import_loads_an_edition_and_refuses_a_bad_table(cli, tmp_path
     listed = cli("catalogue", "list").output
     assert "2025  in force from 2025-01-01  imported" in listed
     assert "in force today: 2025" in listed and "NOT" not in listed
-    assert "NOT loaded" not in cli("init").output
+    assert "catalogue in force today" not in cli("init").output  # the reference lists may be
 
 
 def test_cases_lookback_with_nothing_closed_signs_nothing(cli, app):

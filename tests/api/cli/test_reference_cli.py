@@ -15,9 +15,17 @@ FIXTURES = Path(__file__).parents[2] / "data" / "reference"
 
 
 def test_lists_say_they_are_not_loaded_then_load_validated(cli, tmp_path):
-    cli("init")
+    init = cli("init").output.splitlines()
+    # init names each list that is not loaded, what goes without it, and the exact command
+    (methods,) = [line for line in init if "reference list disposal_methods" in line]
+    assert "is NOT loaded" in methods and methods.endswith(
+        "Load the official list with: "
+        "waste-ledger reference import disposal_methods.csv --list disposal_methods")
+    (general,) = [line for line in init if "reference list general_waste" in line]
+    assert "is NOT loaded" in general and general.endswith(
+        "waste-ledger reference import general_waste.csv --list general_waste")
     listed = cli("reference", "list").output
-    assert "disposal_methods: not loaded" in listed
+    assert "reference list disposal_methods" in listed and "is NOT loaded" in listed
     assert "waste-ledger reference import general_waste.csv --list general_waste" in listed
     bad = tmp_path / "bad.csv"
     bad.write_text("code,name,method\nX1,名称,焚烧\n", encoding="utf-8")
@@ -28,7 +36,12 @@ def test_lists_say_they_are_not_loaded_then_load_validated(cli, tmp_path):
         assert out.exit_code == 0, out.output
         assert out.output.startswith(f"loaded: {name}")
     listed = cli("reference", "list").output
-    assert "disposal_methods: 2 rows" in listed and "general_waste: 1 rows" in listed
+    assert "disposal_methods: 2 rows, loaded" in listed
+    assert "general_waste: 1 rows, loaded" in listed
+    init = cli("init").output
+    assert "reference list disposal_methods: 2 rows, loaded" in init
+    assert not [line for line in init.splitlines()
+                if line.startswith("reference list") and "NOT loaded" in line]
 
 
 def test_the_operator_registers_a_storage_facility(cli, app):

@@ -14,9 +14,9 @@ function renderMethods() {
   const method = $("dispose-method").value;
   const methods = state.yard.methods;
   const select = $("dispose-code");
+  // the page says, in its own words, that the list is not loaded and how to load it
   $("methods-note").hidden = methods !== null;
-  $("methods-note").textContent = methods === null ? t("methods_missing") : "";
-  select.hidden = methods === null;
+  $("dispose-code-wrap").hidden = methods === null;
   $("dispose-code-other-wrap").hidden = methods !== null;
   if (methods === null) return;
   select.replaceChildren(el("option", { value: "", text: t("choose_method") }),
