@@ -50,6 +50,8 @@ DETAIL_ZH: Final = {
     "median_g": "中位数", "mad_g": "绝对中位差", "capacity_t": "许可能力（吨）",
     "case": "案件", "assignee": "责任单位", "deadline": "整改时限", "edition": "名录版本",
     "item": "清单项", "row": "行", "stage": "环节", "state": "状态",
+    "working_days": "工作日", "calendar_unknown": "节假日安排未知的年份",
+    "deadline_estimated": "期限",
 }
 MISSING_ZH: Final = {"answer": "接收方签名", "release": "交出方签名"}
 
@@ -64,6 +66,8 @@ def detail_text(detail: Mapping[str, Any]) -> str:
             text = f"{kg_text(value)} kg"
         elif key == "missing":
             text = MISSING_ZH.get(str(value), str(value))
+        elif key == "deadline_estimated":
+            text = "该年节假日安排未知，按周一至周五估算"
         elif isinstance(value, list | tuple):
             text = "、".join(str(v) for v in value)
         elif isinstance(value, dict):

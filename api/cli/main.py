@@ -32,6 +32,8 @@ from api.cli.tls import ensure_certificate
 from api.cli.witness import cosign_before_export, witness_group
 from api.extensions import db
 from api.instance import write_private_key
+from ledger.clock import beijing_today
+from ledger.custody.workdays import calendar_notice
 from ledger.errors import LedgerError
 from ledger.tlog import log
 from ledger.tlog.notes import Signer
@@ -64,6 +66,7 @@ def init() -> None:
     click.echo(in_force_notice())
     for line in reference_notices():
         click.echo(line)
+    click.echo(calendar_notice(beijing_today()))
     click.echo(f"operator vkey: {cfg.operator.verifier.vkey}")
 
 
@@ -95,6 +98,9 @@ def serve(host: str, port: int, demo: bool, https: bool) -> None:
             click.echo(f"  https://{name}:{port}/")
         if host == "127.0.0.1":
             click.echo("only this computer can connect; for phones add --host 0.0.0.0")
+    notice = calendar_notice(beijing_today())
+    if not notice.endswith(", loaded"):  # deadlines in a year it does not know are estimates
+        click.echo(notice, err=True)
     # The embedded default: reminders and deliveries tick in this process (docs/notifications.md).
     jobs.start_scheduler(app)
     scheme = "https" if https else "http"

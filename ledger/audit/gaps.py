@@ -75,7 +75,7 @@ from ledger.custody.projections import (
     Organisation,
     Permit,
 )
-from ledger.custody.workdays import CalendarUnknown, working_days_due_ms
+from ledger.custody.workdays import working_days_due
 from ledger.tlog.db import write_transaction
 from ledger.tlog.log import read_head
 from ledger.tlog.merkle import append_to_frontier, leaf_hash, root_of_frontier, unpack_frontier
@@ -560,11 +560,11 @@ def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iter
         func.coalesce(inner.c.closed_t, now) > inner.c.earliest)).all()
     found = []
     for r in candidates:
-        try:
-            due, unknown = working_days_due_ms(r.arrived_t, int(r.days)), None
-        except CalendarUnknown as exc:
-            due, unknown = r.earliest, exc.year
-        if unknown is None and (r.closed_t if r.closed_t is not None else query.now_ms) <= due:
+        # a year the holiday calendar does not know is counted on weekdays (an estimate,
+        # marked on the finding), never an error
+        counted = working_days_due(r.arrived_t, int(r.days))
+        due, unknown = counted.due_ms, counted.unknown_year
+        if (r.closed_t if r.closed_t is not None else query.now_ms) <= due:
             continue
         found.append((r, due, unknown))
     batches: dict[str, list[str]] = defaultdict(list)
@@ -579,6 +579,8 @@ def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iter
                                   "working_days": int(r.days)}
         if unknown is not None:
             detail["calendar_unknown"] = unknown
+            detail["deadline_estimated"] = (f"holiday calendar not known for year {unknown}: "
+                                            "deadline estimated on weekdays only")
         yield Gap(f"manifest_open:{r.number}", "manifest_open",
                   "low" if unknown is not None else "medium", r.region,
                   tuple(batches[r.number]), (r.origin, r.destination),

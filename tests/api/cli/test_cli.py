@@ -172,6 +172,20 @@ def test_init_says_the_catalogue_in_force_is_not_loaded_and_how_to_load_it(cli):
             "--effective 2025-01-01 --exemptions hw_exemptions_2025.csv") in out.output
 
 
+def test_init_says_which_years_the_holiday_calendar_knows(cli):
+    from ledger.clock import beijing_today
+    from ledger.custody.workdays import known_years
+
+    (line,) = [x for x in cli("init").output.splitlines() if x.startswith("holiday calendar")]
+    first, last = known_years()
+    assert f"knows {first}-{last}" in line
+    if beijing_today().year + 1 > last:  # this year's deadlines may reach an unknown year
+        assert f"holiday calendar not known for year {last + 1}" in line
+        assert "pip install --upgrade chinese-calendar" in line
+    else:
+        assert line.endswith(", loaded")
+
+
 def test_catalogue_import_loads_an_edition_and_refuses_a_bad_table(cli, tmp_path):
     from pathlib import Path
 

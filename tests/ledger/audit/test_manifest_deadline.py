@@ -1,7 +1,7 @@
 """The receiver confirms a manifest within 5 statutory working days of the waste's arrival
 (the gap manifest_open), on SQLite and PostgreSQL: counted from the carrier's signed arrival,
-not the release, across 国庆 2026 with its 调休 Saturday; a year the calendar does not know is
-flagged, not guessed."""
+not the release, across 国庆 2026 with its 调休 Saturday; in a year the calendar does not know
+Monday-Friday are counted and the finding is marked as an estimate."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import datetime as dt
 import chinese_calendar
 import pytest
 
+from api.exports import detail_text
 from ledger.audit.gaps import HOUR, GapQuery, GapSettings, find_gaps
 from ledger.clock import beijing_day_start_ms
+from ledger.custody.workdays import working_days_due
 from tests.ledger.custody_world import (
     CARRIER,
     CARRIER_PLATE,
@@ -98,3 +100,21 @@ def test_a_year_the_calendar_does_not_know_is_flagged_not_guessed(trip):
     at(trip, dt.date(last + 1, 1, 6), 9)
     (gap,) = open_manifests(trip)
     assert gap.detail["calendar_unknown"] == last + 1 and gap.severity == "low"
+    # counted on weekdays in the unknown year, and said to be an estimate
+    assert gap.detail["deadline_estimated"] == (
+        f"holiday calendar not known for year {last + 1}: deadline estimated on weekdays only")
+    assert "节假日安排未知的年份：" + str(last + 1) in detail_text(gap.detail)  # the export's 说明
+    assert gap.opened_ms == working_days_due(beijing_day_start_ms(dt.date(last, 12, 28)),
+                                          5).due_ms
+
+
+def test_an_estimated_deadline_not_yet_past_is_not_a_finding(trip):
+    last = max(chinese_calendar.holidays).year
+    ship(trip, f"{last}3310000015", dt.date(last, 12, 30), dt.date(last, 12, 30))
+    due = working_days_due(beijing_day_start_ms(dt.date(last, 12, 30)) + 9 * HOUR, 5)
+    assert due.estimated
+    at(trip, due.day, 23)  # the last (estimated) day: still in time
+    assert open_manifests(trip) == []
+    at(trip, due.day + dt.timedelta(days=1), 9)
+    (gap,) = open_manifests(trip)
+    assert gap.detail["calendar_unknown"] == last + 1

@@ -11,8 +11,11 @@ import pytest
 from ledger.clock import beijing_day_start_ms
 from ledger.custody.workdays import (
     CalendarUnknown,
+    calendar_notice,
     is_working_day,
+    known_years,
     working_day_deadline,
+    working_days_due,
     working_days_due_ms,
 )
 
@@ -68,3 +71,34 @@ def test_a_year_the_calendar_does_not_know_is_not_guessed():
     assert err.value.year == last + 1 and err.value.code == "calendar_unknown"
     with pytest.raises(CalendarUnknown):
         is_working_day(D(2003, 6, 2))
+
+
+def test_a_year_the_calendar_does_not_know_is_counted_on_weekdays_and_marked_estimated():
+    last = known_years()[1]
+    # within the known years: the statutory count, not estimated
+    known = working_days_due(beijing_day_start_ms(D(2026, 9, 30)) + 12 * 3_600_000, 5)
+    assert (known.day, known.estimated, known.note) == (D(2026, 10, 13), False, None)
+    # the last week of the last known year runs into the next: Monday-Friday counted there
+    start = D(last, 12, 28)
+    due = working_days_due(beijing_day_start_ms(start) + 12 * 3_600_000, 5)
+    expected, counted, day = None, 0, start
+    while counted < 5:
+        day += dt.timedelta(days=1)
+        if (is_working_day(day) if day.year <= last else day.weekday() < 5):
+            counted += 1
+    expected = day
+    assert due.day == expected and due.unknown_year == last + 1
+    assert due.due_ms == beijing_day_start_ms(expected + dt.timedelta(days=1))
+    assert due.note == (f"holiday calendar not known for year {last + 1}: deadline "
+                        "estimated on weekdays only")
+    # wholly in an unknown year (2030 is far beyond any release): plain weekdays
+    far = working_days_due(beijing_day_start_ms(D(2030, 3, 1)), 5)  # a Friday
+    assert (far.day, far.unknown_year) == (D(2030, 3, 8), 2030)
+
+
+def test_the_operator_is_told_which_years_the_calendar_knows_and_how_to_update():
+    last = known_years()[1]
+    assert calendar_notice(D(last - 1, 6, 1)).endswith(", loaded")
+    notice = calendar_notice(D(last, 6, 1))
+    assert f"holiday calendar not known for year {last + 1}" in notice
+    assert "pip install --upgrade chinese-calendar" in notice
