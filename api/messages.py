@@ -149,4 +149,10 @@ MESSAGES_ZH: dict[str, str] = {
     "webhook_not_found": "没有这个推送地址",
     "webhook_limit": "推送地址已达上限",
     "notification_not_found": "没有这条提醒",
+    "permit_exists": "该单位已记录过这个许可证编号",
+    "permit_forbidden": "只有平台运营方或生态环境主管部门可以记录经营许可证",
+    "permit_out_of_region": "该单位不在本部门辖区内，不能为其记录许可证",
+    "permit_number_missing": "请填写许可证编号",
+    "validity_reversed": "“有效期至”早于“有效期自”，请检查日期",
+    "activities_invalid": "请至少选择一种经营方式",
 }

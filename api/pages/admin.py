@@ -8,7 +8,8 @@ Who may do what (docs/access.md, "Administration pages"):
   organisation's people, devices, tokens and vehicles;
 - an organisation's **admin** (单位管理员, ``users.is_admin``) manages its own people, devices
   (revoking a lost phone's key) and tokens, and registers its vehicles where it carries waste;
-- a **regulator** reads the organisations of its region (its own people too, as an admin).
+- a **regulator** reads the organisations of its region (its own people too, as an admin)
+  and records their permits (not another region's: their pages are 404 to it).
 
 Registry changes are entries signed by the operator key on the server, as key enrolment from
 the pages already is: the logged-in admin asks, the operator signs, and the log names both the
@@ -17,6 +18,7 @@ change and its index. People and tokens are access control and live outside the 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -77,8 +79,10 @@ def powers_over(principal: Principal, org: Organisation) -> Powers:
     admin = own and access.is_org_admin(db.session, org.uscc, principal.user)
     in_region = principal.is_regulator and region_contains(principal.region, org.region)
     carries = bool(CARRYING & set(org.roles.split()))
+    # A regulator records the permits of its region's units (as the API's signed
+    # permit.granted allows it, and refuses outside the region: permit_out_of_region).
     return Powers(read=admin or in_region, people=admin, vehicles=admin and carries,
-                  permits=False)
+                  permits=in_region)
 
 
 def _org_or_404(uscc: str) -> Organisation:
@@ -199,6 +203,14 @@ def _act(uscc: str, power: str, action: Any, done: str) -> ResponseReturnValue:
         return _render_org(principal, org, powers, status_for(exc), localised(exc))
     flash(done.format(result=result) if result is not None else done)
     return redirect(url_for("admin.organisation", uscc=uscc) + f"#{power}")
+
+
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def _field(name: str, limit: int = 200) -> str:
@@ -328,7 +340,16 @@ def add_permit(uscc: str) -> ResponseReturnValue:
         if not capacity.isdigit():
             raise InvalidInput("capacity is a whole number of tonnes", code="capacity_invalid",
                                field="capacity_t")
-        return registry.grant_permit(db.session, log_config(), org.uscc, _field("number", 64),
-                                     _field("valid_from", 10), _field("valid_to", 10), codes,
-                                     activities, int(capacity)).index
+        number, valid_from, valid_to = (_field("number", 64), _field("valid_from", 10),
+                                        _field("valid_to", 10))
+        # said in the person's words before the registry's own check (date_invalid, which
+        # the API keeps) would name the format
+        if not number:
+            raise InvalidInput("the permit number is missing", code="permit_number_missing",
+                               field="number")
+        if _is_date(valid_from) and _is_date(valid_to) and valid_to < valid_from:
+            raise InvalidInput("valid_to is before valid_from", code="validity_reversed",
+                               field="valid_to")
+        return registry.grant_permit(db.session, log_config(), org.uscc, number, valid_from,
+                                     valid_to, codes, activities, int(capacity)).index
     return _act(uscc, "permits", grant, _("已记录经营许可证（记录号 {result}）"))

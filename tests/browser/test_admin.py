@@ -1,7 +1,8 @@
 """Administration in Chromium, clicking only: an enterprise's admin on a phone revokes the key
 of a lost phone and adds a colleague (a taken username is explained and nothing changes); the
 operator registers a new unit on a desktop (a wrong USCC is explained, the form keeps what was
-typed)."""
+typed); the regulator records a permit of its district (a wrong validity is explained, nothing
+recorded)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from api.demo.seed import DEMO_PASSWORD
 from api.extensions import db
 from ledger.custody import access
-from ledger.custody.projections import Organisation
+from ledger.custody.projections import Organisation, Permit
 from ledger.custody.uscc import make_uscc
 from ledger.tlog.models import SigningKey
 from tests.browser.harness import LiveServer, overflow_px, screenshot
@@ -87,3 +88,45 @@ def test_the_operator_registers_a_new_unit(demo_server: LiveServer, page: Page):
         assert db.session.get(Organisation, new) is not None
         assert db.session.get(Organisation, wrong) is None
         db.session.remove()
+
+
+def test_the_regulator_records_a_permit_of_its_region(demo_server: LiveServer, page: Page):
+    """The demo regulator (椒江) opens a collector of its district from 单位管理 and records its
+    permit: a validity that ends before it starts is explained and nothing is recorded; then
+    the permit is recorded and listed. A unit of another district is 404 to it."""
+    _log_in(page, demo_server, "regulator")
+    page.get_by_role("link", name="单位管理").click()
+    page.get_by_role("link", name="椒江区清源环保科技有限公司").click()
+    expect(page.locator("h1")).to_have_text("椒江区清源环保科技有限公司")
+    org = page.url.rstrip("/").rsplit("/", 1)[1]
+    permits = page.locator("#permits")
+
+    def fill(valid_to: str) -> None:
+        permits.locator("summary").click()
+        form = permits.locator("form")
+        form.locator("input[name=number]").fill("台危废经第2002-2号")
+        form.locator("input[name=valid_from]").fill("2026-06-01")
+        form.locator("input[name=valid_to]").fill(valid_to)
+        form.locator("input[name=codes]").fill("HW08 900-039-49")
+        form.locator("input[name=activities][value=collect]").check()
+        form.locator("input[name=activities][value=store]").check()
+        form.locator("input[name=capacity_t]").fill("3000")
+        form.get_by_role("button", name="记录").click()
+
+    fill("2026-01-01")  # ends before it starts
+    expect(page.locator("#admin-error")).to_contain_text("“有效期至”早于“有效期自”")
+    with demo_server.app.app_context():
+        assert db.session.scalars(select(Permit).where(
+            Permit.number == "台危废经第2002-2号")).all() == []
+        db.session.remove()
+    fill("2031-05-31")
+    expect(page.locator("p.notice")).to_contain_text("已记录经营许可证")
+    expect(permits).to_contain_text("台危废经第2002-2号 · 2026-06-01 — 2031-05-31")
+    with demo_server.app.app_context():
+        permit = db.session.scalars(select(Permit).where(
+            Permit.number == "台危废经第2002-2号")).one()
+        assert (permit.org, permit.activities, permit.capacity_t) == (org, "collect store", 3000)
+        db.session.remove()
+    # the disposer of 黄岩 (another district) is not even shown to it
+    far = make_uscc("331003", 3001)
+    assert page.request.get(f"{demo_server.url}/admin/org/{far}").status == 404

@@ -210,6 +210,56 @@ def test_a_regulator_reads_its_regions_units_only(units, client):
     assert far.get(f"/admin/org/{GEN}").status_code == 404
 
 
+def log_size(app) -> int:
+    with app.app_context():
+        size = db.session.scalar(select(LogEntry.idx).order_by(LogEntry.idx.desc()).limit(1))
+        db.session.remove()
+    return size
+
+
+PERMIT = {"number": "台危废经第0101号", "valid_from": "2026-01-01", "valid_to": "2030-12-31",
+          "codes": "HW08 HW49", "activities": ["collect", "store"], "capacity_t": "5000"}
+
+
+def test_a_regulator_records_a_permit_of_its_region_only(units, app, client):
+    token = log_in_as(client, "inspector", PASSWORD)
+    assert 'action="/admin/org/' + COL + '/permits"' in page(client, f"/admin/org/{COL}")[1]
+    before = log_size(app)
+    # refused, said in the person's words, nothing signed
+    for form, code, words in [
+            ({"valid_from": "2026-06-01", "valid_to": "2026-01-01"}, 422, "早于"),
+            ({"number": "  "}, 422, "请填写许可证编号"),
+            ({"valid_to": "2026-02-30"}, 422, "日期格式"),
+            ({"activities": []}, 422, "经营方式")]:
+        resp = post(client, f"/admin/org/{COL}/permits", token, **{**PERMIT, **form})
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == code and 'id="admin-error"' in html, (form, resp.status_code)
+        assert words in html, form
+    assert log_size(app) == before
+    resp = post(client, f"/admin/org/{COL}/permits", token, **PERMIT)
+    assert resp.status_code == 302
+    assert "台危废经第0101号" in page(client, f"/admin/org/{COL}")[1]
+    with app.app_context():
+        permit = db.session.scalars(select(Permit).where(Permit.number == PERMIT["number"])).one()
+        assert (permit.org, permit.valid_to, permit.capacity_t) == (COL, "2030-12-31", 5000)
+        entry = db.session.scalars(select(LogEntry).order_by(LogEntry.idx.desc())).first()
+        assert entry.kind == "permit.granted" and entry.stream == f"org:{COL}"
+        db.session.remove()
+    again = post(client, f"/admin/org/{COL}/permits", token, **PERMIT)
+    assert again.status_code == 409 and "已记录过这个许可证编号" in again.get_data(as_text=True)
+    # another region's regulator does not even see the unit
+    far = app.test_client()
+    far_token = log_in_as(far, "far", PASSWORD)
+    resp = post(far, f"/admin/org/{COL}/permits", far_token, **{**PERMIT, "number": "杭1"})
+    assert resp.status_code == 404
+    # an enterprise's admin records no permits, not even its own
+    boss = app.test_client()
+    boss_token = log_in_as(boss, "boss", PASSWORD)
+    assert post(boss, f"/admin/org/{GEN}/permits", boss_token,
+                **{**PERMIT, "number": "自己1"}).status_code == 403
+    assert log_size(app) == before + 1
+
+
 def test_the_operator_registers_a_unit_and_records_its_permit(units, app, client):
     token = log_in_as(client, "root", PASSWORD)
     new = make_uscc("331003", 55)
