@@ -189,6 +189,7 @@ DEMO_PASSWORD = "demo-2026"
 DEMO_USERS = [
     ("generator", N_("产废单位（小微企业）"), "generator"),
     ("driver", N_("收集单位司机"), "collector"),
+    ("carrier", N_("危险货物运输公司（只承运）"), "carrier"),
     ("station", N_("集中收集中转站"), "station"),
     ("disposer", N_("利用处置单位"), "disposer"),
     ("regulator", N_("生态环境主管部门"), "regulator"),
@@ -203,7 +204,8 @@ def regulator_of(demo: Demo) -> str:
 def _demo_people(app: Flask, generator: str, collector: str, station: str, disposer: str,
                  regulator: str) -> None:
     orgs = {"generator": generator, "collector": collector, "station": station,
-            "disposer": disposer, "regulator": regulator, "operator": app.config["OPERATOR_ORG"]}
+            "disposer": disposer, "regulator": regulator, "operator": app.config["OPERATOR_ORG"],
+            "carrier": make_uscc(DISTRICT, CARRIER_SERIAL)}  # the carried trip's (below)
     with app.app_context():
         for username, what, slot in DEMO_USERS:
             # each demo person is the only person of their unit, so its admin (单位管理员)

@@ -164,6 +164,28 @@ def _messages() -> dict[str, str]:
         "to_round": _("打开收运任务"),
         "address": _("取货地址"),
         "map": _("地图导航"),
+        "leg_released": _("移出"),
+        "leg_departed": _("起运"),
+        "leg_arrived": _("运抵"),
+        "leg_received": _("接收"),
+        "leg_refused": _("拒收"),
+        "leg_partly_refused": _("部分拒收 %(kg)s"),
+        "leg_not_yet": _("未签"),
+        "trip_carrier": _("承运人 %(who)s · 车牌 %(plate)s · 驾驶员 %(driver)s"),
+        "vehicle": _("车牌"),
+        "driver": _("驾驶员"),
+        "sign_departed": _("签名起运（%(n)s 件）"),
+        "sign_arrived": _("签名运抵（%(n)s 件）"),
+        "carrier_nothing": _("本单位在这张联单上没有要签的了"),
+        "carrier_no_vehicle": _("本单位没有登记车辆，请联系运营方登记车牌后再签起运"),
+        "driver_missing": _("请填写驾驶员姓名"),
+        "departed_done": _("已签名起运 %(n)s 件（联单 %(m)s）"),
+        "arrived_done": _("已签名运抵 %(n)s 件（联单 %(m)s），等接收单位签收"),
+        "refused_kg": _("拒收 %(kg)s"),
+        "refused_by": _("%(who)s 拒收（联单 %(m)s，%(t)s）：%(reason)s"),
+        "take_back": _("签名收回拒收部分"),
+        "taken_back": _("已收回 %(kg)s，成为新批次 %(code)s。"
+                        "可以在“本单位持有的批次”里转交给其他接收单位。"),
     }
 
 

@@ -33,7 +33,11 @@ from api.extensions import db
 from api.rest.generator import MAX_CONTAINERS
 from api.rest.labels import LabelSizeField, public_base_url, render_sheet, sheet_size
 from labels import SHEETS, LabelSize
-from ledger.audit.manifest_form import handover_alerts
+from ledger.audit.manifest_form import (
+    carried_trips,
+    handover_alerts,
+    refused_parts_to_take_back,
+)
 from ledger.audit.notifications import pickup_requested
 from ledger.clock import beijing_minutes, beijing_today
 from ledger.custody import editions, pickups, waste_help
@@ -134,11 +138,19 @@ def batches() -> ResponseReturnValue:
         withdrawable=_withdrawable(principal, shown),
         correctable=_correctable(principal, shown),
         alerts=handover_alerts(db.session, principal.org, limit=10), when=beijing_minutes,
+        take_back={(r.batch, r.manifest): r
+                   for r in refused_parts_to_take_back(db.session, principal.org)},
+        trips=carried_trips(db.session, principal.org, limit=10),
         group=group, groups=group_names(), counts=counts, total=sum(counts.values()),
         state_names=state_names(), sizes=size_choices(), sheets=sheet_choices(),
         available=AVAILABLE, max_labels=MAX_LABELS, kg=kg,
         js_messages={"none_selected": _("请先勾选批次"),
                      "selected": _("已选 %(n)s 批", n="{n}"),
+                     "taking_back": _("正在签名收回…"),
+                     "taken_back": _("已签名收回拒收部分，成为本单位的新批次 %(code)s"
+                                     "（待收集）。可以重新预约收集，或交给其他有许可证的单位。",
+                                     code="{code}"),
+                     "take_back_failed": _("收回失败：%(msg)s", msg="{msg}"),
                      **_storage_messages(principal), **_amend_messages()})
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from api.auth import require_principal
 from api.extensions import db
 from api.rest import schemas as s
+from ledger.audit.manifest_form import carried_trips, refused_parts_to_take_back
 from ledger.clock import beijing_today
 from ledger.custody.codes import parse_batch_code
 from ledger.custody.permits import covering_permit
@@ -270,6 +271,65 @@ class RoundVehicleSchema(Schema):
     org = fields.String(required=True)
 
 
+class TripBatchSchema(Schema):
+    """One batch on a trip: each party's part, with the times it was signed (or null)."""
+
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    waste_code = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "the handover's status"})
+    released_mass_g = fields.Integer(required=True, allow_none=True)
+    released_t = fields.String(required=True, allow_none=True)
+    departed_t = fields.String(required=True, allow_none=True, metadata={
+        "description": "the carrier's signed departure (起运)"})
+    arrived_t = fields.String(required=True, allow_none=True, metadata={
+        "description": "the carrier's signed arrival (运抵)"})
+    answer = fields.String(required=True, allow_none=True, metadata={
+        "description": "accepted, partly_refused, refused, or null"})
+    answered_t = fields.String(required=True, allow_none=True)
+    accepted_mass_g = fields.Integer(required=True, allow_none=True)
+    refused_mass_g = fields.Integer(required=True, allow_none=True)
+    head = fields.Nested(s.StreamHeadSchema, required=True, allow_none=True, metadata={
+        "description": "the batch's stream head, for the carrier to sign its leg"})
+
+
+class TripSchema(Schema):
+    """A manifest with a carrier (承运人) you are a party of, and who has signed which part."""
+
+    manifest = fields.String(required=True)
+    role = fields.String(required=True, metadata={
+        "description": "yours on it: origin (移出人), carrier (承运人) or destination (接收人)"})
+    origin = fields.String(required=True)
+    origin_name = fields.String(required=True)
+    destination = fields.String(required=True)
+    destination_name = fields.String(required=True)
+    carrier = fields.String(required=True)
+    carrier_name = fields.String(required=True)
+    vehicle = fields.String(required=True)
+    driver = fields.String(required=True)
+    closed = fields.Boolean(required=True)
+    batches = fields.List(fields.Nested(TripBatchSchema), required=True)
+
+
+class RefusedPartSchema(Schema):
+    """The refused part of a partial refusal you released, not yet taken back."""
+
+    batch = fields.String(required=True, metadata={"description": "the partly refused batch"})
+    name = fields.String(required=True)
+    waste_code = fields.String(required=True)
+    hazardous = fields.Boolean(required=True)
+    generator = fields.String(required=True)
+    manifest = fields.String(required=True)
+    to = fields.String(required=True)
+    to_name = fields.String(required=True)
+    refused_mass_g = fields.Integer(required=True)
+    reason = fields.String(required=True)
+    answered_t = fields.String(required=True)
+    refusal = fields.String(required=True, metadata={
+        "description": "leaf hash (base64) of the custody.refused entry: what "
+                       "batch.refused_part names"})
+
+
 class RoundSchema(Schema):
     org = fields.Nested(RoundOrgSchema, required=True)
     pickups = fields.List(fields.Nested(RoundPickupSchema), required=True)
@@ -281,6 +341,11 @@ class RoundSchema(Schema):
                             metadata={"description": "where you may hand batches on"})
     vehicles = fields.List(fields.Nested(RoundVehicleSchema), required=True,
                            metadata={"description": "plates a release may name"})
+    trips = fields.List(fields.Nested(TripSchema), required=True, metadata={
+        "description": "manifests with a carrier you are a party of (the carrier signs its "
+                       "leg from here)"})
+    refused_parts = fields.List(fields.Nested(RefusedPartSchema), required=True, metadata={
+        "description": "refused parts of your releases, to take back (batch.refused_part)"})
     downloaded_at = fields.String(required=True)
 
 
@@ -294,6 +359,43 @@ class ChildCodeQuerySchema(Schema):
 class ChildCodeSchema(Schema):
     code = fields.String(required=True, metadata={"description": "a free 37-character batch "
                                                                  "code, reserved for you"})
+
+
+def _time(t_ms: int | None) -> str | None:
+    return None if t_ms is None else format_time(t_ms)
+
+
+def trips_of(org: str) -> list[dict[str, Any]]:
+    """The manifests with a carrier that ``org`` is a party of, as the phone keeps them."""
+    trips = carried_trips(db.session, org)
+    heads = stream_heads(db.session, sorted({b.code for t in trips if t.carrier == org
+                                            for b in t.batches}))
+    return [{
+        "manifest": t.manifest,
+        "role": "carrier" if t.carrier == org else "origin" if t.origin == org
+        else "destination",
+        "origin": t.origin, "origin_name": t.origin_name, "destination": t.destination,
+        "destination_name": t.destination_name, "carrier": t.carrier,
+        "carrier_name": t.carrier_name, "vehicle": t.vehicle, "driver": t.driver,
+        "closed": t.closed,
+        "batches": [{
+            "code": b.code, "name": b.name, "waste_code": b.waste_code, "status": b.status,
+            "released_mass_g": b.released_g, "released_t": _time(b.released_ms),
+            "departed_t": _time(b.departed_ms), "arrived_t": _time(b.arrived_ms),
+            "answer": b.answer, "answered_t": _time(b.answered_ms),
+            "accepted_mass_g": b.accepted_g, "refused_mass_g": b.refused_g,
+            "head": stream_head_json(heads[b.code]) if b.code in heads else None,
+        } for b in t.batches],
+    } for t in trips]
+
+
+def refused_parts_of(org: str) -> list[dict[str, Any]]:
+    return [{"batch": r.batch, "name": r.name, "waste_code": r.waste_code,
+             "hazardous": r.hazardous, "generator": r.generator, "manifest": r.manifest,
+             "to": r.to_org, "to_name": r.to_name, "refused_mass_g": r.refused_g,
+             "reason": r.reason, "answered_t": format_time(r.answered_ms),
+             "refusal": r.refusal}
+            for r in refused_parts_to_take_back(db.session, org)]
 
 
 @blp.route("/round", methods=["GET"])
@@ -328,6 +430,8 @@ def get_round() -> Any:  # serialised by the response schema
         "outgoing": _outgoing(principal),
         "receivers": receivers,
         "vehicles": _vehicles(principal.org, receivers),
+        "trips": trips_of(principal.org),
+        "refused_parts": refused_parts_of(principal.org),
         "downloaded_at": format_time(int(dt.datetime.now(dt.UTC).timestamp() * 1000)),
     }
 
@@ -414,12 +518,14 @@ def get_yard() -> Any:  # serialised by the response schema
 
 
 @blp.route("/child-code", methods=["GET"])
-@s.authenticated(blp, "collector", "receiver", "disposer")
+@s.authenticated(blp, "collector", "receiver", "disposer", "generator", "transporter")
 @blp.arguments(ChildCodeQuerySchema, location="query")
 @s.documented_ok(blp, ChildCodeSchema)
-@blp.doc(summary="A free code for a batch you make by consolidating (合并), for a waste code "
-                 "and today's date",
-         description="For collectors, receivers and disposers.")
+@blp.doc(summary="A free code for a batch you make by consolidating (合并), or for the refused "
+                 "part of a partial refusal you take back (batch.refused_part), for a waste "
+                 "code and today's date",
+         description="For collectors, receivers and disposers (合并), and for any 移出人 — "
+                     "generators and transporters too — taking a refused part back.")
 @s.documented_errors(blp, 422)
 def get_child_code(args: dict[str, Any]) -> Any:  # serialised by the response schema
     principal = require_principal()  # with the role: see @authenticated

@@ -26,7 +26,7 @@ from ledger.custody.projections import (
     Permit,
     Vehicle,
 )
-from ledger.tlog.entries import parse_entry
+from ledger.tlog.entries import parse_entry, prev_field
 from ledger.tlog.models import LogEntry
 
 #: what each kind of entry signs on the form
@@ -210,3 +210,135 @@ def handover_alerts(session: Session, org: str, limit: int = 50) -> list[Handove
                                  h.refusal_reason or "", h.answered_at, h.answered_t_ms,
                                  h.refused_part or ""))
     return out
+
+
+# --- who signed which part of a trip, and refused parts still to take back ----------------------
+
+
+@dataclass(frozen=True)
+class TripBatch:
+    """One batch on a trip with a carrier: each party's part, signed or not yet (None)."""
+
+    code: str
+    name: str
+    waste_code: str
+    status: str  # the handover's: awaiting_answer, awaiting_release, confirmed, refused, ...
+    released_g: int | None
+    released_ms: int | None
+    departed_ms: int | None
+    arrived_ms: int | None
+    answer: str | None  # accepted | partly_refused | refused | None
+    answered_ms: int | None
+    accepted_g: int | None
+    refused_g: int | None
+
+
+@dataclass(frozen=True)
+class Trip:
+    """A manifest with a carrier (承运人) and how far each of its three parties has signed."""
+
+    manifest: str
+    origin: str
+    origin_name: str
+    destination: str
+    destination_name: str
+    carrier: str
+    carrier_name: str
+    vehicle: str
+    driver: str
+    opened_ms: int
+    closed: bool
+    batches: tuple[TripBatch, ...]
+
+
+#: handovers that are no longer part of the trip (taken back or replaced)
+_GONE = ("withdrawn", "superseded")
+
+
+def carried_trips(session: Session, org: str, limit: int = 20) -> list[Trip]:
+    """The latest manifests with a carrier that ``org`` is a party of (移出人, 承运人 or
+    接收人), open ones first, with each batch's signed parts: what the carrier signs from and
+    what the other two parties see of the carrier's leg."""
+    m = Manifest
+    rows = list(session.scalars(
+        select(m).where(m.carrier.is_not(None),
+                        or_(m.carrier == org, m.origin == org, m.destination == org))
+        .order_by(m.closed_at.is_not(None), m.opened_at.desc()).limit(limit)))
+    if not rows:
+        return []
+    numbers = [r.number for r in rows]
+    handovers = list(session.scalars(select(Handover).where(
+        Handover.manifest.in_(numbers), Handover.status.not_in(_GONE)).order_by(Handover.id)))
+    legs = {(leg.manifest, leg.batch): leg for leg in session.scalars(
+        select(CarrierLeg).where(CarrierLeg.manifest.in_(numbers)))}
+    described = {code: (name, waste) for code, name, waste in session.execute(
+        select(Batch.code, Batch.name, Batch.waste_code).where(
+            Batch.code.in_({h.batch for h in handovers})))} if handovers else {}
+    orgs = _orgs(session, {o for r in rows for o in (r.origin, r.destination, r.carrier) if o})
+    trips = []
+    for r in rows:
+        lines = []
+        for h in handovers:
+            if h.manifest != r.number:
+                continue
+            leg = legs.get((r.number, h.batch))
+            answer = (None if h.answered_at is None else "refused" if h.status == "refused"
+                      else "partly_refused" if h.refused_mass_g is not None
+                      else "accepted" if h.accepted_mass_g is not None else "refused")
+            lines.append(TripBatch(
+                h.batch, *described.get(h.batch, ("", "")), h.status,
+                h.released_mass_g, h.released_t_ms, leg.departed_t_ms if leg else None,
+                leg.arrived_t_ms if leg else None, answer, h.answered_t_ms, h.accepted_mass_g,
+                h.refused_mass_g))
+        carrier = r.carrier or ""
+        legs_of = [legs[(r.number, x.code)] for x in lines if (r.number, x.code) in legs]
+        trips.append(Trip(
+            r.number, r.origin, _name(orgs, r.origin), r.destination,
+            _name(orgs, r.destination), carrier, _name(orgs, carrier),
+            r.vehicle or (legs_of[0].vehicle if legs_of else ""),
+            r.driver or (legs_of[0].driver if legs_of else ""), r.opened_t_ms,
+            r.closed_at is not None, tuple(lines)))
+    return trips
+
+
+def _name(orgs: Mapping[str, Organisation], uscc: str) -> str:
+    org = orgs.get(uscc)
+    return org.name if org else uscc
+
+
+@dataclass(frozen=True)
+class RefusedPart:
+    """The refused part of a partial refusal not yet taken back (batch.refused_part): what
+    the 移出人 signs to have it back as a batch of its own (docs/custody.md 3.17)."""
+
+    batch: str  # the partly refused batch (the part's parent)
+    name: str
+    waste_code: str
+    hazardous: bool
+    generator: str
+    manifest: str
+    to_org: str
+    to_name: str
+    refused_g: int
+    reason: str
+    answered_ms: int
+    refusal: str  # the leaf hash (base64) of the custody.refused entry
+
+
+def refused_parts_to_take_back(session: Session, org: str,
+                               limit: int = 50) -> list[RefusedPart]:
+    """Partial refusals of handovers ``org`` released whose refused part nobody has taken
+    back yet, oldest first: only the releaser (移出人) may sign it back."""
+    ho = Handover
+    rows = session.execute(
+        select(ho, Batch, Organisation.name, LogEntry.leaf_hash)
+        .join(Batch, Batch.code == ho.batch)
+        .join(LogEntry, LogEntry.idx == ho.answered_at)
+        .outerjoin(Organisation, Organisation.uscc == ho.to_org)
+        .where(ho.from_org == org, ho.status == "confirmed", ho.refused_mass_g.is_not(None),
+               ho.refused_part.is_(None))
+        .order_by(ho.answered_at).limit(limit))
+    return [RefusedPart(h.batch, b.name, b.waste_code, b.hazardous, b.generator, h.manifest,
+                        h.to_org, name or h.to_org, h.refused_mass_g or 0, h.refusal_reason or "",
+                        h.answered_t_ms or 0, prev_field(leaf))
+            for h, b, name, leaf in rows]

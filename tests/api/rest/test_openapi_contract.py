@@ -90,10 +90,12 @@ def test_what_the_security_says_is_what_the_server_does(client, one_generator, s
 
 
 def test_role_bound_operations_answer_403_role_missing_as_documented(client, one_generator, spec):
-    outsider = one_generator[GEN].token  # a generator: not a regulator, collector or receiver
     for (method, path), url in ROLE_BOUND.items():
-        if path == "/api/v1/batches/next-code":
-            outsider = one_generator[COLLECTOR].token  # a collector is not a generator
+        # a generator is not a regulator, collector or receiver; a collector is not a generator;
+        # a regulator takes back no refused part (child-code serves any 移出人)
+        outsider = one_generator[
+            COLLECTOR if path == "/api/v1/batches/next-code"
+            else REGULATOR if path == "/api/v1/collector/child-code" else GEN].token
         resp = client.open(url, method=method.upper(), headers=bearer(outsider))
         assert resp.status_code == 403, (path, resp.json)
         assert resp.json["code"] == "role_missing"

@@ -232,15 +232,145 @@ function selectionChanged() {
     ? `${permits[0]}` : (picked.length ? t("permit_missing") : "");
 }
 
+// --- trips with a carrier (承运人) and refused parts (部分拒收) ---------------------------------
+
+function legText(label, when) {
+  return el("span", { class: `leg ${when ? "signed" : "unsigned"}`,
+                      text: `${label} ${when ? "✓ " + timeText(when) : t("leg_not_yet")}` });
+}
+
+function answerText(b) {
+  if (!b.answer) return legText(t("leg_received"), null);
+  const label = b.answer === "accepted" ? t("leg_received")
+    : b.answer === "partly_refused" ? t("leg_partly_refused", { kg: kg(b.refused_mass_g) })
+      : t("leg_refused");
+  return legText(label, b.answered_t);
+}
+
+/** The batches the carrier still signs ``event`` for on ``trip`` (the receiver has not
+ * answered yet: the ledger takes the carrier's part only while the handover is open). */
+function toSign(trip, event) {
+  return trip.batches.filter((b) => b.status === "awaiting_answer"
+    && (event === "departed" ? !b.departed_t : b.departed_t && !b.arrived_t));
+}
+
+function renderTrips() {
+  const trips = round ? round.trips || [] : [];
+  $("trips-section").hidden = !trips.length;
+  $("trips").replaceChildren(...trips.map((trip) => {
+    const carrier = trip.role === "carrier";
+    const parts = [
+      el("p", { class: "small" },
+        el("span", { text: `${t("manifest")} ` }), el("strong", { class: "code", text: trip.manifest }),
+        el("span", { class: "muted", text: ` · ${trip.origin_name} → ${trip.destination_name}` })),
+      el("p", { class: "small muted", text: t("trip_carrier", {
+        who: trip.carrier_name, plate: trip.vehicle || "—", driver: trip.driver || "—" }) }),
+      el("ul", { class: "batches trip-batches" }, ...trip.batches.map((b) => el("li", {
+        class: "batch", "data-code": b.code },
+      el("div", { class: "batch-main" },
+        el("strong", { text: b.name }), " ",
+        el("span", { class: "code small", text: b.code.slice(-15) }), el("br"),
+        el("span", { class: "small legs" },
+          legText(t("leg_released"), b.released_t), " · ", legText(t("leg_departed"), b.departed_t),
+          " · ", legText(t("leg_arrived"), b.arrived_t), " · ", answerText(b)))))),
+    ];
+    if (carrier) parts.push(carrierActions(trip));
+    return el("article", { class: "card trip", "data-manifest": trip.manifest,
+                           "data-role": trip.role }, ...parts);
+  }));
+}
+
+function carrierActions(trip) {
+  const depart = toSign(trip, "departed");
+  const arrive = toSign(trip, "arrived");
+  const box = el("div", { class: "stack carrier-actions" });
+  if (depart.length) {
+    const plates = (round.vehicles || []).filter((v) => v.org === me.org).map((v) => v.plate);
+    const select = el("select", { class: "carrier-vehicle" },
+      ...plates.map((p) => el("option", { value: p, text: p })));
+    if (trip.vehicle && plates.includes(trip.vehicle)) select.value = trip.vehicle;
+    box.append(
+      el("label", {}, t("vehicle"), select),
+      el("label", {}, t("driver"), el("input", { class: "carrier-driver", maxLength: 40,
+                                                 autocomplete: "name", value: trip.driver || "" })),
+      el("button", { type: "button", class: "primary big carrier-sign", "data-event": "departed",
+                     "data-manifest": trip.manifest,
+                     text: t("sign_departed", { n: depart.length }) }));
+  }
+  if (arrive.length) {
+    box.append(el("button", { type: "button", class: "primary big carrier-sign",
+                              "data-event": "arrived", "data-manifest": trip.manifest,
+                              text: t("sign_arrived", { n: arrive.length }) }));
+  }
+  if (!depart.length && !arrive.length) {
+    box.append(el("p", { class: "muted small", text: t("carrier_nothing") }));
+  }
+  return box;
+}
+
+async function signLeg(button) {
+  const trip = round.trips.find((x) => x.manifest === button.dataset.manifest);
+  const event = button.dataset.event;
+  const card = button.closest("article");
+  const data = { manifest: trip.manifest, event };
+  if (event === "departed") {
+    data.vehicle = card.querySelector(".carrier-vehicle").value;
+    data.driver = card.querySelector(".carrier-driver").value.trim();
+    if (!data.vehicle) return say(t("carrier_no_vehicle"), false);
+    if (!data.driver) return say(t("driver_missing"), false);
+  }
+  let done = 0;
+  for (const b of toSign(trip, event)) {
+    await sign({ stream: b.code, head: await headFor(b.code, b.head), kind: "custody.carried",
+                 data, label: `${t(event === "departed" ? "leg_departed" : "leg_arrived")} · `
+                   + `${b.name} · ${b.code.slice(-15)}` });
+    done += 1;
+  }
+  lastButton = $("trips-h");
+  await load({ fetch: navigator.onLine });
+  say(t(event === "departed" ? "departed_done" : "arrived_done", { n: done, m: trip.manifest }));
+}
+
+function renderRefusedParts() {
+  const parts = round ? round.refused_parts || [] : [];
+  $("refused-section").hidden = !parts.length;
+  $("refused-parts").replaceChildren(...parts.map((r) => el("article", {
+    class: "card refused-part", "data-batch": r.batch },
+  el("p", {}, el("strong", { text: r.name }), " ",
+     el("span", { class: "badge warn", text: t("refused_kg", { kg: kg(r.refused_mass_g) }) })),
+  el("p", { class: "small muted", text: t("refused_by", {
+    who: r.to_name, m: r.manifest, reason: r.reason, t: timeText(r.answered_t) }) }),
+  el("button", { type: "button", class: "primary big take-back", "data-batch": r.batch,
+                 text: t("take_back") }))));
+}
+
+/** Sign batch.refused_part: the refused mass becomes a batch of this unit's own code, held
+ * here, and then goes on like any batch it holds (released onward: re-routed). */
+async function takeBack(button) {
+  const r = round.refused_parts.find((x) => x.batch === button.dataset.batch);
+  if (!navigator.onLine) return say(t("needs_online"), false);
+  const { code } = await api("GET",
+    `/api/v1/collector/child-code?waste_code=${encodeURIComponent(r.waste_code)}`);
+  const data = { parent: r.batch, refusal: r.refusal, mass_g: r.refused_mass_g };
+  if (r.hazardous === false) data.hazardous = false;
+  await sign({ stream: code, head: null, kind: "batch.refused_part", data,
+               label: `${t("take_back")} · ${r.name} · ${code.slice(-15)}` });
+  lastButton = $("held-h");
+  await load({ fetch: true });
+  say(t("taken_back", { code: groupedCode(code), kg: kg(r.refused_mass_g) }));
+}
+
 async function render() {
   // The message may sit beside a button drawn with the round: keep it out of what is redrawn.
   const message = $("action-message");
-  if (message.closest("#pickups, #incoming, #held, #outgoing")) $("held").after(message);
+  if (message.closest("#pickups, #incoming, #held, #outgoing, #trips, #refused-parts")) $("held").after(message);
   const signed = await allSignedHere();
   renderPickups(signed);
   renderIncoming(signed);
   renderHeld(signed);
   renderOutgoing();
+  renderTrips();
+  renderRefusedParts();
   const select = $("release-to");
   const chosen = select.value;
   select.replaceChildren(el("option", { value: "", text: "—" }),
@@ -470,8 +600,11 @@ async function main() {
   $("release-vehicle").addEventListener("change", renderVehicles);
   // Buttons drawn with the round (handover boxes, reservations): one listener for them all.
   document.querySelector("main").addEventListener("click", (e) => {
-    const button = e.target.closest("button.handover-action, button.cancel-pickup, button.accept-all");
+    const button = e.target.closest("button.handover-action, button.cancel-pickup, "
+      + "button.accept-all, button.carrier-sign, button.take-back");
     if (!button) return;
+    if (button.classList.contains("carrier-sign")) { withButton(button, () => signLeg(button)); return; }
+    if (button.classList.contains("take-back")) { withButton(button, () => takeBack(button)); return; }
     if (button.classList.contains("accept-all")) { withButton(button, () => acceptAll(button)); return; }
     withButton(button, () => (button.classList.contains("cancel-pickup")
       ? cancelPickup(button) : handoverAction(button)));
