@@ -94,6 +94,7 @@ TYPE_ZH = {
     "receiver_not_in_plan": "计划外接收单位",
     "report_missing": "未按期申报",
     "report_mismatch": "申报与台账不符",
+    "refused_part_unresolved": "拒收部分逾期未退回或改送预警",
 }
 
 

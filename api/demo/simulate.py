@@ -270,6 +270,16 @@ def _inject(sim: Simulation, quiet: str | None) -> None:
     sim.faults.append(Fault("refusal_left_unresolved", ("refusal_unresolved",), (code,),
                             (p["collector"], p["disposer"])))
 
+    code, mass = _new_batch(sim, g[4], t, 908)  # partly refused, the part never taken back
+    number = d.manifest(t.year)
+    d.at(g[4], t + dt.timedelta(days=1)).release(code, p["disposer"], mass, number)
+    d.at(p["disposer"], t + dt.timedelta(days=1, hours=2)).refuse(
+        code, g[4], number, "两袋破损，拒收这部分", refused_mass_g=mass // 4)
+    d.at(p["disposer"], t + dt.timedelta(days=1, hours=3)).dispose(
+        code, "disposal", "D10", f"浙危废经第{p['disposer'][-4:]}号", mass - mass // 4)
+    sim.faults.append(Fault("refused_part_left", ("refused_part_unresolved",), (code,),
+                            (g[4], p["disposer"])))
+
     code, mass = _new_batch(sim, g[5], t, 906)  # received by the disposer, never disposed
     number = d.manifest(t.year)
     d.at(g[5], t + dt.timedelta(days=1)).release(code, p["disposer"], mass, number)

@@ -136,6 +136,7 @@ GAP_TYPE_LABELS: Final = {
     "receiver_not_in_plan": _l("计划外接收单位"),
     "report_missing": _l("未按期申报"),
     "report_mismatch": _l("申报与台账不符"),
+    "refused_part_unresolved": _l("拒收部分逾期未退回或改送预警"),
 }
 SEVERITY_LABELS: Final = {"high": _l("高"), "medium": _l("中"), "low": _l("低")}
 SEVERITY_BADGE: Final = {"high": "bad", "medium": "warn", "low": ""}

@@ -96,7 +96,7 @@ GAP_TYPES = (
     "refusal_unresolved", "manifest_open", "integrity", "generation_anomaly",
     "exemption_misfit", "case_overdue",
     "plan_missing", "plan_exceeded", "code_not_in_plan", "receiver_not_in_plan",
-    "report_missing", "report_mismatch",
+    "report_missing", "report_mismatch", "refused_part_unresolved",
 )
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 # Inlined, not bound, so both databases can match it to the partial index's predicate.
@@ -114,6 +114,7 @@ class Thresholds:
     undisposed_days: int = 30
     stored_days: int = 365
     refusal_days: int = 14
+    refused_part_days: int = 14  # the refused part of a partial refusal: taken back or re-routed
     manifest_working_days: int = 5
     anomaly_months: int = 4  # history needed before judging a month
     anomaly_mads: float = 3.0  # how many scaled MADs below the median is anomalous
@@ -203,6 +204,7 @@ def find_gaps(session: Session, query: GapQuery, settings: GapSettings, *,
         "plan_missing": _plans_missing, "plan_exceeded": _plans_exceeded,
         "code_not_in_plan": _codes_not_in_plan, "receiver_not_in_plan": _receivers_not_in_plan,
         "report_missing": _reports_missing, "report_mismatch": _report_mismatches,
+        "refused_part_unresolved": _refused_parts,
     }
     gaps: list[Gap] = []
     for name, finder in finders.items():
@@ -519,6 +521,49 @@ def _refusals(session: Session, query: GapQuery, settings: GapSettings) -> Itera
                   "medium", r.region, (r.batch,), (r.from_org, r.to_org),
                   (r.answered_at or 0,), r.due, r.next_at if r.next_t is not None else None,
                   r.next_t, {"reason": r.refusal_reason})
+
+
+def _refused_parts(session: Session, query: GapQuery,
+                   settings: GapSettings) -> Iterable[Gap]:
+    """The refused part of a partial refusal neither returned nor re-routed within N days of
+    the refusal: returned when the enterprise that made the batch, as the 移出人, took it back
+    (batch.refused_part); otherwise, by whoever took it back, at the part's first release —
+    back to its enterprise or on to another receiver (docs/custody.md 3.17)."""
+    ho, b = Handover, Batch
+    part = aliased(Batch, name="part")
+    nxt = aliased(Handover, name="nxt")
+    first_release = (select(func.min(nxt.released_at))
+                     .where(nxt.batch == ho.refused_part, nxt.released_at.is_not(None))
+                     .correlate(ho).scalar_subquery())
+    returned = ho.from_org == b.generator
+    limit = _threshold(settings, b.region, "refused_part_days", DAY)
+    inner = (select(ho.batch, ho.from_org, ho.to_org, b.generator, ho.answered_at,
+                    ho.refused_mass_g, ho.refusal_reason, ho.refused_part, b.region,
+                    limit.label("limit"), (ho.answered_t_ms + limit).label("due"),
+                    case((returned, part.declared_at), else_=first_release).label("done_at"),
+                    case((returned, part.declared_t_ms), else_=None).label("returned_t"))
+             .join(b, b.code == ho.batch)
+             .outerjoin(part, part.code == ho.refused_part)
+             .where(ho.status == literal_column("'confirmed'"), ho.refused_mass_g.is_not(None),
+                    ho.answered_t_ms.is_not(None), *_region_where(b.region, query.region))
+             .subquery("refused_parts"))
+    then = aliased(Handover, name="then")
+    done_t = func.coalesce(inner.c.returned_t, then.released_t_ms)
+    rows = session.execute(
+        select(inner, done_t.label("done_t"))
+        .outerjoin(then, and_(then.batch == inner.c.refused_part,
+                              then.released_at == inner.c.done_at))
+        .where(or_(and_(done_t.is_not(None), done_t > inner.c.due),
+                   and_(done_t.is_(None), literal(query.now_ms, BigInteger) > inner.c.due))))
+    for r in rows:
+        done = r.done_t is not None
+        yield Gap(f"refused_part_unresolved:{r.batch}:{r.answered_at}",
+                  "refused_part_unresolved", "medium", r.region, (r.batch,),
+                  tuple(dict.fromkeys((r.from_org, r.to_org, r.generator))),
+                  (r.answered_at,), r.due, r.done_at if done else None,
+                  r.done_t if done else None,
+                  {"refused_mass_g": r.refused_mass_g, "reason": r.refusal_reason,
+                   "refused_part": r.refused_part, "threshold_days": r.limit // DAY})
 
 
 def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
