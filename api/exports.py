@@ -52,6 +52,7 @@ DETAIL_ZH: Final = {
     "item": "清单项", "row": "行", "stage": "环节", "state": "状态",
     "working_days": "工作日", "calendar_unknown": "节假日安排未知的年份",
     "deadline_estimated": "期限",
+    "refused_mass_g": "拒收重量", "refused_part": "收回后的批次",
 }
 MISSING_ZH: Final = {"answer": "接收方签名", "release": "交出方签名"}
 

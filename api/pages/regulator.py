@@ -168,6 +168,7 @@ DETAIL_LABELS: Final = {
     "waste_code": _l("废物代码"), "month": _l("月份"), "declared_g": _l("申报量"),
     "case": _l("问题编号"), "deadline": _l("整改时限"), "state": _l("办理状态"),
     "assignee": _l("责任单位"),
+    "refused_mass_g": _l("拒收重量"), "refused_part": _l("收回后的批次"),
 }
 
 

@@ -89,3 +89,39 @@ def test_cli_lists_gaps_as_json_and_xlsx(app, cli, tmp_path):
     assert [c.value for c in sheet[1]][:3] == ["编号", "类型", "严重程度"]
     assert sheet.max_row == 2 and code in sheet.cell(2, 5).value
     assert cli("gaps", "--format", "xlsx").exit_code != 0  # a workbook is not for a terminal
+
+
+def test_a_refused_part_left_is_exported_with_its_chinese_name(app, client):
+    """拒收部分逾期未退回或改送预警 in the API, CSV and the regulator's scope; the detail in
+    words. The region's threshold is 0 days here, so the part left is due at once."""
+    from tests.api.lifecycle import DISPOSER
+
+    from tests.api.logins import log_in_as, region_with_people
+
+    app.config["GAP_THRESHOLDS"] = {"331002": {"refused_part_days": 0}}
+    region = region_with_people(app, {"reg": REGULATOR}, "gaps-2026")
+    gen = GENERATORS[0]
+    code = code_for(gen, 1)
+    region[gen].declare(code, description(100_000))
+    region[gen].release(code, DISPOSER, 100_000, "20263310000001")
+    region[DISPOSER].refuse(code, gen, "20263310000001", "一袋破损", refused_mass_g=15_000)
+    token = headers(region[REGULATOR].token)
+    body = client.get("/api/v1/gaps?type=refused_part_unresolved", headers=token).json
+    assert body["total"] == 1 and body["items"][0]["batches"] == [code]
+    item = body["items"][0]
+    assert item["type_zh"] == "拒收部分逾期未退回或改送预警" and item["status"] == "open"
+    text = client.get("/api/v1/gaps?format=csv&type=refused_part_unresolved",
+                      headers=token).get_data(as_text=True)
+    [row] = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))[1:]
+    assert row[1] == "拒收部分逾期未退回或改送预警"
+    assert "拒收重量：15.000 kg" in row[9] and "原因：一袋破损" in row[9]
+    # the enterprise (移出人 and generator) sees it among its own
+    mine = client.get("/api/v1/gaps?type=refused_part_unresolved",
+                      headers=headers(region[gen].token)).json
+    assert [g["id"] for g in mine["items"]] == [item["id"]]
+    # the regulator's pages: the list and the finding, in Chinese, the detail in words
+    log_in_as(client, "reg", "gaps-2026")
+    page = client.get("/regulator/gaps?type=refused_part_unresolved").get_data(as_text=True)
+    assert "拒收部分逾期未退回或改送预警" in page and code in page
+    one = client.get(f"/regulator/gaps/{item['id']}").get_data(as_text=True)
+    assert "拒收部分逾期未退回或改送预警" in one and "拒收重量" in one and "一袋破损" in one
