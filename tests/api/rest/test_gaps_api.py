@@ -11,12 +11,14 @@ import openpyxl
 
 from tests.api.lifecycle import (
     COLLECTOR,
+    DISPOSER,
     GENERATORS,
     REGULATOR,
     build_region,
     code_for,
     description,
 )
+from tests.api.logins import log_in_as, region_with_people
 
 
 def headers(token: str) -> dict[str, str]:
@@ -94,10 +96,6 @@ def test_cli_lists_gaps_as_json_and_xlsx(app, cli, tmp_path):
 def test_a_refused_part_left_is_exported_with_its_chinese_name(app, client):
     """拒收部分逾期未退回或改送预警 in the API, CSV and the regulator's scope; the detail in
     words. The region's threshold is 0 days here, so the part left is due at once."""
-    from tests.api.lifecycle import DISPOSER
-
-    from tests.api.logins import log_in_as, region_with_people
-
     app.config["GAP_THRESHOLDS"] = {"331002": {"refused_part_days": 0}}
     region = region_with_people(app, {"reg": REGULATOR}, "gaps-2026")
     gen = GENERATORS[0]

@@ -6,7 +6,10 @@ reserve the part's code (also as an enterprise)."""
 
 from __future__ import annotations
 
-from api.demo.seed import make_uscc
+from api.demo.seed import CARRIER_SERIAL, DISTRICT, make_uscc, seed_demo
+from api.extensions import db
+from ledger.custody import access
+from ledger.custody.projections import Batch, Handover
 from tests.api.lifecycle import (
     COLLECTOR,
     DISPOSER,
@@ -101,11 +104,6 @@ def test_the_demo_trip_is_signed_with_the_kinds_the_pages_sign(app):
     carrier's custody.carried (departed with vehicle and driver, then arrived) on each batch,
     and the partial refusal taken back by the enterprise with batch.refused_part, so nothing
     is left for it to take back and the part is 待收集 with it."""
-    from api.demo.seed import CARRIER_SERIAL, DISTRICT, seed_demo
-    from api.extensions import db
-    from ledger.custody import access
-    from ledger.custody.projections import Batch, Handover
-
     seed_demo(app, enterprises=3, months=2)
     carrier = make_uscc(DISTRICT, CARRIER_SERIAL)
     with app.app_context():
