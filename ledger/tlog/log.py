@@ -16,7 +16,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -74,10 +84,13 @@ from ledger.tlog.notes import (
     verify_signature,
 )
 from ledger.tlog.rules import (
+    KIND_KEY_REGISTERED,
+    KIND_KEY_REVOKED,
     KIND_OPERATOR_ROTATED,
     KIND_ORG_REGISTERED,
     REGISTRY_KINDS,
     KeyRecord,
+    LedgerState,
     SignatureCheck,
     StreamHead,
     Verdict,
@@ -242,7 +255,11 @@ _KEY_COLUMNS = (SigningKey.fingerprint, SigningKey.org, SigningKey.name, Signing
 _KEY_BY_FP = select(*_KEY_COLUMNS).where(SigningKey.fingerprint == bindparam("fp"))
 _KEYS_BY_ID = select(*_KEY_COLUMNS).where(SigningKey.name == bindparam("name"),
                                           SigningKey.key_id == bindparam("key_id"))
-_BY_LEAF = select(LogEntry.idx).where(LogEntry.leaf_hash == bindparam("leaf"))
+_LAST_SEQ = (select(LogEntry.stream, func.max(LogEntry.seq).label("seq"))
+             .where(LogEntry.stream.in_(bindparam("streams", expanding=True)))
+             .group_by(LogEntry.stream).subquery())
+_STREAM_HEADS = select(LogEntry.stream, LogEntry.seq, LogEntry.leaf_hash, LogEntry.t_ms).join(
+    _LAST_SEQ, (LogEntry.stream == _LAST_SEQ.c.stream) & (LogEntry.seq == _LAST_SEQ.c.seq))
 _INSERT_ENTRY = insert(Base.metadata.tables["log_entries"])
 _INSERT_NODES = insert(Base.metadata.tables["merkle_nodes"])
 _INSERT_CHECKPOINT = insert(Base.metadata.tables["checkpoints"])
@@ -348,16 +365,11 @@ def append_entries(session: Session, raws: Sequence[bytes],
         raise RuntimeError("append_entries needs a session without pending changes")
     outcomes: list[Receipt | LedgerError | None] = [None] * len(raws)
     pending: list[tuple[int, _Prepared]] = []
-    for pos, raw in enumerate(raws):
-        try:
-            prepared = _prepare(session, raw, config)
-        except LedgerError as exc:
-            outcomes[pos] = exc
-            continue
-        if isinstance(prepared, Receipt):
-            outcomes[pos] = prepared
-        else:
+    for pos, prepared in enumerate(_prepare_all(session, raws, config)):
+        if isinstance(prepared, _Prepared):
             pending.append((pos, prepared))
+        else:
+            outcomes[pos] = prepared
     session.rollback()  # hand the connection back while we wait
     if pending:
         group = group_for(session.get_bind(), config)
@@ -383,22 +395,73 @@ class _Prepared:
             verify_signature(note, sig, key)
 
 
-def _prepare(session: Session, raw: bytes, config: LogConfig) -> _Prepared | Receipt:
-    entry = parse_entry(raw, max_size=config.max_note_bytes)
+def _prepare_all(session: Session, raws: Sequence[bytes], config: LogConfig,
+                 ) -> list[_Prepared | Receipt | LedgerError]:
+    """``_prepare`` for every note of a request, with one look-up of their leaf hashes and one
+    of the keys their signatures name (instead of one of each per note)."""
+    parsed: list[Entry | LedgerError] = []
+    for raw in raws:
+        try:
+            parsed.append(parse_entry(raw, max_size=config.max_note_bytes))
+        except LedgerError as exc:
+            parsed.append(exc)
+    entries = [e for e in parsed if isinstance(e, Entry)]
     conn = session.connection()
-    existing = conn.scalar(_BY_LEAF, {"leaf": entry.leaf_hash})
-    if existing is not None:  # a stored entry never moves: its receipt needs no lock
-        head = read_head(session, lock=False)
-        assert head is not None  # it holds an entry
-        return _receipt_for_existing(session, config, head, existing, entry.leaf_hash)
+    stored = _stored_indexes(conn, entries) if entries else {}
+    ids = {(sig.name, sig.key_id) for e in entries if e.leaf_hash not in stored
+           for sig in e.note.signatures}
+    keys: dict[tuple[str, bytes], list[VerifierKey]] = {}
+    if ids:
+        for row in conn.execute(select(SigningKey.name, SigningKey.key_id, SigningKey.public_key)
+                                .where(or_(*_named(ids)))):
+            keys.setdefault((row.name, row.key_id), []).append(
+                VerifierKey(row.name, row.public_key))
+    head: HeadState | None = None
+    out: list[_Prepared | Receipt | LedgerError] = []
+    for item in parsed:
+        if isinstance(item, LedgerError):
+            out.append(item)
+            continue
+        existing = stored.get(item.leaf_hash)
+        if existing is not None:  # a stored entry never moves: its receipt needs no lock
+            if head is None:
+                head = read_head(session, lock=False)
+                assert head is not None  # it holds an entry
+            try:
+                out.append(_receipt_for_existing(session, config, head, existing,
+                                                 item.leaf_hash))
+            except LedgerError as exc:
+                out.append(exc)
+            continue
+        out.append(_verify_maths(item, config, keys))
+    return out
+
+
+def _stored_indexes(conn: Connection, entries: Sequence[Entry]) -> dict[bytes, int]:
+    """The index of each of ``entries`` already in the log, by leaf hash (one query)."""
+    leaves = list({e.leaf_hash for e in entries})
+    if not leaves:
+        return {}
+    return {leaf: idx for idx, leaf in conn.execute(
+        select(LogEntry.idx, LogEntry.leaf_hash).where(LogEntry.leaf_hash.in_(leaves)))}
+
+
+def _named(pairs: set[tuple[str, bytes]]) -> list[ColumnElement[bool]]:
+    """``name = ? AND key_id = ?`` for each pair, to be OR-ed: each term searches the
+    (name, key_id) index (SQLite scans the whole table for a row-value IN list)."""
+    return [and_(SigningKey.name == name, SigningKey.key_id == key_id)
+            for name, key_id in sorted(pairs)]
+
+
+def _verify_maths(entry: Entry, config: LogConfig,
+                  keys: Mapping[tuple[str, bytes], list[VerifierKey]]) -> _Prepared:
     operator = config.operator.verifier
     verified = set()
     for sig in entry.note.signatures:
-        keys = [VerifierKey(r.name, r.public_key) for r in conn.execute(
-            _KEYS_BY_ID, {"name": sig.name, "key_id": sig.key_id})]
+        candidates = list(keys.get((sig.name, sig.key_id), ()))
         if sig.name == operator.name and sig.key_id == operator.key_id:
-            keys.append(operator)
-        for key in keys:
+            candidates.append(operator)
+        for key in candidates:
             try:
                 verify_signature(entry.note, sig, key)
             except SignatureInvalid:
@@ -407,9 +470,139 @@ def _prepare(session: Session, raw: bytes, config: LogConfig) -> _Prepared | Rec
     return _Prepared(entry, frozenset(verified))
 
 
+class _GroupState:
+    """``rules.LedgerState`` for the entries of one group, under the head lock.
+
+    The stream heads and the keys the group's entries name are read in one query each when the
+    group starts; every entry the group accepts is then laid over them in memory (its stream's
+    new head, a key it registered or revoked), so the rules of each entry see exactly the log
+    before it, earlier entries of the group included, before anything is written. Whatever was
+    not read ahead is read on demand: the database then lacks only the group's unwritten
+    entries, and everything they changed is in the overlay."""
+
+    def __init__(self, conn: Connection, head: HeadState) -> None:
+        self.conn = conn
+        self.operator_key = operator_key_of(head.operator_vkey)
+        self.operator_org = head.operator_org
+        self.heads: dict[str, StreamHead | None] = {}
+        self.by_fp: dict[str, KeyRecord | None] = {}
+        self.by_id: dict[tuple[str, bytes], list[KeyRecord]] = {}
+
+    def at(self, head: HeadState) -> None:
+        """The operator as the head says before the next entry (a rotation changes it)."""
+        self.operator_key = operator_key_of(head.operator_vkey)
+        self.operator_org = head.operator_org
+
+    def read_ahead(self, entries: Sequence[Entry]) -> None:
+        streams = list({e.stream for e in entries})
+        if streams:
+            for s in streams:
+                self.heads[s] = None
+            for row in self.conn.execute(_STREAM_HEADS, {"streams": streams}):
+                self.heads[row.stream] = StreamHead(row.seq, row.leaf_hash, row.t_ms)
+        fps: set[str] = set()
+        ids: set[tuple[str, bytes]] = set()
+        for e in entries:
+            fps.add(e.key)
+            ids.update((sig.name, sig.key_id) for sig in e.note.signatures)
+            if e.kind == KIND_KEY_REVOKED and isinstance(e.data.get("key"), str):
+                fps.add(e.data["key"])
+            elif e.kind in (KIND_KEY_REGISTERED, KIND_OPERATOR_ROTATED):
+                vkey = e.data.get("vkey")
+                if isinstance(vkey, str):
+                    try:
+                        vk = parse_vkey(vkey)
+                    except (LedgerError, ValueError):
+                        continue  # the rules refuse it, with their own error
+                    fps.add(vk.fingerprint)
+                    ids.add((vk.name, vk.key_id))  # the overlay adds it there if accepted
+        if not fps and not ids:
+            return
+        for fp in fps:
+            self.by_fp[fp] = None
+        for pair in ids:
+            self.by_id[pair] = []
+        for key in self.conn.execute(select(*_KEY_COLUMNS, SigningKey.key_id).where(or_(
+                SigningKey.fingerprint.in_(sorted(fps)), *_named(ids)))):
+            rec = self._canonical(key)
+            if (key.name, key.key_id) in ids:
+                self.by_id[(key.name, key.key_id)].append(rec)
+
+    def _canonical(self, row: Any) -> KeyRecord:
+        # One object per key, so a revocation laid over it is seen by both look-ups.
+        rec = self.by_fp.get(row.fingerprint)
+        if rec is None:
+            rec = self.by_fp[row.fingerprint] = _key_record(row)
+        return rec
+
+    def stream_head(self, stream: str) -> StreamHead | None:
+        if stream not in self.heads:
+            row = self.conn.execute(_STREAM_HEAD, {"stream": stream, "before": MAX_INDEX}).first()
+            self.heads[stream] = None if row is None else StreamHead(row.seq, row.leaf_hash,
+                                                                    row.t_ms)
+        return self.heads[stream]
+
+    def key_by_fingerprint(self, fingerprint: str) -> KeyRecord | None:
+        if fingerprint not in self.by_fp:
+            row = self.conn.execute(_KEY_BY_FP, {"fp": fingerprint}).first()
+            self.by_fp[fingerprint] = None if row is None else _key_record(row)
+        return self.by_fp[fingerprint]
+
+    def keys_by_id(self, name: str, key_id: bytes) -> list[KeyRecord]:
+        pair = (name, key_id)
+        if pair not in self.by_id:
+            self.by_id[pair] = [self._canonical(r) for r in self.conn.execute(
+                _KEYS_BY_ID, {"name": name, "key_id": key_id})]
+        return self.by_id[pair]
+
+    def apply(self, entry: Entry, verdict: Verdict, index: int) -> None:
+        """Lay an accepted entry over the state (as ``rules.MemoryState.apply``)."""
+        self.heads[entry.stream] = StreamHead(entry.seq, entry.leaf_hash, entry.t_ms)
+        if verdict.new_key is not None:
+            rec = verdict.new_key
+            self.keys_by_id(rec.name, rec.verifier.key_id).append(rec)  # read first, then add
+            self.by_fp[rec.fingerprint] = rec
+        if verdict.revoked_key is not None:
+            revoked = self.key_by_fingerprint(verdict.revoked_key)
+            assert revoked is not None  # the rules found it
+            revoked.revoked_at = index
+
+
+@dataclass
+class _Writes:
+    """What the group's registry entries write, held back until one multi-row statement per
+    table (``write_rows``): before an entry whose kind handler touches the database, and at the
+    end of the group."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    revoked: list[dict[str, Any]] = field(default_factory=list)
+
+    def write_rows(self, conn: Connection) -> None:
+        # In foreign-key order: keys name the entries that registered and revoked them.
+        if self.entries:
+            conn.execute(_INSERT_ENTRY, self.entries)
+        if self.keys:
+            conn.execute(_INSERT_KEY, self.keys)
+        if self.nodes:
+            conn.execute(_INSERT_NODES, self.nodes)
+        if self.revoked:
+            conn.execute(_REVOKE_KEY, self.revoked)
+        self.entries, self.keys, self.nodes, self.revoked = [], [], [], []
+
+
 def _integrate(session: Session, config: LogConfig, take: Take) -> list[Receipt | LedgerError]:
-    """Integrate every pending entry in one transaction under the head lock: each in its own
-    SAVEPOINT, so a refused entry is refused alone; one checkpoint signature for the group."""
+    """Integrate every pending entry in one transaction under the head lock, each accepted or
+    refused on its own, with one checkpoint signature for the group.
+
+    The group's state (stored leaf hashes, stream heads, keys) is read in one query each. An
+    entry of a registry kind (no kind handler) is checked against that state with the group's
+    earlier entries laid over it, in memory, and its rows are held back: the group's entries,
+    keys and tree nodes are written by one multi-row statement per table, and a refused entry
+    has written nothing, so it needs no SAVEPOINT. An entry whose kind has a handler (domain
+    rules that read and write projections) is applied as before, in a SAVEPOINT of its own,
+    after the rows held back so far are written."""
     batch: list[_Prepared] = []
     outcomes: list[tuple[str, int] | LedgerError] = []
     lone = False
@@ -419,23 +612,43 @@ def _integrate(session: Session, config: LogConfig, take: Take) -> list[Receipt 
             if head is None:
                 raise ConfigurationError("the log is not initialised", code="log_not_initialised")
             batch = take()  # after the lock: whatever queued while we waited comes along
+            conn = session.connection()
             start, old_frontier = head.size, unpack_frontier(head.frontier)
             tree = _GroupTree(old_frontier, start)
             now = config.clock()
-            existing: dict[int, Receipt] = {}
-            # An entry alone needs no SAVEPOINT (two round trips): if it is refused, the whole
-            # transaction is rolled back instead.
+            entries = [item.entry for item in batch]
+            stored = _stored_indexes(conn, entries)
+            state = _GroupState(conn, head)
+            state.read_ahead(entries)
+            writes = _Writes()
+            # An entry alone needs no SAVEPOINT (two round trips): if its handler refuses it,
+            # the whole transaction is rolled back instead.
             lone = len(batch) == 1
             for item in batch:
-                outcome = _integrate_one(session, config, head, item, now, tree, savepoint=not lone)
-                if isinstance(outcome, tuple) and outcome[0] == "stored":
-                    # appended while this one waited: proved like any repeated note
-                    existing[outcome[1]] = _receipt_for_existing(session, config, head,
-                                                                 outcome[1], item.entry.leaf_hash)
-                outcomes.append(outcome)
+                entry = item.entry
+                again = tree.placed.get(entry.leaf_hash)
+                if again is not None:
+                    outcomes.append(("again", again))
+                    continue
+                if entry.leaf_hash in stored:  # appended while this one waited
+                    outcomes.append(("stored", stored[entry.leaf_hash]))
+                    continue
+                if config.kinds.get(entry.kind) is None:
+                    outcomes.append(_integrate_held(config, head, item, now, tree, state,
+                                                    writes))
+                else:
+                    writes.write_rows(conn)
+                    outcomes.append(_integrate_one(session, config, head, item, now, tree, state,
+                                                   savepoint=not lone))
+            writes.write_rows(conn)
             if head.size > start:
                 _maybe_store_checkpoint(session, config, head, now)
                 write_head(session, head)
+            # Proved to the whole tree, now that every row of the group is written.
+            existing = {o[1]: _receipt_for_existing(session, config, head, o[1],
+                                                    item.entry.leaf_hash)
+                        for item, o in zip(batch, outcomes, strict=True)
+                        if isinstance(o, tuple) and o[0] == "stored"}
     except IntegrityError as exc:
         # Unique index / leaf hash / (stream, seq) under the lock: another writer got there.
         raise Conflict("another entry took this position; re-read, re-sign and retry",
@@ -463,50 +676,83 @@ def _integrate(session: Session, config: LogConfig, take: Take) -> list[Receipt 
     return receipts
 
 
+def _integrate_held(config: LogConfig, head: HeadState, item: _Prepared, now: int,
+                    tree: _GroupTree, state: _GroupState,
+                    writes: _Writes) -> tuple[str, int] | LedgerError:
+    """Check an entry with no kind handler (a registry kind, or an unknown kind to refuse) as
+    the next index against the group's state; if it passes, hold its rows back in ``writes``
+    and advance ``head`` and ``state``: ("new", index), or the error that refused it (nothing
+    was written and nothing changed)."""
+    entry, index = item.entry, head.size
+    try:
+        state.at(head)
+        verdict = check_entry(entry, state, index, now_ms=now, max_skew_ms=config.max_skew_ms,
+                              signature_check=item.signature_check)
+        if entry.kind not in REGISTRY_KINDS:
+            raise PayloadInvalid(f"unknown kind {entry.kind!r}", code="kind_unknown",
+                                 field="kind")
+        # An operator.rotated entry is appended by the new key's holder, whose checkpoints
+        # from this size on are signed by the new key; any other configured key signs nothing.
+        require_operator(config, head.operator_vkey if verdict.new_operator is None
+                         else verdict.new_operator.vkey)
+    except LedgerError as exc:
+        return exc
+    # Accepted: nothing below refuses it.
+    writes.entries.append({
+        "idx": index, "leaf_hash": entry.leaf_hash, "stream": entry.stream,
+        "seq": entry.seq, "kind": entry.kind, "org": entry.org, "key_fp": entry.key,
+        "t_ms": entry.t_ms, "received_ms": now, "note": entry.note.raw,
+    })
+    if verdict.new_key is not None:
+        writes.keys.append(_key_row(verdict.new_key, entry, index))
+    if verdict.revoked_key is not None:
+        writes.revoked.append({"fp": verdict.revoked_key, "at": index})
+    completed = _advance(head, index, entry, verdict)
+    writes.nodes.extend({"level": lv, "idx": i, "hash": h} for lv, i, h in completed)
+    state.apply(entry, verdict, index)
+    tree.add(index, entry.leaf_hash, completed)
+    return ("new", index)
+
+
 def _integrate_one(session: Session, config: LogConfig, head: HeadState, item: _Prepared,
-                   now: int, tree: _GroupTree, *,
+                   now: int, tree: _GroupTree, state: _GroupState, *,
                    savepoint: bool) -> tuple[str, int] | LedgerError:
-    """Apply one entry of a group as the next index, in a SAVEPOINT: ("new", index), ("again",
-    index) for a note earlier in this group, ("stored", index) for one stored before, or the
-    error that refused it (the log, ``head`` included, is then as it was). Without
-    ``savepoint`` the error is raised, for the caller to roll the transaction back."""
+    """Apply one entry whose kind has a handler as the next index, in a SAVEPOINT: ("new",
+    index) or the error that refused it (the log, ``head`` and ``state`` included, is then as
+    it was). Without ``savepoint`` the error is raised, for the caller to roll the transaction
+    back."""
     entry = item.entry
-    again = tree.placed.get(entry.leaf_hash)
-    if again is not None:
-        return ("again", again)
-    existing = session.connection().scalar(_BY_LEAF, {"leaf": entry.leaf_hash})
-    if existing is not None:
-        return ("stored", existing)
     before = replace(head)
     if not savepoint:
-        completed = _apply_new(session, config, head, item, now)
-        tree.add(before.size, entry.leaf_hash, completed)
-        return ("new", before.size)
-    try:
-        with session.begin_nested():
-            completed = _apply_new(session, config, head, item, now)
-    except LedgerError as exc:
-        _restore(head, before)
-        return exc
-    except IntegrityError:
-        # Under the head lock only a projection's unique key can clash (a kind's rule that let
-        # a duplicate through): refuse this entry, not the group.
-        _restore(head, before)
-        return Conflict("another entry took this position; re-read, re-sign and retry",
-                        code="append_race")
+        completed, verdict = _apply_new(session, config, head, item, now, state)
+    else:
+        try:
+            with session.begin_nested():
+                completed, verdict = _apply_new(session, config, head, item, now, state)
+        except LedgerError as exc:
+            _restore(head, before)
+            return exc
+        except IntegrityError:
+            # Under the head lock only a projection's unique key can clash (a kind's rule that
+            # let a duplicate through): refuse this entry, not the group.
+            _restore(head, before)
+            return Conflict("another entry took this position; re-read, re-sign and retry",
+                            code="append_race")
+    state.apply(entry, verdict, before.size)
     tree.add(before.size, entry.leaf_hash, completed)
     return ("new", before.size)
 
 
 def _apply_new(session: Session, config: LogConfig, head: HeadState, item: _Prepared,
-               now: int) -> list[tuple[int, int, bytes]]:
-    completed = apply_entry(session, head, item.entry, config, now, store=True,
-                            signature_check=item.signature_check)
+               now: int, state: _GroupState) -> tuple[list[tuple[int, int, bytes]], Verdict]:
+    state.at(head)
+    completed, verdict = _apply(session, head, item.entry, config, now, store=True,
+                                signature_check=item.signature_check, state=state)
     # After the entry: an operator.rotated entry is appended by the new key's holder, whose
     # checkpoints from this size on are signed by the new key (docs/ledger-format.md); any
     # other configured key signs nothing.
     require_operator(config, head.operator_vkey)
-    return completed
+    return completed, verdict
 
 
 def _restore(head: HeadState, before: HeadState) -> None:
@@ -545,8 +791,17 @@ def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConf
     """Check ``entry`` as the next index and apply it: store it (``store``; a rebuild replays
     stored entries instead), the key registry, the kind's projections and the tree. Returns the
     subtrees it completed."""
+    return _apply(session, head, entry, config, now, store=store,
+                  signature_check=signature_check)[0]
+
+
+def _apply(session: Session, head: HeadState, entry: Entry, config: LogConfig, now: int,
+           *, store: bool, signature_check: SignatureCheck = verify_signature,
+           state: LedgerState | None = None,
+           ) -> tuple[list[tuple[int, int, bytes]], Verdict]:
     index = head.size
-    state = DbState(session, head, operator_key_of(head.operator_vkey), before=index)
+    if state is None:
+        state = DbState(session, head, operator_key_of(head.operator_vkey), before=index)
     verdict = check_entry(entry, state, index, now_ms=now, max_skew_ms=config.max_skew_ms,
                           signature_check=signature_check)
     handler = config.kinds.get(entry.kind)
@@ -562,11 +817,18 @@ def apply_entry(session: Session, head: HeadState, entry: Entry, config: LogConf
     _apply_registry(session, verdict, index, entry)
     if handler is not None:
         handler(AppendContext(session, entry, verdict, index, now, config, replay=not store))
-    frontier, completed = append_to_frontier(unpack_frontier(head.frontier), index,
-                                             entry.leaf_hash)
+    completed = _advance(head, index, entry, verdict)
     if completed:
         conn.execute(_INSERT_NODES, [{"level": lv, "idx": i, "hash": h}
                                      for lv, i, h in completed])
+    return completed, verdict
+
+
+def _advance(head: HeadState, index: int, entry: Entry,
+             verdict: Verdict) -> list[tuple[int, int, bytes]]:
+    """Move ``head`` past the entry at ``index``; return the subtrees it completed."""
+    frontier, completed = append_to_frontier(unpack_frontier(head.frontier), index,
+                                             entry.leaf_hash)
     head.size = index + 1
     head.frontier = b"".join(frontier)
     head.root = root_of_frontier(frontier)
@@ -583,16 +845,17 @@ def _apply_registry(session: Session, verdict: Verdict, index: int, entry: Entry
     # replays many entries in one transaction, so a key registered at i must be seen at i + 1).
     conn = session.connection()
     if verdict.new_key is not None:
-        rec = verdict.new_key
-        label = entry.data.get("label")
-        conn.execute(_INSERT_KEY, {
-            "fingerprint": rec.fingerprint, "org": rec.org, "name": rec.name,
-            "key_id": rec.verifier.key_id, "public_key": rec.public_key,
-            "label": label if isinstance(label, str) else None, "registered_at": index,
-            "revoked_at": None,
-        })
+        conn.execute(_INSERT_KEY, _key_row(verdict.new_key, entry, index))
     if verdict.revoked_key is not None:
         conn.execute(_REVOKE_KEY, {"fp": verdict.revoked_key, "at": index})
+
+
+def _key_row(rec: KeyRecord, entry: Entry, index: int) -> dict[str, Any]:
+    label = entry.data.get("label")
+    return {"fingerprint": rec.fingerprint, "org": rec.org, "name": rec.name,
+            "key_id": rec.verifier.key_id, "public_key": rec.public_key,
+            "label": label if isinstance(label, str) else None, "registered_at": index,
+            "revoked_at": None}
 
 
 def _receipt_for_existing(session: Session, config: LogConfig, head: HeadState, index: int,
