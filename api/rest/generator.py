@@ -23,7 +23,7 @@ from ledger.clock import beijing_today
 from ledger.custody import editions
 from ledger.custody.catalogue import compact_waste_code, normalise_waste_code
 from ledger.custody.reference import general_codes
-from ledger.custody.serials import reserve_code
+from ledger.custody.serials import reserve_codes
 from ledger.errors import InvalidInput, LedgerError
 
 blp = Blueprint("generator_api", __name__, url_prefix="/api/v1",
@@ -119,7 +119,7 @@ def next_batch_code(org: str, waste_code: str, day: dt.date,
     """The next free batch codes (``count`` of them, one per container) for ``org``'s
     ``waste_code`` on ``day``, reserved briefly."""
     prefix = f"{org}{compact_waste_code(waste_code)}{day:%Y%m%d}"
-    codes = [reserve_code(db.session, prefix, org) for _ in range(count)]
+    codes = reserve_codes(db.session, prefix, org, count)
     return {"code": codes[0], "serial": int(codes[0][-3:]), "waste_code": waste_code,
             "generated_on": day.isoformat(), "codes": codes}
 
