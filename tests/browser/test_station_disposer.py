@@ -86,10 +86,14 @@ def test_a_station_receives_stores_consolidates_prints_and_hands_on(
     # failure: no weight typed, nothing signed, the message beside the button
     page.locator(f"#incoming li[data-code='{a}'] button.accept").click()
     expect(page.locator("#action-message")).to_contain_text("请先称重")
+    # a decimal comma is named as such (the scan page's parser and message), not "weigh first"
+    page.locator(f"#incoming li[data-code='{a}'] input.weighed").fill("65,3")
+    page.locator(f"#incoming li[data-code='{a}'] button.accept").click()
+    expect(page.locator("#action-message")).to_contain_text("小数请用点号，如 65.3")
     assert [k for k, _ in entries(live_server, a)] == ["batch.declared", "custody.released"]
     page.locator(f"#incoming li[data-code='{a}'] input.weighed").fill("119.5")
     page.locator(f"#incoming li[data-code='{a}'] button.accept").click()
-    expect(page.locator("#action-message")).to_contain_text("已接收 119.5")
+    expect(page.locator("#action-message")).to_have_text("已接收 119.5 千克")  # once
     page.locator(f"#incoming li[data-code='{b}'] input.weighed").fill("80")
     page.locator(f"#incoming li[data-code='{b}'] button.accept").click()
     expect(page.locator("#held li.batch")).to_have_count(2)

@@ -1,9 +1,9 @@
 // What the station and disposer pages share: the round and the yard (storage facilities, what
 // is in them, the 利用/处置方式 list, the latest disposals), batches to sign for on arrival,
 // messages next to the tapped button, and storage out (出库) before a batch moves on.
-import { api, ApiError, NetworkError } from "../ledger.js";
+import { api, ApiError, NetworkError, parseKg as parseMass } from "../ledger.js";
 import {
-  $, el, t, whoami, groupedCode, kg, parseKg, downloadRound, headFor, sign, keyStatus,
+  $, el, t, whoami, groupedCode, kg, kgNumber, downloadRound, headFor, sign, keyStatus,
   setUpWorkspace,
 } from "./common.js";
 
@@ -82,14 +82,15 @@ export function renderIncoming(onDone) {
                                 "aria-label": t("weighed"), placeholder: t("weighed") });
     const button = el("button", { type: "button", class: "primary accept", text: t("accept") });
     button.addEventListener("click", () => withButton(button, async () => {
-      const grams = parseKg(input.value);
-      if (!grams) return say(t("mass_required"), false);
+      // the one parser and its messages, as on the scan page ("65,3": use a point)
+      const { grams, error } = parseMass(input.value);
+      if (error) return say(t(error, { text: input.value.trim() }), false);
       const h = b.handover;
       await sign({ stream: b.code, head: await headFor(b.code, b.head), kind: "custody.accepted",
                    data: { from: h.from, mass_g: grams, manifest: h.manifest },
                    label: `${t("accept")} · ${b.name}` });
       await onDone();
-      say(t("accept_done", { kg: kg(grams) }));
+      say(t("accept_done", { kg: kgNumber(grams) })); // the message says 千克 itself
     }));
     return el("li", { class: "batch", "data-code": b.code },
       el("div", { class: "batch-main" }, el("strong", { text: b.name }), el("br"),
