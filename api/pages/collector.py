@@ -184,6 +184,9 @@ def _messages() -> dict[str, str]:
         "refused_kg": _("拒收 %(kg)s"),
         "refused_by": _("%(who)s 拒收（联单 %(m)s，%(t)s）：%(reason)s"),
         "take_back": _("签名收回拒收部分"),
+        "refused_here": _("被拒收，在本单位。可以转交给其他接收单位（改送），或退回 %(who)s。"),
+        "return_enterprise": _("签名退回产废单位"),
+        "returned_done": _("已签名退回 %(who)s（联单 %(m)s），等对方签收。"),
         "taken_back": _("已收回 %(kg)s，成为新批次 %(code)s。"
                         "可以在“本单位持有的批次”里转交给其他接收单位。"),
     }

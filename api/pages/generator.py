@@ -37,6 +37,7 @@ from ledger.audit.manifest_form import (
     carried_trips,
     handover_alerts,
     refused_parts_to_take_back,
+    released_to,
 )
 from ledger.audit.notifications import pickup_requested
 from ledger.clock import beijing_minutes, beijing_today
@@ -141,6 +142,7 @@ def batches() -> ResponseReturnValue:
         take_back={(r.batch, r.manifest): r
                    for r in refused_parts_to_take_back(db.session, principal.org)},
         trips=carried_trips(db.session, principal.org, limit=10),
+        returns=released_to(db.session, principal.org),
         group=group, groups=group_names(), counts=counts, total=sum(counts.values()),
         state_names=state_names(), sizes=size_choices(), sheets=sheet_choices(),
         available=AVAILABLE, max_labels=MAX_LABELS, kg=kg,
@@ -151,6 +153,10 @@ def batches() -> ResponseReturnValue:
                                      "（待收集）。可以重新预约收集，或交给其他有许可证的单位。",
                                      code="{code}"),
                      "take_back_failed": _("收回失败：%(msg)s", msg="{msg}"),
+                     "accepting": _("正在签收…"),
+                     "return_accepted": _("已签收退回的批次（记录号 %(index)s），"
+                                          "批次回到本单位，待收集。", index="{index}"),
+                     "accept_failed": _("签收失败：%(msg)s", msg="{msg}"),
                      **_storage_messages(principal), **_amend_messages()})
 
 

@@ -342,3 +342,31 @@ def refused_parts_to_take_back(session: Session, org: str,
                         h.to_org, name or h.to_org, h.refused_mass_g or 0, h.refusal_reason or "",
                         h.answered_t_ms or 0, prev_field(leaf))
             for h, b, name, leaf in rows]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A batch released to ``org`` and not yet answered (for an enterprise: a return, 退回)."""
+
+    batch: str
+    name: str
+    waste_code: str
+    from_org: str
+    from_name: str
+    manifest: str
+    released_g: int
+    released_ms: int
+
+
+def released_to(session: Session, org: str, limit: int = 50) -> list[Incoming]:
+    """Handovers released to ``org`` awaiting its answer, oldest first."""
+    ho = Handover
+    rows = session.execute(
+        select(ho, Batch.name, Batch.waste_code, Organisation.name)
+        .join(Batch, Batch.code == ho.batch)
+        .outerjoin(Organisation, Organisation.uscc == ho.from_org)
+        .where(ho.to_org == org, ho.status == "awaiting_answer")
+        .order_by(ho.released_at).limit(limit))
+    return [Incoming(h.batch, name, waste, h.from_org, giver or h.from_org, h.manifest,
+                     h.released_mass_g or 0, h.released_t_ms or 0)
+            for h, name, waste, giver in rows]

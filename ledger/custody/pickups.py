@@ -125,10 +125,13 @@ def request_pickup(session: Session, principal: Principal, collector: str,
     ``after`` runs in the request's transaction (the app tells the collector with it)."""
     generator = _organisation(session, principal.org, "org")
     receiver = _organisation(session, collector, "collector")
-    if not set(receiver.roles.split()) & RECEIVING_ROLES:
+    batches = _own_open_batches(session, principal.org, codes)
+    # A return (退回): refused batches going back to the enterprise that made them, which
+    # takes them without a receiving role (the custody rules' return, docs/custody.md 4.3).
+    returning = all(b.state == "refused" and b.generator == collector for b in batches)
+    if not returning and not set(receiver.roles.split()) & RECEIVING_ROLES:
         raise PermissionDenied(f"{receiver.name} cannot receive waste", code="role_missing",
                                field="collector")
-    batches = _own_open_batches(session, principal.org, codes)
     _check_text(wanted_on, note)
     address = (address or "").strip() or None
     if address is not None and len(address) > MAX_ADDRESS:

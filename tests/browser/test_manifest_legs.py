@@ -8,7 +8,8 @@
   我的批次 with one tap (a new batch of its own, 待收集). A part another device of the
   enterprise took back meanwhile is refused beside its button (refused_part_taken).
 - A collector (移出人) takes back the part refused to it on its round and re-routes it to a
-  transfer station with the usual release (no receiver chosen is refused beside the button).
+  transfer station with the usual release (no receiver chosen is refused beside the button),
+  or returns it to the enterprise (退回), which signs for it on 我的批次.
 """
 
 from __future__ import annotations
@@ -170,8 +171,9 @@ def test_the_enterprise_takes_the_refused_part_back_from_its_batch_list(
         "data-available", "yes")
 
 
-def test_a_collector_takes_back_its_refused_part_and_re_routes_it(live_server: LiveServer,
-                                                                 phone_page: Page):
+def collector_takes_back(live_server: LiveServer, phone_page: Page) -> str:
+    """A collector fetched the enterprise's batch and had 20 kg of it refused by the disposer;
+    it takes the part back on its round. Returns the part's code."""
     region, _ = carried_trip(live_server, masses=())
     code = code_for(GEN, 5)
     region[GEN].declare(code, description(120_000))
@@ -191,6 +193,12 @@ def test_a_collector_takes_back_its_refused_part_and_re_routes_it(live_server: L
         part = db.session.scalars(select(Batch.code).where(Batch.holder == COLLECTOR,
                                                            Batch.state == "refused")).one()
         db.session.remove()
+    return part
+
+
+def test_a_collector_takes_back_its_refused_part_and_re_routes_it(live_server: LiveServer,
+                                                                 phone_page: Page):
+    part = collector_takes_back(live_server, phone_page)
     held = phone_page.locator(f"#held li[data-code='{part}']")
     expect(held).to_contain_text("被拒收")
     held.locator("input.pick-box").check()
@@ -204,3 +212,22 @@ def test_a_collector_takes_back_its_refused_part_and_re_routes_it(live_server: L
     expect(phone_page.locator("#action-message")).to_contain_text("已签名转交 1 批")
     kind, data = entries(live_server, part)[-1]
     assert kind == "custody.released" and data["to"] == STATION
+
+
+def test_a_collector_returns_its_refused_part_and_the_enterprise_signs_for_it(
+        live_server: LiveServer, phone_page: Page, page: Page):
+    part = collector_takes_back(live_server, phone_page)
+    held = phone_page.locator(f"#held li[data-code='{part}']")
+    held.locator("button.return-enterprise").click()
+    expect(phone_page.locator("#action-message")).to_contain_text("已签名退回")
+    kind, data = entries(live_server, part)[-1]
+    assert kind == "custody.released" and data["to"] == GEN
+    log_in(page, live_server, "maker", "/generator/", "body[data-refused-ready='1']")
+    row = page.locator(f"#returns li[data-batch='{part}']")
+    expect(row).to_contain_text("20")
+    before = entries(live_server, part)
+    row.locator("button.accept-return").click()
+    expect(row.locator(".accept-return-message")).to_contain_text("已签收退回的批次")
+    got = batch(live_server, part)
+    assert (got.holder, got.state) == (GEN, "declared")
+    assert len(entries(live_server, part)) == len(before) + 1

@@ -6,10 +6,13 @@ reserve the part's code (also as an enterprise)."""
 
 from __future__ import annotations
 
+import pytest
+
 from api.demo.seed import CARRIER_SERIAL, DISTRICT, make_uscc, seed_demo
 from api.extensions import db
 from ledger.custody import access
 from ledger.custody.projections import Batch, Handover
+from ledger.tlog.client import ApiError
 from tests.api.lifecycle import (
     COLLECTOR,
     DISPOSER,
@@ -124,3 +127,32 @@ def test_the_demo_trip_is_signed_with_the_kinds_the_pages_sign(app):
     assert all(x["departed_t"] and x["arrived_t"] and x["answer"] for x in trip["batches"])
     assert {x["answer"] for x in trip["batches"]} == {"accepted", "partly_refused"}
     assert got.get_json()["refused_parts"] == []
+
+
+def test_a_return_to_the_enterprise_is_reserved_like_a_trip(app):
+    """A holder reserves the manifest of a return (退回) with a pickup request addressed to the
+    enterprise that made its refused batches; to an enterprise otherwise it is role_missing."""
+    region = build_region(app, generators=2)
+    code = code_for(GEN, 1)
+    region[GEN].declare(code, description(120_000))
+    pickup = region[GEN].request("POST", "/api/v1/pickups", {"collector": COLLECTOR,
+                                                             "batches": [code]})
+    region[GEN].release(code, COLLECTOR, 120_000, pickup["manifest"])
+    region[COLLECTOR].accept(code, GEN, 120_000, pickup["manifest"])
+    # not refused: an enterprise cannot be asked to fetch it
+    with pytest.raises(ApiError) as refused:
+        region[COLLECTOR].request("POST", "/api/v1/pickups", {"collector": GEN,
+                                                              "batches": [code]})
+    assert (refused.value.status, refused.value.code) == (403, "role_missing")
+    region[COLLECTOR].release(code, DISPOSER, 120_000, manifest(7))
+    region[DISPOSER].refuse(code, COLLECTOR, manifest(7), "标签与实物不符")
+    # refused, back to another enterprise: still role_missing
+    with pytest.raises(ApiError) as other:
+        region[COLLECTOR].request("POST", "/api/v1/pickups", {"collector": GENERATORS[1],
+                                                              "batches": [code]})
+    assert (other.value.status, other.value.code) == (403, "role_missing")
+    back = region[COLLECTOR].request("POST", "/api/v1/pickups",
+                                     {"collector": GEN, "batches": [code]})
+    region[COLLECTOR].release(code, GEN, 120_000, back["manifest"])
+    region[GEN].accept(code, COLLECTOR, 120_000, back["manifest"])
+    assert region[GEN].batch(code)["state"] == "declared"

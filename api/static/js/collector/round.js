@@ -91,6 +91,35 @@ function handoverBox(b) {
     el("p", { class: "small", text }), el("div", { class: "row" }, ...buttons));
 }
 
+/** A refused batch held here: hand it on (转交, above) or back to the enterprise that made it
+ * (退回), which signs for it on its own batch list. */
+function returnBox(b) {
+  return el("div", { class: "handover-box", "data-code": b.code },
+    el("p", { class: "small", text: t("refused_here", { who: b.generator_name || b.generator }) }),
+    el("div", { class: "row" }, el("button", {
+      type: "button", class: "return-enterprise", "data-code": b.code,
+      text: t("return_enterprise") })));
+}
+
+async function returnToEnterprise(button) {
+  const b = round.held.find((x) => x.code === button.dataset.code);
+  if (!navigator.onLine) return say(t("needs_online"), false);
+  // The manifest of the return is reserved as any trip's: a request addressed to the enterprise
+  const pickup = await api("POST", "/api/v1/pickups", { collector: b.generator,
+                                                        batches: [b.code] });
+  try {
+    await sign({ stream: b.code, head: await headFor(b.code, b.head), kind: "custody.released",
+                 data: { to: b.generator, mass_g: b.mass_g, manifest: pickup.manifest },
+                 label: `${t("return_enterprise")} · ${b.name} · ${b.code.slice(-15)}` });
+  } catch (err) {
+    await api("POST", `/api/v1/pickups/${pickup.id}/cancel`).catch(() => null);
+    throw err;
+  }
+  lastButton = $("held-h");
+  await load({ fetch: true });
+  say(t("returned_done", { who: b.generator_name || b.generator, m: pickup.manifest }));
+}
+
 function actionButton(text, action, b, cls = "") {
   return el("button", { type: "button", class: `${cls} handover-action`, text,
                         "data-action": action, "data-code": b.code });
@@ -209,7 +238,8 @@ function renderHeld(signed) {
           el("span", { class: `badge ${busy ? "warn" : ""}`, text: stateLabel(b.state) }), el("br"),
           el("span", { class: "code small", text: groupedCode(b.code) }), el("br"),
           el("span", { class: "muted small", text: `${t("held_mass")} ${kg(b.mass_g)} · ${b.waste_code}` }))),
-      b.state === "pending" ? handoverBox(b) : null);
+      b.state === "pending" ? handoverBox(b) : null,
+      b.state === "refused" && b.generator !== me.org ? returnBox(b) : null);
   })));
   box.querySelectorAll(".pick-box").forEach((c) => c.addEventListener("change", selectionChanged));
   selectionChanged();
@@ -601,8 +631,12 @@ async function main() {
   // Buttons drawn with the round (handover boxes, reservations): one listener for them all.
   document.querySelector("main").addEventListener("click", (e) => {
     const button = e.target.closest("button.handover-action, button.cancel-pickup, "
-      + "button.accept-all, button.carrier-sign, button.take-back");
+      + "button.accept-all, button.carrier-sign, button.take-back, button.return-enterprise");
     if (!button) return;
+    if (button.classList.contains("return-enterprise")) {
+      withButton(button, () => returnToEnterprise(button));
+      return;
+    }
     if (button.classList.contains("carrier-sign")) { withButton(button, () => signLeg(button)); return; }
     if (button.classList.contains("take-back")) { withButton(button, () => takeBack(button)); return; }
     if (button.classList.contains("accept-all")) { withButton(button, () => acceptAll(button)); return; }

@@ -23,7 +23,43 @@ async function takeBack(button, message) {
   return code;
 }
 
+/** A refused batch its holder released back to this enterprise (退回): accept it at the
+ * released mass; it is then back here, 待收集. */
+async function acceptReturn(button, message) {
+  const code = button.dataset.code;
+  const data = { from: button.dataset.from, mass_g: Number(button.dataset.mass),
+                 manifest: button.dataset.manifest };
+  return withDeviceKey(T.org, message, T, async (key) => {
+    const batch = await api("GET", `/api/v1/batches/${encodeURIComponent(code)}`);
+    const last = batch.history[batch.history.length - 1];
+    const { note } = await signEntry({ stream: code, org: T.org, key, kind: "custody.accepted",
+                                       data, head: { seq: last.seq, leaf: last.leaf_hash,
+                                                     t: last.t } });
+    return submitNote(note);
+  });
+}
+
 function main() {
+  for (const button of document.querySelectorAll("button.accept-return")) {
+    const message = button.parentElement.querySelector(".accept-return-message");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      message.hidden = false;
+      message.classList.remove("error");
+      message.textContent = T.accepting;
+      try {
+        const receipt = await acceptReturn(button, message);
+        message.textContent = format(T.return_accepted, { index: receipt.index });
+        button.remove();
+      } catch (err) {
+        message.classList.add("error");
+        message.textContent = format(T.accept_failed,
+                                     { msg: err && err.message ? err.message : err });
+        button.disabled = false;
+      }
+    });
+    button.disabled = false;
+  }
   for (const button of document.querySelectorAll("button.take-back")) {
     const message = button.parentElement.querySelector(".take-back-message");
     button.addEventListener("click", async () => {
