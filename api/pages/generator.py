@@ -384,8 +384,10 @@ def _requested(principal: Principal) -> dict[str, str]:
 def release_status(principal: Principal, pickup: pickups.Pickup) -> dict[str, str]:
     """Per batch of a request: what the generator still has to do.
 
-    ``sign``: release now; ``answered``: the collector signed first, the release settles it;
-    ``released``: signed here, awaiting the collector; ``done``: handed over; ``closed``."""
+    ``sign``: release now; ``answered``: the collector signed first (accepted), the release
+    settles it; ``refused``: the collector refused before this unit released (the release
+    settles the refusal, or the unit withdraws); ``released``: signed here, awaiting the
+    collector; ``done``: handed over; ``closed``."""
     out = {}
     for b in pickup.batches:
         if b.holder != principal.org:
@@ -400,7 +402,7 @@ def release_status(principal: Principal, pickup: pickups.Pickup) -> dict[str, st
         if open_handover is None:
             out[b.code] = "sign"
         elif open_handover.status == "awaiting_release":
-            out[b.code] = "answered"
+            out[b.code] = "answered" if open_handover.accepted_mass_g is not None else "refused"
         else:
             out[b.code] = "released"
     return out
@@ -418,6 +420,28 @@ def weighed_masses(requests: Iterable[pickups.Pickup],
         if h.accepted_mass_g is not None}
 
 
+def early_refusals(requests: Iterable[pickups.Pickup],
+                   statuses: dict[int, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """Batch code -> the refusal the collector signed before this unit released: who refused,
+    why, and how much (``whole`` when the whole batch; else ``accepted_g`` is what it takes)."""
+    masses = {b.code: b.mass_g for p in requests for b in p.batches}
+    codes = [b.code for p in requests for b in p.batches if statuses[p.id][b.code] == "refused"]
+    if not codes:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for h in db.session.scalars(select(Handover).where(
+            Handover.batch.in_(codes), Handover.status == "awaiting_release")):
+        mass = masses[h.batch]
+        refused = h.refused_mass_g
+        whole = refused is None or refused >= mass
+        receiver = db.session.get(Organisation, h.to_org)
+        out[h.batch] = {"by": receiver.name if receiver is not None else h.to_org,
+                        "reason": h.refusal_reason or "", "whole": whole,
+                        "refused_g": mass if whole else refused,
+                        "accepted_g": 0 if whole else mass - (refused or 0)}
+    return out
+
+
 RECENT_DONE = 10
 
 
@@ -432,7 +456,7 @@ def exemption_options(requests: Iterable[pickups.Pickup],
         roles = set(receiver.roles.split()) if receiver is not None else set()
         for b in p.batches:
             batch = session.get(Batch, b.code)
-            if statuses[p.id][b.code] in ("sign", "answered") and batch is not None:
+            if statuses[p.id][b.code] in ("sign", "answered", "refused") and batch is not None:
                 out[b.code] = applicable_exemptions(session, batch, roles)
     return out
 
@@ -452,6 +476,7 @@ def _pickups_page(principal: Principal, form: dict[str, Any] | None = None,
         field_errors=("collector", "batches", "wanted_on", "note", "address"), form=form,
         errors=errors or {}, requests=open_requests, statuses=statuses,
         weighed=weighed_masses(open_requests, statuses),
+        refusals=early_refusals(open_requests, statuses),
         exemptions=exemption_options(open_requests, statuses),
         state_names=state_names(), today=beijing_today().isoformat(), kg=kg,
         js_messages=_release_messages(principal)), status
@@ -474,6 +499,15 @@ def _release_messages(principal: Principal) -> dict[str, str]:
         "withdrawn": _("已签名撤回（记录号 %(index)s），批次仍在本单位", index="{index}"),
         "withdrawn_badge": _("已撤回，可重新交接"),
         "settled": _("交接完成（记录号 %(index)s）", index="{index}"),
+        "refusal_confirmed": _("已签名确认拒收（记录号 %(index)s）：批次仍在本单位，没有交出。"
+                               "处理好拒收原因后可再次签名交接，或取消预约。", index="{index}"),
+        "refused_badge": _("被拒收，待本单位重新签名交接"),
+        "sign_again": _("再次签名交接"),
+        "partial_settled": _("已交接 %(accepted)s 千克；拒收的 %(refused)s 千克仍由本单位负责，"
+                             "请在“我的批次”签名收回（记录号 %(index)s）",
+                             accepted="{accepted}", refused="{refused}", index="{index}"),
+        "partial_badge": _("已交接（部分拒收）"),
+        "withdraw_reason_refused": _("收运方已拒收，交出方撤回这次交接"),
         "already": _("本单位已签名，等待收运方确认"),
         "not_holder": _("该批次已不在本单位"),
         "network": _("网络不可用，未签名，请联网后重试"),

@@ -438,6 +438,36 @@ def test_finding_the_waste_code_as_a_small_enterprise_does(demo_server: LiveServ
         "900-041-49", "编织袋", "二号危废间", 9_500)
 
 
+def test_a_refusal_before_the_release_is_never_shown_as_a_handover(demo_server: LiveServer,
+                                                                   page: Page):
+    """The driver refused before the enterprise signed: the card says so (who, why, how much),
+    and signing confirms the refusal; it never claims a handover. The batch stays here."""
+    server = demo_server
+    org = org_of(server, "generator")
+    log_in(page, server)
+    code = declare_in_browser(page, server, mass="5")
+    collector, manifest = request_pickup(page, server, code)
+    device_client(server, collector).refuse(code, org, manifest, "包装破损或渗漏")
+    page.reload()
+    item = page.locator(f'li[data-code="{code}"]')
+    expect(item).to_have_attribute("data-status", "refused")
+    expect(item.locator('[data-slot="status"]')).to_have_text("收运方已拒收，批次仍在本单位")
+    expect(item.locator('[data-slot="refusal"]')).to_contain_text(
+        "拒收整批 5 千克，原因：包装破损或渗漏")
+    item.get_by_role("button", name="签名确认拒收").click()
+    outcome = item.locator('[data-slot="outcome"]')
+    expect(outcome).to_contain_text("已签名确认拒收")
+    expect(outcome).not_to_contain_text("交接完成")
+    expect(item.locator('[data-slot="status"]')).to_have_text("被拒收，待本单位重新签名交接")
+    expect(item.get_by_role("button", name="再次签名交接")).to_be_visible()
+    with server.app.app_context():
+        batch = db.session.get(Batch, code)
+        assert (batch.state, batch.holder) == ("refused", org)
+        db.session.remove()
+    page.reload()
+    expect(page.locator(f'li[data-code="{code}"]')).to_have_attribute("data-status", "sign")
+
+
 def test_the_enterprise_declines_a_receipt_the_driver_signed_first(demo_server: LiveServer,
                                                                    page: Page):
     """The driver signed for a drum the enterprise will not hand over after all: the

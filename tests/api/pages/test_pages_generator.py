@@ -268,6 +268,32 @@ def test_release_status_follows_the_handover(staff, client):
     assert 'data-status="done"' in page and "sign-one" not in page
 
 
+def test_a_refusal_before_the_release_is_shown_as_a_refusal(staff, client):
+    """The driver refused on the open request before the enterprise signed: the card says who
+    refused, why and how much, and what to do next, never "收运方已签收"."""
+    whole, part = declare(staff, G1, 1), declare(staff, G1, 2)
+    token = log_in(client, "boss")
+    client.post("/generator/pickups", data={"collector": COLLECTOR, "batches": [whole, part],
+                                            "csrf_token": token})
+    page = client.get("/generator/pickups").get_data(as_text=True)
+    number = re.search(r'data-manifest="(\d{14})"', page).group(1)
+    staff[COLLECTOR].refuse(whole, G1, number, "包装破损或渗漏")
+    staff[COLLECTOR].refuse(part, G1, number, "标签与实物不符", refused_mass_g=20_000)
+    page = client.get("/generator/pickups").get_data(as_text=True)
+    assert "收运方已签收" not in page
+    assert page.count('data-status="refused"') == 2
+    assert "拒收整批 120 千克，原因：包装破损或渗漏" in page
+    assert "拒收 20 千克（部分拒收，接收 100 千克），原因：标签与实物不符" in page
+    assert "签名确认拒收" in page and "撤回这次交接" in page and "下一步" in page
+    # Confirming the whole refusal leaves the batch here, to be signed again; the partial
+    # refusal's release hands over the rest.
+    staff[G1].release(whole, COLLECTOR, 120_000, number)
+    staff[G1].release(part, COLLECTOR, 120_000, number)
+    page = client.get("/generator/pickups").get_data(as_text=True)
+    assert f'data-code="{whole}" data-status="sign"' in page
+    assert f'data-code="{part}" data-status="done"' in page
+
+
 # --- label sheets -----------------------------------------------------------------------------
 
 

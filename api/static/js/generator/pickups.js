@@ -5,7 +5,7 @@ import {
   ApiError, NetworkError, api, messages, signEntry, signingSupport, submitNote,
 } from "../ledger.js";
 import { DEAD_KEY, renewKey, signingKey } from "./device.js";
-import { format } from "./util.js";
+import { format, gramsToKg } from "./util.js";
 
 const T = messages();
 const org = T.org;
@@ -52,11 +52,32 @@ async function release(article, li, signingKey) {
       stream: code, head, org, key: signingKey, kind: "custody.released", data,
     });
     const receipt = await submitNote(note);
+    li.querySelector('[data-slot="next"]')?.remove();
+    li.querySelector("button.withdraw-one")?.remove();
+    li.dataset.index = String(receipt.index);
+    // The collector refused before this release: the release settles a refusal, not a
+    // handover. Whole: the batch is still here (sign again later, or cancel). Partial: the
+    // collector takes the rest; the refused part stays this unit's to take back.
+    if (open && open.accepted_mass_g === null) {
+      const refused = open.refused_mass_g;
+      if (refused !== null && refused < batch.mass_g) {
+        show(li, format(T.partial_settled, { accepted: gramsToKg(batch.mass_g - refused),
+                                             refused: gramsToKg(refused), index: receipt.index }), true);
+        finish(li, T.partial_badge, "done");
+      } else {
+        show(li, format(T.refusal_confirmed, { index: receipt.index }), false);
+        const badge = li.querySelector('[data-slot="status"]');
+        badge.textContent = T.refused_badge;
+        badge.className = "badge warn";
+        li.dataset.status = "sign";
+        const button = li.querySelector("button.sign-one");
+        if (button) button.textContent = T.sign_again;
+      }
+      return true;
+    }
     // The badge says where the batch is; the line under it, once, which record says so.
     show(li, format(open ? T.settled : T.accepted, { index: receipt.index }), true);
     finish(li, open ? T.settled_badge : T.released_badge, open ? "done" : "released");
-    li.querySelector("button.withdraw-one")?.remove();
-    li.dataset.index = String(receipt.index);
     return true;
   } catch (err) {
     if (err instanceof ApiError && DEAD_KEY.has(err.code)) return "dead_key";
@@ -109,8 +130,8 @@ async function withdraw(article, li, button) {
     const code = li.dataset.code;
     const batch = await api("GET", `/api/v1/batches/${encodeURIComponent(code)}`);
     const last = batch.history[batch.history.length - 1];
-    const reason = li.dataset.status === "answered" ? T.withdraw_reason_answered
-      : T.withdraw_reason_released;
+    const reason = { answered: T.withdraw_reason_answered, refused: T.withdraw_reason_refused }[
+      li.dataset.status] || T.withdraw_reason_released;
     const { note } = await signEntry({
       stream: code, head: { seq: last.seq, leaf: last.leaf_hash, t: last.t }, org, key,
       kind: "custody.withdrawn", data: { manifest: article.dataset.manifest, reason },
@@ -119,6 +140,7 @@ async function withdraw(article, li, button) {
     show(li, format(T.withdrawn, { index: receipt.index }), true);
     finish(li, T.withdrawn_badge, "withdrawn");
     li.querySelector('[data-slot="weighed"]')?.remove();
+    li.querySelector('[data-slot="next"]')?.remove();
     button.remove();
   } catch (err) {
     button.disabled = false;
@@ -145,7 +167,7 @@ for (const article of document.querySelectorAll("article.pickup")) {
     const all = event.target.closest("button.sign-all");
     if (all) {
       const items = Array.from(article.querySelectorAll("li[data-code]"))
-        .filter((li) => li.querySelector("button.sign-one"));
+        .filter((li) => li.querySelector("button.sign-one") && li.dataset.status !== "refused");
       run(article, items, all);
     }
   });
