@@ -213,6 +213,8 @@ def _yard_messages() -> dict[str, str]:
         "residue_done": _("已登记次生废物 %(code)s"),
         "residue_sources": _("请勾选产生该次生废物的处置记录"),
         "residue_fields": _("请填写废物代码、名称和重量"),
+        "residue_hazards": _("危险废物请至少勾选一项危险特性"
+                             "（毒性、腐蚀性、易燃性、反应性、感染性）"),
     }
 
 

@@ -179,6 +179,10 @@ def test_a_disposer_receives_picks_the_method_from_the_list_and_records_the_resi
     page.fill("#residue-code", "772-003-18")
     page.fill("#residue-name", "焚烧残渣")
     page.fill("#residue-kg", "5.5")
+    # failure: a hazardous residue with no hazard ticked is refused beside the button
+    page.click("#residue-go")
+    expect(page.locator("#action-message")).to_contain_text("请至少勾选一项危险特性")
+    page.check("#residue-hazards input[value='T']")
     page.click("#residue-go")
     expect(page.locator("#action-message")).to_contain_text("已登记次生废物")
     label = page.locator("#residue-label")
@@ -192,6 +196,8 @@ def test_a_disposer_receives_picks_the_method_from_the_list_and_records_the_resi
         link = db.session.scalars(select(Residue).where(Residue.child == ash)).one()
         assert link.source == a
         db.session.remove()
+    kind, data = entries(live_server, ash)[0]
+    assert (kind, data["hazards"]) == ("batch.residue", ["T"])
     context.close()
 
 

@@ -74,8 +74,11 @@ async function residue() {
   const { code } = await api("GET",
     `/api/v1/collector/child-code?waste_code=${encodeURIComponent(hyphenated)}`);
   const general = $("residue-general").checked;
+  const hazards = general ? []
+    : [...document.querySelectorAll("input[name='residue-hazard']:checked")].map((x) => x.value);
+  if (!general && !hazards.length) return say(t("residue_hazards"), false);
   const data = {
-    waste_code: hyphenated, name, form: $("residue-form").value, hazards: [],
+    waste_code: hyphenated, name, form: $("residue-form").value, hazards,
     container: { type: $("residue-container").value.trim() || "吨袋", count: 1 },
     mass_g: grams,
     generated_on: `${code.slice(26, 30)}-${code.slice(30, 32)}-${code.slice(32, 34)}`,
@@ -93,6 +96,10 @@ async function residue() {
 }
 
 $("dispose-method").addEventListener("change", renderMethods);
+// a general (non-hazardous) residue has no hazards: the boxes go away while it is ticked
+$("residue-general").addEventListener("change", (e) => {
+  $("residue-hazards").hidden = e.currentTarget.checked;
+});
 $("dispose-go").addEventListener("click", (e) => withButton(e.currentTarget, dispose));
 $("residue-go").addEventListener("click", (e) => withButton(e.currentTarget, residue));
 start(render);
