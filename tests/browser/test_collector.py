@@ -558,3 +558,26 @@ def test_a_consolidation_that_fails_half_way_still_makes_the_drum(live_server: L
     assert region[COLLECTOR].batch(a)["state"] == "consolidated"
     assert region[COLLECTOR].batch(c)["state"] == "pending"  # untouched by the page
     expect(page.locator(f"#held li.batch[data-code='{drum}']")).to_be_visible()
+
+
+def test_a_code_opened_on_a_phone_without_the_round_waits_for_it(
+        live_server: LiveServer, phone: tuple[BrowserContext, Page]):
+    """A link to a batch on a pickup request, not yet released, opened on a phone that has no
+    round stored: the look-up waits for the round the page downloads and offers the accept
+    form (it said "not handed to this unit" before)."""
+    world = a_round(live_server)
+    _, page = phone
+    log_in(page, live_server, "driver")
+    open_round(page)
+    page.evaluate("""async () => {
+      const { openDB } = await import("/static/vendor/idb/index.js");
+      const db = await openDB("waste-ledger-collector", 1);
+      await db.clear("round");
+      db.close();
+    }""")
+    page.goto(f"{live_server.url}/collector/scan?code={world['b']}")
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("#batch-manifest")).to_have_text(str(world["manifests"][world["b"]]))
+    expect(page.locator("#accept-form")).to_be_visible()
+    expect(page.locator("#batch-note")).to_be_hidden()
+

@@ -94,6 +94,9 @@ function showError(text) {
 /** Find the batch (online: the server's view; always: the downloaded round) and decide what
  * this organisation can sign for it. */
 let lookups = 0; // only the latest look-up is shown (a scan and a typed code may overlap)
+// The round being downloaded when the page opened: a look-up waits for it, or a phone that never
+// had the round (a code opened straight from a link) would not know the batch is on a request.
+let roundReady = Promise.resolve(null);
 
 async function lookUp(code) {
   const mine = ++lookups;
@@ -101,6 +104,7 @@ async function lookUp(code) {
   $("result").hidden = true;
   $("result-text").textContent = "";
   $("code-input").value = groupedCode(code);
+  await roundReady;
   const round = await savedRound(me.org);
   const inRound = findInRound(round, code);
   let card = inRound ? { ...inRound.card } : null;
@@ -360,7 +364,7 @@ async function main() {
     if (document.hidden) stopCamera();
   });
   keyStatus({ create: true });
-  if (navigator.onLine) downloadRound(me.org).catch(() => {});
+  if (navigator.onLine) roundReady = downloadRound(me.org).catch(() => null);
   const preset = normaliseCode(new URLSearchParams(location.search).get("code"));
   if (preset) await lookUp(preset);
   else startCamera();
