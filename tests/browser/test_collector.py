@@ -12,7 +12,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
 from api.extensions import db
+from api.runtime import log_config
 from ledger.custody import access
+from ledger.tlog import registry
 from ledger.tlog.models import LogEntry, SigningKey
 from tests.api.lifecycle import (
     COLLECTOR,
@@ -581,3 +583,29 @@ def test_a_code_opened_on_a_phone_without_the_round_waits_for_it(
     expect(page.locator("#accept-form")).to_be_visible()
     expect(page.locator("#batch-note")).to_be_hidden()
 
+
+def test_a_revoked_key_is_replaced_when_the_round_opens(
+        live_server: LiveServer, phone: tuple[BrowserContext, Page]):
+    """The unit's admin revoked this phone's key: the round page no longer says the key is
+    registered; it makes and registers a new one by itself and says so."""
+    a_round(live_server)
+    _, page = phone
+    log_in(page, live_server, "driver")
+    open_round(page)
+    device_key = """async (org) => {
+      const key = await (await import("/static/js/ledger.js")).deviceKey(org);
+      return { fingerprint: key.fingerprint, name: key.name, registered: key.registered };
+    }"""
+    old = page.evaluate(device_key, COLLECTOR)
+    with live_server.app.app_context():
+        registry.revoke_key(db.session, log_config(), COLLECTOR, old["fingerprint"], "手机丢失")
+        db.session.remove()
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("#key-status")).to_contain_text("原来的签名密钥已被注销")
+    new = page.evaluate(device_key, COLLECTOR)
+    assert new["fingerprint"] != old["fingerprint"] and new["registered"]
+    expect(page.locator("#key-status")).to_contain_text(new["name"])
+    with live_server.app.app_context():
+        assert db.session.get(SigningKey, new["fingerprint"]).revoked_at is None
+        db.session.remove()

@@ -2,7 +2,8 @@
 // device key, the offline queue with its count and outcomes, and signing with re-chaining.
 import { openDB } from "../../vendor/idb/index.js";
 import {
-  api, ApiError, NetworkError, deviceKey, ensureDeviceKey, messages, queued, pendingCount,
+  api, ApiError, NetworkError, deviceKey, ensureDeviceKey, forgetDeviceKey, messages, queued,
+  pendingCount,
   signAndSend, signEntry, submitNote, clearSettled, leafHash, parseKg as parseMassKg,
 } from "../ledger.js";
 
@@ -141,10 +142,45 @@ export function keyStatus({ create }) {
   return keyWork;
 }
 
+/** Answers that mean the ledger takes nothing more signed by this device's key. */
+const DEAD_KEY = new Set(["key_unknown", "key_revoked", "key_wrong_org"]);
+let askedLedger = false; // whether the ledger was asked this page load if the key is still good
+let renewed = false;     // whether a dead key was replaced this page load (the key line says so)
+
+/** Whether the ledger still takes this key: listed for the organisation and not revoked. null
+ * when it cannot tell (offline, an error): the key is then kept. */
+async function keyAlive(org, key) {
+  try {
+    const page = await api("GET", `/api/v1/keys?org=${encodeURIComponent(org)}`
+      + `&cursor=${key.fingerprint.slice(0, -1)}&limit=1`);
+    const row = page.items.find((k) => k.fingerprint === key.fingerprint);
+    return Boolean(row && !row.revoked_at);
+  } catch {
+    return null;
+  }
+}
+
+/** Forget this device's dead key (revoked by the unit's admin, or unknown to the ledger) and
+ * make and register a new one, saying so on the key line. */
+export async function renewKey() {
+  const me = whoami();
+  await forgetDeviceKey(me.org);
+  renewed = true;
+  return keyStatus({ create: true });
+}
+
 async function checkKey({ create }) {
   const me = whoami();
   const line = $("key-status");
   let key = await deviceKey(me.org);
+  if (key && key.registered && create && navigator.onLine && !askedLedger) {
+    askedLedger = true;
+    if ((await keyAlive(me.org, key)) === false) {
+      await forgetDeviceKey(me.org);
+      key = null;
+      renewed = true;
+    }
+  }
   if ((!key || !key.registered) && create && navigator.onLine) {
     if (line) line.textContent = t("key_making");
     try {
@@ -156,8 +192,8 @@ async function checkKey({ create }) {
   }
   if (line) {
     line.textContent = key && key.registered
-      ? t("key_ready", { fp: key.name })
-      : t("key_missing_offline");
+      ? t(renewed ? "key_renewed" : "key_ready", { fp: key.name })
+      : t(renewed ? "key_dead" : "key_missing_offline");
     line.classList.toggle("error", !(key && key.registered));
   }
   return key && key.registered ? key : null;
@@ -176,7 +212,17 @@ export async function sign({ stream, head, kind, data, label }) {
   const args = { stream, head, org: me.org, key, kind, data };
   let result;
   try {
-    result = await signAndSend(args, label);
+    try {
+      result = await signAndSend(args, label);
+    } catch (err) {
+      // revoked (or unknown) since the page was opened: a new key, and the same entry signed
+      // with it, once
+      if (!(err instanceof ApiError && DEAD_KEY.has(err.code))) throw err;
+      const fresh = await renewKey();
+      if (!fresh) throw new Error(t("key_dead"));
+      args.key = fresh;
+      result = await signAndSend(args, label);
+    }
   } catch (err) {
     if (!(err instanceof ApiError && RESIGNABLE.has(err.code))) throw err;
     const { head: fresh } = await freshHead(stream);
