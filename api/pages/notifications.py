@@ -20,7 +20,8 @@ bp = Blueprint("inbox", __name__, url_prefix="/notifications")
 @bp.get("/")
 def inbox() -> ResponseReturnValue:
     principal = page_principal()
-    rows = [{"row": r, "msg": describe_row(r, gettext), "when": beijing_minutes(r.created_ms)}
+    rows = [{"row": r, "msg": describe_row(r, gettext, principal.roles),
+             "when": beijing_minutes(r.created_ms)}
             for r in n.notifications_for(db.session, principal, limit=100)]
     return render_template("notifications/list.html", rows=rows, js_messages={
         "push_on": gettext("已开启推送提醒"), "push_off": gettext("未开启推送提醒"),

@@ -44,3 +44,43 @@ def test_badge_list_and_mark_read(app):
     theirs = other.get("/notifications/").get_data(as_text=True)
     assert "没有提醒" in theirs and "unread-badge" not in theirs
     assert app.test_client().get("/notifications/").status_code == 302  # to the log-in
+
+
+def test_handover_notices_link_to_the_readers_own_page_with_the_masses(app):
+    """整批拒收, 部分拒收 and 重量差异 open the reader's own page for the batch (a collector's
+    round, not the generator's pages that answer it 403), and a 重量差异 says both masses and
+    the difference."""
+    from tests.api.lifecycle import DISPOSER, manifest
+
+    gen = GENERATORS[0]
+    r = region_with_people(app, {"driver": COLLECTOR, "boss": gen}, PASSWORD)
+    heavy, part = code_for(gen, 1), code_for(gen, 2)
+    for code in (heavy, part):
+        r[gen].declare(code, description(120_000))
+        r[gen].release(code, COLLECTOR, 120_000, manifest(1))
+        r[COLLECTOR].accept(code, gen, 120_000, manifest(1))
+        r[COLLECTOR].release(code, DISPOSER, 120_000, manifest(2))
+    r[DISPOSER].accept(heavy, COLLECTOR, 100_000, manifest(2))  # 20 kg less: beyond tolerance
+    r[DISPOSER].refuse(part, COLLECTOR, manifest(2), "两桶渗漏", refused_mass_g=19_500)
+    driver = app.test_client()
+    log_in_as(driver, "driver", PASSWORD)
+    page = driver.get("/notifications/").get_data(as_text=True)
+    assert "重量差异" in page and "部分拒收" in page
+    assert f"批次 {heavy}（联单 {manifest(2)}）：交出 120 千克，接收 100 千克，相差 20 千克" in page
+    assert f"批次 {part}（联单 {manifest(2)}）：拒收 19.5 千克，原因：两桶渗漏" in page
+    assert 'name="open" value="/generator/' not in page
+    differences = page.split('data-event="handover.refused_or_different"')[1:]
+    assert len(differences) == 2
+    assert all('name="open" value="/collector/"' in d.split("</li>")[0] for d in differences)
+    assert driver.get("/collector/").status_code == 200
+    boss = app.test_client()
+    log_in_as(boss, "boss", PASSWORD)
+    page = boss.get("/notifications/").get_data(as_text=True)
+    differences = page.split('data-event="handover.refused_or_different"')[1:]
+    assert len(differences) == 2
+    assert all('name="open" value="/generator/#handover-alerts"' in d.split("</li>")[0]
+               for d in differences)
+    assert "相差 20 千克" in page
+    boss.get("/lang/en")
+    english = boss.get("/notifications/").get_data(as_text=True)
+    assert "released 120 kg, received 100 kg, a difference of 20 kg" in english
