@@ -40,10 +40,11 @@ from ledger.audit.manifest_form import (
     released_to,
 )
 from ledger.audit.notifications import pickup_requested
-from ledger.clock import beijing_minutes, beijing_today
+from ledger.clock import beijing_day, beijing_minutes, beijing_today
 from ledger.custody import editions, pickups, waste_help
 from ledger.custody.catalogue import load_catalogue
 from ledger.custody.exemptions import Option, applicable_exemptions
+from ledger.custody.fate import disposed_after_merge
 from ledger.custody.kinds import withdrawal_blocker
 from ledger.custody.label_data import MAX_LABELS, labels_for
 from ledger.custody.permits import Receiver, receivers_for
@@ -128,8 +129,19 @@ def batches() -> ResponseReturnValue:
         for key, states in GROUPS.items():
             if state in states:
                 counts[key] += n
+    # A merged batch whose mass was all disposed of shows (and counts) as disposed, with the
+    # date of the disposal: its generator asks "was it disposed of?", not "was it merged?".
+    merged_disposed = {code: beijing_day(t) for code, t in disposed_after_merge(
+        db.session, db.session.scalars(
+            select(Batch.code).where(mine, Batch.state == "consolidated"))).items()}
+    counts["consolidated"] -= len(merged_disposed)
+    counts["disposed"] += len(merged_disposed)
     query = select(Batch).where(mine)
-    if group:
+    if group == "disposed":
+        query = query.where(Batch.state.in_(GROUPS[group]) | Batch.code.in_(merged_disposed))
+    elif group == "consolidated":
+        query = query.where(Batch.state.in_(GROUPS[group]), Batch.code.not_in(merged_disposed))
+    elif group:
         query = query.where(Batch.state.in_(GROUPS[group]))
     rows = list(db.session.scalars(
         query.order_by(Batch.declared_t_ms.desc(), Batch.code.desc()).limit(PAGE_SIZE + 1)))
@@ -139,6 +151,7 @@ def batches() -> ResponseReturnValue:
         withdrawable=_withdrawable(principal, shown),
         correctable=_correctable(principal, shown),
         alerts=handover_alerts(db.session, principal.org, limit=10), when=beijing_minutes,
+        merged_disposed=merged_disposed,
         take_back={(r.batch, r.manifest): r
                    for r in refused_parts_to_take_back(db.session, principal.org)},
         trips=carried_trips(db.session, principal.org, limit=10),

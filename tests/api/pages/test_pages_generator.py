@@ -12,7 +12,16 @@ from api.extensions import db
 from ledger.clock import beijing_today
 from ledger.custody.pickups import PickupRequest
 from ledger.tlog.client import ApiError
-from tests.api.lifecycle import COLLECTOR, DISPOSER, GENERATORS, STATION, description, manifest
+from tests.api.lifecycle import (
+    COLLECTOR,
+    DISPOSER,
+    DISPOSER_PERMIT,
+    GENERATORS,
+    STATION,
+    code_for,
+    description,
+    manifest,
+)
 from tests.api.logins import csrf_of, declare, log_in_as, region_with_people
 
 G1, G2 = GENERATORS[0], GENERATORS[1]
@@ -292,6 +301,34 @@ def test_a_refusal_before_the_release_is_shown_as_a_refusal(staff, client):
     page = client.get("/generator/pickups").get_data(as_text=True)
     assert f'data-code="{whole}" data-status="sign"' in page
     assert f'data-code="{part}" data-status="done"' in page
+
+
+def test_a_merged_batch_that_was_disposed_of_shows_as_disposed_with_the_date(staff, client):
+    """A station merged the enterprise's batch into a drum and the disposer disposed of the
+    drum: the enterprise's list says 已处置 with the date (not 已合并), under the 已处置 tab;
+    a merged batch whose drum is not yet disposed of stays 已合并."""
+    done, waiting = declare(staff, G1, 1, 10_000), declare(staff, G1, 2, 10_000)
+    for n, code in enumerate((done, waiting)):
+        staff[G1].release(code, COLLECTOR, 10_000, manifest(10 + n))
+        staff[COLLECTOR].accept(code, G1, 10_000, manifest(10 + n))
+        staff[COLLECTOR].release(code, STATION, 10_000, manifest(20 + n))
+        staff[STATION].accept(code, COLLECTOR, 10_000, manifest(20 + n))
+    drum, other = code_for(STATION, 1), code_for(STATION, 2)
+    staff[STATION].consolidate(drum, [(done, 10_000)], description(10_000))
+    staff[STATION].consolidate(other, [(waiting, 10_000)], description(10_000))
+    staff[STATION].release(drum, DISPOSER, 10_000, manifest(30))
+    staff[DISPOSER].accept(drum, STATION, 10_000, manifest(30))
+    staff[DISPOSER].dispose(drum, "disposal", "D10", DISPOSER_PERMIT, 10_000)
+    log_in(client, "boss")
+    page = client.get("/generator/").get_data(as_text=True)
+    row = page.split(f'<tr data-code="{done}"')[1].split("</tr>")[0]
+    assert "已处置" in row and f"合并后于 {beijing_today().isoformat()} 处置" in row
+    assert "已合并" not in row
+    assert "已合并" in page.split(f'<tr data-code="{waiting}"')[1].split("</tr>")[0]
+    disposed_tab = client.get("/generator/?state=disposed").get_data(as_text=True)
+    assert f'data-code="{done}"' in disposed_tab and f'data-code="{waiting}"' not in disposed_tab
+    merged_tab = client.get("/generator/?state=consolidated").get_data(as_text=True)
+    assert f'data-code="{waiting}"' in merged_tab and f'data-code="{done}"' not in merged_tab
 
 
 # --- label sheets -----------------------------------------------------------------------------
