@@ -166,6 +166,7 @@ def _messages() -> dict[str, str]:
         "waiting_for_giver": _("本单位已签收，等 %(who)s 签名交出。"),
         "released_by_us": _("本单位已签名交给 %(who)s，等对方签收。"),
         "to_round": _("打开收运任务"),
+        "not_covered": _("未列出的接收单位：许可证不覆盖所选批次的废物代码——%(list)s"),
         "address": _("取货地址"),
         "map": _("地图导航"),
         "leg_released": _("移出"),

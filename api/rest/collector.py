@@ -21,7 +21,8 @@ from api.rest import schemas as s
 from ledger.audit.manifest_form import carried_trips, refused_parts_to_take_back
 from ledger.clock import beijing_today
 from ledger.custody.codes import parse_batch_code
-from ledger.custody.permits import covering_permit
+from ledger.custody.exemptions import applicable_exemptions
+from ledger.custody.permits import covering_permit, receivers_for
 from ledger.custody.pickups import RECEIVING_ROLES, PickupItem, PickupRequest, outstanding
 from ledger.custody.principals import Principal
 from ledger.custody.projections import (
@@ -264,6 +265,10 @@ class RoundOrgSchema(Schema):
     name = fields.String(required=True)
     roles = fields.List(fields.String(), required=True)
     permits = fields.List(fields.Nested(RoundPermitSchema))
+    takes = fields.List(fields.String(), metadata={
+        "description": "a receiver: which of your held batches it may take (a permit valid "
+                       "today covers the waste code, or an exemption row fits it), as on the "
+                       "enterprise's pickup form"})
 
 
 class RoundVehicleSchema(Schema):
@@ -398,6 +403,26 @@ def refused_parts_of(org: str) -> list[dict[str, Any]]:
             for r in refused_parts_to_take_back(db.session, org)]
 
 
+def _mark_takes(org: str, receivers: list[dict[str, Any]], held: list[Batch]) -> None:
+    """Each receiver's ``takes``: the held batches its permit valid today (Beijing) covers, or
+    an exemption row fits it (the rule of the enterprise's pickup form, api/pages/generator
+    ``offers``), so the driver is offered only receivers that can sign for the batches."""
+    covered = {r.uscc: r.covered for r in receivers_for(
+        db.session, org, {b.waste_code for b in held}, beijing_today().isoformat())}
+    exempt: dict[tuple[str, frozenset[str]], bool] = {}
+    for r in receivers:
+        roles = frozenset(r["roles"])
+        takes = []
+        for b in held:
+            if b.waste_code not in covered.get(r["uscc"], frozenset()):
+                if (b.code, roles) not in exempt:
+                    exempt[b.code, roles] = bool(applicable_exemptions(db.session, b, set(roles)))
+                if not exempt[b.code, roles]:
+                    continue
+            takes.append(b.code)
+        r["takes"] = takes
+
+
 @blp.route("/round", methods=["GET"])
 @s.authenticated(blp, *RECEIVING_ROLES)
 @s.documented_ok(blp, RoundSchema)
@@ -408,14 +433,15 @@ def get_round() -> Any:  # serialised by the response schema
     principal = require_principal()  # with the role: see @authenticated
     me = db.session.get(Organisation, principal.org)
     assert me is not None
-    held = db.session.scalars(select(Batch).where(
+    held = list(db.session.scalars(select(Batch).where(
         Batch.holder == principal.org, Batch.state.not_in(CLOSED))
-        .order_by(Batch.code).limit(MAX_HELD))
+        .order_by(Batch.code).limit(MAX_HELD)))
     receivers = [
         {"uscc": o.uscc, "name": o.name, "roles": o.roles.split()}
         for o in db.session.scalars(select(Organisation).order_by(Organisation.name))
         if o.uscc != principal.org and set(o.roles.split()) & (RECEIVING_ROLES - {"transporter"})
     ]
+    _mark_takes(principal.org, receivers, held)
     permits = [{"number": p.number, "activities": p.activities.split(),
                 "codes": p.codes.split(), "valid_from": p.valid_from, "valid_to": p.valid_to}
                for p in db.session.scalars(select(Permit).where(Permit.org == principal.org))]

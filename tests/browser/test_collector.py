@@ -14,6 +14,7 @@ from sqlalchemy import select
 from api.extensions import db
 from api.runtime import log_config
 from ledger.custody import access
+from ledger.custody.uscc import make_uscc
 from ledger.tlog import registry
 from ledger.tlog.models import LogEntry, SigningKey
 from tests.api.lifecycle import (
@@ -401,6 +402,8 @@ def test_no_dead_end_between_a_collector_and_a_station(live_server: LiveServer, 
     with live_server.app.app_context():
         access.add_user(db.session, "yard", PASSWORD, STATION, "中转站")
         db.session.remove()
+    unpermitted = make_uscc("331003", 202)
+    region.join(unpermitted, "无许可证的处置厂", "331003", ["disposer"])
 
     driver = browser.new_context(locale=LOCALE, viewport=PHONE, device_scale_factor=2,
                                  is_mobile=True, has_touch=True)
@@ -410,6 +413,9 @@ def test_no_dead_end_between_a_collector_and_a_station(live_server: LiveServer, 
     open_round(page)
     page.check(f"#held input[value='{a}']")
     page.click("#release-box summary")
+    # only receivers whose permit covers the ticked batch; the others are named, with why
+    expect(page.locator(f"#release-to option[value='{unpermitted}']")).to_have_count(0)
+    expect(page.locator("#release-not-offered")).to_contain_text("无许可证的处置厂（900-039-49）")
     page.select_option("#release-to", STATION)
     # Only registered plates are offered (the collector's); another one may be typed.
     assert page.locator("#release-vehicle option").all_inner_texts()[1:-1] == ["浙J·D1234"]

@@ -262,3 +262,23 @@ def test_every_module_a_kept_script_imports_is_kept_too():
         for target in re.findall(r'(?:from|import)\s*\(?\s*"(\.{1,2}/[^"]+)"', source):
             resolved = (static / name).parent.joinpath(target).resolve()
             assert resolved.relative_to(static).as_posix() in kept, (name, target)
+
+
+def test_the_round_says_which_receivers_may_take_each_held_batch(crew, client):
+    """Issue 13, the driver's 转交: as on the enterprise's pickup form, a receiver is offered
+    for a batch only if a permit valid today covers its waste code (or an exemption row fits);
+    the round carries, per receiver, the held batches it may take."""
+    from ledger.custody.uscc import make_uscc
+
+    unpermitted = make_uscc("331003", 202)
+    crew.join(unpermitted, "无许可证的处置厂", "331003", ["disposer"])  # no permit at all
+    code = declare(crew, G1, 1)
+    manifest = request_pickup(crew, G1, COLLECTOR, [code])["manifest"]
+    crew[G1].release(code, COLLECTOR, 120_000, manifest)
+    crew[COLLECTOR].accept(code, G1, 120_000, manifest)
+    log_in(client, "driver")
+    takes = {o["uscc"]: o["takes"] for o in client.get("/api/v1/collector/round").json["receivers"]}
+    assert takes[STATION] == [code] and takes[DISPOSER] == [code]  # HW49 on their permits
+    assert takes[unpermitted] == []
+    page = client.get("/collector/").get_data(as_text=True)
+    assert 'id="release-not-offered"' in page and '"not_covered"' in page

@@ -252,6 +252,7 @@ function selected() {
 
 function selectionChanged() {
   const picked = selected();
+  renderReceivers();
   $("selected-summary").textContent = picked.length
     ? `${picked.length} · ${kg(picked.reduce((n, b) => n + b.mass_g, 0))}` : "";
   const receives = me.roles.some((r) => ["disposer", "receiver"].includes(r));
@@ -401,11 +402,31 @@ async function render() {
   renderOutgoing();
   renderTrips();
   renderRefusedParts();
+  renderReceivers();
+}
+
+/** The receivers a release may go to: those whose permit (or an exemption row) covers every
+ * ticked batch, as on the enterprise's pickup form; the others are named with the waste codes
+ * they do not cover, so the driver knows why they are not offered. */
+function renderReceivers() {
   const select = $("release-to");
   const chosen = select.value;
+  const picked = round ? selected() : [];
+  const offered = [];
+  const missing = [];
+  for (const o of round ? round.receivers : []) {
+    const takes = new Set(o.takes || []);
+    const lacking = picked.length ? picked.filter((b) => !takes.has(b.code))
+      : (takes.size ? [] : round.held);
+    if (!lacking.length) offered.push(o);
+    else missing.push(`${o.name}（${[...new Set(lacking.map((b) => b.waste_code))].join("、")}）`);
+  }
   select.replaceChildren(el("option", { value: "", text: "—" }),
-    ...(round ? round.receivers : []).map((o) => el("option", { value: o.uscc, text: o.name })));
-  select.value = chosen;
+    ...offered.map((o) => el("option", { value: o.uscc, text: o.name })));
+  select.value = offered.some((o) => o.uscc === chosen) ? chosen : "";
+  const note = $("release-not-offered");
+  note.hidden = !missing.length;
+  note.textContent = missing.length ? t("not_covered", { list: missing.join("；") }) : "";
   renderVehicles();
 }
 
