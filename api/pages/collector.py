@@ -152,6 +152,8 @@ def _messages() -> dict[str, str]:
         "reason_receiver_withdraws": _("接收方撤回签收"),
         "complete_done": _("已签名交给 %(who)s，联单 %(m)s"),
         "cancel_pickup": _("取消预约"),
+        "on_other_reservation": _("所选批次还在本单位预留给 %(who)s 的联单 %(m)s 中"
+                                  "（预约未取消）。取消那条预约后即可转交："),
         "cancelled": _("已取消联单 %(m)s 的预约，批次可以重新转交"),
         "no_vehicle": _("不填"),
         "other_vehicle": _("其他车牌（手动输入）…"),

@@ -269,13 +269,16 @@ def _own_open_batches(session: Session, org: str, codes: Sequence[str]) -> list[
                 mine[code].state == "pending" and not _only_answered(session, code)):
             raise Conflict(f"batch {code} is {mine[code].state}", code="batch_not_available",
                            field="batches")
-    already = session.scalars(
-        select(PickupItem.batch).join(PickupRequest)
+    already = session.execute(
+        select(PickupItem.batch, PickupRequest.manifest, PickupRequest.id).join(PickupRequest)
         .where(PickupItem.batch.in_(unique), PickupRequest.status == "open",
-               PickupRequest.generator == org)).first()
+               PickupRequest.generator == org).order_by(PickupItem.batch)).first()
     if already is not None:
-        raise Conflict(f"batch {already} is already on an open pickup request; cancel that "
-                       "one first", code="batch_already_requested", field="batches")
+        # named, so the person knows which request to cancel (issue 13)
+        raise Conflict(f"batch {already.batch} is already on the open pickup request with "
+                       f"manifest {already.manifest}; cancel that one first",
+                       code="batch_already_requested", field="batches",
+                       manifest=already.manifest, pickup=already.id)
     return [mine[c] for c in unique]
 
 

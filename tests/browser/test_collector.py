@@ -615,3 +615,33 @@ def test_a_revoked_key_is_replaced_when_the_round_opens(
     with live_server.app.app_context():
         assert db.session.get(SigningKey, new["fingerprint"]).revoked_at is None
         db.session.remove()
+
+
+def test_a_batch_refused_whole_goes_elsewhere_after_cancelling_its_reservation_there(
+        live_server: LiveServer, phone: tuple[BrowserContext, Page]):
+    """The station refused the whole batch; handing it to the disposer is blocked by the open
+    reservation to the station: the message names that manifest and offers its cancel right
+    there; after cancelling, the release to the disposer goes through."""
+    world = a_round(live_server)
+    region, a, manifests = world["region"], world["a"], world["manifests"]
+    region[COLLECTOR].accept(a, G1, 120_000, manifests[a])
+    first = region[COLLECTOR].request("POST", "/api/v1/pickups",
+                                      {"collector": STATION, "batches": [a]})["manifest"]
+    region[COLLECTOR].release(a, STATION, 120_000, first)
+    region[STATION].refuse(a, COLLECTOR, first, "包装破损")
+    _, page = phone
+    log_in(page, live_server, "driver")
+    open_round(page)
+    page.check(f"#held input[value='{a}']")
+    page.click("#release-box summary")
+    page.select_option("#release-to", DISPOSER)
+    page.click("#release-go")
+    message = page.locator("#release-go + #action-message")
+    expect(message).to_contain_text(f"联单 {first} 中")
+    message.locator("button.cancel-pickup").click()
+    expect(page.locator("#action-message")).to_contain_text(f"已取消联单 {first} 的预约")
+    page.check(f"#held input[value='{a}']")
+    page.select_option("#release-to", DISPOSER)
+    page.click("#release-go")
+    expect(page.locator("#action-message")).to_contain_text("已签名转交 1 批")
+    assert region[COLLECTOR].batch(a)["handovers"][-1]["to"] == DISPOSER

@@ -153,6 +153,9 @@ def test_a_batch_is_on_one_open_request_at_a_time(client, asked):
     resp = client.post("/api/v1/pickups", headers=bearer(asked[GEN]), json={
         "collector": STATION, "batches": [code_for(GEN, 2)]})
     assert resp.status_code == 409 and resp.json["code"] == "batch_already_requested"
+    first = client.get("/api/v1/pickups?status=open", headers=bearer(asked[GEN])).json
+    manifest = first["items"][0]["manifest"]
+    assert manifest in resp.json["message"]  # which request to cancel is named
 
 
 def test_a_request_is_done_and_shows_nothing_more_once_its_batches_have_left(client, asked):

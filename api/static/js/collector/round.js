@@ -496,7 +496,14 @@ async function release() {
   let pickup = (round.outgoing || []).find((p) => p.to === to
     && codes.every((c) => p.batches.some((b) => b.code === c)));
   const reserved = !pickup;
-  if (reserved) pickup = await api("POST", "/api/v1/pickups", { collector: to, batches: codes });
+  if (reserved) {
+    try {
+      pickup = await api("POST", "/api/v1/pickups", { collector: to, batches: codes });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === "batch_already_requested")) throw err;
+      return offerCancel(codes, err);
+    }
+  }
   let signed = 0;
   try {
     for (const b of picked) {
@@ -523,6 +530,19 @@ async function release() {
   }
   await load({ fetch: true });
   say(t("release_done", { n: picked.length, m: pickup.manifest }));
+}
+
+/** A ticked batch is still on this unit's open reservation to another receiver (one that
+ * refused it, say): the message names that manifest and its cancel button is right there. */
+function offerCancel(codes, err) {
+  const blocking = (round.outgoing || []).find((p) => p.batches.some((b) => codes.includes(b.code)));
+  if (!blocking) return say(t("error", { msg: errorText(err) }), false);
+  say(t("on_other_reservation", { m: blocking.manifest, who: blocking.to_name || blocking.to }),
+      false);
+  $("action-message").append(" ", el("button", {
+    type: "button", class: "danger cancel-pickup", text: t("cancel_pickup"),
+    "data-id": String(blocking.id), "data-manifest": blocking.manifest }));
+  return undefined;
 }
 
 // --- half-signed handovers and reservations ---------------------------------------------------
@@ -563,7 +583,7 @@ async function handoverAction(button) {
 
 async function cancelPickup(button) {
   const id = button.dataset.id;
-  const manifest = button.closest("article").dataset.manifest;
+  const manifest = button.dataset.manifest || button.closest("article").dataset.manifest;
   await api("POST", `/api/v1/pickups/${encodeURIComponent(id)}/cancel`);
   lastButton = $("held-h");
   await load({ fetch: true });
