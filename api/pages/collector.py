@@ -216,6 +216,8 @@ def _yard_messages() -> dict[str, str]:
         "facility_line": _("%(code)s %(name)s（%(type)s）：现存 %(kg)s / 设计容量 %(cap)s 千克"),
         "no_facility": _("本单位还没有登记贮存设施，请联系运营方登记后再入库。"),
         "release_done_one": _("已签名转交 %(n)s 批给 %(who)s，联单号 %(m)s"),
+        "receiver_not_covered": _("%(who)s 的许可证不覆盖 %(codes)s，不能转交给它；"
+                                  "请选择其他接收单位"),
         "choose_method": _("请选择利用/处置方式"),
         "residue_done": _("已登记次生废物 %(code)s"),
         "residue_sources": _("请勾选产生该次生废物的处置记录"),

@@ -16,6 +16,7 @@ from api.extensions import db
 from ledger.custody import access
 from ledger.custody.projections import Batch, Residue, StorageStay
 from ledger.custody.reference import METHODS, import_list
+from ledger.custody.uscc import make_uscc
 from ledger.tlog.entries import parse_entry
 from ledger.tlog.models import LogEntry
 from ledger.tlog.rules import org_stream
@@ -33,6 +34,7 @@ from tests.browser.harness import DESKTOP, LOCALE, LiveServer, overflow_px
 G1, G2 = GENERATORS[0], GENERATORS[1]
 PASSWORD = "yard-2026"
 FIXTURES = Path(__file__).parents[1] / "data" / "reference"
+UNPERMITTED = make_uscc("331003", 202)
 
 
 def log_in(page: Page, server: LiveServer, username: str, path: str) -> None:
@@ -58,6 +60,7 @@ def entries(server: LiveServer, code: str) -> list[tuple[str, dict]]:
 def arrivals(server: LiveServer):
     """Two enterprises' activated carbon released to the station on pickup requests."""
     region = build_region(server.app, generators=2)
+    region.join(UNPERMITTED, "无许可证的处置厂", "331003", ["disposer"])
     with server.app.app_context():
         access.add_user(db.session, "yard", PASSWORD, STATION, "周站长")
         access.add_user(db.session, "burner", PASSWORD, DISPOSER, "钱主任")
@@ -127,6 +130,8 @@ def test_a_station_receives_stores_consolidates_prints_and_hands_on(
     # hand the drum on to the disposer
     page.check(f"#held input[value='{drum}']")
     page.click("#release-box summary")
+    # a receiver with no permit covering what the station holds is not offered
+    expect(page.locator(f"#release-to option[value='{UNPERMITTED}']")).to_have_count(0)
     page.select_option("#release-to", DISPOSER)
     page.click("#release-go")
     expect(page.locator("#action-message")).to_contain_text("已签名转交 1 批")

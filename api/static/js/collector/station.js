@@ -28,9 +28,11 @@ function render() {
     : [el("li", { class: "muted", text: t("held_none") })]));
   const to = $("release-to");
   const was = to.value;
+  // only receivers whose permit (or an exemption row) covers some held batch, as on the round
+  const offered = state.round.receivers.filter((r) => (r.takes || []).length);
   to.replaceChildren(el("option", { value: "", text: t("choose_receiver") }),
-    ...state.round.receivers.map((r) => el("option", { value: r.uscc, text: r.name })));
-  to.value = was;
+    ...offered.map((r) => el("option", { value: r.uscc, text: r.name })));
+  to.value = offered.some((r) => r.uscc === was) ? was : "";
 }
 
 async function consolidate() {
@@ -72,6 +74,13 @@ async function release() {
   const to = $("release-to").value;
   if (!batches.length) return say(t("choose_batches"), false);
   if (!to) return say(t("choose_receiver"), false);
+  const receiver = state.round.receivers.find((r) => r.uscc === to) || {};
+  const lacking = batches.filter((b) => !(receiver.takes || []).includes(b.code));
+  if (lacking.length) {
+    return say(t("receiver_not_covered", {
+      who: receiver.name || to, codes: [...new Set(lacking.map((b) => b.waste_code))].join("、") }),
+    false);
+  }
   const codes = batches.map((b) => b.code);
   let pickup = (state.round.outgoing || []).find((p) => p.to === to
     && codes.every((c) => p.batches.some((b) => b.code === c)));
