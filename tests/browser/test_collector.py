@@ -594,7 +594,7 @@ def test_a_revoked_key_is_replaced_when_the_round_opens(
         live_server: LiveServer, phone: tuple[BrowserContext, Page]):
     """The unit's admin revoked this phone's key: the round page no longer says the key is
     registered; it makes and registers a new one by itself and says so."""
-    a_round(live_server)
+    world = a_round(live_server)
     _, page = phone
     log_in(page, live_server, "driver")
     open_round(page)
@@ -615,6 +615,19 @@ def test_a_revoked_key_is_replaced_when_the_round_opens(
     with live_server.app.app_context():
         assert db.session.get(SigningKey, new["fingerprint"]).revoked_at is None
         db.session.remove()
+    # revoked while a page is open: the signature refused as key_revoked is made again with a
+    # new key, once, and goes through
+    page.goto(f"{live_server.url}/collector/scan?code={world['a']}")
+    expect(page.locator("#batch-name")).to_have_text("废活性炭")
+    with live_server.app.app_context():
+        registry.revoke_key(db.session, log_config(), COLLECTOR, new["fingerprint"], "误操作")
+        db.session.remove()
+    page.fill("#mass-input", "120")
+    page.click("#accept")
+    expect(page.locator("#result-text")).to_contain_text("已接收 120 千克")
+    third = page.evaluate(device_key, COLLECTOR)
+    assert third["fingerprint"] not in (old["fingerprint"], new["fingerprint"])
+    assert stream(live_server, world["a"])[-1].key_fp == third["fingerprint"]
 
 
 def test_a_batch_refused_whole_goes_elsewhere_after_cancelling_its_reservation_there(
