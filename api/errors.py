@@ -71,7 +71,12 @@ def localised(exc: le.LedgerError) -> str:
     return localise(exc.code, exc.message)
 
 
-_IDENTIFIER = re.compile(r"(?<![0-9A-Za-z])[0-9A-Z]{14,37}(?![0-9A-Za-z])")
+_IDENTIFIER = re.compile(r"(?<![0-9A-Za-z])[0-9A-Z]{14,37}(?![0-9A-Za-z])"
+                         # a plate: 浙J·X9999, 浙JX9999
+                         r"|[\u4e00-\u9fff][A-Z][·•]?[A-Z0-9]{4,6}(?![0-9A-Za-z])")
+#: The header the pages' scripts send with every API call (api/static/js/ledger.js): the error's
+#: ``message`` (and ``errors``) then come in the person's language only (docs/pages.md 5).
+PAGE_HEADER = "X-Ledger-Page"
 
 
 def in_user_language(exc: le.LedgerError) -> str:
@@ -86,6 +91,17 @@ def in_user_language(exc: le.LedgerError) -> str:
     return f"{zh}：{'、'.join(named)}" if named else zh
 
 
+def from_page() -> bool:
+    """A person reads this error: an HTML page, or a page's script calling the API."""
+    return not _wants_json() or request.headers.get(PAGE_HEADER) == "1"
+
+
+def localise_for_page(code: str, english: str) -> str:
+    """``localise`` for a person: the Chinese text alone (or the English alone)."""
+    zh = MESSAGES_ZH.get(code)
+    return english if zh is None or prefers_english() else zh
+
+
 def localise(code: str, english: str) -> str:
     """The Chinese text of ``code`` with the English detail, or the English alone."""
     zh = MESSAGES_ZH.get(code)
@@ -98,7 +114,7 @@ def handle_ledger_error(exc: le.LedgerError) -> ResponseReturnValue:
     if isinstance(exc, Unauthenticated) and not _wants_json():
         return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
     status = status_for(exc)
-    message = localised(exc)
+    message = in_user_language(exc) if from_page() else localised(exc)
     errors = {exc.field: [message]} if exc.field else {}
     if _wants_json():
         return jsonify(error_body(exc.code, status, message, errors)), status
@@ -113,7 +129,8 @@ def handle_http_error(exc: HTTPException) -> ResponseReturnValue:
             code="csrf_invalid"))
     status = exc.code or 500
     code = _http_code(exc)
-    message = localise(code, exc.description or exc.name)
+    english = exc.description or exc.name
+    message = localise_for_page(code, english) if from_page() else localise(code, english)
     if _wants_json():
         body = error_body(code, status, message)
         data = getattr(exc, "data", None)  # flask-smorest/webargs put field messages here

@@ -22,7 +22,10 @@ class ErrorSchema(Schema):
                                                                  "role_missing"})
     status = fields.Integer(required=True, metadata={"description": "the HTTP status again"})
     message = fields.String(required=True, metadata={
-        "description": "中文 by default; English with Accept-Language: en"})
+        "description": "中文 with the English detail in brackets by default; English with "
+                       "Accept-Language: en. With the header X-Ledger-Page: 1 (the pages' "
+                       "scripts) one language only: the Chinese sentence, keeping the "
+                       "identifiers it names (batch code, manifest, USCC, plate), or the English"})
     errors = fields.Dict(required=True, metadata={
         "description": "field -> messages ({} when no one field is at fault); request "
                        "validation nests them under the location: {\"json\": {field: [...]}}"})

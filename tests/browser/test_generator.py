@@ -468,6 +468,31 @@ def test_a_refusal_before_the_release_is_never_shown_as_a_handover(demo_server: 
     expect(page.locator(f'li[data-code="{code}"]')).to_have_attribute("data-status", "sign")
 
 
+API_ERROR = """async (code) => {
+  const { api } = await import("/static/js/ledger.js");
+  try { await api("GET", `/api/v1/batches/${code}`); return null; }
+  catch (err) { return { code: err.code, message: err.message }; }
+}"""
+
+
+def test_an_api_error_reaches_the_page_in_its_language_only(demo_server: LiveServer,
+                                                            page: Page):
+    """The pages' scripts show the API's message as it comes (ledger.js ApiError): one
+    sentence in the page's language, naming the batch, without the English detail."""
+    server = demo_server
+    org = org_of(server, "generator")
+    log_in(page, server)
+    page.goto(f"{server.url}/generator/pickups")
+    missing = f"{org}9000394920261203999"
+    got = page.evaluate(API_ERROR, missing)
+    assert got["code"] == "batch_not_found"
+    assert got["message"].startswith("找不到该批次") and not re.search(r"[a-z]{3}", got["message"])
+    page.goto(f"{server.url}/lang/en")
+    page.goto(f"{server.url}/generator/pickups")
+    english = page.evaluate(API_ERROR, missing)["message"]
+    assert not re.search(r"[\u4e00-\u9fff]", english), english
+
+
 def test_the_enterprise_declines_a_receipt_the_driver_signed_first(demo_server: LiveServer,
                                                                    page: Page):
     """The driver signed for a drum the enterprise will not hand over after all: the

@@ -74,7 +74,9 @@ export class ApiError extends Error {
 
 /** Call the JSON API with the page session (and its CSRF token). */
 export async function api(method, path, body, { text = false } = {}) {
-  const headers = { "Accept": "application/json", "X-CSRFToken": csrfToken() };
+  // X-Ledger-Page: an error comes back in the page's language only (docs/pages.md 5); the
+  // API's integrators get the Chinese with the English detail.
+  const headers = { "Accept": "application/json", "X-CSRFToken": csrfToken(), "X-Ledger-Page": "1" };
   let payload;
   if (body !== undefined) {
     headers["Content-Type"] = text ? "text/plain; charset=utf-8" : "application/json";

@@ -8,9 +8,11 @@ import re
 import pytest
 from sqlalchemy import select
 
+from api.errors import in_user_language
 from api.extensions import db
 from ledger.clock import beijing_today
 from ledger.custody.pickups import PickupRequest
+from ledger.errors import RuleViolation
 from ledger.tlog.client import ApiError
 from tests.api.lifecycle import (
     COLLECTOR,
@@ -65,6 +67,32 @@ def test_a_collector_may_not_open_the_generators_pages(staff, client):
         assert "该单位没有此项业务角色" in resp.get_data(as_text=True)
     resp = next_code(client)
     assert resp.status_code == 403 and resp.json["code"] == "role_missing"
+
+
+def test_errors_reach_a_person_in_one_language(staff, app, client):
+    """The 403 page and a page script's API call (X-Ledger-Page: 1) say the error in the
+    person's language only; an integrator's API call keeps the Chinese with the English."""
+    log_in(client, "driver")
+    page = client.get("/generator/").get_data(as_text=True)
+    assert "该单位没有此项业务角色" in page and "this needs the role" not in page
+    api = next_code(client)
+    assert api.json["message"] == "该单位没有此项业务角色（this needs the role generator）"
+    query = {"waste_code": "900-039-49", "generated_on": beijing_today().isoformat()}
+    scripted = client.get("/api/v1/batches/next-code", query_string=query,
+                          headers={"X-Ledger-Page": "1"})
+    assert scripted.status_code == 403
+    assert scripted.json == {"code": "role_missing", "status": 403,
+                             "message": "该单位没有此项业务角色", "errors": {}}
+    client.get("/lang/en")
+    english = client.get("/api/v1/batches/next-code", query_string=query,
+                         headers={"X-Ledger-Page": "1"}).json["message"]
+    assert english == "this needs the role generator"
+    assert "this needs the role generator" in client.get("/generator/").get_data(as_text=True)
+    # What the message names stays: a plate, a code.
+    with app.test_request_context("/generator/pickups"):
+        exc = RuleViolation("vehicle 浙J·X9999 is not registered to the carrier",
+                            code="vehicle_unknown")
+        assert in_user_language(exc) == "车辆未登记在承运单位名下：浙J·X9999"
 
 
 def test_pages_render_in_chinese_for_a_generator(staff, client):

@@ -50,7 +50,7 @@ export async function uploadEvidence(caseId, file) {
   try {
     resp = await fetch(`/api/v1/cases/${encodeURIComponent(caseId)}/evidence`, {
       method: "POST", body, credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRFToken": csrfToken() },
+      headers: { "Accept": "application/json", "X-CSRFToken": csrfToken(), "X-Ledger-Page": "1" },
     });
   } catch (err) {
     throw new NetworkError(String(err));

@@ -389,7 +389,7 @@ async function printAll(codes) {
     resp = await fetch("/api/v1/labels/sheet", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "Accept": "application/pdf, application/json",
-                 "X-CSRFToken": csrfToken() },
+                 "X-CSRFToken": csrfToken(), "X-Ledger-Page": "1" },
       body: JSON.stringify(body) });
   } catch {
     problem.textContent = T.network;
