@@ -703,18 +703,20 @@ class _Generators:
 
     def recorded(self) -> dict[tuple[str, int], int]:
         """Grams of original batches each generator declared in each of the two years before
-        a plan year (``plans.recorded_generation``, one pass for every generator)."""
+        a plan year (``plans.recorded_generation``), from the monthly totals the
+        reconciliation summary keeps (``balance_months``, Beijing months of declaration): one
+        pass over about a third as many rows as the originals, in primary-key order."""
         if self._recorded is None:
             first = self.years[0] - 1
-            lo, mid, hi = (beijing_day_start_ms(dt.date(first + k, 1, 1)) for k in range(3))
-            b, t = Batch, Batch.declared_t_ms
-            query = (select(b.generator,
-                            func.sum(case((t < mid, b.declared_mass_g), else_=0)),
-                            func.sum(case((t >= mid, b.declared_mass_g), else_=0)))
-                     .where(b.consolidated.is_(False), t >= lo, t < hi)
-                     .group_by(b.generator))
+            bm = BalanceMonth
+            lo, mid, hi = (f"{first + k:04d}-01" for k in range(3))
+            query = (select(bm.generator,
+                            func.sum(case((bm.month < mid, bm.declared), else_=0)),
+                            func.sum(case((bm.month >= mid, bm.declared), else_=0)))
+                     .where(bm.month >= lo, bm.month < hi)
+                     .group_by(bm.generator))
             if self.region is not None:
-                query = query.where(b.generator.in_(
+                query = query.where(bm.generator.in_(
                     select(Organisation.uscc).where(*self.where)))
             self._recorded = {}
             for org, before, last in self.session.execute(query):
