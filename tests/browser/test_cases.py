@@ -126,7 +126,7 @@ def test_open_from_a_gap_answer_from_a_phone_close_out(live_server: LiveServer, 
 
     # the dashboard counts it, and draws the case charts with the vendored Chart.js
     page.goto(f"{url}/regulator/")
-    page.wait_for_function("document.body.dataset.caseChartsReady === '1'")
+    page.wait_for_function("() => document.body.dataset.caseChartsReady === '1'")
     expect(page.locator("[data-figure=cases]")).to_have_text("1")
     expect(page.locator("[data-figure=rectify_rate]")).to_have_text("100%")
     expect(page.locator("[data-figure=close_rate]")).to_have_text("100%")

@@ -179,7 +179,7 @@ def test_the_same_pickup_offline_then_synced(live_server: LiveServer, phone):
     region, a, b = world["region"], world["a"], world["b"]
     log_in(page, live_server, "driver")
     open_round(page)
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     assert {"/collector/", "/collector/scan", "/static/vendor/jsqr/jsQR.js",
             "/static/js/collector/scan.js"} <= set(page.evaluate(KEPT_OFFLINE))
 

@@ -71,7 +71,9 @@ def test_a_reminder_arrives_as_a_badge_and_as_a_web_push(live_server: LiveServer
     expect(page.locator("#unread-badge")).to_have_count(0)
 
     # 1. The real push service is out of reach: the page says subscribing failed.
-    page.wait_for_function("document.body.dataset.pushReady === '1'")
+    # A function, not an expression: Playwright polls an expression with eval(), which the
+    # pages' Content-Security-Policy (script-src 'self') refuses whenever the first check is false.
+    page.wait_for_function("() => document.body.dataset.pushReady === '1'")
     page.click("#push-on")
     expect(page.locator("#push-state")).to_contain_text("开启推送失败")
 
@@ -122,7 +124,7 @@ def test_a_reminder_arrives_as_a_badge_and_as_a_web_push(live_server: LiveServer
     cdp.on("ServiceWorker.workerRegistrationUpdated",
            lambda e: registrations.extend(e["registrations"]))
     cdp.send("ServiceWorker.enable")
-    page.wait_for_function("navigator.serviceWorker.getRegistration('/collector/')"
+    page.wait_for_function("() => navigator.serviceWorker.getRegistration('/collector/')"
                            ".then(r => !!(r && r.active))")
     for _ in range(200):  # the DevTools events arrive on their own; poll, no timing assertion
         scopes = {r["scopeURL"]: r["registrationId"] for r in registrations}

@@ -53,7 +53,7 @@ def log_in(page: Page, server: LiveServer, username: str = "regulator") -> None:
 
 
 def charts_drawn(page: Page) -> list[bool]:
-    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    page.wait_for_function("() => document.body.dataset.chartsReady === '1'")
     return page.evaluate("""() => [...document.querySelectorAll('canvas[data-chart]')]
         .map((c) => Chart.getChart(c) !== undefined && c.width > 0 && c.height > 0)""")
 
