@@ -50,6 +50,7 @@ import os  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import sqlite3  # noqa: E402
 import subprocess  # noqa: E402
@@ -212,11 +213,15 @@ class Tally:
     status_409: int = 0
     status_5xx: int = 0
     other: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, int] = field(default_factory=dict)  # "status code" of each non-2xx
     out_of_entries: int = 0  # clients that posted everything signed for them before the end
 
-    def count(self, status: int, latency: float, entries: int) -> None:
+    def count(self, status: int, latency: float, entries: int, content: Any = b"") -> None:
         self.requests += 1
         self.latencies.append(latency)
+        if status not in (200, 201):
+            why = f"{status} {_error_code(content)}"
+            self.refusals[why] = self.refusals.get(why, 0) + 1
         if status in (200, 201):
             self.entries += entries
         elif status == 409:
@@ -237,7 +242,20 @@ class Tally:
                 "requests": self.requests, "seconds": round(seconds, 2),
                 "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
                 "status_409": self.status_409, "status_5xx": self.status_5xx,
-                "other_status": self.other, "clients_out_of_entries": self.out_of_entries}
+                "other_status": self.other, "refusals": self.refusals,
+                "clients_out_of_entries": self.out_of_entries}
+
+
+def _error_code(content: Any) -> str:
+    """The error code of a refusal's JSON body (or what the client saw instead)."""
+    if isinstance(content, str):
+        return content  # the client's own exception name
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return "not JSON: " + bytes(content[:80]).decode(errors="replace")
+    return str(body.get("code") or body.get("error") or body)[:80] if isinstance(body, dict) \
+        else str(body)[:80]
 
 
 async def _post(client: httpx.AsyncClient, path: str, body: bytes,
@@ -272,7 +290,7 @@ async def closed_loop(base: str, path: str, streams: list[list[bytes]], per_requ
                 accepted = len(chunk)
                 if status == 200 and path.endswith("/batch"):
                     accepted = json.loads(content)["accepted"]
-                tally.count(status, time.monotonic() - t0, accepted)
+                tally.count(status, time.monotonic() - t0, accepted, content)
                 if status not in (200, 201):
                     return  # the stream cannot go on past a refused entry
                 pos += len(chunk)
@@ -299,8 +317,8 @@ async def open_loop(base: str, streams: list[list[bytes]], rate: int,
                 if positions[s] >= len(streams[s]):
                     return
                 note = streams[s][positions[s]]
-                status, _ = await _post(http, "/api/v1/entries", note, "text/plain")
-                tally.count(status, time.monotonic() - due, 1)
+                status, content = await _post(http, "/api/v1/entries", note, "text/plain")
+                tally.count(status, time.monotonic() - due, 1, content)
                 if status in (200, 201):
                     positions[s] += 1
 
@@ -492,6 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the same keys in under 3 minutes")
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--logs", type=Path, help="keep the servers' logs in this folder")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     result: dict[str, Any] = {"machine": machine_info(), "quick": args.quick,
@@ -504,6 +523,10 @@ def main(argv: list[str] | None = None) -> None:
         work = sign_work(plan, Chains(operator))
         for kind in args.databases.split(","):
             result[kind] = bench_database(kind, plan, work, operator_key, scratch)
+        if args.logs:
+            args.logs.mkdir(parents=True, exist_ok=True)
+            for server_log in scratch.glob("*.log"):
+                shutil.copy(server_log, args.logs / server_log.name)
     result["machine"]["loadavg_end"] = os.getloadavg()
     print(json.dumps(result, indent=2, ensure_ascii=False))
 

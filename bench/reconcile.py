@@ -71,6 +71,7 @@ import os
 import pickle
 import platform
 import random
+import re
 import resource
 import shutil
 import sqlite3
@@ -647,12 +648,19 @@ LOAD_ORDER = ("log_entries", "organisations", "signing_keys", "permits", "batche
               "manifests", "lineage", "disposals", "merkle_nodes", "checkpoints", "log_head")
 
 
+def pg_schema(n: int) -> str:
+    """The data set's PostgreSQL schema, named for the checkout whose cache it belongs with:
+    two checkouts measuring at once on one server must not load into each other's schema."""
+    checkout = re.sub(r"[^a-z0-9]+", "_", ROOT.name.lower())
+    return f"bench_reconcile_n{n}_v{FORMAT}_{checkout}"
+
+
 def engine_for(kind: str, n: int) -> Engine:
     if kind == "sqlite":
         engine = create_engine(f"sqlite:///{cache_dir(n) / 'ledger.sqlite'}")
     else:
         engine = create_engine(PG_URL, connect_args={
-            "options": f"-csearch_path=bench_reconcile_n{n}_v{FORMAT}"})
+            "options": f"-csearch_path={pg_schema(n)}"})
     configure_engine(engine)
     return engine
 
@@ -682,8 +690,8 @@ def load(kind: str, n: int) -> float:
     if kind == "postgresql":
         admin = create_engine(PG_URL)
         with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS bench_reconcile_n{n}_v{FORMAT} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA bench_reconcile_n{n}_v{FORMAT}"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {pg_schema(n)} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {pg_schema(n)}"))
         admin.dispose()
     else:
         for suffix in ("", "-wal", "-shm"):
