@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     and_,
     bindparam,
@@ -260,6 +259,13 @@ _LAST_SEQ = (select(LogEntry.stream, func.max(LogEntry.seq).label("seq"))
              .group_by(LogEntry.stream).subquery())
 _STREAM_HEADS = select(LogEntry.stream, LogEntry.seq, LogEntry.leaf_hash, LogEntry.t_ms).join(
     _LAST_SEQ, (LogEntry.stream == _LAST_SEQ.c.stream) & (LogEntry.seq == _LAST_SEQ.c.seq))
+_STORED = select(LogEntry.idx, LogEntry.leaf_hash).where(
+    LogEntry.leaf_hash.in_(bindparam("leaves", expanding=True)))
+_NAMED = (SigningKey.name.in_(bindparam("names", expanding=True)),
+          SigningKey.key_id.in_(bindparam("ids", expanding=True)))
+_VERIFIER_KEYS = select(SigningKey.name, SigningKey.key_id, SigningKey.public_key).where(*_NAMED)
+_KEYS_AHEAD = select(*_KEY_COLUMNS, SigningKey.key_id).where(or_(
+    SigningKey.fingerprint.in_(bindparam("fps", expanding=True)), and_(*_NAMED)))
 _INSERT_ENTRY = insert(Base.metadata.tables["log_entries"])
 _INSERT_NODES = insert(Base.metadata.tables["merkle_nodes"])
 _INSERT_CHECKPOINT = insert(Base.metadata.tables["checkpoints"])
@@ -406,16 +412,15 @@ def _prepare_all(session: Session, raws: Sequence[bytes], config: LogConfig,
         except LedgerError as exc:
             parsed.append(exc)
     entries = [e for e in parsed if isinstance(e, Entry)]
-    conn = session.connection()
-    stored = _stored_indexes(conn, entries) if entries else {}
+    # A lone note is looked up under the lock instead (``_integrate`` does in any case): a
+    # statement and a read transaction fewer for every new entry; a repeat waits for the lock.
+    stored = _stored_indexes(session.connection(), entries) if len(entries) > 1 else {}
     ids = {(sig.name, sig.key_id) for e in entries if e.leaf_hash not in stored
            for sig in e.note.signatures}
-    keys: dict[tuple[str, bytes], list[VerifierKey]] = {}
-    if ids:
-        for row in conn.execute(select(SigningKey.name, SigningKey.key_id, SigningKey.public_key)
-                                .where(or_(*_named(ids)))):
-            keys.setdefault((row.name, row.key_id), []).append(
-                VerifierKey(row.name, row.public_key))
+    # The operator's own signatures are checked against the configured key: no look-up.
+    operator = config.operator.verifier
+    ids.discard((operator.name, operator.key_id))
+    keys = _verifier_keys(session, ids)
     head: HeadState | None = None
     out: list[_Prepared | Receipt | LedgerError] = []
     for item in parsed:
@@ -437,20 +442,48 @@ def _prepare_all(session: Session, raws: Sequence[bytes], config: LogConfig,
     return out
 
 
+# Public keys by (name, key id), as registered, for the signature maths before the lock. Only an
+# accelerator: a key is never altered once registered, and the rules under the lock look every
+# key up in the log and re-verify any signature this did not verify (a key registered since
+# under a cached name and id, say), so a stale or foreign entry cannot accept a signature.
+_VERIFIERS: dict[tuple[str, bytes], tuple[VerifierKey, ...]] = {}
+_VERIFIERS_MAX = 100_000
+
+
+def _verifier_keys(session: Session, ids: set[tuple[str, bytes]],
+                   ) -> dict[tuple[str, bytes], list[VerifierKey]]:
+    """The registered keys of these (name, key id) pairs: from the process's cache, and the
+    pairs it lacks in one query."""
+    keys = {pair: list(_VERIFIERS[pair]) for pair in ids if pair in _VERIFIERS}
+    missing = ids - keys.keys()
+    if not missing:
+        return keys
+    for row in _keys_named(session.connection(), missing, _VERIFIER_KEYS):
+        keys.setdefault((row.name, row.key_id), []).append(VerifierKey(row.name, row.public_key))
+    if len(_VERIFIERS) + len(missing) > _VERIFIERS_MAX:
+        _VERIFIERS.clear()  # bounded: a busy log re-reads its signers' keys once
+    for pair in missing & keys.keys():
+        _VERIFIERS[pair] = tuple(keys[pair])
+    return keys
+
+
 def _stored_indexes(conn: Connection, entries: Sequence[Entry]) -> dict[bytes, int]:
     """The index of each of ``entries`` already in the log, by leaf hash (one query)."""
     leaves = list({e.leaf_hash for e in entries})
     if not leaves:
         return {}
-    return {leaf: idx for idx, leaf in conn.execute(
-        select(LogEntry.idx, LogEntry.leaf_hash).where(LogEntry.leaf_hash.in_(leaves)))}
+    return {leaf: idx for idx, leaf in conn.execute(_STORED, {"leaves": leaves})}
 
 
-def _named(pairs: set[tuple[str, bytes]]) -> list[ColumnElement[bool]]:
-    """``name = ? AND key_id = ?`` for each pair, to be OR-ed: each term searches the
-    (name, key_id) index (SQLite scans the whole table for a row-value IN list)."""
-    return [and_(SigningKey.name == name, SigningKey.key_id == key_id)
-            for name, key_id in sorted(pairs)]
+def _keys_named(conn: Connection, pairs: set[tuple[str, bytes]], statement: Any) -> list[Any]:
+    """The keys of these (name, key_id) pairs, in one statement built once per shape.
+
+    ``name IN (..) AND key_id IN (..)`` searches the (name, key_id) index on both databases
+    (SQLite scans the whole table for a row-value IN list); it may return keys of a name and
+    an id named in different pairs, which are dropped here."""
+    rows = conn.execute(statement, {"names": sorted({n for n, _ in pairs}),
+                                  "ids": sorted({k for _, k in pairs})})
+    return [r for r in rows if (r.name, r.key_id) in pairs]
 
 
 def _verify_maths(entry: Entry, config: LogConfig,
@@ -522,8 +555,10 @@ class _GroupState:
             self.by_fp[fp] = None
         for pair in ids:
             self.by_id[pair] = []
-        for key in self.conn.execute(select(*_KEY_COLUMNS, SigningKey.key_id).where(or_(
-                SigningKey.fingerprint.in_(sorted(fps)), *_named(ids)))):
+        for key in self.conn.execute(_KEYS_AHEAD, {
+                "fps": sorted(fps), "names": sorted({n for n, _ in ids}),
+                "ids": sorted({k for _, k in ids})}):
+            # a key of a name and an id named in different pairs is kept by fingerprint only
             rec = self._canonical(key)
             if (key.name, key.key_id) in ids:
                 self.by_id[(key.name, key.key_id)].append(rec)

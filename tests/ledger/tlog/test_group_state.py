@@ -12,9 +12,10 @@ from sqlalchemy import select
 from ledger.errors import LedgerError
 from ledger.tlog import merkle
 from ledger.tlog.checkpoints import verify_tlog_proof
+from ledger.tlog.entries import entry_text
 from ledger.tlog.log import Receipt, append_entries, append_entry, log_head
 from ledger.tlog.models import LogEntry, SigningKey
-from ledger.tlog.notes import Signer
+from ledger.tlog.notes import Signer, b64, sign_note
 from ledger.tlog.rebuild import rebuild
 from ledger.tlog.rules import org_stream
 from tests.ledger.factories import OPERATOR_ORG, World, make_world
@@ -225,3 +226,52 @@ def test_custody_entries_that_depend_on_each_other_in_one_batch(database):
     finally:
         world.session.close()
         engine.dispose()
+
+
+def test_the_key_cache_before_the_lock_never_decides_a_signature(world):
+    """Public keys are cached per process for the signature maths outside the lock. A wrong
+    key cached under a registered key's name and id can neither make a forged signature pass
+    nor a good one fail, and a revoked key stays refused although its public key is cached."""
+    from ledger.tlog import log as log_module
+
+    reg, work = org_stream(ORG), f"{ORG}900039492026120401"
+    scale = Signer.generate("scale")
+    world.append(world.sign(world.draft(world.operator, OPERATOR_ORG, reg, "key.registered",
+                                        {"vkey": scale.verifier.vkey}), world.operator))
+    pair = (scale.verifier.name, scale.verifier.key_id)
+    forger = Signer.generate("scale")
+    log_module._VERIFIERS[pair] = (forger.verifier,)  # poisoned
+    # signed by the scale: accepted (the rules verify against the registered key)
+    good = world.sign(world.draft(scale, ORG, work), scale)
+    assert world.append(good).created
+    # the forger's maths under the scale's name and key id: passes against the poisoned
+    # cache before the lock, refused under it
+    body = world.draft(scale, ORG, work)
+    text = sign_note(entry_text(body), scale).split(b"\n\n")[0] + b"\n"
+    forged = text + b"\n" + (f"\u2014 scale {b64(scale.verifier.key_id + forger.sign(text))}\n"
+                             .encode())
+    with pytest.raises(LedgerError) as refused:
+        append_entry(world.session, forged, world.config)
+    assert refused.value.code == "signature_invalid"
+    log_module._VERIFIERS[pair] = (scale.verifier,)  # the right key, cached
+    world.append(world.sign(world.draft(world.operator, OPERATOR_ORG, reg, "key.revoked",
+                                        {"key": scale.verifier.fingerprint}), world.operator))
+    with pytest.raises(LedgerError) as late:
+        append_entry(world.session, world.sign(world.draft(scale, ORG, work), scale),
+                     world.config)
+    assert late.value.code == "key_revoked"
+    _assert_log_sound(world, [good], [append_entry(world.session, good, world.config)])
+
+
+def test_a_lone_note_posted_again_gets_its_first_receipt(world):
+    """A single note is looked up by leaf hash under the lock only: posted again, it is not
+    appended twice and gets the receipt of its first index."""
+    reg = org_stream(ORG)
+    note = _signed(world, world.operator, OPERATOR_ORG, reg, "key.registered",
+                   {"vkey": Signer.generate("phone").verifier.vkey})
+    first = append_entry(world.session, note, world.config)
+    again = append_entry(world.session, note, world.config)
+    assert first.created and not again.created
+    assert (again.index, again.leaf_hash) == (first.index, first.leaf_hash)
+    assert log_head(world.session).size == first.index + 1
+    verify_tlog_proof(again.proof, note, world.operator.verifier)
