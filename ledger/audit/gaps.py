@@ -43,6 +43,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session, aliased
 
 from ledger.audit.intervals import CONFIRMED, STAY_TYPES
@@ -1056,18 +1057,19 @@ def _month(t_ms: int) -> str:
     return beijing_month(t_ms)
 
 
-def monthly_generation(session: Session, query: GapQuery) -> dict[tuple[str, str], dict[str, int]]:
-    """Declared grams per (generator, waste code) per Beijing month: one GROUP BY over the
-    reconciliation summary's monthly totals (``balance_months``)."""
+def _anomaly_series(session: Session, query: GapQuery, latest_first: str) -> Any:
+    """Per (generator, waste code) whose first month is no later than ``latest_first`` (a
+    later one leaves too short a history to judge): the first month and every monthly total
+    row as ``'YYYY-MM:grams'``, joined with commas. One GROUP BY over ``balance_months``
+    returns one row per series instead of one per month; a month split over several rows
+    (regions, categories) is summed by the caller."""
     bm = BalanceMonth
-    out: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    rows = session.execute(
-        select(bm.generator, bm.waste_code, bm.month, func.sum(bm.declared))
+    packed = func.aggregate_strings(bm.month + literal(":") + sql_cast(bm.declared, String), ",")
+    return session.execute(
+        select(bm.generator, bm.waste_code, func.min(bm.month), packed)
         .where(*_region_where(bm.region, query.region))
-        .group_by(bm.generator, bm.waste_code, bm.month))
-    for generator, code, month, grams in rows:  # aggregate rows, not batches
-        out[(generator, code)][month] = int(grams)
-    return out
+        .group_by(bm.generator, bm.waste_code)
+        .having(func.min(bm.month) <= latest_first))
 
 
 def _anomaly_gap(org: str, code: str, region: str, judged_month: str, value: int,
@@ -1096,30 +1098,42 @@ def _anomalies(session: Session, query: GapQuery, settings: GapSettings) -> Iter
     months before it; the MAD is scaled by 1.4826 to estimate a standard deviation, with a
     floor of 10 % of the median so a very regular history does not flag tiny dips.
 
-    The monthly totals are one GROUP BY in the database; the statistics run here over those
-    aggregate rows (a dozen per series). The same computation as window functions in SQL
-    gave identical findings but ran slower on both databases (docs/gaps.md section 4)."""
+    The database returns one row per series with its monthly totals packed in a string
+    (``_anomaly_series``); the statistics run here over those (a dozen months per series).
+    The same computation as window functions in SQL gave identical findings but ran slower
+    on both databases (docs/gaps.md section 4)."""
     year, month = map(int, _month(query.now_ms).split("-"))
     judged_no = year * 12 + month - 2  # the last complete month, as year * 12 + month - 1
     judged_month = f"{judged_no // 12:04d}-{judged_no % 12 + 1:02d}"
+    fewest = min(int(t.anomaly_months) for t in _every_threshold(settings))
+    latest = judged_no - fewest
     regions = dict(session.execute(select(Organisation.uscc, Organisation.region)).all())
+    thresholds: dict[str, Thresholds] = {}
     numbers: dict[str, int] = {}  # 'YYYY-MM' -> year * 12 + month - 1, parsed once per month
-    series: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for (org, code), months in monthly_generation(session, query).items():
-        for text_month, grams in months.items():
-            number = numbers.get(text_month)
-            if number is None:
-                number = numbers[text_month] = int(text_month[:4]) * 12 + int(text_month[5:]) - 1
-            series[(org, code)][number] = grams
     found = []
-    for (org, code), by_number in series.items():
+    for org, code, first_month, packed in _anomaly_series(
+            session, query, f"{latest // 12:04d}-{latest % 12 + 1:02d}"):
         region = regions.get(org, "")
-        th = settings.for_region(region)
-        first = min(by_number)
-        if judged_no - first < th.anomaly_months:  # history: first .. judged - 1
+        th = thresholds.get(region)
+        if th is None:
+            th = thresholds[region] = settings.for_region(region)
+        first = numbers.get(first_month)
+        if first is None:
+            first = numbers[first_month] = int(first_month[:4]) * 12 + int(first_month[5:]) - 1
+        length = judged_no - first
+        if length < th.anomaly_months:  # history: first .. judged - 1
             continue
-        history = [by_number.get(n, 0) for n in range(first, judged_no)]
-        value = by_number.get(judged_no, 0)
+        history = [0] * length
+        value = 0
+        for item in packed.split(","):  # 'YYYY-MM:grams', one per summary row
+            number = numbers.get(item[:7])
+            if number is None:
+                number = numbers[item[:7]] = int(item[:4]) * 12 + int(item[5:7]) - 1
+            at = number - first
+            if at < length:
+                history[at] += int(item[8:])
+            elif at == length:
+                value += int(item[8:])
         median = _median(history)
         if median <= 0 or value >= median - th.anomaly_mads * (0.1 * median):
             continue  # the spread is at least 0.1 x median: no need for the MAD

@@ -1,12 +1,15 @@
 """The gap scan as it was computed before the custody-interval summary (issue 15): the four
 time-based finders that read the projections directly, kept verbatim as the tests' reference;
 and the plan and declaration finders as they were before they became set-based (one round of
-queries per generator). ``reference_gaps`` is ``find_gaps`` with these in place of the current
-finders, so a test can check that the current scan gives exactly the same findings."""
+queries per generator); and ``generation_anomaly`` as it was before its series were pruned in
+SQL (every monthly total read, the statistics in Python over every series). ``reference_gaps``
+is ``find_gaps`` with these in place of the current finders, so a test can check that the
+current scan gives exactly the same findings."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -35,6 +38,7 @@ from ledger.audit.gaps import (
     Gap,
     GapQuery,
     GapSettings,
+    _anomaly_gap,
     _day_after_ms,
     _matches,
     _region_where,
@@ -44,21 +48,24 @@ from ledger.audit.gaps import (
 )
 from ledger.audit.intervals import later as _later
 from ledger.audit.intervals import z as _z
-from ledger.audit.models import Declaration, Plan
+from ledger.audit.models import BalanceMonth, Declaration, Plan
 from ledger.audit.plans import expected_periods, plan_due, registered_day
-from ledger.clock import beijing_day
+from ledger.clock import beijing_day, beijing_month
 from ledger.custody.kinds import CONSOLIDATED
 from ledger.custody.projections import Batch, Disposal, Handover, Organisation
 from ledger.tlog.models import LogEntry
 
 SUMMARISED = frozenset({"uncollected_overdue", "handover_unconfirmed", *STAY_TYPES})
 PER_GENERATOR = frozenset({"plan_missing", "report_missing"})
+ANOMALY = frozenset({"generation_anomaly"})
 
 
 def reference_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[Gap]:
     """``find_gaps`` with the time-based types computed the old way, from the projections."""
-    gaps = find_gaps(session, replace(query, types=query.types - SUMMARISED - PER_GENERATOR),
-                     settings)
+    gaps = find_gaps(session, replace(query, types=query.types - SUMMARISED - PER_GENERATOR
+                                      - ANOMALY), settings)
+    if "generation_anomaly" in query.types:
+        gaps += [g for g in _anomalies(session, query, settings) if _matches(g, query)]
     if "plan_missing" in query.types:
         gaps += [g for g in _plans_missing(session, query, settings) if _matches(g, query)]
     if "report_missing" in query.types:
@@ -275,3 +282,61 @@ def _reports_missing(session: Session, query: GapQuery, settings: GapSettings) -
                       org.region, (), (org.uscc,), (org.registered_at,), opened,
                       None if d is None else d.filed_at, None if d is None else d.filed_t_ms,
                       {"period": p.text, "due": p.due(settings.plans).isoformat()})
+
+
+# --- generation_anomaly, every series read and judged in Python (before issue 15) ------------
+
+
+def monthly_generation(session: Session, query: GapQuery) -> dict[tuple[str, str], dict[str, int]]:
+    """Declared grams per (generator, waste code) per Beijing month: one GROUP BY over the
+    reconciliation summary's monthly totals (``balance_months``)."""
+    bm = BalanceMonth
+    out: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    rows = session.execute(
+        select(bm.generator, bm.waste_code, bm.month, func.sum(bm.declared))
+        .where(*_region_where(bm.region, query.region))
+        .group_by(bm.generator, bm.waste_code, bm.month))
+    for generator, code, month, grams in rows:  # aggregate rows, not batches
+        out[(generator, code)][month] = int(grams)
+    return out
+
+
+def _median(values: list[int] | list[float]) -> float:
+    """``statistics.median`` (the mean of the middle two for an even count), without its
+    generality: it runs once or twice per series."""
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+
+
+def _anomalies(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """A month far below the enterprise's own history for a waste code (median and MAD)."""
+    year, month = map(int, beijing_month(query.now_ms).split("-"))
+    judged_no = year * 12 + month - 2  # the last complete month, as year * 12 + month - 1
+    judged_month = f"{judged_no // 12:04d}-{judged_no % 12 + 1:02d}"
+    regions = dict(session.execute(select(Organisation.uscc, Organisation.region)).all())
+    numbers: dict[str, int] = {}  # 'YYYY-MM' -> year * 12 + month - 1, parsed once per month
+    series: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+    for (org, code), months in monthly_generation(session, query).items():
+        for text_month, grams in months.items():
+            number = numbers.get(text_month)
+            if number is None:
+                number = numbers[text_month] = int(text_month[:4]) * 12 + int(text_month[5:]) - 1
+            series[(org, code)][number] = grams
+    found = []
+    for (org, code), by_number in series.items():
+        region = regions.get(org, "")
+        th = settings.for_region(region)
+        first = min(by_number)
+        if judged_no - first < th.anomaly_months:  # history: first .. judged - 1
+            continue
+        history = [by_number.get(n, 0) for n in range(first, judged_no)]
+        value = by_number.get(judged_no, 0)
+        median = _median(history)
+        if median <= 0 or value >= median - th.anomaly_mads * (0.1 * median):
+            continue  # the spread is at least 0.1 x median: no need for the MAD
+        mad = _median([abs(x - median) for x in history]) * 1.4826
+        spread = max(mad, 0.1 * median)
+        if value < median - th.anomaly_mads * spread:
+            found.append(_anomaly_gap(org, code, region, judged_month, value, median, mad))
+    return found
