@@ -23,7 +23,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from sqlalchemy import (
@@ -658,8 +658,19 @@ def _cases_overdue(session: Session, query: GapQuery, settings: GapSettings) -> 
 # --- plans and declarations (docs/plans.md) -------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def _day_after_ms(day: dt.date) -> int:
+    """00:00 Beijing of the day after ``day``. Cached: a scan asks it once per finding, and
+    most findings of a type share a due day (31 March, a period's due day)."""
     return beijing_day_start_ms(day + dt.timedelta(days=1))
+
+
+_EPOCH_DAY = dt.date(1970, 1, 1)
+
+
+def _beijing_date(t_ms: int) -> dt.date:
+    """``date.fromisoformat(beijing_day(t_ms))`` by integer arithmetic (UTC+8 has no DST)."""
+    return _EPOCH_DAY + dt.timedelta(days=(t_ms + BEIJING_OFFSET_MS) // DAY)
 
 
 @dataclass(frozen=True)
@@ -684,7 +695,7 @@ class _Generators:
         # the org.registered entry's time: an outer join, a missing entry is time 0 as in
         # plans.registered_day
         self.all = [_Generator(r.uscc, r.region, r.registered_at,
-                               dt.date.fromisoformat(beijing_day(int(r.t_ms or 0))))
+                               _beijing_date(int(r.t_ms or 0)))
                     for r in session.execute(
                         select(o.uscc, o.region, o.registered_at, LogEntry.t_ms)
                         .outerjoin(LogEntry, LogEntry.idx == o.registered_at)
