@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from typing import Any
@@ -208,9 +209,13 @@ def find_gaps(session: Session, query: GapQuery, settings: GapSettings, *,
         "refused_part_unresolved": _refused_parts,
     }
     gaps: list[Gap] = []
-    for name, finder in finders.items():
-        if name in query.types:
-            gaps.extend(finder(session, query, settings))
+    scan = _SCAN.set({})  # what several finders of this one scan read (_generators)
+    try:
+        for name, finder in finders.items():
+            if name in query.types:
+                gaps.extend(finder(session, query, settings))
+    finally:
+        _SCAN.reset(scan)
     if query.types & set(STAY_TYPES):
         gaps.extend(_stays(session, query, settings))
     gaps = [g for g in gaps if _matches(g, query)]
@@ -754,11 +759,31 @@ class _Generators:
         return out
 
 
+# Facts read once per scan and shared by its finders, keyed by what they depend on. Set by
+# find_gaps for the duration of one scan only, so nothing outlives the scan's reads.
+_SCAN: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("gap_scan", default=None)
+
+
+def _generators(session: Session, query: GapQuery, settings: GapSettings,
+                today: dt.date) -> _Generators:
+    """The region's generators and their facts, read once per scan: ``plan_missing`` and
+    ``report_missing`` both start from them."""
+    memo = _SCAN.get()
+    key = ("generators", id(session), query.region, today, id(settings))
+    if memo is not None and key in memo:
+        found: _Generators = memo[key]
+        return found
+    gens = _Generators(session, query.region, today, settings)
+    if memo is not None:
+        memo[key] = gens
+    return gens
+
+
 def _plans_missing(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
     """A generator with no plan for this year (or last) after its due day: 31 March, or 30
     days after it was registered when that is later; filed late, resolved by the filing."""
     today = dt.date.fromisoformat(beijing_day(query.now_ms))
-    gens = _Generators(session, query.region, today, settings)
+    gens = _generators(session, query, settings, today)
     for org in gens.all:
         grace = dt.timedelta(days=gens.thresholds(org.region).report_grace_days)
         registered = org.registered
@@ -784,7 +809,7 @@ def _reports_missing(session: Session, query: GapQuery, settings: GapSettings) -
     year sets the periods); filed late, resolved by the filing. A declaration of another
     granularity that covers the period counts (the first in period order)."""
     today = dt.date.fromisoformat(beijing_day(query.now_ms))
-    gens = _Generators(session, query.region, today, settings)
+    gens = _generators(session, query, settings, today)
     declared = gens.declarations()
     for org in gens.all:
         grace = dt.timedelta(days=gens.thresholds(org.region).report_grace_days)
