@@ -577,38 +577,34 @@ def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iter
     waste's arrival, on the statutory calendar with its 调休 days (``ledger.custody.workdays``).
 
     Arrival is the carrier's signed arrival on the manifest; without a carrier leg the
-    receiver carries itself and the waste arrives when the manifest opens. SQL returns the
-    candidates — closed, or still open, more than N calendar days after arrival: N working
-    days are never fewer — and the statutory due time is computed for those only. A due time
-    in a year the calendar does not know is not guessed: the finding says so."""
+    receiver carries itself and the waste arrives when the manifest opens. The custody
+    handlers keep on each manifest its closing time and its span (closing − arrival, NULL
+    while open), so SQL reads only two ranges of ``ix_manifests_span_ms``: the open manifests
+    and those closed more than the smallest configured number of calendar days after arrival
+    (N working days are never fewer than N calendar days, so nothing later is missed). The
+    candidates are then compared with their own region's N calendar days, and the statutory
+    due time is computed for those only. A due time in a year the calendar does not know is
+    not guessed: the finding says so."""
 
     m, origin = Manifest, aliased(Organisation, name="origin_org")
+    floor = min(int(t.manifest_working_days) for t in _every_threshold(settings)) * DAY
+    columns = (m.number, m.origin, m.destination, m.opened_at, m.closed_at, m.arrived_at,
+               m.opened_t_ms, m.arrived_t_ms, m.closed_t_ms)
+    rows = union_all(select(*columns).where(m.span_ms.is_(None)),
+                     select(*columns).where(m.span_ms > _int(floor))).subquery("manifests")
     region = func.coalesce(origin.region, "")
     days = _threshold(settings, region, "manifest_working_days", 1)
-    # The closing entry is the side of one of the manifest's handovers that settled it
-    # (custody._close_manifest_if_done): its time is on that handover row, which spares a
-    # look-up in the large log_entries table (kept only as the fallback).
-    answered = aliased(Handover, name="answered")
-    released = aliased(Handover, name="released")
-    closed_t = func.coalesce(  # evaluated lazily: the look-ups only where the answer did not
-        answered.answered_t_ms,
-        select(released.released_t_ms).where(released.manifest == m.number,
-                                              released.released_at == m.closed_at)
-        .correlate(m).scalar_subquery(),
-        select(LogEntry.t_ms).where(LogEntry.idx == m.closed_at).correlate(m).scalar_subquery())
-    arrived = func.coalesce(m.arrived_t_ms, m.opened_t_ms)
-    inner = (select(m.number, m.origin, m.destination, m.opened_at, m.closed_at, m.arrived_at,
-                    region.label("region"), days.label("days"), arrived.label("arrived_t"),
-                    (arrived + days * _int(DAY)).label("earliest"),
-                    case((m.closed_at.is_not(None), closed_t)).label("closed_t"))
-             .outerjoin(origin, origin.uscc == m.origin)
-             .outerjoin(answered, and_(answered.manifest == m.number,
-                                       answered.answered_at == m.closed_at))
-             .where(*_region_where(region, query.region))
-             .subquery("manifests"))
+    arrived = func.coalesce(rows.c.arrived_t_ms, rows.c.opened_t_ms)
     now = literal(query.now_ms, BigInteger)
-    candidates = session.execute(select(inner).where(
-        func.coalesce(inner.c.closed_t, now) > inner.c.earliest)).all()
+    candidates = session.execute(
+        select(rows.c.number, rows.c.origin, rows.c.destination, rows.c.opened_at,
+               rows.c.closed_at, rows.c.arrived_at, region.label("region"),
+               days.label("days"), arrived.label("arrived_t"),
+               rows.c.closed_t_ms.label("closed_t"))
+        .select_from(rows)
+        .outerjoin(origin, origin.uscc == rows.c.origin)
+        .where(*_region_where(region, query.region),
+               func.coalesce(rows.c.closed_t_ms, now) > arrived + days * _int(DAY))).all()
     found = []
     for r in candidates:
         # a year the holiday calendar does not know is counted on weekdays (an estimate,

@@ -2,8 +2,10 @@
 
 A situation is an original batch waiting to be collected, a handover waiting for its second
 signature, or a holder keeping a batch (a stay: with a transporter, at a station, at a
-disposer). Transfer manifests are not in it: their due time follows the statutory calendar
-from the carrier's arrival, computed for the few candidates the scan's own query returns.
+disposer). Transfer manifests are not in it: their times are kept on the manifest row itself
+(``manifests.closed_t_ms`` and ``span_ms``, set by the custody handlers where ``closed_at``
+is, see ``rebuild_manifest_times`` below), and their due time follows the statutory calendar
+from the arrival, computed for the few candidates the scan reads.
 Each row holds when the situation started, when and by which entry it ended (NULL while it is
 open), its length (``span``), its region and what a finding names. The rows are computed by
 the same SQL the gap scan used to run over the whole projections, restricted to the batches
@@ -31,6 +33,7 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     String,
+    Table,
     and_,
     bindparam,
     case,
@@ -45,12 +48,13 @@ from sqlalchemy import (
     or_,
     select,
     union_all,
+    update,
 )
 from sqlalchemy.orm import Session, aliased
 
 from ledger.audit.models import CustodyInterval
 from ledger.custody.kinds import CONSOLIDATED, WITHDRAWN
-from ledger.custody.projections import Batch, Disposal, Handover, Organisation
+from ledger.custody.projections import Batch, Disposal, Handover, Manifest, Organisation
 from ledger.tlog.models import LogEntry
 
 UNCOLLECTED: Final = "uncollected_overdue"
@@ -248,3 +252,49 @@ def interval_differences(session: Session) -> list[tuple[Any, ...]]:
     kept = {tuple(r) for r in session.execute(
         select(*(getattr(CustodyInterval, c) for c in _COLUMNS)))}
     return sorted(fresh ^ kept, key=repr)
+
+
+# --- the manifests' times (kept on the manifests projection) ---------------------------------
+
+
+def _manifest_times() -> Any:
+    """Each manifest's closing time (the time of the entry at ``closed_at``) and its span
+    (closing − arrival: the carrier's signed arrival, else the opening), as the custody
+    handlers keep them (``ledger.custody.kinds.manifest_span``); NULL while open."""
+    m = Manifest
+    closed = (select(LogEntry.t_ms).where(LogEntry.idx == m.closed_at).correlate(m)
+              .scalar_subquery())
+    return closed, closed - func.coalesce(m.arrived_t_ms, m.opened_t_ms)
+
+
+def rebuild_manifest_times(session: Session) -> int:
+    """Set every manifest's ``closed_t_ms`` and ``span_ms`` from the log, set-based (bulk
+    loads, repairs; migration 0017 runs the same statements for an upgrade). Only rows that
+    differ are written. Returns how many were."""
+    session.flush()
+    table = Manifest.__table__
+    assert isinstance(table, Table)
+    m = table.c
+    conn = session.connection()
+    closed = (update(table)
+              .values(closed_t_ms=LogEntry.t_ms,
+                      span_ms=LogEntry.t_ms - func.coalesce(m.arrived_t_ms, m.opened_t_ms))
+              .where(LogEntry.idx == m.closed_at,
+                     or_(m.closed_t_ms.is_distinct_from(LogEntry.t_ms),
+                         m.span_ms.is_distinct_from(
+                             LogEntry.t_ms - func.coalesce(m.arrived_t_ms, m.opened_t_ms)))))
+    still_open = (update(table).values(closed_t_ms=None, span_ms=None)
+                  .where(m.closed_at.is_(None),
+                         or_(m.closed_t_ms.is_not(None), m.span_ms.is_not(None))))
+    return sum(conn.execute(statement).rowcount for statement in (closed, still_open))
+
+
+def manifest_time_differences(session: Session) -> list[tuple[Any, ...]]:
+    """Manifests whose kept ``closed_t_ms`` or ``span_ms`` differ from the log's (empty when
+    they are right): (number, kept closing, kept span, computed closing, computed span)."""
+    m = Manifest
+    closed, span = _manifest_times()
+    return [tuple(r) for r in session.execute(
+        select(m.number, m.closed_t_ms, m.span_ms, closed, span)
+        .where(or_(m.closed_t_ms.is_distinct_from(closed), m.span_ms.is_distinct_from(span)))
+        .order_by(m.number))]

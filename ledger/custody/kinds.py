@@ -836,7 +836,18 @@ def _open_manifest(ctx: AppendContext, number: str, origin: str, destination: st
         raise RuleViolation(f"manifest {number} names another carrier",
                             code="manifest_mismatch", field="data.carrier")
     else:
-        m.closed_at = None  # another batch joins the trip: open until it too is answered
+        # another batch joins the trip: open until it too is answered
+        m.closed_at = m.closed_t_ms = m.span_ms = None
+
+
+def manifest_span(m: Manifest) -> int | None:
+    """How long after the waste's arrival (the carrier's signed arrival, else the opening)
+    the manifest was closed; None while it is open. The gap scan reads it (manifest_open):
+    kept wherever ``closed_at`` or the arrival changes, and recomputed set-based by
+    ``ledger.audit.intervals.rebuild_manifest_times`` and migration 0017."""
+    if m.closed_t_ms is None:
+        return None
+    return m.closed_t_ms - (m.arrived_t_ms if m.arrived_t_ms is not None else m.opened_t_ms)
 
 
 def _close_manifest_if_done(ctx: AppendContext, number: str) -> None:
@@ -847,7 +858,8 @@ def _close_manifest_if_done(ctx: AppendContext, number: str) -> None:
     )
     m = ctx.session.get(Manifest, number)
     if m is not None and open_left is None:
-        m.closed_at = ctx.index
+        m.closed_at, m.closed_t_ms = ctx.index, ctx.entry.t_ms
+        m.span_ms = manifest_span(m)
 
 
 def on_withdrawn(ctx: AppendContext) -> None:
@@ -1117,6 +1129,7 @@ def on_carried(ctx: AppendContext) -> None:
     leg.arrived_at, leg.arrived_t_ms = ctx.index, e.t_ms
     if m.arrived_at is None:
         m.arrived_at, m.arrived_t_ms = ctx.index, e.t_ms
+        m.span_ms = manifest_span(m)  # None: an arrival is signed while the manifest is open
 
 
 # --- consolidation and disposal ------------------------------------------------------------

@@ -128,6 +128,11 @@ class Manifest(Base):
     """A transfer manifest (转移联单): the handovers of one trip."""
 
     __tablename__ = "manifests"
+    __table_args__ = (
+        # the gap scan (manifest_open): the open manifests (span NULL) and those closed
+        # longer after their arrival than the smallest configured confirmation period
+        Index("ix_manifests_span_ms", "span_ms"),
+    )
 
     number: Mapped[str] = mapped_column(String(14), primary_key=True)
     origin: Mapped[str] = mapped_column(String(18), index=True)
@@ -142,6 +147,11 @@ class Manifest(Base):
     # (no foreign key: a column added to an existing table, which SQLite cannot constrain)
     arrived_at: Mapped[int | None]
     arrived_t_ms: Mapped[int | None]
+    # kept with ``closed_at`` by the custody handlers (``manifest_span``): the time of the
+    # entry that closed the manifest, and how long after its arrival (``arrived_t_ms``, else
+    # ``opened_t_ms``) that was; both NULL while it is open
+    closed_t_ms: Mapped[int | None]
+    span_ms: Mapped[int | None]
 
 
 class CarrierLeg(Base):

@@ -1,10 +1,12 @@
 """The gap scan as it was computed before the custody-interval summary (issue 15): the four
-time-based finders that read the projections directly, kept verbatim as the tests' reference;
-and the plan and declaration finders as they were before they became set-based (one round of
-queries per generator); and ``generation_anomaly`` as it was before its series were pruned in
-SQL (every monthly total read, the statistics in Python over every series). ``reference_gaps``
-is ``find_gaps`` with these in place of the current finders, so a test can check that the
-current scan gives exactly the same findings."""
+time-based finders that read the projections directly, and ``manifest_open`` as it was before
+the manifests kept their closing time and span (a pass over every manifest joined to the
+handover that closed it), kept verbatim as the tests' reference; the plan and declaration
+finders as they were before they became set-based (one round of queries per generator); and
+``generation_anomaly`` as it was before its series were pruned in SQL (every monthly total
+read, the statistics in Python over every series). ``reference_gaps`` is ``find_gaps`` with
+these in place of the current finders, so a test can check that the current scan gives
+exactly the same findings."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from ledger.audit.gaps import (
     GapSettings,
     _anomaly_gap,
     _day_after_ms,
+    _int,
     _matches,
     _region_where,
     _storage_limit,
@@ -52,20 +55,24 @@ from ledger.audit.models import BalanceMonth, Declaration, Plan
 from ledger.audit.plans import expected_periods, plan_due, registered_day
 from ledger.clock import beijing_day, beijing_month
 from ledger.custody.kinds import CONSOLIDATED
-from ledger.custody.projections import Batch, Disposal, Handover, Organisation
+from ledger.custody.projections import Batch, Disposal, Handover, Manifest, Organisation
+from ledger.custody.workdays import working_days_due
 from ledger.tlog.models import LogEntry
 
 SUMMARISED = frozenset({"uncollected_overdue", "handover_unconfirmed", *STAY_TYPES})
 PER_GENERATOR = frozenset({"plan_missing", "report_missing"})
 ANOMALY = frozenset({"generation_anomaly"})
+MANIFESTS = frozenset({"manifest_open"})  # read from the manifests' kept times
 
 
 def reference_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[Gap]:
     """``find_gaps`` with the time-based types computed the old way, from the projections."""
     gaps = find_gaps(session, replace(query, types=query.types - SUMMARISED - PER_GENERATOR
-                                      - ANOMALY), settings)
+                                      - ANOMALY - MANIFESTS), settings)
     if "generation_anomaly" in query.types:
         gaps += [g for g in _anomalies(session, query, settings) if _matches(g, query)]
+    if "manifest_open" in query.types:
+        gaps += [g for g in _manifests(session, query, settings) if _matches(g, query)]
     if "plan_missing" in query.types:
         gaps += [g for g in _plans_missing(session, query, settings) if _matches(g, query)]
     if "report_missing" in query.types:
@@ -340,3 +347,73 @@ def _anomalies(session: Session, query: GapQuery, settings: GapSettings) -> Iter
         if value < median - th.anomaly_mads * spread:
             found.append(_anomaly_gap(org, code, region, judged_month, value, median, mad))
     return found
+
+
+# --- manifest_open, every manifest joined to the handover that closed it (before issue 15) ---
+
+
+def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """Transfer manifests the receiver did not confirm (close) within N working days of the
+    waste's arrival, on the statutory calendar with its 调休 days (``ledger.custody.workdays``).
+
+    Arrival is the carrier's signed arrival on the manifest; without a carrier leg the
+    receiver carries itself and the waste arrives when the manifest opens. SQL returns the
+    candidates — closed, or still open, more than N calendar days after arrival: N working
+    days are never fewer — and the statutory due time is computed for those only. A due time
+    in a year the calendar does not know is not guessed: the finding says so."""
+
+    m, origin = Manifest, aliased(Organisation, name="origin_org")
+    region = func.coalesce(origin.region, "")
+    days = _threshold(settings, region, "manifest_working_days", 1)
+    # The closing entry is the side of one of the manifest's handovers that settled it
+    # (custody._close_manifest_if_done): its time is on that handover row, which spares a
+    # look-up in the large log_entries table (kept only as the fallback).
+    answered = aliased(Handover, name="answered")
+    released = aliased(Handover, name="released")
+    closed_t = func.coalesce(  # evaluated lazily: the look-ups only where the answer did not
+        answered.answered_t_ms,
+        select(released.released_t_ms).where(released.manifest == m.number,
+                                              released.released_at == m.closed_at)
+        .correlate(m).scalar_subquery(),
+        select(LogEntry.t_ms).where(LogEntry.idx == m.closed_at).correlate(m).scalar_subquery())
+    arrived = func.coalesce(m.arrived_t_ms, m.opened_t_ms)
+    inner = (select(m.number, m.origin, m.destination, m.opened_at, m.closed_at, m.arrived_at,
+                    region.label("region"), days.label("days"), arrived.label("arrived_t"),
+                    (arrived + days * _int(DAY)).label("earliest"),
+                    case((m.closed_at.is_not(None), closed_t)).label("closed_t"))
+             .outerjoin(origin, origin.uscc == m.origin)
+             .outerjoin(answered, and_(answered.manifest == m.number,
+                                       answered.answered_at == m.closed_at))
+             .where(*_region_where(region, query.region))
+             .subquery("manifests"))
+    now = literal(query.now_ms, BigInteger)
+    candidates = session.execute(select(inner).where(
+        func.coalesce(inner.c.closed_t, now) > inner.c.earliest)).all()
+    found = []
+    for r in candidates:
+        # a year the holiday calendar does not know is counted on weekdays (an estimate,
+        # marked on the finding), never an error
+        counted = working_days_due(r.arrived_t, int(r.days))
+        due, unknown = counted.due_ms, counted.unknown_year
+        if (r.closed_t if r.closed_t is not None else query.now_ms) <= due:
+            continue
+        found.append((r, due, unknown))
+    batches: dict[str, list[str]] = defaultdict(list)
+    numbers = [r.number for r, _, _ in found]
+    for i in range(0, len(numbers), 1000):  # the batches of the findings only
+        for number, code in session.execute(
+                select(Handover.manifest, Handover.batch)
+                .where(Handover.manifest.in_(numbers[i:i + 1000])).order_by(Handover.id)):
+            batches[number].append(code)
+    for r, due, unknown in found:
+        detail: dict[str, Any] = {"manifest": r.number, "arrived_ms": r.arrived_t,
+                                  "working_days": int(r.days)}
+        if unknown is not None:
+            detail["calendar_unknown"] = unknown
+            detail["deadline_estimated"] = (f"holiday calendar not known for year {unknown}: "
+                                            "deadline estimated on weekdays only")
+        yield Gap(f"manifest_open:{r.number}", "manifest_open",
+                  "low" if unknown is not None else "medium", r.region,
+                  tuple(batches[r.number]), (r.origin, r.destination),
+                  tuple(i for i in (r.opened_at, r.arrived_at) if i is not None), due,
+                  r.closed_at if r.closed_t is not None else None, r.closed_t, detail)
