@@ -100,6 +100,12 @@ class Handover(Base):
         Index("ix_handovers_flagged", "batch",
               postgresql_where=text("discrepancy OR permit_flagged"),
               sqlite_where=text("discrepancy OR permit_flagged")),
+        # the batch a refused part became -> the handover that refused it: the summary's
+        # refresh asks it of every batch it touches (ledger.audit.reconcile), which scanned
+        # every handover for a drum at a station
+        Index("ix_handovers_refused_part", "refused_part",
+              postgresql_where=text("refused_part IS NOT NULL"),
+              sqlite_where=text("refused_part IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
