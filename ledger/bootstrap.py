@@ -1,8 +1,8 @@
 """Wiring at start-up: the log's kinds with the audit layer's hooks attached.
 
 ``ledger.custody`` must not import ``ledger.audit`` (the domain does not know who reads it), yet
-the reconciliation and custody-interval summaries have to be refreshed in the same transaction
-as every batch entry, and the case, plan and declaration kinds (``ledger.audit.cases``,
+the reconciliation, custody-interval and lineage summaries have to be refreshed in the same
+transaction as every batch entry, and the case, plan and declaration kinds (``ledger.audit.cases``,
 ``ledger.audit.plans``) are the audit layer's own. This module is the one place that knows
 both, as cosmicpython's ``bootstrap.py`` is: the app, the CLI, the benchmarks and the tests get
 their handlers here.
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ledger.audit.cases import CaseSettings, case_kinds
 from ledger.audit.intervals import refresh_intervals
+from ledger.audit.lineage import refresh_lineage_totals
 from ledger.audit.notifications import after_append
 from ledger.audit.plans import PlanSettings, plan_kinds
 from ledger.audit.reconcile import refresh_balances
@@ -25,10 +26,12 @@ from ledger.tlog.log import AppendContext, KindHandler
 
 def after_batch_change(session: Session, codes: Iterable[str]) -> None:
     """What the audit layer keeps in step with the batches an entry changed: the
-    reconciliation summary and the custody-interval summary the gap scan reads."""
+    reconciliation summary, and the custody-interval summary and the consolidated batches'
+    lineage totals the gap scan reads."""
     codes = list(codes)
     refresh_balances(session, codes)
     refresh_intervals(session, codes)
+    refresh_lineage_totals(session, codes)
 
 
 def ledger_kinds(settings: CustodySettings | None = None,

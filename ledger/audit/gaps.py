@@ -55,6 +55,7 @@ from ledger.audit.models import (
     CustodyInterval,
     Declaration,
     DeclarationLine,
+    LineageTotal,
     Plan,
     PlanLine,
 )
@@ -467,18 +468,21 @@ def _capacity(session: Session, query: GapQuery) -> Iterable[Gap]:
 
 
 def _lineage(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
-    """Consolidated batches declared off what their parents gave; hand-offs into a batch that
-    was never declared (partial index on unlinked lineage rows)."""
-    child = aliased(Batch, name="child")
-    given = (select(Lineage.child, func.sum(Lineage.mass_g).label("given"))
-             .group_by(Lineage.child).subquery("given"))
-    tol = _threshold(settings, child.region, "tolerance_permille", 1)
+    """Consolidated batches declared off what their parents gave, from the lineage totals
+    (``ledger.audit.lineage``): while no tolerance configured anywhere is negative, a balanced
+    batch cannot be flagged, so only the rows whose two figures differ are read (partial index);
+    hand-offs into a batch that was never declared (partial index on unlinked lineage rows)."""
+    lt = LineageTotal
+    tol = _threshold(settings, lt.region, "tolerance_permille", 1)
+    unbalanced = ([lt.given_g != lt.declared_g]
+                  if min(th.tolerance_permille for th in _every_threshold(settings)) >= 0
+                  else [])
     rows = session.execute(
-        select(child.code, child.region, child.generator, child.declared_at,
-               child.declared_t_ms, child.declared_mass_g, given.c.given)
-        .join(given, given.c.child == child.code)
-        .where(child.consolidated == true(), *_region_where(child.region, query.region),
-               func.abs(child.declared_mass_g - given.c.given) * 1000 > given.c.given * tol))
+        select(lt.child.label("code"), lt.region, lt.generator, lt.declared_at,
+               lt.declared_t_ms, lt.declared_g.label("declared_mass_g"),
+               lt.given_g.label("given"))
+        .where(*unbalanced, *_region_where(lt.region, query.region),
+               func.abs(lt.declared_g - lt.given_g) * 1000 > lt.given_g * tol))
     for r in rows:
         yield Gap(f"lineage_imbalance:{r.code}", "lineage_imbalance", "high",
                   r.region, (r.code,), (r.generator,), (r.declared_at,),
@@ -491,12 +495,12 @@ def _lineage(session: Session, query: GapQuery, settings: GapSettings) -> Iterab
         .join(parent, parent.code == Lineage.parent)
         .join(LogEntry, LogEntry.idx == Lineage.parent_entry)  # opened when handed off
         .where(Lineage.child_entry.is_(None), *_region_where(parent.region, query.region)))
-    for r in orphans:
-        yield Gap(f"lineage_imbalance:{r.parent}:{r.parent_entry}", "lineage_imbalance",
-                  "medium", r.region, (r.parent, r.child), (r.holder,),
-                  (r.parent_entry,), r.t_ms, None, None,
+    for o in orphans:
+        yield Gap(f"lineage_imbalance:{o.parent}:{o.parent_entry}", "lineage_imbalance",
+                  "medium", o.region, (o.parent, o.child), (o.holder,),
+                  (o.parent_entry,), o.t_ms, None, None,
                   {"reason": "handed off into a batch that was never declared",
-                   "mass_g": r.mass_g})
+                   "mass_g": o.mass_g})
 
 
 def _refusals(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.tlog.models import Base
@@ -165,6 +165,29 @@ class CustodyInterval(Base):
     manifest: Mapped[str | None] = mapped_column(String(14))
     mass_g: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str | None] = mapped_column(String(10))  # answer|release unsigned; poured
+
+
+class LineageTotal(Base):
+    """What a consolidated batch's parents gave (``ledger.audit.lineage``): one row per
+    consolidated batch with its lineage rows' mass summed, its declared mass and what a
+    finding names, kept in the append transaction, so ``lineage_imbalance`` reads only the rows
+    where the two masses differ (``ix_lineage_totals_unbalanced``) instead of summing every
+    lineage row, and joins nothing."""
+
+    __tablename__ = "lineage_totals"
+    __table_args__ = (
+        Index("ix_lineage_totals_unbalanced", "region",
+              postgresql_where=text("given_g <> declared_g"),
+              sqlite_where=text("given_g <> declared_g")),
+    )
+
+    child: Mapped[str] = mapped_column(String(37), primary_key=True)  # the batch's code
+    region: Mapped[str] = mapped_column(String(6))
+    generator: Mapped[str] = mapped_column(String(18))
+    declared_at: Mapped[int] = mapped_column(BigInteger)
+    declared_t_ms: Mapped[int] = mapped_column(BigInteger)
+    declared_g: Mapped[int] = mapped_column(BigInteger)  # the batch's declared_mass_g
+    given_g: Mapped[int] = mapped_column(BigInteger)  # sum(lineage.mass_g) into the batch
 
 
 class BalanceMonth(Base):

@@ -2,11 +2,12 @@
 time-based finders that read the projections directly, and ``manifest_open`` as it was before
 the manifests kept their closing time and span (a pass over every manifest joined to the
 handover that closed it), kept verbatim as the tests' reference; the plan and declaration
-finders as they were before they became set-based (one round of queries per generator); and
+finders as they were before they became set-based (one round of queries per generator);
 ``generation_anomaly`` as it was before its series were pruned in SQL (every monthly total
-read, the statistics in Python over every series). ``reference_gaps`` is ``find_gaps`` with
-these in place of the current finders, so a test can check that the current scan gives
-exactly the same findings."""
+read, the statistics in Python over every series); and ``lineage_imbalance`` as it was before
+the lineage totals (every lineage row summed per child on every scan). ``reference_gaps`` is
+``find_gaps`` with these in place of the current finders, so a test can check that the current
+scan gives exactly the same findings."""
 
 from __future__ import annotations
 
@@ -55,7 +56,14 @@ from ledger.audit.models import BalanceMonth, Declaration, Plan
 from ledger.audit.plans import expected_periods, plan_due, registered_day
 from ledger.clock import beijing_day, beijing_month
 from ledger.custody.kinds import CONSOLIDATED
-from ledger.custody.projections import Batch, Disposal, Handover, Manifest, Organisation
+from ledger.custody.projections import (
+    Batch,
+    Disposal,
+    Handover,
+    Lineage,
+    Manifest,
+    Organisation,
+)
 from ledger.custody.workdays import working_days_due
 from ledger.tlog.models import LogEntry
 
@@ -63,12 +71,15 @@ SUMMARISED = frozenset({"uncollected_overdue", "handover_unconfirmed", *STAY_TYP
 PER_GENERATOR = frozenset({"plan_missing", "report_missing"})
 ANOMALY = frozenset({"generation_anomaly"})
 MANIFESTS = frozenset({"manifest_open"})  # read from the manifests' kept times
+LINEAGE = frozenset({"lineage_imbalance"})  # read from the lineage totals
 
 
 def reference_gaps(session: Session, query: GapQuery, settings: GapSettings) -> list[Gap]:
     """``find_gaps`` with the time-based types computed the old way, from the projections."""
     gaps = find_gaps(session, replace(query, types=query.types - SUMMARISED - PER_GENERATOR
-                                      - ANOMALY - MANIFESTS), settings)
+                                      - ANOMALY - MANIFESTS - LINEAGE), settings)
+    if "lineage_imbalance" in query.types:
+        gaps += [g for g in _lineage(session, query, settings) if _matches(g, query)]
     if "generation_anomaly" in query.types:
         gaps += [g for g in _anomalies(session, query, settings) if _matches(g, query)]
     if "manifest_open" in query.types:
@@ -417,3 +428,36 @@ def _manifests(session: Session, query: GapQuery, settings: GapSettings) -> Iter
                   tuple(batches[r.number]), (r.origin, r.destination),
                   tuple(i for i in (r.opened_at, r.arrived_at) if i is not None), due,
                   r.closed_at if r.closed_t is not None else None, r.closed_t, detail)
+
+
+def _lineage(session: Session, query: GapQuery, settings: GapSettings) -> Iterable[Gap]:
+    """Consolidated batches declared off what their parents gave; hand-offs into a batch that
+    was never declared (partial index on unlinked lineage rows)."""
+    child = aliased(Batch, name="child")
+    given = (select(Lineage.child, func.sum(Lineage.mass_g).label("given"))
+             .group_by(Lineage.child).subquery("given"))
+    tol = _threshold(settings, child.region, "tolerance_permille", 1)
+    rows = session.execute(
+        select(child.code, child.region, child.generator, child.declared_at,
+               child.declared_t_ms, child.declared_mass_g, given.c.given)
+        .join(given, given.c.child == child.code)
+        .where(child.consolidated == true(), *_region_where(child.region, query.region),
+               func.abs(child.declared_mass_g - given.c.given) * 1000 > given.c.given * tol))
+    for r in rows:
+        yield Gap(f"lineage_imbalance:{r.code}", "lineage_imbalance", "high",
+                  r.region, (r.code,), (r.generator,), (r.declared_at,),
+                  r.declared_t_ms, None, None,
+                  {"parents_g": int(r.given), "child_g": r.declared_mass_g})
+    parent = aliased(Batch, name="parent")
+    orphans = session.execute(
+        select(Lineage.parent, Lineage.child, Lineage.parent_entry, Lineage.mass_g,
+               parent.region, parent.holder, LogEntry.t_ms)
+        .join(parent, parent.code == Lineage.parent)
+        .join(LogEntry, LogEntry.idx == Lineage.parent_entry)  # opened when handed off
+        .where(Lineage.child_entry.is_(None), *_region_where(parent.region, query.region)))
+    for r in orphans:
+        yield Gap(f"lineage_imbalance:{r.parent}:{r.parent_entry}", "lineage_imbalance",
+                  "medium", r.region, (r.parent, r.child), (r.holder,),
+                  (r.parent_entry,), r.t_ms, None, None,
+                  {"reason": "handed off into a batch that was never declared",
+                   "mass_g": r.mass_g})
