@@ -6,8 +6,8 @@ touches whether it is a refused part (``EXISTS … WHERE handovers.refused_part 
 without an index that is a pass over every handover, for a drum at a station on every append
 that touches it. Idempotent like the revisions before it.
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-04
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
