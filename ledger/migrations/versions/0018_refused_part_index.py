@@ -6,8 +6,8 @@ touches whether it is a refused part (``EXISTS … WHERE handovers.refused_part 
 without an index that is a pass over every handover, for a drum at a station on every append
 that touches it. Idempotent like the revisions before it.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-04
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0019"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
