@@ -4,7 +4,7 @@ PostgreSQL: balanced drums, drums exactly at and one gram past the tolerance (ab
 what the parents gave), a drum poured from a drum, a parent poured in two parts, refused parts
 taken back, a hand-off into a batch never declared, a withdrawn batch, in two regions, scanned
 under several tolerances (per region, zero, negative). The totals kept entry by entry equal a
-fresh computation, ``rebuild --check`` compares them, and revision 0018 fills them for a
+fresh computation, ``rebuild --check`` compares them, and revision 0019 fills them for a
 database that had lineage before it."""
 
 from __future__ import annotations
@@ -167,8 +167,8 @@ def test_rebuild_compares_and_remakes_the_totals(drums):
 
 
 def test_the_upgrade_fills_the_totals_of_drums_made_before_it(drums):
-    """A database at revision 0017 with drums, refused parts and an orphan hand-off: revision
-    0018 creates the table and fills it set-based as the append keeps it, the scan finds what
+    """A database at revision 0018 with drums, refused parts and an orphan hand-off: revision
+    0019 creates the table and fills it set-based as the append keeps it, the scan finds what
     the reference finds, and rebuild --check finds no difference."""
     clocks = build(drums)
     s = drums.world.session
@@ -179,11 +179,11 @@ def test_the_upgrade_fills_the_totals_of_drums_made_before_it(drums):
     engine = s.get_bind()
     s.close()
     with engine.begin() as conn:
-        command.downgrade(migrations.config(conn), "0017")
+        command.downgrade(migrations.config(conn), "0018")
     with engine.connect() as conn:
         assert "lineage_totals" not in inspect(conn).get_table_names()
     done = migrations.upgrade(engine)
-    assert (done.before, done.after) == ("0017", migrations.heads()[0])
+    assert (done.before, done.after) == ("0018", migrations.heads()[0])
     assert sorted(map(tuple, s.execute(select(LineageTotal.child, LineageTotal.given_g,
                                               LineageTotal.declared_g)))) == kept
     assert lineage_total_differences(s) == []

@@ -9,8 +9,8 @@ append transaction keeps it from now on (docs/gaps.md section 3). Idempotent lik
 revisions before it: a table or index the database already has is left, and the fill replaces
 whatever rows it holds with the ones computed here (derived data: nothing signed is touched).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-04
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
