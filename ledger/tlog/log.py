@@ -563,6 +563,17 @@ class _GroupState:
             if (key.name, key.key_id) in ids:
                 self.by_id[(key.name, key.key_id)].append(rec)
 
+    def maybe_stored(self, entries: Sequence[Entry]) -> list[Entry]:
+        """The entries that may already be in the log: a stored entry's stream has reached
+        its seq, so an entry past its stream's head (the usual case) needs no look-up by
+        leaf hash, and a group of such entries saves that query."""
+        out = []
+        for e in entries:
+            head = self.stream_head(e.stream)
+            if head is not None and head.seq >= e.seq:
+                out.append(e)
+        return out
+
     def _canonical(self, row: Any) -> KeyRecord:
         # One object per key, so a revocation laid over it is seen by both look-ups.
         rec = self.by_fp.get(row.fingerprint)
@@ -652,9 +663,9 @@ def _integrate(session: Session, config: LogConfig, take: Take) -> list[Receipt 
             tree = _GroupTree(old_frontier, start)
             now = config.clock()
             entries = [item.entry for item in batch]
-            stored = _stored_indexes(conn, entries)
             state = _GroupState(conn, head)
             state.read_ahead(entries)
+            stored = _stored_indexes(conn, state.maybe_stored(entries))
             writes = _Writes()
             # An entry alone needs no SAVEPOINT (two round trips): if its handler refuses it,
             # the whole transaction is rolled back instead.
