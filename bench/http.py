@@ -2,7 +2,7 @@
 
 Prints one JSON document on stdout, progress on stderr. Not a test: nothing passes or fails.
 
-    .venv/bin/python bench/http.py            # full run, about 7 minutes
+    .venv/bin/python bench/http.py            # full run, about 5 minutes
     .venv/bin/python bench/http.py --quick    # the same keys in under 3 minutes
 
 Method
@@ -342,13 +342,13 @@ class Plan:
     seconds: float  # per closed-loop phase
     open_seconds: float
     clients: tuple[int, ...] = (16, 64)
-    single_cap: int = 600  # entries/s a phase could reach at most (how much to sign ahead)
-    batch_cap: int = 3000
+    single_cap: int = 1500  # entries/s a phase could reach at most (how much to sign ahead)
+    batch_cap: int = 6000
     profile_entries: int = 200
 
 
-FULL = Plan(seconds=15, open_seconds=15, single_cap=500, batch_cap=3000)
-QUICK = Plan(seconds=3, open_seconds=3, single_cap=300, batch_cap=1500, profile_entries=30)
+FULL = Plan(seconds=15, open_seconds=15, single_cap=1500, batch_cap=6000)
+QUICK = Plan(seconds=3, open_seconds=3, single_cap=1500, batch_cap=6000, profile_entries=30)
 
 
 def signed_streams(chains: Chains, n: int, cap: int, seconds: float,
@@ -511,8 +511,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="the same keys in under 3 minutes")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--logs", type=Path, help="keep the servers' logs in this folder")
+    parser.add_argument("--gunicorn", default=" ".join(GUNICORN),
+                        help="gunicorn's worker settings for both servers (default: "
+                             "docs/deployment.md's)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    GUNICORN[:] = args.gunicorn.split()
     result: dict[str, Any] = {"machine": machine_info(), "quick": args.quick,
                               "seconds_per_phase": plan.seconds, "batch_size": BATCH}
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
