@@ -721,12 +721,7 @@ def load(kind: str, n: int) -> float:
     engine = engine_for(kind, n)
     migrations.upgrade(engine)
     load_rows(engine, n)
-    with engine.connect() as conn:
-        if kind == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
-        else:
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
+    analyze(engine)
     engine.dispose()
     seconds = time.monotonic() - started
     (cache_dir(n) / f"loaded-{kind}").write_text(json.dumps({"load_s": round(seconds, 1)}))
@@ -786,16 +781,23 @@ def fill_lineage_totals(engine: Engine, n: int) -> float:
         log(f"{kind} n={n}: computing the lineage totals (set-based)")
         count = rebuild_lineage_totals(session)
         session.commit()
-    with engine.connect() as conn:
-        if kind == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                "VACUUM ANALYZE lineage_totals")
-        else:
-            conn.exec_driver_sql("ANALYZE lineage_totals")
-            conn.commit()
+    analyze(engine, "lineage_totals")
     seconds = time.monotonic() - started
     log(f"{kind} n={n}: {count} lineage-total rows ({seconds:.1f} s)")
     return seconds
+
+
+def analyze(engine: Engine, *tables: str) -> None:
+    """Fresh planner statistics after a bulk write (PostgreSQL also vacuums): of ``tables``,
+    or of the whole database."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "VACUUM ANALYZE " + ", ".join(tables))
+        else:
+            for table in tables or ("",):
+                conn.exec_driver_sql(f"ANALYZE {table}".strip())
+            conn.commit()
 
 
 def fill_manifest_times(engine: Engine, n: int) -> float | None:
@@ -812,13 +814,7 @@ def fill_manifest_times(engine: Engine, n: int) -> float | None:
         log(f"{kind} n={n}: filling the manifests' closing times and spans (set-based)")
         count = rebuild_manifest_times(session)
         session.commit()
-    with engine.connect() as conn:
-        if kind == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                "VACUUM ANALYZE manifests")
-        else:
-            conn.exec_driver_sql("ANALYZE manifests")
-            conn.commit()
+    analyze(engine, "manifests")
     seconds = time.monotonic() - started
     log(f"{kind} n={n}: {count} manifests filled ({seconds:.0f} s)")
     return seconds
@@ -833,14 +829,7 @@ def fill_intervals(engine: Engine, n: int) -> float:
         log(f"{kind} n={n}: computing the custody-interval summary (set-based)")
         count = rebuild_intervals(session)
         session.commit()
-    with engine.connect() as conn:
-        if kind == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                "VACUUM ANALYZE custody_intervals, balance_months")
-        else:
-            conn.exec_driver_sql("ANALYZE custody_intervals")
-            conn.exec_driver_sql("ANALYZE balance_months")
-            conn.commit()
+    analyze(engine, "custody_intervals", "balance_months")
     seconds = time.monotonic() - started
     log(f"{kind} n={n}: {count} custody-interval rows ({seconds:.0f} s)")
     return seconds
