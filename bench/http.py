@@ -183,7 +183,7 @@ def _wait_listening(proc: subprocess.Popen[bytes], log: Path) -> str:
     while time.monotonic() < deadline and proc.poll() is None:
         found = re.search(rb"Listening at: http://127\.0\.0\.1:(\d+)", log.read_bytes())
         booted = len(re.findall(rb"Booting worker", log.read_bytes()))
-        if found and booted >= 4:
+        if found and booted >= int(GUNICORN[GUNICORN.index("--workers") + 1]):
             base = f"http://127.0.0.1:{int(found.group(1))}"
             asyncio.run(_warm_up(base))
             return base
