@@ -454,7 +454,11 @@ def _verifier_keys(session: Session, ids: set[tuple[str, bytes]],
                    ) -> dict[tuple[str, bytes], list[VerifierKey]]:
     """The registered keys of these (name, key id) pairs: from the process's cache, and the
     pairs it lacks in one query."""
-    keys = {pair: list(_VERIFIERS[pair]) for pair in ids if pair in _VERIFIERS}
+    keys: dict[tuple[str, bytes], list[VerifierKey]] = {}
+    for pair in ids:
+        cached = _VERIFIERS.get(pair)  # one look-up: another thread may clear the cache
+        if cached is not None:
+            keys[pair] = list(cached)
     missing = ids - keys.keys()
     if not missing:
         return keys
