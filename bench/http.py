@@ -9,7 +9,7 @@ Method
 ------
 For each database (SQLite in a temporary file; PostgreSQL in a schema of its own on
 ``WASTE_LEDGER_BENCH_PG``, dropped afterwards) the log is initialised with ``waste-ledger init``
-and served by ``gunicorn --workers 4 --threads 4 api.wsgi:app`` on 127.0.0.1 (the command of
+and served by ``gunicorn --workers 2 --threads 8 api.wsgi:app`` on 127.0.0.1 (the command of
 docs/deployment.md). Every entry is signed before any timing starts (signing is the client's
 job): each client owns an organisation's registry stream, ``org.registered`` then
 ``key.registered`` entries (each registering a fresh key: a rule check, a key lookup and a
@@ -76,7 +76,7 @@ from ledger.tlog.rules import org_stream  # noqa: E402
 PG_URL = os.environ.get("WASTE_LEDGER_BENCH_PG",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BIN = Path(sys.executable).parent
-GUNICORN = ["--workers", "4", "--threads", "4"]  # docs/deployment.md
+GUNICORN = ["--workers", "2", "--threads", "8"]  # docs/deployment.md (2 cores)
 BATCH = 100  # entries per POST /entries/batch
 OPEN_LOOP_RATE = 200  # requests/s
 OPEN_LOOP_STREAMS = 64
