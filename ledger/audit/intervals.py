@@ -52,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from ledger.audit.kept import kept_differences, rebuild_kept
 from ledger.audit.models import CustodyInterval
 from ledger.custody.kinds import CONSOLIDATED, WITHDRAWN
 from ledger.custody.projections import Batch, Disposal, Handover, Manifest, Organisation
@@ -239,19 +240,12 @@ def refresh_intervals(session: Session, codes: Iterable[str]) -> None:
 
 def rebuild_intervals(session: Session) -> int:
     """Recompute every summary row, set-based (bulk loads, an upgrade, repairs)."""
-    session.flush()
-    conn = session.connection()
-    conn.execute(delete(CustodyInterval))
-    conn.execute(insert(CustodyInterval).from_select(_COLUMNS, _all_rows(False)))
-    return int(session.scalar(select(func.count()).select_from(CustodyInterval)) or 0)
+    return rebuild_kept(session, CustodyInterval, _COLUMNS, _all_rows(False))
 
 
 def interval_differences(session: Session) -> list[tuple[Any, ...]]:
     """Rows of the kept summary that differ from a fresh computation (empty when it is right)."""
-    fresh = {tuple(r) for r in session.execute(_all_rows(False))}
-    kept = {tuple(r) for r in session.execute(
-        select(*(getattr(CustodyInterval, c) for c in _COLUMNS)))}
-    return sorted(fresh ^ kept, key=repr)
+    return kept_differences(session, CustodyInterval, _COLUMNS, _all_rows(False))
 
 
 # --- the manifests' times (kept on the manifests projection) ---------------------------------

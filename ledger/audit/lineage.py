@@ -30,6 +30,7 @@ from typing import Any, Final
 from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, true
 from sqlalchemy.orm import Session
 
+from ledger.audit.kept import kept_differences, rebuild_kept
 from ledger.audit.models import LineageTotal
 from ledger.custody.projections import Batch, Lineage
 
@@ -78,16 +79,9 @@ def refresh_lineage_totals(session: Session, codes: Iterable[str]) -> None:
 
 def rebuild_lineage_totals(session: Session) -> int:
     """Recompute every row, set-based (bulk loads, repairs); the number of rows."""
-    session.flush()
-    conn = session.connection()
-    conn.execute(delete(LineageTotal))
-    conn.execute(insert(LineageTotal).from_select(_COLUMNS, _rows(False)))
-    return int(session.scalar(select(func.count()).select_from(LineageTotal)) or 0)
+    return rebuild_kept(session, LineageTotal, _COLUMNS, _rows(False))
 
 
 def lineage_total_differences(session: Session) -> list[tuple[Any, ...]]:
     """Rows of the kept summary that differ from a fresh computation (empty when it is right)."""
-    fresh = {tuple(r) for r in session.execute(_rows(False))}
-    kept = {tuple(r) for r in session.execute(
-        select(*(getattr(LineageTotal, c) for c in _COLUMNS)))}
-    return sorted(fresh ^ kept, key=repr)
+    return kept_differences(session, LineageTotal, _COLUMNS, _rows(False))
