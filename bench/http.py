@@ -26,6 +26,11 @@ app under the same gunicorn command whose endpoint inserts the request body (the
 rows of the same size) as one row in one transaction, with the log's durability settings.
 ``http_append_vs_trivial_insert`` = appended entries/s / inserted rows/s at the same N.
 
+Who used the CPU: each phase also reports ``cpu_ms_per_request`` (the CPU time this process, the
+clients, gunicorn's processes and PostgreSQL's processes spent per request over the phase, from
+/proc) and ``cpu_idle_share`` (the machine's idle share): on a 2-core machine all of them share
+the cores, so a phase's rate is bounded by their sum.
+
 Where the time goes: ``profile`` runs the same requests in this process through Flask's test
 client under cProfile (one thread, SQLite and PostgreSQL) and reports the share of wall time
 spent in each step of the append path.
@@ -57,7 +62,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Coroutine, Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
@@ -378,6 +383,77 @@ def sign_work(plan: Plan, chains: Chains) -> Work:
                 chains.chain(plan.profile_entries), chains.chain(plan.profile_entries))
 
 
+# --- where the CPU goes, by process ----------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_ticks() -> tuple[dict[int, tuple[str, int]], int, int]:
+    """CPU ticks used so far by each process of interest (this one: the clients; gunicorn's;
+    PostgreSQL's), by pid, and the machine's idle and all ticks (Linux /proc)."""
+    used = {}
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        group = ("clients" if pid == os.getpid() else "gunicorn" if b"gunicorn" in command
+                 else "postgres" if _is_postgres(command) else None)
+        if group:
+            used[pid] = (group, int(fields[11]) + int(fields[12]))  # utime + stime
+    machine = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return used, machine[3] + machine[4], sum(machine)
+
+
+def _is_postgres(command: bytes) -> bool:
+    # A backend names itself "postgres: 15/main: user db host ..."; the server is its binary.
+    return (command.startswith(b"postgres:")
+            or command.split(b"\0", 1)[0].rsplit(b"/", 1)[-1] == b"postgres")
+
+
+def _table_scans(db: Database) -> dict[str, int]:
+    """PostgreSQL's counts of whole-table and index scans (and rows the former read) over the
+    log's schema so far: a plan that scans a growing table shows here."""
+    engine = create_engine(db.url, **db.engine_options)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT coalesce(sum(seq_scan), 0), coalesce(sum(seq_tup_read), 0), "
+                "coalesce(sum(idx_scan), 0) FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema()")).one()
+    finally:
+        engine.dispose()
+    return {"seq_scans": int(row[0]), "seq_rows_read": int(row[1]), "index_scans": int(row[2])}
+
+
+def with_cpu(phase: Coroutine[Any, Any, dict[str, Any]],
+             db: Database | None = None) -> dict[str, Any]:
+    """Run ``phase`` (a coroutine measuring one phase) and add the CPU each group of processes
+    spent per request (ms) and the machine's idle share over the phase: on a machine with few
+    cores the clients, the servers and the database share them, and this says who used what."""
+    if not Path("/proc/stat").exists():
+        return asyncio.run(phase)
+    scans = _table_scans(db) if db is not None and db.kind == "postgresql" else None
+    before, idle0, all0 = _cpu_ticks()
+    result = asyncio.run(phase)
+    after, idle1, all1 = _cpu_ticks()
+    # By pid: a process that started during the phase counts whole; one that ended during it
+    # is lost (the servers' processes and the pools' connections outlive a phase).
+    spent = {"clients": 0, "gunicorn": 0, "postgres": 0}
+    for pid, (group, ticks) in after.items():
+        spent[group] += ticks - before.get(pid, (group, 0))[1]
+    if scans is not None and db is not None:
+        time.sleep(1)  # PostgreSQL's backends report their counts within a second
+        result["pg_table_scans"] = {k: v - scans[k] for k, v in _table_scans(db).items()}
+    requests = max(result["requests"], 1)
+    result["cpu_ms_per_request"] = {
+        group: round(spent[group] * 1000 / CLOCK_TICKS / requests, 2)
+        for group in ("clients", "gunicorn", "postgres")}
+    result["cpu_idle_share"] = round((idle1 - idle0) / max(all1 - all0, 1), 2)
+    return result
+
+
 def bench_database(kind: str, plan: Plan, work: Work, operator_key: Path,
                    scratch: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -391,23 +467,23 @@ def bench_database(kind: str, plan: Plan, work: Work, operator_key: Path,
                        "api.wsgi:app": scratch / f"log-{kind}.log"}, env) as (base, log_base):
             for n in plan.clients:
                 say(f"{kind}: baseline, {n} clients")
-                out[f"trivial_insert_n{n}"] = asyncio.run(
+                out[f"trivial_insert_n{n}"] = with_cpu(
                     closed_loop(base, "/rows", work.single[n], 1, plan.seconds))
             base = log_base
             for n in plan.clients:
                 say(f"{kind}: POST /entries, {n} clients")
-                single = asyncio.run(closed_loop(base, "/api/v1/entries", work.single[n], 1,
-                                                 plan.seconds))
+                single = with_cpu(closed_loop(base, "/api/v1/entries", work.single[n], 1,
+                                              plan.seconds), db)
                 base_rate = out[f"trivial_insert_n{n}"]["entries_per_s"]
                 single["http_append_vs_trivial_insert"] = (
                     round(single["entries_per_s"] / base_rate, 3) if base_rate else None)
                 out[f"entries_n{n}"] = single
                 say(f"{kind}: POST /entries/batch ({BATCH} per request), {n} clients")
-                out[f"batch_n{n}"] = asyncio.run(closed_loop(
-                    base, "/api/v1/entries/batch", work.batch[n], BATCH, plan.seconds))
+                out[f"batch_n{n}"] = with_cpu(closed_loop(
+                    base, "/api/v1/entries/batch", work.batch[n], BATCH, plan.seconds), db)
             say(f"{kind}: {OPEN_LOOP_RATE} requests/s open loop")
-            out["open_loop_200rps"] = asyncio.run(open_loop(base, work.open_loop,
-                                                            OPEN_LOOP_RATE, plan.open_seconds))
+            out["open_loop_200rps"] = with_cpu(open_loop(base, work.open_loop,
+                                                         OPEN_LOOP_RATE, plan.open_seconds), db)
         out["profile"] = profile(db, env, work)
     return out
 
