@@ -22,7 +22,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def configure_engine(engine: Engine) -> None:
     """Install the per-connection settings; call once per engine."""
     if engine.dialect.name == "postgresql":
-        _no_jit(engine)
+        _session_settings(engine)
         return
     if engine.dialect.name != "sqlite":
         return
@@ -44,12 +44,22 @@ def configure_engine(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _no_jit(engine: Engine) -> None:
-    """PostgreSQL without JIT compilation. The append transaction's summary refresh is a
-    statement the planner costs in millions (its rarely run sub-plans would scan whole tables),
-    so PostgreSQL JIT-compiled it on every append: about a second of compiling for 2 ms of work
-    at 1M batches (measured: 84 -> 8 ms for an original's refresh, 650 -> 12 ms for a drum's;
-    the gap scan and the report took the same time either way). docs/benchmarks.md."""
+def _session_settings(engine: Engine) -> None:
+    """PostgreSQL without JIT compilation, and every statement planned for its own values.
+
+    JIT: the append transaction's summary refresh is a statement the planner costs in millions
+    (its rarely run sub-plans would scan whole tables), so PostgreSQL JIT-compiled it on every
+    append: about a second of compiling for 2 ms of work at 1M batches (measured: 84 -> 8 ms for
+    an original's refresh, 650 -> 12 ms for a drum's; the gap scan and the report took the same
+    time either way).
+
+    Plans: psycopg prepares a statement run five times on a connection, and PostgreSQL may then
+    keep one generic plan for it, made with the tables as they were. A log that grows fast from
+    empty (a new installation's first import, a benchmark) kept whole-table scans of
+    ``signing_keys`` and ``log_entries`` made when they held a few rows, and appends fell to a
+    third of their rate once the tables held tens of thousands (bench/http.py, three of five
+    runs). Planning each execution costs a fraction of a millisecond and follows the tables as
+    they grow. docs/benchmarks.md."""
 
     @event.listens_for(engine, "connect")
     def _pg_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -58,6 +68,7 @@ def _no_jit(engine: Engine) -> None:
         try:
             with dbapi_conn.cursor() as cur:
                 cur.execute("SET jit = off")
+                cur.execute("SET plan_cache_mode = force_custom_plan")
         finally:
             dbapi_conn.autocommit = autocommit
 
