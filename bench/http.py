@@ -434,7 +434,8 @@ def with_cpu(phase: Coroutine[Any, Any, dict[str, Any]],
     cores the clients, the servers and the database share them, and this says who used what."""
     if not Path("/proc/stat").exists():
         return asyncio.run(phase)
-    scans = _table_scans(db) if db is not None and db.kind == "postgresql" else None
+    postgres = db if db is not None and db.kind == "postgresql" else None
+    scans = _table_scans(postgres) if postgres is not None else None
     before, idle0, all0 = _cpu_ticks()
     result = asyncio.run(phase)
     after, idle1, all1 = _cpu_ticks()
@@ -443,9 +444,9 @@ def with_cpu(phase: Coroutine[Any, Any, dict[str, Any]],
     spent = {"clients": 0, "gunicorn": 0, "postgres": 0}
     for pid, (group, ticks) in after.items():
         spent[group] += ticks - before.get(pid, (group, 0))[1]
-    if scans is not None and db is not None:
+    if postgres is not None and scans is not None:
         time.sleep(1)  # PostgreSQL's backends report their counts within a second
-        result["pg_table_scans"] = {k: v - scans[k] for k, v in _table_scans(db).items()}
+        result["pg_table_scans"] = {k: v - scans[k] for k, v in _table_scans(postgres).items()}
     requests = max(result["requests"], 1)
     result["cpu_ms_per_request"] = {
         group: round(spent[group] * 1000 / CLOCK_TICKS / requests, 2)

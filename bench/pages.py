@@ -46,10 +46,10 @@ from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 
+from api.demo.seed import DEMO_PASSWORD  # noqa: E402
 from bench.http import BIN, GUNICORN, Tally, database, environment, gunicorn, machine_info, say  # noqa: E402
 from ledger.tlog.notes import Signer  # noqa: E402
 
-PASSWORD = "demo-2026"  # api/demo's password for its log-ins
 PAGES = {  # the pages each person opens most, their workspace first
     "generator": ["/generator/", "/generator/declare", "/generator/pickups", "/generator/plan"],
     "regulator": ["/regulator/", "/regulator/gaps", "/regulator/manifests", "/regulator/cases"],
@@ -65,7 +65,7 @@ async def _log_in(base: str, username: str) -> httpx.AsyncClient:
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     if token is None:
         raise SystemExit(f"no log-in form at {base}/login")
-    answer = await http.post("/login", data={"username": username, "password": PASSWORD,
+    answer = await http.post("/login", data={"username": username, "password": DEMO_PASSWORD,
                                               "csrf_token": token.group(1)})
     if answer.status_code not in (302, 303):
         raise SystemExit(f"log-in as {username} failed: {answer.status_code}")
